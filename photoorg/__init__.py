@@ -1,0 +1,3 @@
+"""photoorg: a local-first desktop photo library."""
+
+__version__ = "0.1.0"
