@@ -1,0 +1,73 @@
+"""The `photoorg` command. One module per group of commands; each registers its
+subcommands and gets the opened Library. User mistakes end as one sentence on
+stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+
+# Modules that define subcommands, in the order `--help` lists them.
+COMMAND_MODULES = ("library",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photoorg",
+        description="A local-first photo library: folders that index themselves, tags, "
+        "people and pets, search and cut-outs. Nothing leaves this machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"photoorg {__version__}")
+    parser.add_argument(
+        "--library", metavar="DIR",
+        help="library folder (default: $PHOTOORG_LIBRARY, else your user data folder)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f".{name}", __name__).register(commands)
+    return parser
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions whose message is meant for the user as is."""
+    from ..db import DatabaseTooNew, NotALibrary
+    from ..library import LibraryError
+
+    found = [LibraryError, NotALibrary, DatabaseTooNew]
+    for module, name in (("..search", "QueryError"), ("..models.registry", "ModelMissing"),
+                         ("..imaging", "DecodeError")):
+        try:
+            found.append(getattr(importlib.import_module(module, __name__), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args) or 0
+    except BrokenPipeError:  # `photoorg ... | head` closed the pipe: not an error
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("Interrupted; work done so far is saved.", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if isinstance(e, user_errors()):
+            print(f"photoorg: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+def open_library(args):
+    from ..library import Library
+
+    return Library(args.library)

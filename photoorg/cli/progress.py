@@ -1,0 +1,52 @@
+"""Progress on a terminal: one redrawn line with count, rate and ETA; plain lines
+(at most one every few seconds) when stdout is a file or a pipe."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ..progress import Progress
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class ProgressPrinter:
+    def __init__(self, stream=None, interval: float = 3.0):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.interval = interval
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        finished = p.done >= p.total
+        if not self.tty and not finished and now - self._last < self.interval:
+            return
+        self._last = now
+        text = f"{p.stage}: {p.done}/{p.total} ({p.rate:.1f}/s, ETA {_duration(p.eta)})"
+        if p.message:
+            text += f" {p.message}"
+        if self.tty:
+            width = 24
+            filled = int(width * p.done / p.total) if p.total else width
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {text}\033[K")
+            self._drawn = True
+            if finished:
+                self.stream.write("\n")
+                self._drawn = False
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self._drawn = False

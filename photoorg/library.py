@@ -1,0 +1,162 @@
+"""photoorg.Library: the one facade every front end (CLI, GUI, scripts) calls."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .db import Photo, Root, Store, Tag
+from .index import Control, IndexReport, run_index
+from .progress import Work
+from .scan import ScanResult, scan
+from .thumbs import thumbnail
+
+
+class LibraryError(Exception):
+    """A user mistake or an unusable input; str() is one sentence to show as is."""
+
+
+def default_folder() -> Path:
+    env = os.environ.get("PHOTOORG_LIBRARY")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("photoorg", appauthor=False))
+
+
+@dataclass(frozen=True)
+class RootStatus:
+    root: Root
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Status:
+    folder: Path
+    counts: dict[str, int]
+    roots: list[RootStatus]
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    reason: str
+
+
+class Library:
+    def __init__(self, folder: Path | str | None = None):
+        self.folder = Path(folder).expanduser() if folder else default_folder()
+        if self.folder.exists() and not self.folder.is_dir():
+            raise LibraryError(f"{self.folder} is a file; a library is a folder.")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LibraryError(f"Cannot create the library folder {self.folder}: {e.strerror}.") from None
+        self.store = Store(self.folder / "library.db")
+        self.thumbs_dir = self.folder / "thumbs"
+        self.models_dir = self.folder / "models"
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- folders -------------------------------------------------------------
+
+    def add_roots(self, paths: list[str | Path]) -> list[Root]:
+        """Watch these folders from now on. Nothing is added unless every path is a
+        readable folder, so a typo does not leave half the list added."""
+        resolved = []
+        for raw in paths:
+            path = Path(raw).expanduser()
+            if not path.exists():
+                raise LibraryError(f"{raw}: no such folder.")
+            if not path.is_dir():
+                raise LibraryError(f"{raw}: is a file, not a folder; add the folder that holds it.")
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise LibraryError(f"{raw}: permission denied.")
+            resolved.append(str(path.resolve()))
+        for path in resolved:
+            for root in self.store.roots():
+                if path.startswith(root.path.rstrip(os.sep) + os.sep):
+                    raise LibraryError(f"{path} is already in the library, inside {root.path}.")
+        with self.store.transaction():
+            return [self.store.add_root(path) for path in resolved]
+
+    def remove_root(self, path: str | Path) -> Root:
+        """Forget a folder and its photos' rows. The files are never touched."""
+        root = self._root(path)
+        self.store.remove_root(root.id)
+        return root
+
+    def roots(self) -> list[Root]:
+        return self.store.roots()
+
+    def _root(self, path: str | Path) -> Root:
+        wanted = str(Path(path).expanduser().resolve(strict=False))
+        root = self.store.root_by_path(wanted) or self.store.root_by_path(str(path))
+        if root is None:
+            known = ", ".join(r.path for r in self.store.roots()) or "none yet"
+            raise LibraryError(f"{path} is not a library folder (folders: {known}).")
+        return root
+
+    # -- work ----------------------------------------------------------------
+
+    def scan(self, paths: list[str | Path] | None = None) -> Work[list[ScanResult]]:
+        roots = [self._root(p) for p in paths] if paths else self.store.roots()
+        return scan(self.store, [r.id for r in roots])
+
+    def index(self, control: Control | None = None, batch_size: int = 16) -> Work[IndexReport]:
+        return run_index(self.store, self.thumbs_dir, batch_size=batch_size, control=control)
+
+    # -- reading -------------------------------------------------------------
+
+    def status(self) -> Status:
+        by_root = self.store.counts_by_root()
+        empty = dict.fromkeys(self.store.counts(), 0)
+        roots = [RootStatus(r, by_root.get(r.id, empty)) for r in self.store.roots()]
+        return Status(self.folder, self.store.counts(), roots)
+
+    def problems(self) -> list[Problem]:
+        """Every photo that failed, and every file or folder a scan could not read."""
+        found = [Problem(p.path, p.error or "unknown error") for p in self.store.errors()]
+        found += [Problem(p.path, p.reason) for p in self.store.scan_problems()]
+        return found
+
+    def photo(self, path: str | Path) -> Photo:
+        absolute = str(Path(path).expanduser().absolute())
+        photo = self.store.photo_by_path(absolute) or self.store.photo_by_path(
+            str(Path(path).expanduser().resolve(strict=False))
+        )
+        if photo is None:
+            raise LibraryError(f"{path} is not a photo in this library.")
+        return photo
+
+    def thumbnail(self, photo: Photo) -> Path:
+        return thumbnail(self.thumbs_dir, photo)
+
+    def search(self, query: str, limit: int = 50, offset: int = 0) -> list:
+        from .search import search
+
+        return search(self.store, query, limit, offset=offset)
+
+    # -- user data -----------------------------------------------------------
+
+    def tag(self, path: str | Path, add: list[str] = (), remove: list[str] = ()) -> list[Tag]:
+        photo = self.photo(path)
+        with self.store.transaction():
+            for word in add:
+                word = " ".join(word.split())
+                if not word:
+                    raise LibraryError("A tag cannot be empty.")
+                self.store.add_user_tag(photo.id, word)
+            for word in remove:
+                if not self.store.remove_tag(photo.id, word):
+                    raise LibraryError(f"{path} has no tag {word!r}.")
+        return self.store.tags_of(photo.id)

@@ -1,0 +1,44 @@
+"""Progress events: long work in the core is a generator that yields these; front
+ends draw them (the CLI as a bar, the GUI as a status line). The core never prints."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str  # "scan", "index", "download", ...
+    done: int
+    total: int
+    started: float = field(default_factory=time.monotonic)
+    message: str = ""
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 and self.total >= self.done else None
+
+
+Work = Generator[Progress, None, T]
+
+
+def drive(work: Work[T], on_progress: Callable[[Progress], None] | None = None) -> T:
+    """Run a progress generator to the end and return its result."""
+    while True:
+        try:
+            event = next(work)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress:
+            on_progress(event)

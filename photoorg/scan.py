@@ -1,0 +1,222 @@
+"""Incremental scan of a root folder against the store.
+
+A file is new or changed when its size or mtime differs from what the store has; only
+those are hashed. A new file whose content matches a missing photo is that photo,
+moved: the row (tags, names, embeddings) follows it. Files gone from a reachable root
+become missing and are kept. A root that cannot be reached, or that comes back empty
+while the library knows photos in it (an unplugged drive's mount point), is offline
+and nothing in it changes state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from .db import KnownFile, ScanProblem, Store
+from .imaging import is_supported
+from .progress import Progress, Work
+
+_HASH_CHUNK = 64 * 1024
+
+
+@dataclass
+class ScanResult:
+    root: str
+    online: bool = True
+    offline_reason: str | None = None
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    moved: int = 0
+    missing: int = 0
+    problems: list[ScanProblem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    rel_path: str
+    size: int
+    mtime_ns: int
+
+
+def content_hash(path: str, size: int) -> str:
+    """Size plus the first and last 64 KiB: enough to recognise a moved photo without
+    reading whole files (a photo's head holds its EXIF and its tail its last scan)."""
+    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as f:
+        digest.update(f.read(_HASH_CHUNK))
+        if size > 2 * _HASH_CHUNK:
+            f.seek(-_HASH_CHUNK, os.SEEK_END)
+            digest.update(f.read(_HASH_CHUNK))
+        elif size > _HASH_CHUNK:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def _display(path: str) -> str:
+    # File names in any encoding: undecodable bytes print as escapes, not a crash.
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def walk(root: str, root_id: int, problems: list[ScanProblem],
+         unreadable: list[str]) -> Iterator[FoundFile]:
+    """Supported files under root. Follows folder symlinks once (loops are reported,
+    not followed) and records every folder or file it cannot read."""
+    visited: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in visited:
+                problems.append(ScanProblem(root_id, _display(folder), "symlink loop: folder already scanned"))
+                continue
+            visited.add((st.st_dev, st.st_ino))
+            entries = list(os.scandir(folder))
+        except OSError as e:
+            unreadable.append(folder)
+            problems.append(ScanProblem(root_id, _display(folder), f"cannot read folder: {e.strerror or e}"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                st = entry.stat()  # follows symlinks
+            except OSError as e:
+                if is_supported(entry.name) or entry.is_symlink():
+                    reason = "symlink loop" if e.errno == 40 else f"cannot read: {e.strerror or e}"
+                    problems.append(ScanProblem(root_id, _display(entry.path), reason))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(entry.path)
+            elif stat.S_ISREG(st.st_mode) and is_supported(entry.name):
+                rel = os.path.relpath(entry.path, root)
+                try:
+                    rel.encode("utf-8")
+                except UnicodeEncodeError:
+                    problems.append(ScanProblem(
+                        root_id, _display(entry.path),
+                        "file name is not valid UTF-8; rename the file to index it",
+                    ))
+                    continue
+                yield FoundFile(rel, st.st_size, st.st_mtime_ns)
+
+
+def _reachable(root: str, store: Store, root_id: int) -> str | None:
+    """None when the root can be scanned, else why it is offline."""
+    try:
+        if not os.path.isdir(root):
+            return "folder not found (drive unplugged or folder moved?)"
+        has_entries = any(True for _ in os.scandir(root))
+    except OSError as e:
+        return f"folder cannot be read: {e.strerror or e}"
+    if not has_entries and store.count_present(root_id) > 0:
+        return "folder is empty but the library knows photos in it (drive not mounted?)"
+    return None
+
+
+def _under_any(rel_path: str, root: str, folders: list[str]) -> bool:
+    full = os.path.join(root, rel_path)
+    return any(full.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
+@dataclass
+class Survey:
+    """What one walk of a root found, before anything is written."""
+
+    root_id: int
+    path: str
+    result: ScanResult
+    fresh: list[FoundFile] = field(default_factory=list)
+    changed: list[FoundFile] = field(default_factory=list)
+    gone: list[KnownFile] = field(default_factory=list)
+    known: dict[str, KnownFile] = field(default_factory=dict)
+
+
+def survey(store: Store, root_id: int) -> Survey:
+    root = store.root(root_id)
+    found_here = Survey(root_id, root.path, ScanResult(root.path))
+    reason = _reachable(root.path, store, root_id)
+    if reason:
+        store.set_root_online(root_id, False, reason)
+        found_here.result.online, found_here.result.offline_reason = False, reason
+        return found_here
+    store.set_root_online(root_id, True)
+    known = found_here.known = store.known_files(root_id)
+    unreadable: list[str] = []
+    seen: set[str] = set()
+    for found in walk(root.path, root_id, found_here.result.problems, unreadable):
+        seen.add(found.rel_path)
+        old = known.get(found.rel_path)
+        if old is None:
+            found_here.fresh.append(found)
+        elif old.size != found.size or old.mtime_ns != found.mtime_ns or old.state == "missing":
+            found_here.changed.append(found)
+    found_here.result.seen = len(seen)
+    found_here.gone = [
+        k for rel, k in known.items()
+        if rel not in seen and k.state != "missing" and not _under_any(rel, root.path, unreadable)
+    ]
+    return found_here
+
+
+def scan(store: Store, root_ids: list[int], batch_size: int = 500) -> Work[list[ScanResult]]:
+    """Survey every root first, then mark what is gone as missing, then write what is
+    new: so a file moved from one root to another is recognised whichever root comes
+    first. Yields progress while hashing; returns one result per root."""
+    surveys = [survey(store, root_id) for root_id in root_ids]
+    with store.transaction():
+        for s in surveys:
+            store.mark_missing(k.id for k in s.gone)
+    work = [(s, f, "changed") for s in surveys for f in s.changed]
+    work += [(s, f, "new") for s in surveys for f in s.fresh]
+    progress = Progress("scan", 0, len(work))
+    moved: set[int] = set()
+    for start in range(0, len(work), batch_size):
+        batch = work[start : start + batch_size]
+        hashed = [(s, f, kind, _hash_or_problem(s, f)) for s, f, kind in batch]
+        with store.transaction():
+            for s, f, kind, digest in hashed:
+                if digest is not None:
+                    _write(store, s, f, kind, digest, moved)
+        progress = replace(progress, done=start + len(batch))
+        yield progress
+    for s in surveys:
+        if s.result.online:
+            s.result.missing = sum(1 for k in s.gone if k.id not in moved)
+            store.replace_scan_problems(s.root_id, s.result.problems)
+            store.mark_root_scanned(s.root_id)
+    return [s.result for s in surveys]
+
+
+def _hash_or_problem(s: Survey, found: FoundFile) -> str | None:
+    path = os.path.join(s.path, found.rel_path)
+    try:
+        return content_hash(path, found.size)
+    except OSError as e:
+        s.result.problems.append(ScanProblem(s.root_id, _display(path), f"cannot read: {e.strerror or e}"))
+        return None
+
+
+def _write(store: Store, s: Survey, found: FoundFile, kind: str, digest: str,
+           moved: set[int]) -> None:
+    old = s.known.get(found.rel_path)
+    if kind == "changed" and old is not None:
+        if old.state == "missing" and old.hash == digest:  # the same file came back
+            store.move_photo(old.id, s.root_id, found.rel_path, found.size, found.mtime_ns)
+        else:
+            store.mark_changed(old.id, found.size, found.mtime_ns, digest)
+            s.result.changed += 1
+        return
+    moved_id = store.movable_by_hash(digest)
+    if moved_id is not None:
+        store.move_photo(moved_id, s.root_id, found.rel_path, found.size, found.mtime_ns)
+        moved.add(moved_id)
+        s.result.moved += 1
+    else:
+        store.add_photo(s.root_id, found.rel_path, found.size, found.mtime_ns, digest)
+        s.result.new += 1

@@ -1,0 +1,42 @@
+"""Thumbnails on disk, keyed by content hash: a moved or renamed photo keeps its
+thumbnail, an edited one gets a new one, and an offline drive stays browsable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PIL import Image
+
+from .db import Photo
+from .imaging import load_image
+
+THUMB_SIDE = 256
+
+
+def thumbnail_path(cache_dir: Path, photo: Photo) -> Path:
+    key = photo.hash or f"id{photo.id}"
+    return cache_dir / key[:2] / f"{key}.jpg"
+
+
+def save_thumbnail(cache_dir: Path, photo: Photo, image: Image.Image) -> Path:
+    """Store a thumbnail made from an already-decoded, upright image."""
+    target = thumbnail_path(cache_dir, photo)
+    if target.exists():
+        return target
+    small = image.copy()
+    small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.part")
+    small.save(partial, "JPEG", quality=85)
+    os.replace(partial, target)  # never a half-written thumbnail under the real name
+    return target
+
+
+def thumbnail(cache_dir: Path, photo: Photo) -> Path:
+    """The cached thumbnail, made now from the photo if it is not there yet.
+    Raises DecodeError when the photo cannot be read (and none is cached)."""
+    target = thumbnail_path(cache_dir, photo)
+    if target.exists():
+        return target
+    return save_thumbnail(cache_dir, photo, load_image(photo.path, max_side=THUMB_SIDE * 2))
