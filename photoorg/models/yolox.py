@@ -160,7 +160,9 @@ class RandomYoloxSession:
         pooled = x.reshape(x.shape[0], 3, 13, 32, 13, 32).mean((3, 5)).reshape(x.shape[0], -1)
         raw = self._base[None] + (pooled / 255.0 - 0.5) @ self._mix[None] * 0.1
         raw[..., 2:4] = np.clip(raw[..., 2:4], -1, 2)
-        raw[..., 4:] = 1 / (1 + np.exp(-raw[..., 4:] * 3))
+        # Biased low so only a few dozen anchors score, as with a real photo.
+        raw[..., 4] = 1 / (1 + np.exp(-(raw[..., 4] - 2.5) * 3))
+        raw[..., 5:] = 1 / (1 + np.exp(-raw[..., 5:] * 3))
         return [raw.astype(np.float32)]
 
 
