@@ -1,0 +1,81 @@
+"""Images per second of each CLIP candidate on this machine (random init: speed only).
+
+    python bench/clip_speed.py [--device auto] [--seconds 8] [--models a,b]
+
+Prints, per candidate, images/s at batch 1 and batch 8, for the image encoder alone
+(preprocessed tensors) and through ClipModel.embed_images from 640x480 PIL images
+(open_clip's preprocessing included). Random weights cost exactly what trained
+weights cost, so these figures hold for the real models; accuracy is the published
+ImageNet zero-shot figure from each spec's summary. Each figure is the fastest of
+repeated calls over --seconds, the one least disturbed by other load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _rate(fn, batch: int, seconds: float) -> float:
+    """Images/s of the fastest call: the machine is shared, and the fastest of several
+    repetitions is the figure least disturbed by other processes (as timeit advises)."""
+    fn()  # warm-up: first call pays allocation and kernel selection
+    times, start = [], time.perf_counter()
+    while len(times) < 3 or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return batch / min(times)
+
+
+def measure(name: str, device: str, seconds: float) -> dict[str, float]:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from photoorg.models.clip import load_clip
+    from photoorg.models.registry import MODELS
+
+    clip = load_clip(MODELS[name], None, device)
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (480, 640, 3), np.uint8)) for _ in range(8)]
+    tensors = torch.stack([clip.preprocess(im) for im in images]).to(clip._dtype)
+    out = {}
+    for batch in (1, 8):
+        def model_only(b=batch):
+            clip._run(lambda m, x: m.encode_image(x), tensors[:b])
+
+        def end_to_end(b=batch):
+            clip.embed_images(images[:b])
+
+        out[f"model b{batch}"] = _rate(model_only, batch, seconds)
+        out[f"e2e b{batch}"] = _rate(end_to_end, batch, seconds)
+    return out
+
+
+def main() -> None:
+    from photoorg.models.device import pick_device
+    from photoorg.models.registry import MODELS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--models", default=",".join(n for n, s in MODELS.items() if s.role == "clip"))
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    import torch
+
+    print(f"device={device} torch threads={torch.get_num_threads()} cores={os.cpu_count()}")
+    cols = ("model b1", "model b8", "e2e b1", "e2e b8")
+    print(f"{'model':30s} " + " ".join(f"{c:>9s}" for c in cols) + "  (images/s)  published")
+    for name in args.models.split(","):
+        rates = measure(name, device, args.seconds)
+        print(f"{name:30s} " + " ".join(f"{rates[c]:9.1f}" for c in cols)
+              + f"  {MODELS[name].summary}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,349 @@
+"""Which models photoorg knows, where their weights come from, and the local weight store.
+
+Every file comes from where its authors publish it: open_clip's Hugging Face repos
+(the `hf_hub` entries of `open_clip.get_pretrained_cfg`, fetched as
+`https://huggingface.co/<repo>/resolve/main/open_clip_model.safetensors`, the file
+open_clip itself prefers), torchvision's weight enums (`Weights.url`), and the
+YOLOX and rembg GitHub releases. Nothing is fetched unless the user asks.
+
+Checksums: YOLOX-Nano and U2-Netp have published sha256 sums. torchvision publishes
+the first hex digits of each file's sha256 in its file name (the torch.hub
+convention), which the store checks. open_clip publishes no checksum; for those
+the store records the sha256 of the file it got, so later corruption shows.
+CLIP sizes are the fp32 state-dict sizes (the safetensors header adds a few KiB);
+torchvision sizes come from the enums' `_file_size` (MiB, three decimals).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    role: str  # "clip" | "detector" | "segmenter"
+    backend: str  # "open_clip" | "torchvision" | "onnx"
+    arch: str
+    url: str
+    sha256: str | None
+    size_bytes: int
+    licence: str
+    filename: str
+    pretrained_tag: str | None = None
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    role: str
+    installed: bool
+    size: int  # bytes on disk when installed, else the download size
+    licence: str
+    summary: str
+    is_default: bool
+    path: Path | None = None
+    verified: bool | None = None  # None: not installed; False: no checksum matched
+
+
+_HF = "https://huggingface.co/{}/resolve/main/open_clip_model.safetensors"
+_TV = "https://download.pytorch.org/models/{}"
+_TV_LICENCE = "BSD-3-Clause code; COCO-trained weights, dataset terms may apply (torchvision)"
+_MIB = 1024 * 1024
+
+
+def _clip(name, arch, tag, repo, size, licence, summary) -> ModelSpec:
+    return ModelSpec(name, "clip", "open_clip", arch, _HF.format(repo), None, size,
+                     licence, f"{name}.safetensors", tag, summary)
+
+
+def _tv(name, role, arch, file, mib, summary) -> ModelSpec:
+    return ModelSpec(name, role, "torchvision", arch, _TV.format(file), None,
+                     round(mib * _MIB), _TV_LICENCE, file, None, summary)
+
+
+_SPECS = (
+    _clip("clip-vit-b-32-laion2b", "ViT-B-32", "laion2b_s34b_b79k",
+          "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", 605_109_252, "MIT",
+          "OpenCLIP ViT-B/32 on LAION-2B, 66.6% ImageNet zero-shot, 224 px"),
+    _clip("clip-vit-b-32-datacomp-xl", "ViT-B-32", "datacomp_xl_s13b_b90k",
+          "laion/CLIP-ViT-B-32-DataComp.XL-s13B-b90K", 605_109_252, "MIT",
+          "OpenCLIP ViT-B/32 on DataComp-XL, 69.2% ImageNet zero-shot, 224 px"),
+    _clip("clip-vit-b-32-256-datacomp", "ViT-B-32-256", "datacomp_s34b_b86k",
+          "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K", 605_155_332, "MIT",
+          "OpenCLIP ViT-B/32 at 256 px on DataComp-1B, 72.8% ImageNet zero-shot"),
+    _clip("mobileclip-s1", "MobileCLIP-S1", "datacompdr",
+          "apple/MobileCLIP-S1-OpenCLIP", 340_237_956,
+          "Apple sample code licence (apple-ascl, see the model card)",
+          "Apple MobileCLIP-S1, 72.6% ImageNet zero-shot, 256 px"),
+    _clip("mobileclip-s2", "MobileCLIP-S2", "datacompdr",
+          "apple/MobileCLIP-S2-OpenCLIP", 397_473_060,
+          "Apple sample code licence (apple-ascl, see the model card)",
+          "Apple MobileCLIP-S2, 74.4% ImageNet zero-shot, 256 px"),
+    ModelSpec("yolox-nano", "detector", "onnx", "yolox",
+              "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx",
+              "c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d",
+              3_659_407, "Apache-2.0", "yolox_nano.onnx", None,
+              "YOLOX-Nano (onnxruntime), 25.8 COCO box mAP at 416 px, ~10 ms/photo on a CPU"),
+    _tv("fasterrcnn-mobilenet-v3", "detector", "fasterrcnn_mobilenet_v3_large_fpn",
+        "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth", 74.239,
+        "torchvision Faster R-CNN MobileNetV3-Large FPN, 32.8 COCO box mAP"),
+    _tv("retinanet-resnet50-v2", "detector", "retinanet_resnet50_fpn_v2",
+        "retinanet_resnet50_fpn_v2_coco-5905b1c5.pth", 146.037,
+        "torchvision RetinaNet ResNet-50 FPN v2, 41.5 COCO box mAP"),
+    _tv("fasterrcnn-resnet50-v2", "detector", "fasterrcnn_resnet50_fpn_v2",
+        "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", 167.104,
+        "torchvision Faster R-CNN ResNet-50 FPN v2, 46.7 COCO box mAP (GPU default)"),
+    ModelSpec("u2netp", "segmenter", "onnx", "u2net",
+              "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2netp.onnx",
+              "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+              4_574_861, "Apache-2.0", "u2netp.onnx", None,
+              "U2-Netp salient-object masks (onnxruntime), ~0.25 s per subject on a CPU"),
+    _tv("maskrcnn-resnet50-v2", "segmenter", "maskrcnn_resnet50_fpn_v2",
+        "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth", 177.219,
+        "torchvision Mask R-CNN ResNet-50 FPN v2, 47.4 box / 41.8 mask COCO mAP"),
+)
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+
+# Chosen by bench/clip_speed.py on a 2-core laptop-class CPU (see the README's
+# figures): MobileCLIP-S2 is both faster than ViT-B/32 there and 7.8 points more
+# accurate. Detector/segmenter: the onnx models the detection bench chose.
+DEFAULTS: dict[str, str] = {
+    "clip": "mobileclip-s2",
+    "detector": "yolox-nano",
+    "segmenter": "u2netp",
+}
+
+ROLES = ("clip", "detector", "segmenter")
+
+# torch.hub names files "<name>-<first sha256 hex digits>.<ext>" and checks that prefix.
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
+_CHUNK = 1 << 20
+_TIMEOUT_S = 10
+
+
+class ModelError(Exception):
+    """Base of every model/weights problem the user can act on; str() is one sentence."""
+
+
+class UnknownModel(ModelError):
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"There is no model called {name!r}; `photoorg models list` shows "
+                         f"the known ones ({', '.join(MODELS)}).")
+
+
+class ModelMissing(ModelError):
+    def __init__(self, name: str):
+        self.name = name
+        role = MODELS[name].role if name in MODELS else "model"
+        super().__init__(
+            f"The {role} model {name!r} is not installed: run `photoorg models download {name}`, "
+            f"or on a machine without internet `photoorg models import {name} FILE`.")
+
+
+class DownloadFailed(ModelError):
+    pass
+
+
+class ChecksumMismatch(ModelError):
+    pass
+
+
+def spec_for(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModel(name) from None
+
+
+def expected_sha256(spec: ModelSpec) -> str | None:
+    """The full published sha256, or the published prefix for torch.hub files."""
+    if spec.sha256:
+        return spec.sha256
+    match = _HASH_IN_NAME.search(spec.filename) if spec.backend == "torchvision" else None
+    return match.group(1) if match else None
+
+
+def _matches(expected: str | None, digest: str) -> bool:
+    return expected is None or digest.startswith(expected)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+class WeightStore:
+    """Weight files under <library>/models/, one per model, with a JSON note beside each."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, name: str) -> Path | None:
+        target = self.root / spec_for(name).filename
+        return target if target.is_file() else None
+
+    def require(self, name: str) -> Path:
+        found = self.path(name)
+        if found is None:
+            raise ModelMissing(name)
+        return found
+
+    def download(self, name: str, progress: ProgressFn | None = None,
+                 url: str | None = None) -> Path:
+        """Fetch the official file (or `url`), check it, then move it into place.
+
+        Bytes go to `<file>.part`; an interrupted run leaves only that, and the next
+        run continues it with an HTTP Range request when the server allows.
+        """
+        spec = spec_for(name)
+        source = url or spec.url
+        self.root.mkdir(parents=True, exist_ok=True)
+        part = self.root / (spec.filename + ".part")
+        digest = _fetch(name, source, part, spec.size_bytes, progress)
+        expected = expected_sha256(spec)
+        if not _matches(expected, digest):
+            part.unlink(missing_ok=True)
+            raise ChecksumMismatch(
+                f"The download of {name!r} from {source} does not match its published checksum "
+                f"(expected sha256 {expected}, got {digest}), so it was discarded.")
+        return self._install(spec, part, digest, source, verified=expected is not None)
+
+    def import_file(self, name: str, src: Path, allow_mismatch: bool = False) -> Path:
+        """Copy a weights file the user already has into the store."""
+        spec = spec_for(name)
+        src = Path(src)
+        if not src.is_file():
+            raise ModelError(f"Cannot import {name!r}: {src} is not a readable file.")
+        digest = _sha256(src)
+        expected = expected_sha256(spec)
+        verified = expected is not None and _matches(expected, digest)
+        if expected is not None and not verified and not allow_mismatch:
+            raise ChecksumMismatch(
+                f"{src} does not match the published checksum of {name!r} (expected sha256 "
+                f"{expected}, got {digest}); if you trust this file, import it again with "
+                f"--allow-mismatch.")
+        self.root.mkdir(parents=True, exist_ok=True)
+        part = self.root / (spec.filename + ".part")
+        shutil.copyfile(src, part)
+        return self._install(spec, part, digest, str(src.resolve()), verified)
+
+    def status(self) -> list[ModelStatus]:
+        rows = []
+        for spec in MODELS.values():
+            found = self.path(spec.name)
+            note = self._read_note(spec) if found else {}
+            rows.append(ModelStatus(
+                name=spec.name, role=spec.role, installed=found is not None,
+                size=found.stat().st_size if found else spec.size_bytes,
+                licence=spec.licence, summary=spec.summary,
+                is_default=DEFAULTS.get(spec.role) == spec.name, path=found,
+                verified=bool(note.get("verified")) if found else None))
+        return rows
+
+    def _install(self, spec: ModelSpec, part: Path, digest: str, source: str,
+                 verified: bool) -> Path:
+        target = self.root / spec.filename
+        # The note goes first: a file without a note is treated as unverified, never
+        # the reverse, and os.replace makes the weights appear all at once.
+        note = {"sha256": digest, "source": source, "verified": verified}
+        self._note_path(spec).write_text(json.dumps(note, indent=1))
+        os.replace(part, target)
+        return target
+
+    def _note_path(self, spec: ModelSpec) -> Path:
+        return self.root / (spec.filename + ".json")
+
+    def _read_note(self, spec: ModelSpec) -> dict:
+        try:
+            return json.loads(self._note_path(spec).read_text())
+        except (OSError, ValueError):
+            return {}
+
+
+def _fetch(name: str, url: str, part: Path, size_hint: int, progress: ProgressFn | None) -> str:
+    """Stream `url` into `part` (continuing it if possible); returns the sha256 of the whole."""
+    import urllib.error
+    import urllib.request
+
+    have = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "photoorg"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=_TIMEOUT_S)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # the part file is already complete, or stale
+            part.unlink()
+            return _fetch(name, url, part, size_hint, progress)
+        raise _failed(name, url, f"the server answered {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise _failed(name, url, _reason(e)) from None
+    with response:
+        resumed = have > 0 and response.status == 206
+        digest = hashlib.sha256()
+        if resumed:
+            with open(part, "rb") as f:
+                for chunk in iter(lambda: f.read(_CHUNK), b""):
+                    digest.update(chunk)
+        else:
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length and length.isdigit() else size_hint
+        done = _stream(name, url, response, part, "ab" if resumed else "wb",
+                       digest, have, total, progress)
+    if length and length.isdigit() and done != total:
+        raise _failed(name, url, f"the connection ended after {done} of {total} bytes")
+    return digest.hexdigest()
+
+
+def _stream(name, url, response, part, mode, digest, done, total, progress) -> int:
+    try:
+        with open(part, mode) as out:
+            if progress:
+                progress(done, total)
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+    except OSError as e:  # includes socket timeouts and http.client.IncompleteRead
+        raise _failed(name, url, _reason(e)) from None
+    except Exception as e:
+        import http.client
+
+        if isinstance(e, http.client.HTTPException):
+            raise _failed(name, url, f"the connection broke ({type(e).__name__})") from None
+        raise
+    return done
+
+
+def _reason(error: Exception) -> str:
+    reason = getattr(error, "reason", None) or error
+    text = str(reason).strip() or type(reason).__name__
+    return text.rstrip(".")
+
+
+def _failed(name: str, url: str, why: str) -> DownloadFailed:
+    host = urlparse(url).netloc or url
+    return DownloadFailed(
+        f"Could not download {name!r} from {host} ({why}); check the internet connection, "
+        f"or fetch {url} elsewhere and run `photoorg models import {name} FILE`.")
