@@ -123,8 +123,19 @@ def _initial(db: Database) -> None:
     )
 
 
+def _rejected_suggestions(db: Database) -> None:
+    # "This box is not Ana": remembered so the viewer does not offer it again.
+    db.execute(
+        "CREATE TABLE rejected_suggestions ("
+        " detection_id INTEGER NOT NULL REFERENCES detections(id) ON DELETE CASCADE,"
+        " subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,"
+        " PRIMARY KEY (detection_id, subject_id)) WITHOUT ROWID"
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
+    ("0002_rejected_suggestions", _rejected_suggestions),
 ]
 
 
