@@ -20,6 +20,7 @@ from .progress import Progress, Work
 from .thumbs import THUMB_SIDE, save_thumbnail
 
 LOOKAHEAD_BATCHES = 2
+DECODE_STAGE_ID = f"pillow:thumb{THUMB_SIDE}"
 
 
 @dataclass
@@ -135,5 +136,6 @@ def _store_decoded(store: Store, thumbs_dir: Path, item: Decoded, report: IndexR
         store.set_state(item.photo.id, "error", f"cannot write thumbnail: {e.strerror or e}")
         report.failed += 1
         return
+    store.set_processed(item.photo.id, "decode", DECODE_STAGE_ID)
     store.set_state(item.photo.id, "indexed")
     report.indexed += 1

@@ -1,0 +1,64 @@
+"""Shared test setup: offline, headless, and real photos made on the spot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# A test never falls back to the user's real library.
+os.environ.pop("PHOTOORG_LIBRARY", None)
+
+
+def write_photo(path: Path, size=(64, 48), color=(200, 120, 40), *, taken: str | None = None,
+                make: str | None = None, model: str | None = None, orientation: int | None = None,
+                gps: tuple[float, float] | None = None, fmt: str | None = None) -> Path:
+    """A real image file with real EXIF, as a camera would write it."""
+    from PIL import Image
+
+    image = Image.new("RGB", size, color)
+    # A second colour block makes rotations and crops visible in pixel checks.
+    image.paste((20, 20, 220), (0, 0, size[0] // 4, size[1] // 4))
+    exif = Image.Exif()
+    if make:
+        exif[0x010F] = make
+    if model:
+        exif[0x0110] = model
+    if orientation:
+        exif[0x0112] = orientation
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken
+    if gps:
+        lat, lon = gps
+        exif.get_ifd(0x8825).update({
+            1: "N" if lat >= 0 else "S", 2: (abs(lat), 0.0, 0.0),
+            3: "E" if lon >= 0 else "W", 4: (abs(lon), 0.0, 0.0),
+        })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {"exif": exif} if fmt in (None, "JPEG", "WEBP", "PNG", "TIFF") else {}
+    image.save(path, fmt, **kwargs)
+    return path
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    write_photo(folder / "beach" / "sunny_day.jpg", taken="2021:07:14 12:00:00", make="Canon",
+                model="EOS R6", gps=(43.5, -1.5))
+    write_photo(folder / "beach" / "evening.jpg", color=(10, 40, 90), taken="2022:08:01 20:30:00")
+    write_photo(folder / "home" / "cat.png", size=(80, 60), fmt="PNG")
+    write_photo(folder / "rotated.jpg", size=(64, 32), orientation=6, taken="2020:01:01 09:00:00")
+    return folder
+
+
+@pytest.fixture
+def library(tmp_path: Path):
+    from photoorg.library import Library
+
+    lib = Library(tmp_path / "library")
+    yield lib
+    lib.close()

@@ -1,0 +1,96 @@
+import sqlite3
+
+import pytest
+
+from photoorg.db import MIGRATIONS, DatabaseTooNew, NotALibrary, Store
+
+
+def test_fresh_library_is_migrated_and_recorded(tmp_path):
+    store = Store(tmp_path / "library.db")
+    names = [r[0] for r in store.db.execute("SELECT name FROM migrations ORDER BY name")]
+    assert names == [name for name, _ in MIGRATIONS]
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    store.close()
+
+
+def test_database_from_a_newer_photoorg_is_refused_untouched(tmp_path):
+    path = tmp_path / "library.db"
+    Store(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    before = path.read_bytes()
+    with pytest.raises(DatabaseTooNew, match="newer photoorg"):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_upgrade_backs_up_and_runs_pending_migrations(tmp_path, monkeypatch):
+    path = tmp_path / "library.db"
+    Store(path).close()
+    applied = []
+    monkeypatch.setattr(
+        "photoorg.db.schema.MIGRATIONS",
+        MIGRATIONS + [("9999_test_column", lambda db: applied.append(db.execute(
+            "ALTER TABLE photos ADD COLUMN rating INTEGER")))],
+    )
+    store = Store(path)
+    assert applied
+    assert "rating" in [c[1] for c in store.db.execute("PRAGMA table_info(photos)")]
+    assert (tmp_path / f"library.db.before-v{len(MIGRATIONS) + 1}.bak").exists()
+    store.close()
+
+
+def test_failed_migration_leaves_database_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / "library.db"
+    Store(path).close()
+
+    def broken(db):
+        db.execute("ALTER TABLE photos ADD COLUMN half_done INTEGER")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("photoorg.db.schema.MIGRATIONS", MIGRATIONS + [("9999_broken", broken)])
+    with pytest.raises(RuntimeError):
+        Store(path)
+    monkeypatch.undo()
+    store = Store(path)
+    assert "half_done" not in [c[1] for c in store.db.execute("PRAGMA table_info(photos)")]
+    assert store.integrity_ok()
+    store.close()
+
+
+def test_a_file_that_is_not_sqlite_is_refused_with_a_sentence(tmp_path):
+    path = tmp_path / "library.db"
+    path.write_text("these are my holiday notes, not a database\n" * 100)
+    with pytest.raises(NotALibrary, match="not an SQLite database"):
+        Store(path)
+    assert path.read_text().startswith("these are my holiday notes")
+
+
+def test_user_tags_and_rejections_survive_automatic_retagging(tmp_path):
+    store = Store(tmp_path / "library.db")
+    root = store.add_root("/photos")
+    pid = store.add_photo(root.id, "a.jpg", 1, 1, "h")
+    store.replace_auto_tags(pid, "clip-1", [("beach", 0.9), ("dog", 0.8)])
+    store.add_user_tag(pid, "Holiday")
+    assert store.remove_tag(pid, "dog")
+    store.replace_auto_tags(pid, "clip-2", [("beach", 0.7), ("dog", 0.95), ("sea", 0.6)])
+    tags = {t.tag: t.source for t in store.tags_of(pid)}
+    assert tags == {"Holiday": "user", "beach": "auto", "sea": "auto"}
+    store.close()
+
+
+def test_named_boxes_survive_new_detections(tmp_path):
+    from photoorg.models.detect import Detection
+
+    store = Store(tmp_path / "library.db")
+    root = store.add_root("/photos")
+    pid = store.add_photo(root.id, "a.jpg", 1, 1, "h")
+    first, second = store.replace_detections(pid, "det-1", [
+        Detection("person", 0.9, (0.1, 0.1, 0.5, 0.9)), Detection("dog", 0.8, (0.6, 0.5, 0.9, 0.9))])
+    store.name_detection(first, store.subject("Ana").id)
+    store.replace_detections(pid, "det-2", [Detection("cat", 0.7, (0.2, 0.2, 0.4, 0.4))])
+    kept = {(d.label, d.subject_name) for d in store.detections_of(pid)}
+    assert kept == {("person", "Ana"), ("cat", None)}
+    store.close()
