@@ -420,6 +420,49 @@ class Store:
         if photo_id is not None:
             self._refresh_fts(photo_id)
 
+    def reject_suggestion(self, detection_id: int, subject_id: int) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO rejected_suggestions (detection_id, subject_id) VALUES (?, ?)",
+            [detection_id, subject_id],
+        )
+
+    def rejected_suggestions(self, detection_ids: Iterable[int]) -> set[tuple[int, int]]:
+        ids = list(detection_ids)
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {(r[0], r[1]) for r in self._rows(
+            f"SELECT detection_id, subject_id FROM rejected_suggestions "
+            f"WHERE detection_id IN ({marks})", ids
+        )}
+
+    def box_vectors(self, detection_ids: Iterable[int]) -> list[tuple[int, str, np.ndarray]]:
+        """(detection_id, model, vector) for these boxes' region embeddings."""
+        ids = list(detection_ids)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return [(r[0], r[1], np.frombuffer(r[2], np.float32)) for r in self._rows(
+            f"SELECT detection_id, model, vector FROM embeddings WHERE detection_id IN ({marks})",
+            ids,
+        )]
+
+    def named_box_vectors(self, model: str) -> list[tuple[int, int, np.ndarray]]:
+        """(detection_id, subject_id, vector) for every named box embedded by `model`."""
+        return [(r[0], r[1], np.frombuffer(r[2], np.float32)) for r in self._rows(
+            "SELECT d.id, d.subject_id, e.vector FROM detections d "
+            "JOIN embeddings e ON e.detection_id = d.id "
+            "WHERE d.subject_id IS NOT NULL AND e.model = ?", [model]
+        )]
+
+    def browse_ids(self, root_id: int | None = None) -> list[int]:
+        """Every present photo (of one folder), newest first: the grid's order."""
+        where, params = ("AND root_id = ? ", [root_id]) if root_id is not None else ("", [])
+        return [r[0] for r in self._rows(
+            f"SELECT id FROM photos WHERE state != 'missing' {where}"
+            "ORDER BY coalesce(taken_at, '') DESC, id DESC", params
+        )]
+
     # -- embeddings ----------------------------------------------------------
 
     def replace_embeddings(self, photo_id: int, model: str,

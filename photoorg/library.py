@@ -160,3 +160,45 @@ class Library:
                 if not self.store.remove_tag(photo.id, word):
                     raise LibraryError(f"{path} has no tag {word!r}.")
         return self.store.tags_of(photo.id)
+
+    # -- browsing, people and pets (the GUI's reads and edits) -----------------
+
+    def browse(self, root: Root | None = None) -> list[int]:
+        """Photo ids, newest first, of the whole library or one folder (offline too)."""
+        return self.store.browse_ids(root.id if root else None)
+
+    def photos(self, ids: list[int]) -> list[Photo]:
+        return self.store.photos(ids)
+
+    def tags_of(self, photo: Photo) -> list[Tag]:
+        return self.store.tags_of(photo.id)
+
+    def tag_counts(self) -> list[tuple[str, int]]:
+        return self.store.tag_counts()
+
+    def subjects(self) -> list:
+        return self.store.subjects()
+
+    def detections(self, photo: Photo) -> list:
+        return self.store.detections_of(photo.id)
+
+    def name_box(self, detection_id: int, name: str):
+        """Name a box ("Ana", "Rex"); the photo is then found by `person:Ana`."""
+        from .naming import NamingError, name_box
+
+        try:
+            return name_box(self.store, detection_id, name)
+        except NamingError as e:
+            raise LibraryError(str(e)) from None
+
+    def unname_box(self, detection_id: int) -> None:
+        self.store.name_detection(detection_id, None)
+
+    def suggestions(self, photo: Photo) -> list:
+        """Unnamed boxes of this photo that look like a named subject."""
+        from .naming import suggestions
+
+        return suggestions(self.store, photo.id)
+
+    def reject_suggestion(self, detection_id: int, subject_id: int) -> None:
+        self.store.reject_suggestion(detection_id, subject_id)
