@@ -133,9 +133,32 @@ def _rejected_suggestions(db: Database) -> None:
     )
 
 
+def _search(db: Database) -> None:
+    # Indexes the search needs at a million photos: tags ranked by score within a tag
+    # (an exact tag query reads only its first page), photos by recency (an empty or
+    # filter-only query reads only its first page), and a per-photo change log that the
+    # vector index files next to the database replay to stay in step. The log holds one
+    # row per photo (the latest change), so it never grows past the library.
+    db.execute("CREATE INDEX tags_by_tag_score ON tags(tag, score DESC, source)")
+    db.execute("CREATE INDEX photos_recent ON photos(coalesce(taken_at, ''), id)")
+    db.execute(
+        "CREATE TABLE embedding_changes (photo_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX embedding_changes_seq ON embedding_changes(seq)")
+    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+        # Trigger bodies contain ';', so they are executed whole, not through _run.
+        db.execute(
+            f"CREATE TRIGGER embeddings_log_{event.lower()} AFTER {event} ON embeddings BEGIN "
+            f"INSERT INTO embedding_changes (photo_id, seq) VALUES ({row}.photo_id, "
+            f"(SELECT coalesce(max(seq), 0) + 1 FROM embedding_changes)) "
+            f"ON CONFLICT (photo_id) DO UPDATE SET seq = excluded.seq; END"
+        )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
     ("0002_rejected_suggestions", _rejected_suggestions),
+    ("0003_search", _search),
 ]
 
 
