@@ -101,7 +101,8 @@ class TextCache:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    # log-space form: no overflow warnings for the large logits of a sharp model
+    return np.exp(-np.logaddexp(0.0, -z)).astype(np.float32)
 
 
 class Tagger:
@@ -114,10 +115,10 @@ class Tagger:
         self.model_id = f"{clip.model_id}|vocab-{version()}"
         self._scale = clip.logit_scale
         self._cache = TextCache(clip, cache_dir)
-        self._builtin = {tag.name: tag for tag in builtin()}
-        extra = [make_tag(w) for w in extra_words]
+        self._builtin = {tag.name.casefold(): tag for tag in builtin()}
+        extra = {t.name.casefold(): t for t in map(make_tag, extra_words)}
         self.tags: tuple[Tag, ...] = tuple(builtin()) + tuple(
-            t for t in dict((t.name, t) for t in extra).values() if t.name not in self._builtin)
+            t for key, t in extra.items() if key not in self._builtin)
         self.names = [t.name for t in self.tags]
         self._tag_emb = self._cache.ensemble([t.prompts() for t in self.tags])
         sections = sorted({t.section for t in self.tags})
@@ -142,7 +143,7 @@ class Tagger:
     def scores_for(self, word: str, image_embeddings: np.ndarray) -> np.ndarray:
         """p for one word (a built-in tag's own prompts if it is one) on every image: (N,)."""
         tag = make_tag(word)
-        tag = self._builtin.get(tag.name, tag)
+        tag = self._builtin.get(tag.name.casefold(), tag)
         w = self._cache.ensemble([tag.prompts()])[0]
         b = self._cache.ensemble([background_prompts(tag.section)])[0]
         x = np.asarray(image_embeddings, np.float32)
