@@ -1,0 +1,357 @@
+"""How good are the models on labelled photos: box AP, cut-out mask IoU, tags, search.
+
+    python bench/quality.py [FOLDER] [--detector yolox-nano] [--weights PATH]
+                            [--segmenter u2netp[=PATH]] [--segmenter maskrcnn-resnet50-v2=PATH]
+                            [--clip NAME --clip-weights PATH] [--masks 200]
+
+FOLDER holds instances.json (COCO) and/or labels.csv and the images they name, as
+../shared/photos/coco-train-mini does (the default). Reported:
+- person/dog/cat box AP (pycocotools COCOeval, AP@[.5:.95] and AP50) of the detector
+  run the way the indexer runs it (draft decode to its input size, batches of 8), and,
+  for YOLOX, of a plain onnxruntime loop written here from the YOLOX demo, to show the
+  pipeline loses nothing;
+- mask IoU against COCO instance masks of each segmenter, given the COCO box of each
+  person/animal (so the figure is the mask's quality, not the detector's);
+- tag precision/recall per label and search precision@10 (labels.csv), which need real
+  CLIP weights: without them it prints "n/a: no CLIP weights".
+Nothing here runs on random weights unless asked (--clip-random, for a smoke test).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared"
+DEFAULT_FOLDER = SHARED / "photos" / "coco-train-mini"
+SHARED_WEIGHTS = {"yolox-nano": SHARED / "models" / "yolox_nano.onnx",
+                  "u2netp": SHARED / "models" / "u2netp.onnx"}
+AP_CLASSES = ("person", "dog", "cat")
+SEARCH_QUERIES = ("dog", "cat", "car", "person", "food", "bird", "boat")
+AP_SCORE_CUT = 0.01  # AP needs the low-score tail; COCO evaluations use 0.001-0.05
+
+
+@dataclass
+class Photo:
+    path: Path
+    coco_id: int | None = None
+    width: int = 0
+    height: int = 0
+    labels: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Dataset:
+    folder: Path
+    photos: list[Photo]
+    coco: object | None  # pycocotools COCO, when instances.json exists
+
+
+def load_dataset(folder: Path) -> Dataset:
+    photos: dict[str, Photo] = {}
+    coco = None
+    if (folder / "instances.json").exists():
+        from pycocotools.coco import COCO
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco = COCO(str(folder / "instances.json"))
+        for info in coco.dataset["images"]:
+            path = _find(folder, info["file_name"])
+            if path:
+                photos[path.name] = Photo(path, info["id"], info["width"], info["height"])
+    if (folder / "labels.csv").exists():
+        with open(folder / "labels.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                path = _find(folder, row["image"])
+                if path:
+                    photo = photos.setdefault(path.name, Photo(path))
+                    photo.labels = _labels_of(row)
+    return Dataset(folder, sorted(photos.values(), key=lambda p: p.path.name), coco)
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / "images" / Path(name).name):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _labels_of(row: dict) -> set[str]:
+    labels = {x for x in row["labels"].split(";") if x}
+    if row.get("has_captions") == "1":  # caption tags only mean something where captions exist
+        labels |= {x for x in row.get("caption_tags", "").split(";") if x}
+    return labels
+
+
+# ---------------------------------------------------------------- detection AP
+
+def pipeline_detections(ds: Dataset, detector) -> list[dict]:
+    """COCO result rows from photoorg's detector, fed as the indexer feeds it."""
+    from photoorg.imaging import load_image
+
+    rows = []
+    photos = [p for p in ds.photos if p.coco_id is not None]
+    for start in range(0, len(photos), 8):
+        batch = photos[start:start + 8]
+        images = [load_image(p.path, max_side=detector.input_size) for p in batch]
+        for photo, found in zip(batch, detector.detect(images)):
+            for d in found:
+                rows.append(_coco_row(ds, photo, d.label, d.score, d.box[0] * photo.width,
+                                      d.box[1] * photo.height, d.box[2] * photo.width,
+                                      d.box[3] * photo.height))
+    return rows
+
+
+def _coco_row(ds, photo, label, score, x0, y0, x1, y1) -> dict:
+    [cat] = ds.coco.getCatIds(catNms=[label])
+    return {"image_id": photo.coco_id, "category_id": cat, "score": float(score),
+            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]}
+
+
+def full_decode(path: Path):
+    from PIL import Image, ImageOps
+
+    return ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+
+
+def reference_yolox(ds: Dataset, onnx_path: Path, decode=full_decode) -> list[dict]:
+    """A plain onnxruntime loop after the YOLOX demo (no photoorg model code)."""
+    import onnxruntime as ort
+    import torch
+    from PIL import Image
+    from torchvision.ops import batched_nms
+
+    from photoorg.models.yolox import COCO80  # class names only
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    grids, strides = [], []
+    for s in (8, 16, 32):
+        xv, yv = np.meshgrid(np.arange(416 // s), np.arange(416 // s))
+        grids.append(np.stack((xv, yv), 2).reshape(-1, 2))
+        strides.append(np.full((grids[-1].shape[0], 1), s))
+    grid, stride = np.concatenate(grids), np.concatenate(strides)
+    keep = [COCO80.index(n) for n in ("person", "bird", "cat", "dog", "horse", "sheep", "cow",
+                                      "elephant", "bear", "zebra", "giraffe")]
+    rows = []
+    for photo in (p for p in ds.photos if p.coco_id is not None):
+        img = decode(photo.path)
+        r = min(416 / img.height, 416 / img.width)
+        small = np.asarray(img.resize((int(img.width * r), int(img.height * r)),
+                                      Image.Resampling.BILINEAR), np.float32)[:, :, ::-1]
+        padded = np.full((416, 416, 3), 114, np.float32)
+        padded[:small.shape[0], :small.shape[1]] = small
+        out = session.run(None, {"images": padded.transpose(2, 0, 1)[None].copy()})[0][0]
+        out[:, :2] = (out[:, :2] + grid) * stride
+        out[:, 2:4] = np.exp(out[:, 2:4]) * stride
+        xyxy = np.concatenate([out[:, :2] - out[:, 2:4] / 2, out[:, :2] + out[:, 2:4] / 2], 1) / r
+        scores = out[:, 4:5] * out[:, 5:]
+        a, c = np.nonzero(scores[:, keep] >= AP_SCORE_CUT)
+        cls = np.array(keep)[c]
+        b, s = torch.from_numpy(xyxy[a]), torch.from_numpy(scores[a, cls])
+        sx, sy = photo.width / img.width, photo.height / img.height
+        for i in batched_nms(b, s, torch.from_numpy(cls), 0.45).tolist()[:100]:
+            x0, y0, x1, y1 = b[i].tolist()
+            rows.append(_coco_row(ds, photo, COCO80[cls[i]], s[i].item(), max(x0, 0) * sx,
+                                  max(y0, 0) * sy, min(x1, img.width) * sx,
+                                  min(y1, img.height) * sy))
+    return rows
+
+
+def box_ap(ds: Dataset, rows: list[dict], label: str) -> tuple[float, float]:
+    """COCO AP@[.5:.95] and AP50 for one class over the dataset's photos."""
+    from pycocotools.cocoeval import COCOeval
+
+    [cat] = ds.coco.getCatIds(catNms=[label])
+    ids = [p.coco_id for p in ds.photos if p.coco_id is not None]
+    if not ds.coco.getAnnIds(imgIds=ids, catIds=[cat], iscrowd=False):
+        return float("nan"), float("nan")
+    if not any(r["category_id"] == cat for r in rows):
+        return 0.0, 0.0
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev = COCOeval(ds.coco, ds.coco.loadRes(rows), "bbox")
+        ev.params.imgIds, ev.params.catIds = ids, [cat]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return float(ev.stats[0]), float(ev.stats[1])
+
+
+def print_ap(ds: Dataset, name: str, rows: list[dict], seconds: float) -> None:
+    cells = []
+    for label in AP_CLASSES:
+        ap, ap50 = box_ap(ds, rows, label)
+        cells.append(f"{label} {ap:.3f} (AP50 {ap50:.3f})")
+    n = sum(p.coco_id is not None for p in ds.photos)
+    print(f"  {name:34} " + "  ".join(cells) + f"   [{seconds / n * 1000:.0f} ms/photo]")
+
+
+def detection_report(ds: Dataset, args) -> None:
+    from photoorg.models.detect import load_detector
+    from photoorg.models.registry import MODELS
+
+    print(f"Box AP@[.5:.95] on {len(ds.photos)} photos ({args.detector}):")
+    weights = args.weights or SHARED_WEIGHTS.get(args.detector)
+    if weights is None or not Path(weights).exists():
+        print(f"  n/a: no weights for {args.detector} (pass --weights PATH)")
+        return
+    detector = load_detector(MODELS[args.detector], Path(weights), args.device,
+                             score_threshold=AP_SCORE_CUT)
+    t0 = time.perf_counter()
+    rows = pipeline_detections(ds, detector)
+    print_ap(ds, f"photoorg pipeline {detector.model_id}", rows, time.perf_counter() - t0)
+    if MODELS[args.detector].arch == "yolox":
+        t0 = time.perf_counter()
+        rows = reference_yolox(ds, Path(weights))
+        print_ap(ds, "plain onnxruntime loop, full decode", rows, time.perf_counter() - t0)
+        # Same decoded pixels as the pipeline: any gap left would be photoorg's own code.
+        from photoorg.imaging import load_image
+
+        t0 = time.perf_counter()
+        rows = reference_yolox(ds, Path(weights), lambda p: load_image(p, max_side=416))
+        print_ap(ds, "plain loop, pipeline's decode", rows, time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------- mask IoU
+
+def mask_report(ds: Dataset, args) -> None:
+    from photoorg.models.detect import KEEP_LABELS
+
+    cats = {c["id"]: c["name"] for c in ds.coco.dataset["categories"]}
+    by_id = {p.coco_id: p for p in ds.photos if p.coco_id is not None}
+    anns = [a for a in ds.coco.dataset["annotations"]
+            if a["image_id"] in by_id and not a["iscrowd"] and a["area"] >= 32 * 32
+            and cats[a["category_id"]] in KEEP_LABELS]
+    anns = sorted(anns, key=lambda a: a["id"])[: args.masks]
+    print(f"Cut-out mask IoU vs COCO masks, {len(anns)} people/animals (area >= 32^2), "
+          f"given the COCO box:")
+    for choice in args.segmenter:
+        name, _, path = choice.partition("=")
+        mask_iou_for(ds, name, Path(path) if path else SHARED_WEIGHTS.get(name), anns, by_id,
+                     cats, args.device)
+
+
+def mask_iou_for(ds, name, weights, anns, by_id, cats, device) -> None:
+    from photoorg.imaging import load_image
+    from photoorg.models.registry import MODELS
+    from photoorg.models.segment import load_segmenter
+
+    if weights is None or not weights.exists():
+        print(f"  {name:22} n/a: no weights (pass --segmenter {name}=PATH)")
+        return
+    segmenter = load_segmenter(MODELS[name], weights, device)
+    ious: dict[str, list[float]] = {}
+    t0 = time.perf_counter()
+    for a in anns:
+        photo = by_id[a["image_id"]]
+        image = load_image(photo.path)
+        w, h = image.size
+        x, y, bw, bh = a["bbox"]
+        alpha = segmenter.mask(image, (x / w, y / h, (x + bw) / w, (y + bh) / h))
+        truth = ds.coco.annToMask(a).astype(bool)
+        pred = alpha >= 0.5
+        union = (pred | truth).sum()
+        ious.setdefault(cats[a["category_id"]], []).append((pred & truth).sum() / union)
+    per = time.perf_counter() - t0
+    every = [v for vals in ious.values() for v in vals]
+    cells = "  ".join(f"{k} {np.mean(ious[k]):.3f} (n={len(ious[k])})"
+                      for k in AP_CLASSES if k in ious)
+    print(f"  {segmenter.model_id:22} all {np.mean(every):.3f} (n={len(every)})  {cells}"
+          f"   [{per / max(len(anns), 1) * 1000:.0f} ms/subject]")
+
+
+# ---------------------------------------------------------------- tags and search
+
+def tag_and_search_report(ds: Dataset, clip, cache_dir: Path) -> None:
+    """Tag precision/recall per label and search precision@10 against labels.csv.
+
+    The hook the CLIP and indexer work plugs into: given a ClipModel (None where no
+    weights exist) it tags with the real Tagger and ranks by CLIP similarity.
+    """
+    labelled = [p for p in ds.photos if p.labels]
+    print(f"Tags and search on {len(labelled)} labelled photos:")
+    if clip is None or not labelled:
+        why = "no CLIP weights" if clip is None else "no labels.csv"
+        print(f"  tag precision/recall: n/a: {why}\n  search precision@10: n/a: {why}")
+        return
+    from photoorg.imaging import load_image
+    from photoorg.models.tagging import Tagger
+
+    emb = np.concatenate([
+        clip.embed_images([load_image(p.path, max_side=clip.image_size) for p in chunk])
+        for chunk in (labelled[i:i + 16] for i in range(0, len(labelled), 16))])
+    tagger = Tagger(clip, cache_dir)
+    predicted = [{t for t, _ in tags} for tags in tagger.tag(emb)]
+    print(f"  model {tagger.model_id}")
+    support = {}
+    for p in labelled:
+        for label in p.labels:
+            support[label] = support.get(label, 0) + 1
+    vocab = {n.casefold() for n in tagger.names}
+    for label in sorted(support, key=lambda k: -support[k]):
+        if support[label] < 3 or label.casefold() not in vocab:
+            continue
+        truth = np.array([label in p.labels for p in labelled])
+        guess = np.array([label.casefold() in {t.casefold() for t in s} for s in predicted])
+        tp = (truth & guess).sum()
+        prec = f"{tp / guess.sum():.2f}" if guess.sum() else "n/a"
+        print(f"  tag {label:16} precision {prec:>4}  recall {tp / truth.sum():.2f}  "
+              f"(n={truth.sum()})")
+    for query in SEARCH_QUERIES:
+        text = clip.embed_texts([query])[0]
+        top = np.argsort(-(emb @ text), kind="stable")[:10]
+        hits = sum(query in labelled[i].labels for i in top)
+        print(f"  search {query!r:10} precision@10 {hits / len(top):.1f}")
+
+
+def load_clip_for(args):
+    if not (args.clip_weights or args.clip_random):
+        return None
+    from photoorg.models.clip import load_clip
+    from photoorg.models.registry import MODELS
+
+    return load_clip(MODELS[args.clip], args.clip_weights, args.device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
+    ap.add_argument("--detector", default="yolox-nano")
+    ap.add_argument("--weights", type=Path, help="detector weights file")
+    ap.add_argument("--segmenter", action="append", help="NAME or NAME=PATH (repeatable)")
+    ap.add_argument("--masks", type=int, default=200, help="most subjects to segment")
+    ap.add_argument("--clip", default="mobileclip-s2")
+    ap.add_argument("--clip-weights", type=Path)
+    ap.add_argument("--clip-random", action="store_true", help="smoke test only: random CLIP")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--skip", default="", help="comma list of: boxes,masks,tags")
+    args = ap.parse_args(argv)
+    args.segmenter = args.segmenter or ["u2netp", "maskrcnn-resnet50-v2"]
+    ds = load_dataset(args.folder)
+    if not ds.photos:
+        print(f"No labelled photos found in {args.folder}.", file=sys.stderr)
+        return 1
+    skip = set(args.skip.split(","))
+    if ds.coco is not None and "boxes" not in skip:
+        detection_report(ds, args)
+    if ds.coco is not None and "masks" not in skip:
+        mask_report(ds, args)
+    if "tags" not in skip:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as cache:
+            tag_and_search_report(ds, load_clip_for(args), Path(cache))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
