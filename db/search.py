@@ -1,0 +1,249 @@
+"""Every SQL statement the search needs. Functions take a Store and use store.db.
+
+User text only ever reaches SQLite as a bound parameter: LIKE patterns are escaped
+here, and FTS5 query strings are built (fully quoted) by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .store import Store
+
+_FROM = "FROM photos p JOIN roots r ON r.id = p.root_id"
+_FULL_PATH = "(r.path || '/' || replace(p.rel_path, '\\', '/'))"
+HAS_LABELS = ("person", "dog", "cat")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One AND-ed clause of a query, in storage terms."""
+
+    field: str  # tag | person | pet | folder | date | camera | has | words
+    value: object  # str; (from, until) ISO strings or None for date; an FTS5 query for words
+    negated: bool = False
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _clause(c: Condition) -> tuple[str, list]:
+    f, v = c.field, c.value
+    if f == "tag":
+        return "p.id IN (SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected')", [v]
+    if f in ("person", "pet"):
+        return ("p.id IN (SELECT d.photo_id FROM detections d JOIN subjects s ON s.id = d.subject_id "
+                "WHERE s.name = ? AND s.kind = ?)", [v, f])
+    if f == "folder":
+        folder = str(v).replace("\\", "/")
+        if folder.startswith("/"):
+            return f"{_FULL_PATH} LIKE ? ESCAPE '\\'", [_like_escape(folder.rstrip("/")) + "/%"]
+        return f"('/' || {_FULL_PATH}) LIKE ? ESCAPE '\\'", ["%/" + _like_escape(folder.strip("/")) + "/%"]
+    if f == "date":
+        start, end = v
+        parts, params = [], []
+        if start:
+            parts.append("p.taken_at >= ?")
+            params.append(start)
+        if end:
+            parts.append("p.taken_at < ?")
+            params.append(end)
+        return "(" + " AND ".join(parts) + ")", params
+    if f == "camera":
+        return ("(coalesce(p.camera_make, '') || ' ' || coalesce(p.camera_model, '')) "
+                "LIKE ? ESCAPE '\\'", ["%" + _like_escape(str(v)) + "%"])
+    if f == "has":
+        if v == "gps":
+            return "(p.lat IS NOT NULL AND p.lon IS NOT NULL)", []
+        if v == "error":
+            return "p.state = 'error'", []
+        # A detector's box, or the tag when only the tagger saw it.
+        return ("p.id IN (SELECT photo_id FROM detections WHERE label = ? UNION "
+                "SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected')", [v, v])
+    if f == "words":
+        return "p.id IN (SELECT rowid FROM photos_fts WHERE photos_fts MATCH ?)", [v]
+    raise ValueError(f"unknown search field {f!r}")
+
+
+def where(conditions: Iterable[Condition]) -> tuple[str, list]:
+    """The WHERE text over `photos p JOIN roots r`, with its parameters. Missing photos
+    (files gone from an online folder) never match."""
+    parts, params = ["p.state != 'missing'"], []
+    for c in conditions:
+        sql, values = _clause(c)
+        # coalesce: a NULL date or camera is "not after 2021", so its negation matches.
+        parts.append(f"NOT coalesce({sql}, 0)" if c.negated else sql)
+        params.extend(values)
+    return " AND ".join(parts), params
+
+
+def recent(store: Store, conditions: list[Condition], limit: int, offset: int = 0) -> list[int]:
+    """Photos matching every condition, newest first (walks the photos_recent index)."""
+    w, params = where(conditions)
+    return [r[0] for r in store.db.execute(
+        f"SELECT p.id {_FROM} WHERE {w} ORDER BY coalesce(p.taken_at, '') DESC, p.id DESC "
+        "LIMIT ? OFFSET ?", params + [limit, offset]).fetchall()]
+
+
+def named(store: Store, name: str, conditions: list[Condition], limit: int) -> list[tuple[int, str, int]]:
+    """(photo_id, subject name, detection_id) for boxes named `name`, newest first."""
+    w, params = where(conditions)
+    return store.db.execute(
+        f"SELECT p.id, s.name, d.id FROM detections d JOIN subjects s ON s.id = d.subject_id "
+        f"JOIN photos p ON p.id = d.photo_id JOIN roots r ON r.id = p.root_id "
+        f"WHERE s.name = ? AND {w} ORDER BY p.id DESC LIMIT ?", [name, *params, limit]).fetchall()
+
+
+def tagged(store: Store, tag: str, conditions: list[Condition], limit: int) -> list[tuple[int, str, float]]:
+    """(photo_id, tag, score) for photos carrying `tag`, best score first; reads the
+    tags_by_tag_score index in order, so it stops after `limit` rows."""
+    w, params = where(conditions)
+    return store.db.execute(
+        f"SELECT p.id, t.tag, t.score FROM tags t JOIN photos p ON p.id = t.photo_id "
+        f"JOIN roots r ON r.id = p.root_id WHERE t.tag = ? AND t.source != 'rejected' AND {w} "
+        f"ORDER BY t.score DESC, p.id DESC LIMIT ?", [tag, *params, limit]).fetchall()
+
+
+def all_terms(store: Store, terms: list[str], conditions: list[Condition],
+              limit: int) -> list[tuple[int, float]]:
+    """(photo_id, mean score) for photos where every term is one of its tags or names
+    (a name counts as score 1.0)."""
+    w, params = where(conditions)
+    marks = ",".join("?" * len(terms))
+    sql = (
+        "WITH m(photo_id, term, score) AS ("
+        f" SELECT photo_id, lower(tag), score FROM tags WHERE tag IN ({marks}) AND source != 'rejected'"
+        " UNION ALL"
+        " SELECT d.photo_id, lower(s.name), 1.0 FROM detections d"
+        f"  JOIN subjects s ON s.id = d.subject_id WHERE s.name IN ({marks}))"
+        f" SELECT p.id, avg(m.score) FROM m JOIN photos p ON p.id = m.photo_id"
+        f" JOIN roots r ON r.id = p.root_id WHERE {w}"
+        " GROUP BY p.id HAVING count(DISTINCT m.term) = ? ORDER BY 2 DESC, p.id DESC LIMIT ?"
+    )
+    return store.db.execute(sql, [*terms, *terms, *params, len(terms), limit]).fetchall()
+
+
+def word_matches(store: Store, fts_query: str, conditions: list[Condition],
+                 limit: int) -> list[tuple[int, float]]:
+    """(photo_id, bm25 rank; lower is better) for an FTS5 query over path, tags, names."""
+    w, params = where(conditions)
+    return store.db.execute(
+        f"SELECT p.id, photos_fts.rank FROM photos_fts JOIN photos p ON p.id = photos_fts.rowid "
+        f"JOIN roots r ON r.id = p.root_id WHERE photos_fts MATCH ? AND {w} "
+        f"ORDER BY photos_fts.rank LIMIT ?", [fts_query, *params, limit]).fetchall()
+
+
+def keep(store: Store, photo_ids: list[int], conditions: list[Condition]) -> set[int]:
+    """The subset of `photo_ids` that matches every condition."""
+    w, params = where(conditions)
+    return {r[0] for r in store.db.execute(
+        f"SELECT p.id {_FROM} WHERE p.id IN (SELECT value FROM json_each(?)) AND {w}",
+        [json.dumps([int(i) for i in photo_ids]), *params]).fetchall()}
+
+
+# -- reasons for a page of hits ------------------------------------------------
+
+def tag_scores(store: Store, photo_ids: list[int], tags: list[str]) -> dict[int, list[tuple[str, float]]]:
+    out: dict[int, list[tuple[str, float]]] = {}
+    if not photo_ids or not tags:
+        return out
+    marks = ",".join("?" * len(tags))
+    for pid, tag, score in store.db.execute(
+        f"SELECT photo_id, tag, score FROM tags WHERE photo_id IN (SELECT value FROM json_each(?)) "
+        f"AND tag IN ({marks}) AND source != 'rejected' ORDER BY score DESC",
+        [json.dumps(photo_ids), *tags]).fetchall():
+        out.setdefault(pid, []).append((tag, score))
+    return out
+
+
+def fts_rows(store: Store, photo_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    """photo_id -> (path words, tags, names) as the FTS index holds them."""
+    return {r[0]: (r[1], r[2], r[3]) for r in store.db.execute(
+        "SELECT rowid, path, tags, names FROM photos_fts WHERE rowid IN "
+        "(SELECT value FROM json_each(?))", [json.dumps(photo_ids)]).fetchall()}
+
+
+def boxes(store: Store, photo_ids: list[int]) -> dict[int, list[tuple[int, str, str | None, tuple]]]:
+    """photo_id -> [(detection_id, label, subject name, box)], best score first."""
+    out: dict[int, list] = {}
+    for det, pid, label, name, x0, y0, x1, y1 in store.db.execute(
+        "SELECT d.id, d.photo_id, d.label, s.name, d.x0, d.y0, d.x1, d.y1 FROM detections d "
+        "LEFT JOIN subjects s ON s.id = d.subject_id WHERE d.photo_id IN "
+        "(SELECT value FROM json_each(?)) ORDER BY d.score DESC", [json.dumps(photo_ids)]).fetchall():
+        out.setdefault(pid, []).append((det, label, name, (x0, y0, x1, y1)))
+    return out
+
+
+# -- similar: ------------------------------------------------------------------
+
+def photo_ids_by_rel_path(store: Store, path: str) -> list[int]:
+    """Photos whose path inside their folder is `path` or ends with it."""
+    path = path.replace("\\", "/").strip("/")
+    return [r[0] for r in store.db.execute(
+        "SELECT id FROM photos WHERE state != 'missing' AND (replace(rel_path, '\\', '/') = ? "
+        "OR replace(rel_path, '\\', '/') LIKE ? ESCAPE '\\') ORDER BY id LIMIT 2",
+        [path, "%/" + _like_escape(path)]).fetchall()]
+
+
+def photo_vector(store: Store, photo_id: int, models: list[str]) -> tuple[str, bytes] | None:
+    """(model, vector blob) of a photo's whole-image embedding, preferring `models` in order."""
+    rows = dict(store.db.execute(
+        "SELECT model, vector FROM embeddings WHERE photo_id = ? AND detection_id IS NULL",
+        [photo_id]).fetchall())
+    for model in [*models, *sorted(rows)]:
+        if model in rows:
+            return model, rows[model]
+    return None
+
+
+# -- the vector index's feed ---------------------------------------------------
+
+def latest_change(store: Store) -> int:
+    return store.db.execute("SELECT coalesce(max(seq), 0) FROM embedding_changes").fetchone()[0]
+
+
+def changed_since(store: Store, seq: int) -> tuple[int, list[int]]:
+    """(latest seq, photo ids whose embeddings changed after `seq`)."""
+    rows = store.db.execute(
+        "SELECT photo_id, seq FROM embedding_changes WHERE seq > ? ORDER BY seq", [seq]).fetchall()
+    return (rows[-1][1] if rows else seq), [r[0] for r in rows]
+
+
+def vectors_of(store: Store, model: str, photo_ids: list[int]) -> list[tuple[int, int, bytes]]:
+    """(photo_id, detection_id or -1, float32 blob) for these photos and this model."""
+    return store.db.execute(
+        "SELECT photo_id, coalesce(detection_id, -1), vector FROM embeddings WHERE model = ? "
+        "AND photo_id IN (SELECT value FROM json_each(?))",
+        [model, json.dumps(photo_ids)]).fetchall()
+
+
+def all_vectors(store: Store, model: str, batch: int = 50_000) -> Iterator[list[tuple[int, int, bytes]]]:
+    """Every vector of `model` in batches, in insertion order (keyset paging, so the
+    read never holds the whole table)."""
+    last = 0
+    while True:
+        rows = store.db.execute(
+            "SELECT id, photo_id, coalesce(detection_id, -1), vector FROM embeddings "
+            "WHERE model = ? AND id > ? ORDER BY id LIMIT ?", [model, last, batch]).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield [r[1:] for r in rows]
+
+
+# -- completions -----------------------------------------------------------------
+
+def tags_starting(store: Store, prefix: str, limit: int) -> list[str]:
+    return [r[0] for r in store.db.execute(
+        "SELECT tag FROM tags WHERE tag LIKE ? ESCAPE '\\' AND source != 'rejected' "
+        "GROUP BY tag COLLATE NOCASE ORDER BY count(*) DESC, tag LIMIT ?",
+        [_like_escape(prefix) + "%", limit]).fetchall()]
+
+
+def names_starting(store: Store, prefix: str, kind: str | None, limit: int) -> list[str]:
+    return [r[0] for r in store.db.execute(
+        "SELECT name FROM subjects WHERE name LIKE ? ESCAPE '\\' AND (? IS NULL OR kind = ?) "
+        "ORDER BY name LIMIT ?", [_like_escape(prefix) + "%", kind, kind, limit]).fetchall()]

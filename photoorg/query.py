@@ -1,0 +1,185 @@
+"""The search query language: words, "quoted phrases", filters, negation, similar:.
+
+parse() turns the text the user typed into a Query. It never builds SQL or FTS syntax
+itself; everything it returns is plain values, so quotes, %, *, NEAR or -- in a query
+are only ever text. A malformed filter raises QueryError with one sentence naming the
+token.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+
+FILTER_KEYS = ("tag", "person", "pet", "in", "after", "before", "year", "camera", "has", "similar")
+HAS_VALUES = ("person", "dog", "cat", "gps", "error")
+_DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?$")
+_BARE_YEAR = re.compile(r"^(18[3-9]\d|19\d\d|2[01]\d\d)$")
+_KEY = re.compile(r"^([A-Za-z]+):(.*)$", re.S)
+# FTS5's unicode61 tokenizer splits on everything that is not a letter or a digit.
+_WORD = re.compile(r"[^\W_]+")
+
+
+class QueryError(Exception):
+    """A query the parser cannot read; str() is one sentence naming the bad token."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    key: str  # one of FILTER_KEYS except similar; after/before/year become "date"
+    value: str | tuple[str | None, str | None]  # text, or (from, until) ISO dates
+    negated: bool
+    token: str  # as typed, for messages and reasons
+
+
+@dataclass(frozen=True)
+class Query:
+    terms: tuple[str, ...] = ()  # free words and phrases, in the order typed
+    phrases: frozenset[str] = frozenset()  # which terms were quoted
+    excluded: tuple[str, ...] = ()  # -word and -"phrase"
+    filters: tuple[Filter, ...] = ()
+    similar: str | None = None
+    similar_token: str = field(default="", compare=False)
+
+    @property
+    def text(self) -> str:
+        """The free text as one string, for the CLIP text encoder."""
+        return " ".join(self.terms)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.terms or self.excluded or self.filters or self.similar)
+
+
+def words(text: str) -> list[str]:
+    """The words FTS5 sees in `text` (letters and digits; NFC so accents stay whole)."""
+    return _WORD.findall(unicodedata.normalize("NFC", text))
+
+
+def _tokens(text: str) -> list[str]:
+    """Raw tokens split on spaces outside quotes. A quote opens a phrase anywhere (also
+    after `key:` or `-`); an unclosed quote runs to the end, so a stray '"' is text."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start = i
+        while i < n and not text[i].isspace():
+            if text[i] == '"':
+                end = text.find('"', i + 1)
+                i = n if end < 0 else end + 1
+            else:
+                i += 1
+        out.append(text[start:i])
+    return out
+
+
+def _date_start(value: str, token: str, key: str) -> tuple[date, str]:
+    m = _DATE.match(value)
+    problem = f"'{token}' is not a date {key}: understands; write a year, year-month or day such as {key}:2021, {key}:2021-06 or {key}:2021-06-30."
+    if not m:
+        raise QueryError(problem)
+    year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)
+    try:
+        start = date(year, month, day)
+    except ValueError:
+        raise QueryError(problem) from None
+    unit = "day" if m[3] else "month" if m[2] else "year"
+    return start, unit
+
+
+def _next(start: date, unit: str) -> date:
+    if unit == "year":
+        return date(start.year + 1, 1, 1)
+    if unit == "month":
+        return date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return date.fromordinal(start.toordinal() + 1)
+
+
+def _date_filter(key: str, value: str, negated: bool, token: str) -> Filter:
+    start, unit = _date_start(value, token, key)
+    if key == "after":  # from the start of that year/month/day on (inclusive)
+        span = (start.isoformat(), None)
+    elif key == "before":  # strictly before it
+        span = (None, start.isoformat())
+    else:
+        if unit != "year":
+            raise QueryError(f"'{token}' needs a plain year, such as year:2021.")
+        span = (start.isoformat(), _next(start, unit).isoformat())
+    return Filter("date", span, negated, token)
+
+
+def _filter(key: str, value: str, negated: bool, token: str) -> Filter:
+    value = " ".join(value.split())
+    if not value:
+        example = {"in": "in:Holidays", "has": "has:dog", "tag": "tag:beach", "camera": "camera:canon"}
+        raise QueryError(
+            f"'{token}' has no value; write it like {example.get(key, key + ':something')}."
+        )
+    if key in ("after", "before", "year"):
+        return _date_filter(key, value, negated, token)
+    if key == "has":
+        if value.lower() not in HAS_VALUES:
+            raise QueryError(f"'{token}' is not something has: knows; use one of {', '.join(HAS_VALUES)}.")
+        value = value.lower()
+    return Filter(key, value, negated, token)
+
+
+def parse(text: str) -> Query:
+    terms, phrases, excluded, filters = [], set(), [], []
+    similar, similar_token = None, ""
+    for raw in _tokens(unicodedata.normalize("NFC", text or "")):
+        token = raw.replace('"', "")
+        quoted = '"' in raw
+        negated = raw.startswith("-") and len(raw) > 1 and raw[1] != "-"
+        body = raw[1:] if negated else raw
+        key_match = _KEY.match(body)  # the key itself is never inside quotes
+        if key_match:
+            value = key_match[2].replace('"', "")
+            similar, similar_token = _keyed(key_match[1].lower(), value, negated, token,
+                                            filters, (similar, similar_token))
+        elif not quoted and _BARE_YEAR.match(body):
+            # "Ana 2022": a bare year is a year filter; quote it to search for the text.
+            filters.append(_date_filter("year", body, negated, token))
+        elif negated:
+            if body.replace('"', "").strip():
+                excluded.append(body.replace('"', ""))
+        elif token.strip():
+            terms.append(token)
+            if quoted:
+                phrases.add(token)
+    return Query(tuple(terms), frozenset(phrases), tuple(excluded), tuple(filters), similar, similar_token)
+
+
+def _keyed(key: str, value: str, negated: bool, token: str, filters: list,
+           similar: tuple[str | None, str]) -> tuple[str | None, str]:
+    if key not in FILTER_KEYS:
+        raise QueryError(
+            f"'{token}' uses an unknown filter '{key}:'; the filters are "
+            f"{', '.join(k + ':' for k in FILTER_KEYS)} (put the text in quotes to search for it)."
+        )
+    if key != "similar":
+        filters.append(_filter(key, value, negated, token))
+        return similar
+    if negated:
+        raise QueryError(f"'{token}': similar: cannot be negated.")
+    if similar[0] is not None:
+        raise QueryError(f"'{token}': only one similar: fits in a query.")
+    if not value.strip():
+        raise QueryError(f"'{token}' has no value; write it like similar:/path/to/photo.jpg.")
+    return value.strip(), token
+
+
+def fts_query(terms: list[str] | tuple[str, ...]) -> str | None:
+    """An FTS5 query matching all terms, each word a prefix: a one-word term becomes
+    "word"*, a phrase "w1" + "w2"* (a '"' inside a word is doubled, so nothing the user
+    typed is FTS syntax). None when no term has a word."""
+    parts = []
+    for term in terms:
+        ws = words(term)
+        if ws:
+            parts.append(" + ".join('"' + w.replace('"', '""') + '"' for w in ws) + "*")
+    return " AND ".join(parts) if parts else None
