@@ -152,11 +152,21 @@ class Store:
         return cur.lastrowid
 
     def mark_changed(self, photo_id: int, size: int, mtime_ns: int, hash: str) -> None:
-        self.db.execute(
-            "UPDATE photos SET size = ?, mtime_ns = ?, hash = ?, state = 'pending', error = NULL "
-            "WHERE id = ?",
-            [size, mtime_ns, hash, photo_id],
-        )
+        """New content: every automatic result of the old content is void (user tags and
+        named boxes stay), so the indexer runs all its stages again."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE photos SET size = ?, mtime_ns = ?, hash = ?, state = 'pending', error = NULL "
+                "WHERE id = ?",
+                [size, mtime_ns, hash, photo_id],
+            )
+            self.db.execute("DELETE FROM processed WHERE photo_id = ?", [photo_id])
+            self.db.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'auto'", [photo_id])
+            self.db.execute("DELETE FROM embeddings WHERE photo_id = ?", [photo_id])
+            self.db.execute(
+                "DELETE FROM detections WHERE photo_id = ? AND subject_id IS NULL", [photo_id]
+            )
+            self._refresh_fts(photo_id)
 
     def move_photo(self, photo_id: int, root_id: int, rel_path: str, size: int, mtime_ns: int) -> None:
         """Same content at a new path: the row, its tags, names and embeddings stay."""
@@ -233,6 +243,34 @@ class Store:
     def processed_model(self, photo_id: int, stage: str) -> str | None:
         return self._one(
             "SELECT model FROM processed WHERE photo_id = ? AND stage = ?", [photo_id, stage]
+        )
+
+    def processed_of(self, photo_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+        """photo id -> {stage: model} for a batch of photos."""
+        ids = list(photo_ids)
+        found: dict[int, dict[str, str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for pid, stage, model in self._rows(
+                f"SELECT photo_id, stage, model FROM processed WHERE photo_id IN ({marks})", chunk
+            ):
+                found.setdefault(pid, {})[stage] = model
+        return found
+
+    def pending_count(self) -> int:
+        """Pending photos the indexer can reach now (their folder is online)."""
+        return self._one(
+            "SELECT count(*) FROM photos p JOIN roots r ON r.id = p.root_id "
+            "WHERE p.state = 'pending' AND r.online = 1"
+        )
+
+    def waiting_count(self, stage: str, model: str) -> int:
+        """Indexed photos whose `stage` has not run with `model` (e.g. its weights were missing)."""
+        return self._one(
+            "SELECT count(*) FROM photos WHERE state = 'indexed' AND NOT EXISTS "
+            "(SELECT 1 FROM processed WHERE photo_id = photos.id AND stage = ? AND model = ?)",
+            [stage, model],
         )
 
     # -- photos: reading ---------------------------------------------------
@@ -329,6 +367,17 @@ class Store:
             "INSERT INTO tags (photo_id, tag, score, source, model) VALUES (?, ?, ?, 'auto', ?) "
             "ON CONFLICT (photo_id, tag) DO NOTHING",
             [(photo_id, tag, float(score), model) for tag, score in tags],
+        )
+        self._refresh_fts(photo_id)
+
+    def set_auto_tags(self, photo_id: int, rows: Iterable[tuple[str, float, str]]) -> None:
+        """All automatic (tag, score, model) rows of a photo at once; user tags and
+        rejections stay as they are, and the first row of a tag wins."""
+        self.db.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'auto'", [photo_id])
+        self.db.conn.executemany(
+            "INSERT INTO tags (photo_id, tag, score, source, model) VALUES (?, ?, ?, 'auto', ?) "
+            "ON CONFLICT (photo_id, tag) DO NOTHING",
+            [(photo_id, tag, float(score), model) for tag, score, model in rows],
         )
         self._refresh_fts(photo_id)
 
@@ -491,6 +540,18 @@ class Store:
         dets = np.array([r[1] for r in rows], np.int64)
         matrix = np.stack([np.frombuffer(r[2], np.float32) for r in rows])
         return ids, dets, matrix
+
+    def replace_region_embeddings(self, photo_id: int, model: str,
+                                  vectors: Iterable[tuple[int, np.ndarray]]) -> None:
+        """(detection_id, vector) pairs for one photo's boxes; its whole-photo vector stays."""
+        self.db.execute(
+            "DELETE FROM embeddings WHERE photo_id = ? AND model = ? AND detection_id IS NOT NULL",
+            [photo_id, model],
+        )
+        self.db.conn.executemany(
+            "INSERT INTO embeddings (photo_id, detection_id, model, vector) VALUES (?, ?, ?, ?)",
+            [(photo_id, det, model, np.asarray(v, dtype=np.float32).tobytes()) for det, v in vectors],
+        )
 
     def embedding_of(self, photo_id: int, model: str) -> np.ndarray | None:
         blob = self._one(

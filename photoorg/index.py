@@ -1,34 +1,76 @@
-"""The indexing pipeline: pending photos are decoded in a thread pool (a bounded
-look-ahead of batches), understood batch by batch, and written in one transaction
-per batch. A crash loses at most the batch in flight; the next run resumes the
-photos still pending. A photo that fails gets an error row and the run goes on."""
+"""The indexing pipeline.
+
+Pending photos are planned (which stages each one needs), decoded in a thread pool
+with a bounded look-ahead of batches (JPEG draft mode at the largest size a model
+wants; thumbnails are written there too), understood batch by batch on this one
+worker (CLIP embedding and tags, people/pet boxes, a CLIP embedding of each box),
+and written in one transaction per batch. A crash loses at most the batch in flight;
+the next run resumes the photos still pending. A photo that fails to decode or in a
+model gets an error row and the batch goes on.
+
+Stages and their `processed` rows (stage -> model id) make re-indexing exact: a run
+first requeues the photos whose stage ran with another model (Store.requeue_stale),
+then runs on each photo only the stages it needs. A new vocabulary, for one, needs
+only the stored embeddings: no photo is decoded again. A model whose weights are
+missing is skipped: its photos still get thumbnails and metadata, and wait for it.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from .db import Photo, PhotoMeta, Store
 from .imaging import DecodeError, load_image, read_meta
+from .modelset import ModelSet
 from .progress import Progress, Work
 from .thumbs import THUMB_SIDE, save_thumbnail
 
 LOOKAHEAD_BATCHES = 2
-DECODE_STAGE_ID = f"pillow:thumb{THUMB_SIDE}"
+DECODE_MODEL = f"pillow-thumb{THUMB_SIDE}"
+# Stages that need the photo's pixels; "tags" alone runs on the stored embedding.
+IMAGE_STAGES = frozenset({"decode", "clip", "detect", "regions"})
+# Boxes below this score are drawn and nameable but not counted in "2 people".
+COUNT_MIN_SCORE = 0.5
+# A crowd of 40 would cost 40 CLIP runs; the highest-scoring boxes (named ones
+# first) get region embeddings, and boxes too small to recognise anyone are skipped.
+MAX_REGIONS = 8
+REGION_MIN_PX = 16
+REGION_MARGIN = 0.1
 
 
 @dataclass
-class Decoded:
+class Job:
+    """One pending photo on its way through the pipeline."""
+
     photo: Photo
+    needs: frozenset[str]
+    done: dict[str, str]
     image: Image.Image | None = None
     meta: PhotoMeta | None = None
     error: str | None = None
+    embedding: np.ndarray | None = None  # fresh, or the stored one when only tags rerun
+    detections: list = field(default_factory=list)  # new models.detect.Detection boxes
+    boxes: list = field(default_factory=list)  # Region targets, see _regions
+    clip_tags: list[tuple[str, float]] = field(default_factory=list)
+    ran: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Region:
+    box: tuple[float, float, float, float]
+    label: str
+    score: float
+    detection_id: int | None = None  # known for stored boxes
+    new_index: int | None = None  # index into Job.detections for fresh ones
+    vector: np.ndarray | None = None
 
 
 @dataclass
@@ -37,6 +79,9 @@ class IndexReport:
     failed: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     cancelled: bool = False
+    waiting: list[str] = field(default_factory=list)  # one sentence per missing model
+    models: dict[str, str] = field(default_factory=dict)  # stage -> model id used
+    requeued: int = 0  # indexed photos sent back because a model changed
 
 
 class Cancelled(Exception):
@@ -71,71 +116,356 @@ class Control:
             raise Cancelled
 
 
-def decode(photo: Photo, side: int) -> Decoded:
+@dataclass(frozen=True)
+class Failed:
+    """A model's failure on one input, in place of its result."""
+
+    reason: str
+
+
+# -- planning -----------------------------------------------------------------
+
+
+def stage_models(models: ModelSet) -> dict[str, str]:
+    """stage -> model id for every stage this set of models can run."""
+    current = {"decode": DECODE_MODEL}
+    if models.clip is not None and models.tagger is not None:
+        current["clip"] = models.clip.model_id
+        current["tags"] = models.tagger.model_id
+    if models.detector is not None:
+        current["detect"] = models.detector.model_id
+    if "clip" in current and "detect" in current:
+        current["regions"] = f"{current['clip']}|{current['detect']}"
+    return current
+
+
+def _needs(done: dict[str, str], current: dict[str, str]) -> set[str]:
+    needs = {stage for stage, model in current.items() if done.get(stage) != model}
+    # Downstream stages depend on upstream results: new embeddings mean new tags and
+    # region vectors; new boxes mean new count tags and region vectors.
+    if "clip" in needs:
+        needs |= {"tags", "regions"}
+    if "detect" in needs:
+        needs |= {"tags", "regions"}
+    return needs & set(current)
+
+
+def plan(store: Store, photos: list[Photo], current: dict[str, str]) -> list[Job]:
+    done_by_photo = store.processed_of([p.id for p in photos])
+    jobs = []
+    for photo in photos:
+        done = done_by_photo.get(photo.id, {})
+        needs = _needs(done, current)
+        job = Job(photo, frozenset(needs), done)
+        if "tags" in needs and "clip" not in needs:
+            job.embedding = store.embedding_of(photo.id, current["clip"])
+            if job.embedding is None:  # no stored vector to tag from: embed it again
+                job.needs = frozenset(needs | {"clip", "regions"} & set(current))
+        jobs.append(job)
+    return jobs
+
+
+# -- decoding (thread pool) ----------------------------------------------------
+
+
+def decode(job: Job, side: int, thumbs_dir: Path) -> Job:
+    """Pixels, header and thumbnail of one photo, when any of its stages needs them."""
+    if not job.needs & IMAGE_STAGES:
+        return job
+    path = job.photo.path
     try:
-        meta = read_meta(photo.path)
-        return Decoded(photo, load_image(photo.path, max_side=side), meta)
+        job.meta = read_meta(path)
+        job.image = load_image(path, max_side=side)
     except DecodeError as e:
-        return Decoded(photo, error=str(e))
+        job.error = str(e)
+        return job
     except Exception as e:  # a decoder bug must cost one photo, not the run
-        return Decoded(photo, error=f"cannot decode: {type(e).__name__}: {e}")
+        job.error = f"cannot decode: {type(e).__name__}: {e}"
+        return job
+    try:
+        save_thumbnail(thumbs_dir, job.photo, job.image)
+    except OSError as e:
+        job.error = f"cannot write thumbnail: {e.strerror or e}"
+    return job
 
 
-def _batches(store: Store, batch_size: int) -> Iterator[list[Photo]]:
+def _photo_batches(store: Store, batch_size: int) -> Iterator[list[Photo]]:
     last_id = 0
     while batch := store.pending(batch_size, after_id=last_id):
         last_id = batch[-1].id
         yield batch
 
 
-def decoded_batches(store: Store, batch_size: int, side: int,
-                    workers: int | None = None) -> Iterator[list[Decoded]]:
-    """Batches of decoded photos; decoding runs ahead of the consumer by a bounded
+def decoded_batches(store: Store, current: dict[str, str], batch_size: int, side: int,
+                    thumbs_dir: Path, workers: int | None = None) -> Iterator[list[Job]]:
+    """Planned, decoded batches; decoding runs ahead of the consumer by a bounded
     number of batches so memory stays flat however large the library is."""
     workers = workers or min(8, os.cpu_count() or 2)
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
         queue: list[list[Future]] = []
-        source = _batches(store, batch_size)
-        for batch in source:
-            queue.append([pool.submit(decode, p, side) for p in batch])
-            if len(queue) > LOOKAHEAD_BATCHES:
+        try:
+            for photos in _photo_batches(store, batch_size):
+                jobs = plan(store, photos, current)
+                queue.append([pool.submit(decode, j, side, thumbs_dir) for j in jobs])
+                if len(queue) > LOOKAHEAD_BATCHES:
+                    yield [f.result() for f in queue.pop(0)]
+            while queue:
                 yield [f.result() for f in queue.pop(0)]
-        while queue:
-            yield [f.result() for f in queue.pop(0)]
+        finally:
+            for futures in queue:  # cancelled: do not decode what nobody will use
+                for f in futures:
+                    f.cancel()
 
 
-def run_index(store: Store, thumbs_dir: Path, batch_size: int = 16,
-              control: Control | None = None) -> Work[IndexReport]:
-    control = control or Control()
-    report = IndexReport()
-    total = store.counts()["pending"]
-    progress = Progress("index", 0, total)
+def decode_side(models: ModelSet) -> int:
+    """The longest side to decode at: the largest any stage wants (region crops get
+    twice CLIP's input so a box a quarter of the photo wide is still sharp)."""
+    side = THUMB_SIDE * 2
+    if models.clip is not None:
+        side = max(side, 2 * models.clip.image_size)
+    if models.detector is not None:
+        side = max(side, int(models.detector.input_size))
+    return side
+
+
+# -- inference (this thread) ------------------------------------------------------
+
+
+def run_each(fn: Callable[[list], list], items: list, what: str) -> list:
+    """fn over the whole batch; if that fails, item by item, so one bad input costs
+    only itself (its slot then holds a Failed)."""
+    if not items:
+        return []
     try:
-        for batch in decoded_batches(store, batch_size, side=THUMB_SIDE * 2):
+        out = list(fn(items))
+        if len(out) == len(items):
+            return out
+    except Exception:
+        pass
+    results = []
+    for item in items:
+        try:
+            results.append(list(fn([item]))[0])
+        except Exception as e:
+            results.append(Failed(f"the {what} failed on this photo ({type(e).__name__}: {e})"))
+    return results
+
+
+def _live(jobs: list[Job], stage: str) -> list[Job]:
+    return [j for j in jobs if j.error is None and stage in j.needs]
+
+
+def infer(store: Store, models: ModelSet, jobs: list[Job]) -> None:
+    """Run every needed stage on a decoded batch, filling the jobs in place."""
+    if models.clip is not None:
+        need = _live(jobs, "clip")
+        for job, out in zip(need, run_each(models.clip.embed_images,
+                                           [j.image for j in need], "CLIP model")):
+            _take(job, out, "clip", lambda j, v: setattr(j, "embedding", np.asarray(v)))
+    if models.detector is not None:
+        need = _live(jobs, "detect")
+        for job, out in zip(need, run_each(models.detector.detect,
+                                           [j.image for j in need], "detector")):
+            _take(job, out, "detect", lambda j, v: setattr(j, "detections", list(v)))
+    if models.clip is not None and models.detector is not None:
+        _embed_regions(store, models, _live(jobs, "regions"))
+    if models.tagger is not None:
+        _tag(models, _live(jobs, "tags"))
+
+
+def _take(job: Job, out, stage: str, apply) -> None:
+    if isinstance(out, Failed):
+        job.error = out.reason
+    else:
+        apply(job, out)
+        job.ran.add(stage)
+
+
+def _regions(store: Store, job: Job) -> list[Region]:
+    """The boxes that get a region embedding: named boxes (kept across re-indexing)
+    plus the fresh ones that are not the same person again, or all stored boxes."""
+    stored = [Region(d.box, d.label, d.score, detection_id=d.id, vector=None)
+              for d in store.detections_of(job.photo.id)
+              if "detect" not in job.needs or d.subject_id is not None]
+    if "detect" in job.needs:
+        named = stored
+        fresh = []
+        for i, d in enumerate(job.detections):
+            if not any(r.label == d.label and _iou(r.box, d.box) >= 0.5 for r in named):
+                fresh.append(Region(tuple(d.box), d.label, d.score, new_index=i))
+        job.detections = [job.detections[r.new_index] for r in fresh]
+        for new_index, r in enumerate(fresh):
+            r.new_index = new_index
+        stored = named + fresh
+    return stored
+
+
+def _crop(image: Image.Image, box) -> Image.Image | None:
+    w, h = image.size
+    bw, bh = (box[2] - box[0]) * w, (box[3] - box[1]) * h
+    if min(bw, bh) < REGION_MIN_PX:
+        return None
+    mx, my = bw * REGION_MARGIN, bh * REGION_MARGIN
+    return image.crop((max(0, int(box[0] * w - mx)), max(0, int(box[1] * h - my)),
+                       min(w, int(round(box[2] * w + mx))), min(h, int(round(box[3] * h + my)))))
+
+
+def _embed_regions(store: Store, models: ModelSet, jobs: list[Job]) -> None:
+    owners, crops = [], []
+    for job in jobs:
+        job.boxes = _regions(store, job)
+        ranked = sorted(job.boxes, key=lambda r: (r.new_index is not None, -r.score))
+        for region in ranked[:MAX_REGIONS]:
+            crop = _crop(job.image, region.box)
+            if crop is not None:
+                owners.append((job, region))
+                crops.append(crop)
+    for (job, region), out in zip(owners, run_each(models.clip.embed_images, crops,
+                                                   "CLIP model (on a box)")):
+        if isinstance(out, Failed):
+            job.error = out.reason
+        else:
+            region.vector = np.asarray(out)
+    for job in jobs:
+        if job.error is None:
+            job.ran.add("regions")
+
+
+def _tag(models: ModelSet, jobs: list[Job]) -> None:
+    jobs = [j for j in jobs if j.embedding is not None]
+    if not jobs:
+        return
+    for job, tags in zip(jobs, models.tagger.tag(np.stack([j.embedding for j in jobs]))):
+        job.clip_tags = tags
+        job.ran.add("tags")
+
+
+def count_tags(boxes: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """"1 person" / "3 people", and each animal's label, from confident boxes; the
+    score is how sure the detector is of the weakest box counted (of the best animal)."""
+    confident = [(label, score) for label, score in boxes if score >= COUNT_MIN_SCORE]
+    people = [score for label, score in confident if label == "person"]
+    out = []
+    if people:
+        out.append(("1 person" if len(people) == 1 else f"{len(people)} people", min(people)))
+    for label in sorted({label for label, _ in confident if label != "person"}):
+        out.append((label, max(s for lbl, s in confident if lbl == label)))
+    return out
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+# -- writing (one transaction per batch) ---------------------------------------------
+
+
+def write(store: Store, job: Job, current: dict[str, str], report: IndexReport) -> None:
+    pid = job.photo.id
+    if job.error:
+        store.set_state(pid, "error", job.error)
+        report.failed += 1
+        report.errors.append((job.photo.path, job.error))
+        return
+    if job.meta is not None:
+        store.set_meta(pid, job.meta)
+        job.ran.add("decode")
+    if "detect" in job.ran:
+        ids = store.replace_detections(pid, current["detect"], job.detections)
+        for region in job.boxes:
+            if region.new_index is not None:
+                region.detection_id = ids[region.new_index]
+    regions = [(r.detection_id, r.vector) for r in job.boxes if r.vector is not None]
+    if "clip" in job.ran:
+        store.replace_embeddings(pid, current["clip"], [(None, job.embedding)]
+                                 + (regions if "regions" in job.ran else []))
+    elif "regions" in job.ran:
+        store.replace_region_embeddings(pid, current["clip"], regions)
+    if job.ran & {"tags", "detect"}:
+        store.set_auto_tags(pid, _auto_tags(store, job, current))
+    for stage in job.ran:
+        store.set_processed(pid, stage, current[stage])
+    store.set_state(pid, "indexed")
+    report.indexed += 1
+
+
+def _auto_tags(store: Store, job: Job, current: dict[str, str]) -> list[tuple[str, float, str]]:
+    """Every automatic tag of the photo: the parts whose model ran now are new, the
+    others are kept as they were (a model that is not installed changes nothing)."""
+    detect_models = {job.done.get("detect"), current.get("detect")} - {None}
+    old = [(t.tag, t.score, t.model) for t in store.tags_of(job.photo.id)
+           if t.source == "auto"]
+    if "detect" in job.ran:
+        boxes = [(d.label, d.score) for d in job.detections]
+        boxes += [(r.label, r.score) for r in job.boxes if r.new_index is None]
+        if not job.boxes:  # regions did not run: named boxes still count
+            boxes += [(d.label, d.score) for d in store.detections_of(job.photo.id)
+                      if d.subject_id is not None]
+        counted = [(t, s, current["detect"]) for t, s in count_tags(boxes)]
+    else:
+        counted = [t for t in old if t[2] in detect_models]
+    if "tags" in job.ran:
+        clip_tags = [(t, s, current["tags"]) for t, s in job.clip_tags]
+    else:
+        clip_tags = [t for t in old if t[2] not in detect_models]
+    return counted + clip_tags
+
+
+# -- the run ----------------------------------------------------------------------
+
+
+def run_index(store: Store, thumbs_dir: Path, models: ModelSet | None = None,
+              batch_size: int = 16, control: Control | None = None,
+              workers: int | None = None) -> Work[IndexReport]:
+    models = models or ModelSet()
+    control = control or Control()
+    current = stage_models(models)
+    report = IndexReport(waiting=list(models.missing), models=dict(current))
+    with store.transaction():
+        for stage in ("clip", "tags", "detect", "regions"):
+            if stage in current:
+                report.requeued += store.requeue_stale(stage, current[stage])
+    total = store.pending_count()
+    progress = Progress("index", 0, total)
+    yield progress
+    try:
+        for batch in decoded_batches(store, current, batch_size, decode_side(models),
+                                     thumbs_dir, workers):
             control.checkpoint()
+            infer(store, models, batch)
+            for job in batch:
+                job.image = None  # let the pixels go before the write
             with store.transaction():
-                for item in batch:
-                    _store_decoded(store, thumbs_dir, item, report)
-            progress = Progress("index", report.indexed + report.failed, total, progress.started)
+                for job in batch:
+                    write(store, job, current, report)
+            progress = Progress("index", report.indexed + report.failed, total,
+                                progress.started)
             yield progress
     except Cancelled:
         report.cancelled = True
     return report
 
 
-def _store_decoded(store: Store, thumbs_dir: Path, item: Decoded, report: IndexReport) -> None:
-    if item.error:
-        store.set_state(item.photo.id, "error", item.error)
-        report.failed += 1
-        report.errors.append((item.photo.path, item.error))
-        return
-    store.set_meta(item.photo.id, item.meta)
-    try:
-        save_thumbnail(thumbs_dir, item.photo, item.image)
-    except OSError as e:
-        store.set_state(item.photo.id, "error", f"cannot write thumbnail: {e.strerror or e}")
-        report.failed += 1
-        return
-    store.set_processed(item.photo.id, "decode", DECODE_STAGE_ID)
-    store.set_state(item.photo.id, "indexed")
-    report.indexed += 1
+# -- user vocabulary -------------------------------------------------------------------
+
+
+def apply_word(store: Store, tagger, clip_model_id: str, word: str,
+               chunk: int = 4096) -> int:
+    """Tag every photo with a new vocabulary word from its stored CLIP embedding (no
+    photo is decoded), by the same rule indexing applies; returns how many got it.
+
+    `tagger` must already include the word among its extra words."""
+    ids, _, matrix = store.embeddings(clip_model_id)
+    wanted = " ".join(word.split()).casefold()
+    rows = []
+    for start in range(0, len(ids), chunk):
+        for pid, tags in zip(ids[start:start + chunk], tagger.tag(matrix[start:start + chunk])):
+            rows += [(int(pid), tag, score) for tag, score in tags if tag.casefold() == wanted]
+    with store.transaction():
+        store.add_vocabulary(" ".join(word.split()))
+        store.add_auto_tags(tagger.model_id, rows)
+    return len(rows)

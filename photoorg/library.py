@@ -8,8 +8,10 @@ from pathlib import Path
 
 from .db import Photo, Root, Store, Tag
 from .index import Control, IndexReport, run_index
+from .modelset import ModelSet, load_model_set
 from .progress import Work
 from .scan import ScanResult, scan
+from .settings import Settings, load_settings
 from .thumbs import thumbnail
 
 
@@ -112,8 +114,92 @@ class Library:
         roots = [self._root(p) for p in paths] if paths else self.store.roots()
         return scan(self.store, [r.id for r in roots])
 
-    def index(self, control: Control | None = None, batch_size: int = 16) -> Work[IndexReport]:
-        return run_index(self.store, self.thumbs_dir, batch_size=batch_size, control=control)
+    def index(self, control: Control | None = None, batch_size: int = 16,
+              device: str | None = None, models: ModelSet | None = None) -> Work[IndexReport]:
+        """Process pending photos with the models chosen in the settings (loaded when
+        the work starts, kept for the next run); `models` overrides them (tests, benches)."""
+        def work():
+            chosen = models or self.model_set(device)
+            return (yield from run_index(self.store, self.thumbs_dir, chosen,
+                                         batch_size=batch_size, control=control))
+        return work()
+
+    # -- models ----------------------------------------------------------------
+
+    @property
+    def weights(self):
+        from .models.registry import WeightStore
+
+        return WeightStore(self.models_dir)
+
+    def settings(self) -> Settings:
+        return load_settings(self.folder)
+
+    def model_set(self, device: str | None = None) -> ModelSet:
+        """The chosen CLIP (with tagger) and detector, whichever are installed; loaded
+        once and reused while the settings, vocabulary and installed files stay the same."""
+        settings = self.settings()
+        vocabulary = self.store.vocabulary()
+        key = (settings, device, tuple(vocabulary),
+               tuple(self.weights.path(settings.model(r)) is not None for r in ("clip", "detector")))
+        if getattr(self, "_model_key", None) != key:
+            self._model_set = load_model_set(self.folder, settings, self.weights, vocabulary,
+                                             device)
+            self._model_key = key
+        return self._model_set
+
+    def models(self) -> list:
+        """Every known model (ModelChoice): role, installed, size, licence, chosen here."""
+        from .modelops import model_choices
+
+        return model_choices(self.weights, self.settings())
+
+    def download_model(self, name: str | None = None, progress=None) -> list[Path]:
+        """Fetch `name`, or every chosen model not installed yet; progress(name, done, total)."""
+        from .modelops import names_to_download
+
+        names = [name] if name else names_to_download(self.weights, self.settings())
+        return [self.weights.download(n, progress=(lambda d, t, n=n: progress(n, d, t))
+                                      if progress else None) for n in names]
+
+    def import_model(self, name: str, file: str | Path, allow_mismatch: bool = False) -> Path:
+        return self.weights.import_file(name, Path(file).expanduser(), allow_mismatch)
+
+    def use_model(self, name: str) -> Settings:
+        """Choose `name` for its role; the next index run re-processes what it changes."""
+        from .settings import use_model
+
+        return use_model(self.folder, name)
+
+    def add_vocabulary(self, word: str, device: str | None = None,
+                       models: ModelSet | None = None) -> int:
+        """Add a tag word and apply it to every photo from the stored embeddings (no
+        photo is decoded); returns how many photos got it."""
+        from .index import apply_word
+        from .modelset import load_clip_only, load_tagger
+
+        word = " ".join(word.split())
+        if not word:
+            raise LibraryError("A vocabulary word cannot be empty.")
+        settings = self.settings()
+        loaded = models or getattr(self, "_model_set", None)
+        clip = loaded.clip if loaded is not None and loaded.clip is not None else \
+            load_clip_only(self.folder, settings, self.weights, device)
+        tagger = load_tagger(clip, self.folder, self.store.vocabulary() + [word])
+        return apply_word(self.store, tagger, clip.model_id, word)
+
+    def vocabulary(self) -> list[str]:
+        return self.store.vocabulary()
+
+    def cutout(self, path: str | Path, out: str | Path, subject: str | None = None,
+               label: str | None = None, force: bool = False, segmenter: str | None = None,
+               device: str | None = None):
+        """Cut a box (by id or subject name), the best box with `label`, or the main
+        subject out of a photo into an RGBA PNG at full size (CutoutResult)."""
+        from .modelops import make_cutout
+
+        return make_cutout(self.store, self.weights, self.settings(), self.photo(path),
+                           Path(out), subject, label, force, segmenter, device)
 
     # -- reading -------------------------------------------------------------
 

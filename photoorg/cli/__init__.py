@@ -11,7 +11,7 @@ import sys
 from .. import __version__
 
 # Modules that define subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ("library",)
+COMMAND_MODULES = ("library", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
     found = [LibraryError, NotALibrary, DatabaseTooNew]
     for module, name in (("..search", "QueryError"), ("..models.registry", "ModelMissing"),
-                         ("..imaging", "DecodeError")):
+                         ("..imaging", "DecodeError"), ("..models.registry", "ModelError"),
+                         ("..models.device", "DeviceUnavailable"),
+                         ("..settings", "SettingsError"), ("..cutout", "CutoutError"),
+                         ("..models.vocabulary", "VocabularyError")):
         try:
             found.append(getattr(importlib.import_module(module, __name__), name))
         except (ImportError, AttributeError):

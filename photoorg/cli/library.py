@@ -1,4 +1,4 @@
-"""Library commands: add, remove, scan, index, status, errors, search, tag."""
+"""Library commands: add, remove, scan, status, errors, search, tag."""
 
 from __future__ import annotations
 
@@ -24,9 +24,6 @@ def register(commands) -> None:
     scan.add_argument("paths", nargs="*", metavar="PATH", help="folders to scan (default: all)")
     scan.add_argument("--no-index", action="store_true", help="only scan; index later")
     scan.set_defaults(run=cmd_scan)
-
-    index = commands.add_parser("index", help="process pending photos")
-    index.set_defaults(run=cmd_index)
 
     status = commands.add_parser("status", help="photos per state and folders online/offline")
     status.add_argument("--json", action="store_true")
@@ -79,15 +76,10 @@ def _scan_and_index(lib, paths, index: bool) -> int:
 
 
 def _index(lib) -> None:
-    from ..progress import drive
+    # `index` itself, with its options, lives in cli/models.py.
+    from .models import run_index_and_report
 
-    bar = ProgressPrinter()
-    report = drive(lib.index(), bar)
-    bar.close()
-    for path, reason in report.errors:
-        print(f"  {path}: {reason}")
-    print(f"indexed {report.indexed} photos, {report.failed} failed"
-          + (" (cancelled)" if report.cancelled else ""))
+    run_index_and_report(lib)
 
 
 def cmd_add(args) -> int:
@@ -106,12 +98,6 @@ def cmd_remove(args) -> int:
 def cmd_scan(args) -> int:
     with open_library(args) as lib:
         return _scan_and_index(lib, args.paths or None, not args.no_index)
-
-
-def cmd_index(args) -> int:
-    with open_library(args) as lib:
-        _index(lib)
-    return 0
 
 
 def cmd_status(args) -> int:

@@ -1,0 +1,231 @@
+"""Model commands: index, models list/download/import/use, vocab add/list, cutout."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from . import open_library
+from .progress import ProgressPrinter, _duration
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def register(commands) -> None:
+    index = commands.add_parser("index", help="process pending photos (tags, boxes, embeddings)")
+    _device_option(index)
+    index.add_argument("--batch-size", type=int, default=16, metavar="N",
+                       help="photos per model batch and per database transaction (default 16)")
+    index.set_defaults(run=cmd_index)
+
+    models = commands.add_parser("models", help="list, download, import and choose models")
+    sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    listing = sub.add_parser("list", help="every model: role, installed or not, size, licence")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=cmd_models_list)
+    download = sub.add_parser("download", help="fetch weights from where their authors publish "
+                                               "them (default: the chosen models not installed)")
+    download.add_argument("name", nargs="?", metavar="NAME")
+    download.set_defaults(run=cmd_models_download)
+    imp = sub.add_parser("import", help="install a weights file you already have (no internet)")
+    imp.add_argument("name", metavar="NAME")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--allow-checksum-mismatch", "--allow-mismatch", dest="allow_mismatch",
+                     action="store_true",
+                     help="accept a file whose checksum differs from the published one "
+                          "(another export of the same weights)")
+    imp.set_defaults(run=cmd_models_import)
+    use = sub.add_parser("use", help="choose the model for its role (clip, detector, segmenter)")
+    use.add_argument("name", metavar="NAME")
+    use.set_defaults(run=cmd_models_use)
+
+    vocab = commands.add_parser("vocab", help="your own tag words, applied to every photo")
+    vsub = vocab.add_subparsers(dest="vocab_command", metavar="ACTION", required=True)
+    add = vsub.add_parser("add", help="add a tag word (applied from stored embeddings, "
+                                      "no photo is decoded again)")
+    add.add_argument("word", nargs="+", metavar="WORD")
+    _device_option(add)
+    add.set_defaults(run=cmd_vocab_add)
+    vlist = vsub.add_parser("list", help="the words you added")
+    vlist.set_defaults(run=cmd_vocab_list)
+
+    cutout = commands.add_parser("cutout", help="cut a subject out of a photo into an RGBA PNG")
+    cutout.add_argument("photo", metavar="PHOTO")
+    which = cutout.add_mutually_exclusive_group()
+    which.add_argument("--subject", metavar="ID",
+                       help="a box id (as listed when a box is not found) or a subject's name")
+    which.add_argument("--label", metavar="LABEL", help="the best box with this label, e.g. dog")
+    cutout.add_argument("-o", "--output", required=True, metavar="OUT.png")
+    cutout.add_argument("--force", action="store_true", help="overwrite OUT.png if it exists")
+    cutout.add_argument("--segmenter", metavar="NAME", help="segmenter model (default: settings)")
+    _device_option(cutout)
+    cutout.set_defaults(run=cmd_cutout)
+
+
+def _device_option(parser) -> None:
+    parser.add_argument("--device", choices=DEVICES, default=None,
+                        help="where models run (default: the library's setting, auto)")
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+# -- index ------------------------------------------------------------------------
+
+
+def run_index_and_report(lib, device: str | None = None, batch_size: int = 16) -> int:
+    """Index with a progress bar, then the outcome; shared with `add` and `scan`."""
+    from ..progress import drive
+
+    bar = ProgressPrinter()
+    report = drive(lib.index(batch_size=batch_size, device=device), bar)
+    bar.close()
+    for path, reason in report.errors:
+        print(f"  {path}: {reason}")
+    print(f"indexed {report.indexed} photos, {report.failed} failed"
+          + (" (cancelled)" if report.cancelled else ""))
+    for sentence in report.waiting:
+        print(f"photoorg: {sentence}", file=sys.stderr)
+    return 0
+
+
+def cmd_index(args) -> int:
+    if args.batch_size < 1:
+        print("photoorg: --batch-size must be at least 1.", file=sys.stderr)
+        return 2
+    with open_library(args) as lib:
+        return run_index_and_report(lib, args.device, args.batch_size)
+
+
+# -- models ---------------------------------------------------------------------------
+
+
+def cmd_models_list(args) -> int:
+    with open_library(args) as lib:
+        choices = lib.models()
+    if args.json:
+        json.dump([{"name": c.status.name, "role": c.status.role,
+                    "installed": c.status.installed, "size_bytes": c.status.size,
+                    "licence": c.status.licence, "chosen": c.chosen,
+                    "default": c.status.is_default, "verified": c.status.verified,
+                    "summary": c.status.summary} for c in choices], sys.stdout, indent=2)
+        print()
+        return 0
+    for c in choices:
+        s = c.status
+        mark = "*" if c.chosen else " "
+        state = "installed" if s.installed else "not installed"
+        if s.installed and s.verified is False:
+            state += " (checksum not verified)"
+        print(f"{mark} {s.name:28} {s.role:9} {state:36} {_mib(s.size):>10}  {s.licence}")
+        if s.summary:
+            print(f"    {s.summary}")
+    print("* = used by this library; change with `photoorg models use NAME`.")
+    return 0
+
+
+class ByteBar:
+    """A download bar: one redrawn line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, stream=None, interval: float = 3.0):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.interval = interval
+        self._last = 0.0
+        self._started: dict[str, float] = {}
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        start = self._started.setdefault(name, now)
+        finished = total and done >= total
+        if not finished and now - self._last < (0.1 if self.tty else self.interval):
+            return
+        self._last = now
+        rate = done / (now - start) if now > start else 0.0
+        eta = (total - done) / rate if rate > 0 and total > done else None
+        filled = int(24 * done / total) if total else 0
+        text = (f"[{'#' * filled}{'.' * (24 - filled)}] {name}: {_mib(done)} of {_mib(total)} "
+                f"({_mib(int(rate))}/s, ETA {_duration(eta)})")
+        if self.tty:
+            self.stream.write(f"\r{text}\033[K" + ("\n" if finished else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def cmd_models_download(args) -> int:
+    with open_library(args) as lib:
+        paths = lib.download_model(args.name, progress=ByteBar())
+    if not paths:
+        print("Every chosen model is installed already.")
+    for path in paths:
+        print(f"Installed {path}")
+    return 0
+
+
+def cmd_models_import(args) -> int:
+    from ..models.registry import expected_sha256, spec_for
+
+    with open_library(args) as lib:
+        path = lib.import_model(args.name, args.file, allow_mismatch=args.allow_mismatch)
+        verified = next(c.status.verified for c in lib.models() if c.status.name == args.name)
+    print(f"Installed {path}")
+    if not verified and expected_sha256(spec_for(args.name)) is not None:
+        print(f"photoorg: note: {args.file} does not match the published checksum of "
+              f"{args.name!r}; it was imported because you allowed it.", file=sys.stderr)
+    return 0
+
+
+def cmd_models_use(args) -> int:
+    from ..models.registry import spec_for
+
+    with open_library(args) as lib:
+        lib.use_model(args.name)
+        installed = lib.weights.path(args.name) is not None
+    role = spec_for(args.name).role
+    print(f"This library now uses {args.name} as its {role} model; the next "
+          f"`photoorg index` re-processes only what it changes.")
+    if not installed:
+        print(f"It is not installed yet: run `photoorg models download {args.name}`.")
+    return 0
+
+
+# -- vocabulary ---------------------------------------------------------------------------
+
+
+def cmd_vocab_add(args) -> int:
+    word = " ".join(args.word)
+    with open_library(args) as lib:
+        tagged = lib.add_vocabulary(word, device=args.device)
+        total = lib.status().counts.get("indexed", 0)
+    print(f"Added {word!r}: {tagged} of {total} indexed photos carry it "
+          f"(from their stored embeddings; photos indexed later get it too).")
+    return 0
+
+
+def cmd_vocab_list(args) -> int:
+    with open_library(args) as lib:
+        words = lib.vocabulary()
+    for word in words:
+        print(word)
+    if not words:
+        print("No words of your own yet: add one with `photoorg vocab add WORD`.")
+    return 0
+
+
+# -- cut-out --------------------------------------------------------------------------------
+
+
+def cmd_cutout(args) -> int:
+    with open_library(args) as lib:
+        result = lib.cutout(args.photo, args.output, subject=args.subject, label=args.label,
+                            force=args.force, segmenter=args.segmenter, device=args.device)
+    what = "the main subject"
+    if result.detection is not None:
+        d = result.detection
+        what = f"box #{d.id} ({d.subject_name or d.label})"
+    print(f"Wrote {result.path}: {what}, {result.size[0]}x{result.size[1]} RGBA "
+          f"(mask by {result.model}).")
+    return 0

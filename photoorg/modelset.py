@@ -1,0 +1,73 @@
+"""The models one index run uses, loaded from the library's settings.
+
+A model whose weights are not installed is not an error here: the set records one
+sentence per missing model, the indexer skips that stage (photos still get their
+thumbnails and metadata, and wait for the stage), and the front end shows the sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .models.clip import ClipModel
+    from .models.detect import Detector
+    from .models.registry import WeightStore
+    from .models.tagging import Tagger
+
+
+@dataclass
+class ModelSet:
+    clip: "ClipModel | None" = None
+    tagger: "Tagger | None" = None
+    detector: "Detector | None" = None
+    missing: list[str] = field(default_factory=list)  # one sentence per model not installed
+
+    @property
+    def empty(self) -> bool:
+        return self.clip is None and self.detector is None
+
+
+def text_cache_dir(folder: Path) -> Path:
+    """Where the tagger keeps its per-model vocabulary text embeddings."""
+    return Path(folder) / "cache" / "text"
+
+
+def load_tagger(clip: "ClipModel", folder: Path, words: list[str]) -> "Tagger":
+    from .models.tagging import Tagger
+
+    return Tagger(clip, text_cache_dir(folder), extra_words=words)
+
+
+def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
+                   vocabulary: list[str], device: str | None = None,
+                   allow_random: bool = False) -> ModelSet:
+    """CLIP (with its tagger) and the detector named in `settings`, whichever are installed."""
+    from .models import ModelMissing, load
+
+    found = ModelSet()
+    device = device or settings.device
+    for role in ("clip", "detector"):
+        try:
+            model = load(role, settings.model(role), store=weights, device=device,
+                         allow_random=allow_random)
+        except ModelMissing as e:
+            found.missing.append(str(e))
+            continue
+        setattr(found, role, model)
+    if found.clip is not None:
+        found.tagger = load_tagger(found.clip, folder, vocabulary)
+    return found
+
+
+def load_clip_only(folder: Path, settings: Settings, weights: "WeightStore",
+                   device: str | None = None, allow_random: bool = False) -> "ClipModel":
+    """The chosen CLIP model, or ModelMissing (for commands that need nothing else)."""
+    from .models import load
+
+    return load("clip", settings.clip, store=weights, device=device or settings.device,
+                allow_random=allow_random)
