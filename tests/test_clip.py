@@ -83,6 +83,13 @@ def test_batch_of_eight_equals_eight_single_runs(clip):
     np.testing.assert_allclose(batched, single, atol=1e-5)
 
 
+def test_preprocessed_tensors_give_the_same_embeddings(clip):
+    images = _images(3)
+    np.testing.assert_allclose(clip.embed_preprocessed([clip.preprocess(im) for im in images]),
+                               clip.embed_images(images), atol=1e-6)
+    assert clip.preprocess(images[0]).shape == (3, clip.image_size, clip.image_size)
+
+
 def test_text_embeddings(clip):
     out = clip.embed_texts(["a photo of a dog.", "a photo of a beach.", "a photo of a dog."])
     assert out.shape == (3, clip.dim) and out.dtype == np.float32

@@ -40,12 +40,16 @@ class ClipModel:
         return self._preprocess(image.convert("RGB"))
 
     def embed_images(self, images: list["Image.Image"]) -> np.ndarray:
-        if not images:
+        return self.embed_preprocessed([self.preprocess(im) for im in images])
+
+    def embed_preprocessed(self, tensors: list) -> np.ndarray:
+        """Embeddings of tensors made by preprocess(), e.g. in the indexer's decode threads."""
+        if not tensors:
             return np.zeros((0, self.dim), np.float32)
         import torch
 
-        batch = torch.stack([self.preprocess(im) for im in images])
-        return self._run(lambda m, x: m.encode_image(x), batch.to(self._dtype))
+        batch = torch.stack(list(tensors)).to(self._dtype)
+        return self._run(lambda m, x: m.encode_image(x), batch)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -315,6 +315,8 @@ def _fetch(name: str, url: str, part: Path, size_hint: int, progress: ProgressFn
 
 
 def _stream(name, url, response, part, mode, digest, done, total, progress) -> int:
+    import http.client
+
     try:
         with open(part, mode) as out:
             if progress:
@@ -325,14 +327,10 @@ def _stream(name, url, response, part, mode, digest, done, total, progress) -> i
                 done += len(chunk)
                 if progress:
                     progress(done, total)
-    except OSError as e:  # includes socket timeouts and http.client.IncompleteRead
+    except http.client.HTTPException as e:  # e.g. IncompleteRead: the server hung up
+        raise _failed(name, url, f"the connection broke ({type(e).__name__})") from None
+    except OSError as e:  # socket timeouts and resets, a full disk
         raise _failed(name, url, _reason(e)) from None
-    except Exception as e:
-        import http.client
-
-        if isinstance(e, http.client.HTTPException):
-            raise _failed(name, url, f"the connection broke ({type(e).__name__})") from None
-        raise
     return done
 
 
