@@ -191,6 +191,30 @@ class Store:
                 return photo_id
         return None
 
+    def file_at(self, root_id: int, rel_path: str) -> KnownFile | None:
+        rows = self._rows(
+            "SELECT id, size, mtime_ns, state, hash FROM photos WHERE root_id = ? AND rel_path = ?",
+            [root_id, rel_path],
+        )
+        return KnownFile(*rows[0]) if rows else None
+
+    def files_under(self, root_id: int, folder: str) -> dict[str, KnownFile]:
+        """Rows whose rel_path lies inside `folder` (relative to the root)."""
+        prefix = folder.rstrip(os.sep) + os.sep
+        rows = self._rows(
+            "SELECT rel_path, id, size, mtime_ns, state, hash FROM photos "
+            "WHERE root_id = ? AND substr(rel_path, 1, ?) = ?",
+            [root_id, len(prefix), prefix],
+        )
+        return {r[0]: KnownFile(*r[1:]) for r in rows}
+
+    def requeue_errors(self, root_id: int) -> int:
+        """A root back online: photos that failed while it vanished get another try."""
+        return self.db.execute(
+            "UPDATE photos SET state = 'pending', error = NULL WHERE root_id = ? AND state = 'error'",
+            [root_id],
+        ).rowcount
+
     def mark_missing(self, photo_ids: Iterable[int]) -> None:
         self.db.conn.executemany(
             "UPDATE photos SET state = 'missing' WHERE id = ?", [(i,) for i in photo_ids]
@@ -321,6 +345,9 @@ class Store:
 
     def errors(self) -> list[Photo]:
         return self.photos_where("p.state = 'error' ORDER BY r.path, p.rel_path")
+
+    def missing(self) -> list[Photo]:
+        return self.photos_where("p.state = 'missing' ORDER BY r.path, p.rel_path")
 
     def recent_ids(self, limit: int) -> list[int]:
         return [r[0] for r in self._rows(

@@ -201,6 +201,22 @@ class Library:
         return make_cutout(self.store, self.weights, self.settings(), self.photo(path),
                            Path(out), subject, label, force, segmenter, device)
 
+    def watcher(self, on_notice=None, options=None):
+        """A WatchService on this library's folders (not started: call start() or use
+        it as a context manager). It opens its own connection in its own thread."""
+        from .watch import WatchService
+
+        return WatchService(self.folder, on_notice=on_notice, options=options)
+
+    def missing(self) -> list[Photo]:
+        """Photos whose files are gone from a reachable folder (kept until purged)."""
+        return self.store.missing()
+
+    def purge_missing(self) -> int:
+        """Forget the missing photos and their tags and names; the only way photos
+        leave the library. Files on disk are never touched."""
+        return self.store.purge_missing()
+
     # -- reading -------------------------------------------------------------
 
     def status(self) -> Status:

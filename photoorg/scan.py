@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from .db import KnownFile, ScanProblem, Store
@@ -137,7 +137,12 @@ class Survey:
     known: dict[str, KnownFile] = field(default_factory=dict)
 
 
-def survey(store: Store, root_id: int) -> Survey:
+# (root path, found file) -> True to leave the file as it is for this pass: the
+# watcher uses it for files still being written.
+Skip = Callable[[str, FoundFile], bool]
+
+
+def survey(store: Store, root_id: int, skip: Skip | None = None) -> Survey:
     root = store.root(root_id)
     found_here = Survey(root_id, root.path, ScanResult(root.path))
     reason = _reachable(root.path, store, root_id)
@@ -151,6 +156,8 @@ def survey(store: Store, root_id: int) -> Survey:
     seen: set[str] = set()
     for found in walk(root.path, root_id, found_here.result.problems, unreadable):
         seen.add(found.rel_path)
+        if skip is not None and skip(root.path, found):
+            continue  # neither new, changed nor gone: a later pass decides
         old = known.get(found.rel_path)
         if old is None:
             found_here.fresh.append(found)
@@ -164,11 +171,12 @@ def survey(store: Store, root_id: int) -> Survey:
     return found_here
 
 
-def scan(store: Store, root_ids: list[int], batch_size: int = 500) -> Work[list[ScanResult]]:
+def scan(store: Store, root_ids: list[int], batch_size: int = 500,
+         skip: Skip | None = None) -> Work[list[ScanResult]]:
     """Survey every root first, then mark what is gone as missing, then write what is
     new: so a file moved from one root to another is recognised whichever root comes
     first. Yields progress while hashing; returns one result per root."""
-    surveys = [survey(store, root_id) for root_id in root_ids]
+    surveys = [survey(store, root_id, skip) for root_id in root_ids]
     with store.transaction():
         for s in surveys:
             store.mark_missing(k.id for k in s.gone)

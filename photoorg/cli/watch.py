@@ -1,0 +1,115 @@
+"""Watch commands: `watch` keeps the library in step with its folders until Ctrl-C;
+`purge --missing` is the only way photos whose files are gone leave the library."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from . import open_library
+from .progress import ProgressPrinter
+
+
+def register(commands) -> None:
+    watch = commands.add_parser(
+        "watch", help="follow the folders as they change (new, moved, deleted photos) until Ctrl-C",
+    )
+    watch.add_argument("--no-index", action="store_true", help="only scan; index later")
+    watch.add_argument("--quiet", type=float, default=1.0, metavar="SECONDS",
+                       help="wait for this long without changes before rescanning (default 1)")
+    watch.add_argument("--fallback-interval", type=float, default=60.0, metavar="SECONDS",
+                       help="rescan period of folders the system refuses to watch (default 60)")
+    watch.set_defaults(run=cmd_watch)
+
+    purge = commands.add_parser(
+        "purge", help="remove photos whose files are gone (--missing) from the library",
+    )
+    purge.add_argument("--missing", action="store_true", required=True,
+                       help="photos whose files are missing from their (online) folder")
+    purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    purge.set_defaults(run=cmd_purge)
+
+
+class _Printer:
+    """One line per batch and per offline/online/degraded change; index progress
+    on stderr as a redrawn bar."""
+
+    def __init__(self) -> None:
+        self.bar = ProgressPrinter()
+        self.lock = threading.Lock()
+
+    def __call__(self, notice) -> None:
+        with self.lock:
+            if notice.kind == "progress":
+                if notice.progress.stage == "index":
+                    self.bar(notice.progress)
+                return
+            if notice.kind == "batch" and notice.batch.empty:
+                return
+            self.bar.close()
+            stream = sys.stderr if notice.kind == "error" else sys.stdout
+            print(notice.message, file=stream, flush=True)
+
+
+def _interrupt_on_sigterm() -> None:
+    # `kill` (SIGTERM) stops the watcher as cleanly as Ctrl-C does.
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def cmd_watch(args) -> int:
+    from ..library import LibraryError
+    from ..watch import WatchOptions
+
+    with open_library(args) as lib:
+        roots = lib.roots()
+        if not roots:
+            raise LibraryError("No folders to watch yet; add one with `photoorg add PATH`.")
+        options = WatchOptions(quiet=args.quiet, max_delay=max(10.0, args.quiet * 4),
+                               fallback_interval=args.fallback_interval, index=not args.no_index)
+        service = lib.watcher(on_notice=_Printer(), options=options)
+    names = ", ".join(r.path for r in roots)
+    print(f"Watching {len(roots)} folder{'s' if len(roots) != 1 else ''} ({names}); "
+          "Ctrl-C to stop.", flush=True)
+    _interrupt_on_sigterm()
+    service.start()
+    try:
+        while service.running:
+            service.join(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
+    if service.error is not None:  # already said, as an error notice
+        return 1
+    print("Stopped watching; work done so far is saved.", flush=True)
+    return 0
+
+
+def cmd_purge(args) -> int:
+    from ..library import LibraryError
+
+    with open_library(args) as lib:
+        missing = lib.missing()
+        if not missing:
+            print("No missing photos.")
+            return 0
+        for photo in missing[:10]:
+            print(f"  {photo.path}")
+        if len(missing) > 10:
+            print(f"  ... and {len(missing) - 10} more")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise LibraryError(f"{len(missing)} missing photos would be removed; "
+                                   "add --yes to confirm without a terminal.")
+            answer = input(f"Remove these {len(missing)} photos, with their tags and names, "
+                           "from the library? Files are not touched. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing removed.")
+                return 0
+        removed = lib.purge_missing()
+    print(f"Removed {removed} missing photos from the library; no file was touched.")
+    return 0

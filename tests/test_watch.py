@@ -1,0 +1,257 @@
+"""The watcher with real watchdog observers on temp folders. Every wait is a bounded
+poll on what the library says; intervals are short so the module stays fast."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import time
+
+import pytest
+from PIL import Image
+
+from photoorg.cli import main
+from photoorg.library import Library
+from photoorg.progress import drive
+from photoorg.watch import Notice, WatchOptions
+
+FAST = WatchOptions(quiet=0.15, max_delay=1.0, settle=0.05, recheck=0.1,
+                    fallback_interval=0.3, index=False)
+
+
+def png_bytes(i: int) -> bytes:
+    # Distinct pixels, so distinct content hashes: moves are told apart by content.
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (i % 256, (i // 256) % 256, 90)).save(out, "PNG")
+    return out.getvalue()
+
+
+def write(path, i: int) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(png_bytes(i))
+
+
+def until(condition, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Watched:
+    """A library on temp folders with a running watcher and its notices."""
+
+    def __init__(self, tmp_path, names=("photos",), options=FAST):
+        self.roots = [tmp_path / name for name in names]
+        for root in self.roots:
+            root.mkdir(exist_ok=True)
+        self.lib = Library(tmp_path / "library")
+        self.lib.add_roots(self.roots)
+        self.roots = [str(r.resolve()) for r in self.roots]
+        self.notices: list[Notice] = []
+        self.service = self.lib.watcher(on_notice=self.notices.append, options=options).start()
+        assert self.service.wait_idle(20), "the first pass did not finish"
+
+    def photo(self, path):
+        return self.lib.store.photo_by_path(str(path))
+
+    def kinds(self, kind: str) -> list[Notice]:
+        return [n for n in self.notices if n.kind == kind]
+
+    def close(self) -> None:
+        self.service.stop()
+        self.lib.close()
+        assert not self.service.running
+        assert self.kinds("error") == [], self.kinds("error")
+
+
+@pytest.fixture
+def watched(tmp_path):
+    w = Watched(tmp_path)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def two_roots(tmp_path):
+    w = Watched(tmp_path, names=("a", "b"))
+    yield w
+    w.close()
+
+
+def test_create_modify_delete(watched):
+    path = os.path.join(watched.roots[0], "a.png")
+    write(path, 1)
+    photo = until(lambda: watched.photo(path), what="the new photo")
+    assert photo.state == "pending"
+
+    write(path, 2)
+    changed = until(lambda: (p := watched.photo(path)) and p.hash != photo.hash and p,
+                    what="the changed photo")
+    assert changed.id == photo.id
+
+    os.remove(path)
+    until(lambda: watched.photo(path).state == "missing", what="the photo marked missing")
+    assert watched.photo(path).id == photo.id  # kept, with its tags, until purged
+
+
+def test_rename_file_keeps_row_and_tags(watched):
+    old = os.path.join(watched.roots[0], "old.png")
+    write(old, 3)
+    photo = until(lambda: watched.photo(old), what="the photo")
+    watched.lib.tag(old, add=["Grandma's garden"])
+
+    new = os.path.join(watched.roots[0], "new name.png")
+    os.rename(old, new)
+    moved = until(lambda: watched.photo(new), what="the renamed photo")
+    assert moved.id == photo.id
+    assert [t.tag for t in watched.lib.store.tags_of(moved.id)] == ["Grandma's garden"]
+    assert watched.photo(old) is None
+    assert watched.lib.store.counts()["missing"] == 0
+
+
+def test_rename_folder_keeps_rows(watched):
+    root = watched.roots[0]
+    paths = [os.path.join(root, "trip", "day1", f"{i}.png") for i in range(3)]
+    for i, path in enumerate(paths):
+        write(path, 10 + i)
+    ids = [until(lambda p=p: watched.photo(p), what="the photos").id for p in paths]
+
+    os.rename(os.path.join(root, "trip"), os.path.join(root, "Trip 2024"))
+    renamed = [p.replace(os.sep + "trip" + os.sep, os.sep + "Trip 2024" + os.sep) for p in paths]
+    until(lambda: all(watched.photo(p) for p in renamed), what="the renamed folder")
+    assert [watched.photo(p).id for p in renamed] == ids
+    assert watched.lib.store.counts()["missing"] == 0
+    assert sum(n.batch.moved for n in watched.kinds("batch")) == 3
+
+
+def test_move_between_roots_keeps_row(two_roots):
+    a, b = two_roots.roots
+    src = os.path.join(a, "dog.png")
+    write(src, 20)
+    photo = until(lambda: two_roots.photo(src), what="the photo in a")
+    two_roots.lib.tag(src, add=["Rex"])
+
+    dest = os.path.join(b, "pets", "dog.png")
+    os.makedirs(os.path.dirname(dest))
+    os.replace(src, dest)
+    moved = until(lambda: two_roots.photo(dest), what="the photo in b")
+    assert moved.id == photo.id
+    assert [t.tag for t in two_roots.lib.store.tags_of(moved.id)] == ["Rex"]
+    until(lambda: two_roots.photo(src) is None, what="the old path gone")
+    assert two_roots.lib.store.counts()["missing"] == 0
+
+
+def test_root_moved_away_is_offline_then_reconciled(watched):
+    root = watched.roots[0]
+    for i in range(3):
+        write(os.path.join(root, f"{i}.png"), 30 + i)
+    until(lambda: watched.lib.store.counts()["pending"] == 3, what="three photos")
+
+    away = root + " (unplugged)"
+    os.rename(root, away)
+    until(lambda: not watched.lib.roots()[0].online, what="the root offline")
+    assert watched.lib.store.counts()["missing"] == 0
+    assert watched.lib.store.counts()["pending"] == 3  # still in the library
+    assert [n.root for n in watched.kinds("offline")] == [root]
+
+    write(os.path.join(away, "while away.png"), 40)  # changed while nothing watched it
+    os.remove(os.path.join(away, "0.png"))
+    os.rename(away, root)
+    until(lambda: watched.kinds("online"), what="the root back online")
+    until(lambda: watched.photo(os.path.join(root, "while away.png")), what="the reconciliation")
+    assert watched.lib.roots()[0].online
+    assert watched.photo(os.path.join(root, "0.png")).state == "missing"
+    assert watched.service.watched_roots() == {root: "watched"}
+
+    write(os.path.join(root, "after.png"), 41)  # watched again
+    until(lambda: watched.photo(os.path.join(root, "after.png")), what="a photo after the return")
+
+
+def test_burst_of_2000_files_takes_few_passes(watched):
+    root = watched.roots[0]
+    before = watched.service.passes
+    for i in range(2000):
+        write(os.path.join(root, f"burst{i // 500}", f"{i}.png"), 1000 + i)
+    until(lambda: watched.lib.store.counts()["pending"] == 2000, timeout=60, what="2,000 photos")
+    assert watched.service.wait_idle(30)
+    passes = watched.service.passes - before
+    assert 1 <= passes <= 6, f"{passes} scan passes for one burst"
+    assert sum(n.batch.new for n in watched.kinds("batch")) == 2000
+
+
+def test_file_still_being_written_waits(tmp_path):
+    slow = WatchOptions(quiet=0.1, max_delay=1.0, settle=1.5, recheck=0.1, index=False)
+    w = Watched(tmp_path, options=slow)
+    try:
+        path = os.path.join(w.roots[0], "big.png")
+        data = png_bytes(50) + b"\0" * 100_000
+        with open(path, "wb") as f:
+            f.write(data[:1000])
+            f.flush()
+            passes = w.service.passes
+            until(lambda: w.service.passes > passes, what="a pass after the first write")
+            assert w.photo(path) is None  # half a file is not taken
+            f.write(data[1000:])
+        photo = until(lambda: w.photo(path), what="the finished file")
+        assert photo.size == len(data)
+    finally:
+        w.close()
+
+
+def test_unwatchable_root_falls_back_to_periodic_rescans(tmp_path, monkeypatch):
+    def refuse(observer, handler, path):
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr("photoorg.watch._schedule", refuse)
+    w = Watched(tmp_path)
+    try:
+        [degraded] = w.kinds("degraded")
+        assert "limit" in degraded.message and degraded.message.count(". ") == 0
+        assert w.service.watched_roots() == {w.roots[0]: "polling"}
+        path = os.path.join(w.roots[0], "late.png")
+        write(path, 60)
+        until(lambda: w.photo(path), what="the periodic rescan")
+    finally:
+        w.close()
+
+
+def test_new_photos_are_indexed(tmp_path):
+    w = Watched(tmp_path, options=WatchOptions(quiet=0.1, settle=0.05, recheck=0.1))
+    try:
+        for i in range(5):
+            write(os.path.join(w.roots[0], f"{i}.png"), 70 + i)
+        until(lambda: w.lib.store.counts()["indexed"] == 5, what="five photos indexed")
+        assert w.service.wait_idle(20)
+    finally:
+        w.close()
+
+
+def test_purge_missing_asks_unless_yes(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "photos"
+    write(str(root / "gone.png"), 80)
+    write(str(root / "kept.png"), 81)
+    with Library(tmp_path / "library") as lib:
+        lib.add_roots([root])
+        drive(lib.scan())
+        os.remove(root / "gone.png")
+        drive(lib.scan())
+        assert lib.store.counts()["missing"] == 1
+    args = ["--library", str(tmp_path / "library"), "purge", "--missing"]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(args) == 2
+    assert "--yes" in capsys.readouterr().err
+
+    assert main(args + ["--yes"]) == 0
+    assert "Removed 1 missing photos" in capsys.readouterr().out
+    with Library(tmp_path / "library") as lib:
+        assert lib.store.counts()["missing"] == 0
+        assert sum(lib.store.counts().values()) == 1
+    assert main(args + ["--yes"]) == 0
+    assert "No missing photos." in capsys.readouterr().out
