@@ -1,0 +1,58 @@
+"""Start the desktop app: `photoorg gui`, or the `photoorg-gui` launcher."""
+
+from __future__ import annotations
+
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+
+class QtUnusable(Exception):
+    """The installed Qt binding cannot run the app; str() says what to install."""
+
+
+def check_binding() -> None:
+    """PySide6 6.12.0 on Python 3.11 drops a reference each time a Qt call returns
+    None or a bool to Python, so any window crashes within seconds (none_dealloc)."""
+    import PySide6
+
+    if PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12):
+        raise QtUnusable("PySide6 6.12.0 crashes on Python 3.11; install another version: "
+                         "pip install 'pyside6-essentials==6.11.3'.")
+
+
+def make_app(argv: list[str] | None = None):
+    check_binding()
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("photoorg")
+    app.setApplicationDisplayName("photoorg")
+    app.setOrganizationDomain("photoorg.github.io")
+    app.setDesktopFileName("io.github.photoorg.PhotoOrg")
+    icon = files("photoorg.ui") / "icon.svg"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def run(folder: Path | str | None = None, watch: bool = True) -> int:
+    """Open the main window on the library and run until it closes."""
+    app = make_app()
+    from .mainwindow import MainWindow
+
+    window = MainWindow(folder, watch=watch)
+    window.show()
+    return app.exec()
+
+
+def main() -> int:
+    from ..cli import main as cli_main
+
+    # `photoorg-gui --library DIR` is `photoorg --library DIR gui`.
+    return cli_main([*sys.argv[1:], "gui"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The missing-models banner: which features wait for which model, with a download
+button (size, progress) and "import from file". Nothing downloads without a click."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QProgressBar,
+                               QPushButton, QToolButton)
+
+FEATURES = {
+    "clip": "Tags and free-text search",
+    "detector": "People & pet boxes",
+    "segmenter": "Cut-outs",
+}
+
+
+class DownloadCancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Need:
+    role: str
+    feature: str
+    name: str
+    size: int
+    licence: str
+    summary: str
+    installed: bool
+
+
+def model_needs(lib) -> list[Need]:
+    """The model each feature uses (the library's settings, else the defaults)."""
+    from ..models.registry import DEFAULTS, MODELS, WeightStore
+
+    chosen = dict(DEFAULTS)
+    try:
+        from ..settings import load_settings
+
+        settings = load_settings(lib.folder)
+        chosen.update({role: settings.model(role) for role in FEATURES})
+    except Exception:  # noqa: BLE001 - a broken settings file is reported by the CLI; show defaults
+        pass
+    store = WeightStore(lib.models_dir)
+    needs = []
+    for role, feature in FEATURES.items():
+        spec = MODELS[chosen[role]]
+        needs.append(Need(role, feature, spec.name, spec.size_bytes, spec.licence, spec.summary,
+                          store.path(spec.name) is not None))
+    return needs
+
+
+def human_size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} bytes"
+
+
+def _download(names: list[str], models_dir: Path):
+    def work(lib, task):
+        from ..models.registry import WeightStore
+
+        store = WeightStore(models_dir)
+        for name in names:
+            def progress(done, total, name=name):
+                if task.cancel.is_set():
+                    raise DownloadCancelled(f"The download of {name} was cancelled.")
+                task.runner.report(task, (name, done, total))
+
+            store.download(name, progress)
+        return names
+    return work
+
+
+class ModelBanner(QFrame):
+    modelsChanged = Signal()
+
+    def __init__(self, lib, downloads, parent=None):
+        super().__init__(parent)
+        self.lib, self.downloads = lib, downloads
+        self._token = None
+        self.setObjectName("modelBanner")
+        self.setStyleSheet("#modelBanner { background: #fff4d6; border-bottom: 1px solid #e0c97a; }"
+                           "#modelBanner QLabel { color: #3d3000; }")
+        h = QHBoxLayout(self)
+        h.setContentsMargins(12, 6, 12, 6)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        h.addWidget(self.text, 1)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.hide()
+        h.addWidget(self.progress)
+        self.download_button = QPushButton()
+        self.download_button.clicked.connect(self.download)
+        h.addWidget(self.download_button)
+        self.import_button = QToolButton()
+        self.import_button.setText("Import from file…")
+        self.import_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        h.addWidget(self.import_button)
+        self.missing: list[Need] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.missing = [n for n in model_needs(self.lib) if not n.installed]
+        self.setVisible(bool(self.missing))
+        if not self.missing:
+            return
+        lines = [f"{n.feature} wait for the model <b>{n.name}</b> ({human_size(n.size)})"
+                 for n in self.missing]
+        self.text.setText("; ".join(lines) + ".")
+        total = sum(n.size for n in self.missing)
+        if self._token is None:
+            self.download_button.setText(f"Download ({human_size(total)})")
+        menu = QMenu(self)
+        for n in self.missing:
+            menu.addAction(f"{n.name} ({n.feature.lower()})…", lambda n=n: self.import_file(n))
+        self.import_button.setMenu(menu)
+
+    def download(self) -> None:
+        if self._token is not None:  # the button reads "Cancel" while downloading
+            self.downloads.cancel(self._token)
+            self._finished(None, "Download cancelled.")
+            return
+        names = [n.name for n in self.missing]
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.download_button.setText("Cancel")
+        self._token = self.downloads.submit(
+            "download", _download(names, self.lib.models_dir),
+            lambda done: self._finished(done, None),
+            lambda message: self._finished(None, message),
+            self._progress)
+
+    def _progress(self, event) -> None:
+        name, done, total = event
+        if total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * done / total))
+        self.progress.setFormat(f"{name}: {human_size(done)} of {human_size(total)}")
+
+    def _finished(self, names, message: str | None) -> None:
+        self._token = None
+        self.progress.hide()
+        self.refresh()
+        if message:
+            self.text.setText(f"{message} {self.text.text()}")
+        if names:
+            self.modelsChanged.emit()
+
+    def import_file(self, need: Need, path: str | None = None) -> str | None:
+        """Copy a weights file the user has; returns an error sentence or None."""
+        from ..models.registry import ModelError, WeightStore
+
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, f"Weights file for {need.name}")
+            if not path:
+                return None
+        try:
+            WeightStore(self.lib.models_dir).import_file(need.name, Path(path))
+        except ModelError as e:
+            self.text.setText(str(e))
+            return str(e)
+        self.refresh()
+        self.modelsChanged.emit()
+        return None
+
+
+def needs_text(needs: list[Need]) -> str:
+    return "\n".join(f"{n.feature}: {n.name}, {human_size(n.size)}, licence {n.licence}"
+                     + ("" if not n.installed else " (installed)") for n in needs)
+

@@ -1,0 +1,448 @@
+"""The main window: sidebar, search, thumbnail grid, banner, status bar. It wires
+views to the Library and to the background threads; the logic lives in the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QStringListModel, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QCompleter, QFileDialog, QLabel, QLineEdit, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget,
+                               QToolBar, QVBoxLayout, QWidget)
+
+from ..library import Library, LibraryError
+from .banner import ModelBanner
+from .cutout import CutoutDialog, export_all
+from .grid import ThumbnailGrid
+from .issues import IssuesView
+from .photomodel import HitSource, IdSource, PhotoListModel
+from .sidebar import Sidebar
+from .tasks import IndexWorker, TaskRunner
+from .thumbs import ThumbnailLoader
+from .welcome import WelcomeView
+
+SEARCH_LIMIT = 20_000
+FILTER_WORDS = ("tag:", "person:", "pet:", "in:", "after:", "before:", "year:", "camera:",
+                "has:person", "has:dog", "has:cat", "has:gps", "has:error", "similar:")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, folder: Path | str | None = None, watch: bool = True):
+        super().__init__()
+        self.lib = Library(folder)
+        self.setWindowTitle("photoorg")
+        self.resize(1280, 820)
+        self.setAcceptDrops(True)
+        self.worker = IndexWorker(self.lib.folder, watch=watch, parent=self)
+        self.tasks = TaskRunner(self.lib.folder, self)
+        self.downloads = TaskRunner(self.lib.folder, self)
+        self.loader = ThumbnailLoader(self.lib.thumbs_dir, parent=self)
+        self.model = PhotoListModel(self.loader, self)
+        self.viewer = None
+        self._query = ""
+        self._closed = False
+        self._build()
+        self._wire()
+        self.refresh_sidebar()
+        self.show_all()
+        for thread in (self.worker, self.tasks, self.downloads):
+            thread.start()
+        if self.lib.roots():
+            self.worker.scan()  # reconcile what changed while the app was closed
+
+    # -- layout --------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.sidebar = Sidebar()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search: beach, dog, person:Ana, after:2021, in:Holidays …")
+        self.search.setClearButtonEnabled(True)
+        self.completions = QStringListModel(self)
+        completer = QCompleter(self.completions, self.search)
+        completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.search.setCompleter(completer)
+        self.grid = ThumbnailGrid()
+        self.grid.setModel(self.model)
+        self.banner = ModelBanner(self.lib, self.downloads)
+        self.heading = QLabel()
+        self.heading.setContentsMargins(8, 4, 8, 0)
+        grid_page = QWidget()
+        v = QVBoxLayout(grid_page)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(0)
+        v.addWidget(self.banner)
+        v.addWidget(self.heading)
+        v.addWidget(self.grid)
+        self.issues = IssuesView()
+        self.welcome = WelcomeView(self.lib)
+        self.stack = QStackedWidget()
+        for page in (grid_page, self.issues, self.welcome):
+            self.stack.addWidget(page)
+        self.grid_page = grid_page
+        split = QSplitter()
+        split.addWidget(self.sidebar)
+        split.addWidget(self.stack)
+        split.setStretchFactor(1, 1)
+        split.setSizes([240, 1040])
+        self.setCentralWidget(split)
+        self._build_toolbar()
+        self._build_menus()
+        self._build_status()
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setMovable(False)
+        self.add_action = QAction("Add Folder…", self)
+        self.add_action.setShortcut(QKeySequence("Ctrl+O"))
+        self.cutout_all_action = QAction("Cut Out All…", self)
+        bar.addAction(self.add_action)
+        bar.addWidget(self.search)
+        bar.addAction(self.cutout_all_action)
+        self.addToolBar(bar)
+
+    def _build_menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        file.addAction(self.add_action)
+        file.addAction(self.cutout_all_action)
+        file.addSeparator()
+        file.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        view = self.menuBar().addMenu("&View")
+        view.addAction("All Photos", self.show_all)
+        view.addAction("Issues", self.show_issues)
+        find = QAction("Find", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(lambda: self.search.setFocus())
+        view.addAction(find)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("Search Syntax", self.show_query_help)
+        help_menu.addAction("&About photoorg", self.show_about)
+
+    def _build_status(self) -> None:
+        self.status_text = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(240)
+        self.progress.setTextVisible(False)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.toggled.connect(self._pause_toggled)
+        for w in (self.progress, self.pause_button):
+            w.hide()
+        bar = self.statusBar()
+        bar.addWidget(self.status_text, 1)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.pause_button)
+
+    def _wire(self) -> None:
+        self.add_action.triggered.connect(self.choose_folder)
+        self.cutout_all_action.triggered.connect(self.cut_out_all)
+        self.search.returnPressed.connect(lambda: self.run_search(self.search.text()))
+        self.search.textEdited.connect(self._search_edited)
+        self._debounce = QTimer(self, singleShot=True, interval=350)
+        self._debounce.timeout.connect(lambda: self.run_search(self.search.text()))
+        self.sidebar.showAll.connect(self._sidebar_all)
+        self.sidebar.showFolder.connect(self.show_folder)
+        self.sidebar.showQuery.connect(self._sidebar_query)
+        self.sidebar.showIssues.connect(self.show_issues)
+        self.sidebar.addFolder.connect(self.choose_folder)
+        self.sidebar.removeFolder.connect(self.remove_folder)
+        self.sidebar.rescanFolder.connect(lambda root: self.worker.scan([root.path]))
+        self.grid.opened.connect(self.open_viewer)
+        self.model.countChanged.connect(lambda n: self._update_heading())
+        self.worker.progress.connect(self._on_progress)
+        self.worker.changed.connect(self._on_changed)
+        self.worker.message.connect(self.status_text.setText)
+        self.worker.busyChanged.connect(self._on_busy)
+        self.banner.modelsChanged.connect(self._models_changed)
+        self.welcome.start.connect(self.start_from_welcome)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=1500)
+        self._refresh_timer.timeout.connect(self._refresh_after_work)
+
+    # -- showing ---------------------------------------------------------------------
+
+    def show_all(self) -> None:
+        if not self.lib.roots():
+            self.stack.setCurrentWidget(self.welcome)
+            return
+        self._query = ""
+        self.model.set_source(IdSource(self.lib, self.lib.browse(), "All photos"))
+        self.stack.setCurrentWidget(self.grid_page)
+
+    def show_folder(self, root) -> None:
+        self._query = ""
+        title = root.path + ("" if root.online else "  (offline: cached previews)")
+        self.model.set_source(IdSource(self.lib, self.lib.browse(root), title))
+        self.stack.setCurrentWidget(self.grid_page)
+
+    def show_issues(self) -> None:
+        self.issues.show_problems(self.lib.problems())
+        self.stack.setCurrentWidget(self.issues)
+
+    def _sidebar_all(self) -> None:
+        self.search.clear()
+        self.show_all()
+
+    def _sidebar_query(self, query: str) -> None:
+        self.search.setText(query)
+        self.run_search(query)
+
+    def _update_heading(self) -> None:
+        source = self.model.source()
+        title = getattr(source, "title", "")
+        self.heading.setText(f"<b>{title}</b> — {self.model.total()} photos" if title else "")
+
+    def refresh_sidebar(self) -> None:
+        self.sidebar.populate(self.lib.status(), self.lib.tag_counts(), self.lib.subjects(),
+                              len(self.lib.problems()), self.worker.busy)
+
+    # -- search ----------------------------------------------------------------------
+
+    def _search_edited(self, text: str) -> None:
+        self._complete(text)
+        self._debounce.start()
+
+    def _complete(self, text: str) -> None:
+        head, _, last = text.rpartition(" ")
+        prefix = (head + " ") if head else ""
+        options = self._completions_for(last) if last else []
+        self.completions.setStringList([prefix + o for o in options[:20]])
+
+    def _completions_for(self, token: str) -> list[str]:
+        try:
+            from ..search import completions
+        except ImportError:
+            completions = None
+        if completions is not None:
+            return list(completions(self.lib.store, token))
+        low = token.lower()
+        words = [w for w in FILTER_WORDS if w.startswith(low)]
+        words += [t for t, _ in self.lib.tag_counts() if t.lower().startswith(low)]
+        words += [s.name for s in self.lib.subjects() if s.name.lower().startswith(low)]
+        return words
+
+    def run_search(self, text: str) -> None:
+        self._debounce.stop()
+        query = text.strip()
+        if query == self._query and self.stack.currentWidget() is self.grid_page:
+            return
+        self._query = query
+        if not query:
+            self.show_all()
+            return
+        self.status_text.setText(f"Searching for {query}…")
+        self.search.setStyleSheet("")
+        self.tasks.submit("search", lambda lib, task: lib.search(query, limit=SEARCH_LIMIT),
+                          lambda hits: self._show_hits(query, hits),
+                          lambda message: self._search_failed(query, message))
+
+    def _show_hits(self, query: str, hits: list) -> None:
+        if query != self._query:
+            return  # an older search finished after a newer one was typed
+        self.model.set_source(HitSource(hits, f"Search: {query}"))
+        self.stack.setCurrentWidget(self.grid_page)
+        self.status_text.setText(f"{len(hits)} photos match {query}" if hits
+                                 else f"No photos match {query}")
+
+    def _search_failed(self, query: str, message: str) -> None:
+        if query == self._query:
+            self._query = ""
+            self.search.setStyleSheet("QLineEdit { border: 1px solid #d03b3b; }")
+            self.status_text.setText(message)
+
+    def show_query_help(self) -> None:
+        try:
+            from ..search import QUERY_HELP
+        except ImportError:
+            QUERY_HELP = "Filters: " + ", ".join(FILTER_WORDS)
+        QMessageBox.information(self, "Search syntax", QUERY_HELP)
+
+    # -- folders ---------------------------------------------------------------------
+
+    def choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a photo folder", str(Path.home()))
+        if path:
+            self.add_folders([path])
+
+    def add_folders(self, paths: list[str]) -> bool:
+        try:
+            roots = self.lib.add_roots(paths)
+        except LibraryError as e:
+            QMessageBox.warning(self, "Cannot add folder", str(e))
+            return False
+        self.worker.scan([r.path for r in roots])
+        self.status_text.setText("Added " + ", ".join(r.path for r in roots) + "; scanning…")
+        self.refresh_sidebar()
+        self.show_all()
+        return True
+
+    def remove_folder(self, root, confirm: bool = True) -> None:
+        if confirm and QMessageBox.question(
+                self, "Remove folder",
+                f"Forget {root.path} and its photos' tags and names? The files are not touched."
+        ) != QMessageBox.StandardButton.Yes:
+            return
+        self.lib.remove_root(root.path)
+        self.refresh_sidebar()
+        self.show_all()
+
+    def start_from_welcome(self, folders: list[str], download: bool) -> None:
+        if self.add_folders(folders) and download:
+            self.banner.download()
+
+    def dragEnterEvent(self, event) -> None:
+        if any(Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        folders = [u.toLocalFile() for u in event.mimeData().urls() if Path(u.toLocalFile()).is_dir()]
+        if folders:
+            self.add_folders(folders)
+            event.acceptProposedAction()
+
+    # -- background progress ------------------------------------------------------------
+
+    def _on_progress(self, p) -> None:
+        verb = {"scan": "Scanning", "index": "Indexing"}.get(p.stage, p.stage.capitalize())
+        self.progress.setRange(0, max(p.total, 1))
+        self.progress.setValue(p.done)
+        self.progress.show()
+        self.pause_button.setVisible(p.stage == "index")
+        if p.stage == "index":
+            self.status_text.setText(f"{verb} {p.done}/{p.total} · {p.rate:.1f} photos/s · "
+                                     f"ETA {_duration(p.eta)}")
+        else:
+            self.status_text.setText(f"{verb} {p.done}/{p.total}")
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _on_busy(self, busy: bool) -> None:
+        if not busy:
+            self.progress.hide()
+            self.pause_button.hide()
+            self._refresh_after_work()
+
+    def _on_changed(self, kind: str) -> None:
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+        if kind == "indexed":
+            self.status_text.setText("Library up to date")
+
+    def _refresh_after_work(self) -> None:
+        """New photos appear, states and counts update; the grid keeps its scroll."""
+        if self._closed:
+            return
+        self.refresh_sidebar()
+        self.banner.refresh()
+        source = self.model.source()
+        if isinstance(source, IdSource) and self.stack.currentWidget() is self.grid_page:
+            root = next((r for r in self.lib.roots() if source.title.startswith(r.path)), None)
+            ids = self.lib.browse(root)
+            if ids != source.ids:
+                scroll = self.grid.verticalScrollBar().value()
+                self.model.set_source(IdSource(self.lib, ids, source.title))
+                QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
+                return
+        fetched = [self.model.item(r).photo for r in range(self.model.rowCount())]
+        for photo in self.lib.photos([p.id for p in fetched if p.state != "indexed"]):
+            self.model.refresh_photo(photo)
+
+    def _pause_toggled(self, paused: bool) -> None:
+        if paused:
+            self.worker.pause()
+        else:
+            self.worker.resume()
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if paused:
+            self.status_text.setText("Indexing paused")
+
+    def _models_changed(self) -> None:
+        self.worker.index()
+        self.status_text.setText("Models installed; photos waiting for them are indexed next.")
+
+    # -- viewer and cut-outs ---------------------------------------------------------------
+
+    def open_viewer(self, photo) -> None:
+        from .viewer import ViewerWindow
+
+        if self.viewer is None:
+            self.viewer = ViewerWindow(self.lib, self.tasks)
+            self.viewer.changed.connect(self.refresh_sidebar)
+            self.viewer.cutoutRequested.connect(self.open_cutout)
+        rows = range(self.model.rowCount())
+        self.viewer.show_photo(photo, [self.model.item(r).photo for r in rows])
+        self.viewer.show()
+        self.viewer.raise_()
+        self.viewer.activateWindow()
+
+    def open_cutout(self, photo) -> CutoutDialog:
+        dialog = CutoutDialog(self.lib, self.tasks, photo, self.viewer or self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def cut_out_all(self, folder: str | None = None) -> int | None:
+        if self.model.total() == 0:
+            self.status_text.setText("Nothing to cut out: the view is empty.")
+            return None
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Save cut-outs into", str(Path.home()))
+            if not folder:
+                return None
+        items = self.model.items()
+        self.progress.setRange(0, len(items))
+        self.progress.show()
+        self.status_text.setText(f"Cutting out {len(items)} photos into {folder}…")
+        return self.tasks.submit("cutout-all", export_all(items, Path(folder)),
+                                 lambda result: self._cut_out_done(folder, result),
+                                 lambda message: self._cut_out_done(folder, None, message),
+                                 self._cut_out_progress)
+
+    def _cut_out_progress(self, p) -> None:
+        self.progress.setRange(0, p.total)
+        self.progress.setValue(p.done)
+        self.status_text.setText(f"Cutting out {p.done}/{p.total} · ETA {_duration(p.eta)}")
+
+    def _cut_out_done(self, folder: str, result, message: str | None = None) -> None:
+        self.progress.hide()
+        if result is None:
+            self.status_text.setText(f"Cut-out stopped: {message}")
+            return
+        written, failed = result
+        text = f"Saved {len(written)} cut-outs in {folder}"
+        if failed:
+            text += f"; {len(failed)} failed ({failed[0][1]})"
+        self.status_text.setText(text)
+
+    def show_about(self) -> None:
+        from .about import AboutDialog
+
+        AboutDialog(self.lib, self).exec()
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def closeEvent(self, event) -> None:
+        """Stop the workers (each commits per batch, so nothing finished is lost),
+        then close the library."""
+        if self._closed:
+            event.accept()
+            return
+        self._closed = True
+        self.status_text.setText("Stopping background work…")
+        self._refresh_timer.stop()
+        self.loader.shutdown()
+        self.worker.stop()
+        self.tasks.stop()
+        self.downloads.stop()
+        if self.viewer is not None:
+            self.viewer.close()
+        self.lib.close()
+        event.accept()

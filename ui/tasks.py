@@ -1,0 +1,276 @@
+"""Background work for the window. Two kinds of thread, each with its own Library
+(SQLite connections belong to the thread that opened them):
+
+- IndexWorker: the long jobs (scan, index, watching) over the Qt-free generators
+  and services of the engine; their progress events become signals.
+- TaskRunner: short work a user is waiting for (search, cut-outs, downloads, big
+  image decodes), one at a time, newest request of a kind first.
+
+Workers never touch widgets: results travel back as signals, which Qt delivers on
+the GUI thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from ..index import Control
+from ..library import Library
+from ..progress import Progress
+
+
+def describe(error: BaseException) -> str:
+    """One sentence for the status bar: user errors as they are, bugs with their type."""
+    from ..cli import user_errors
+
+    if isinstance(error, user_errors()):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class IndexWorker(QThread):
+    """Keeps the library in step in the background. With `watch`, the engine's
+    WatchService does it (it rescans on changes and on start, and indexes what is
+    pending); without, scan()/index() requests run here one at a time. Either way
+    one thread writes, and its events become signals."""
+
+    progress = Signal(object)  # photoorg.progress.Progress
+    changed = Signal(str)  # what changed, one line ("batch", "indexed", "offline", ...)
+    message = Signal(str)  # one sentence for the status bar (degraded watching, errors)
+    busyChanged = Signal(bool)
+
+    def __init__(self, folder: Path, watch: bool = True, parent: QObject | None = None):
+        super().__init__(parent)
+        self.folder = Path(folder)
+        self.watch = watch
+        self.control = Control()
+        self.service = None
+        self._jobs: queue.Queue = queue.Queue()
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self.busy = False
+
+    # -- GUI-thread API --------------------------------------------------------
+
+    def scan(self, paths: list[str] | None = None) -> None:
+        """Without watching, rescan (then index); a watch service finds new and
+        changed folders by itself within its recheck period."""
+        if not self.watch:
+            self._put("scan", paths)
+
+    def index(self) -> None:
+        if not self.watch:
+            self._put("index", None)
+
+    def pause(self) -> None:
+        self._control().pause()
+
+    def resume(self) -> None:
+        self._control().resume()
+
+    @property
+    def paused(self) -> bool:
+        return self._control().paused
+
+    def _control(self) -> Control:
+        # The watch service runs its index with its own Control.
+        return getattr(self.service, "_control", None) or self.control
+
+    def stop(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel what runs (the engine commits per batch, so nothing done is lost)
+        and wait for the threads to close their libraries."""
+        self._stopping = True
+        self.control.cancel()
+        self._jobs.put(None)
+        return self.wait(timeout_ms)
+
+    def _put(self, name: str, arg) -> None:
+        key = f"{name}:{arg}"
+        with self._lock:
+            if key in self._queued:  # a burst of requests is one job
+                return
+            self._queued.add(key)
+        self._jobs.put((name, arg, key))
+
+    # -- worker thread ---------------------------------------------------------
+
+    def run(self) -> None:
+        if self.watch:
+            self._watch()
+            return
+        lib = Library(self.folder)
+        try:
+            while not self._stopping:
+                job = self._jobs.get()
+                if job is None:
+                    break
+                name, arg, key = job
+                with self._lock:
+                    self._queued.discard(key)
+                self._run_job(lib, name, arg)
+        finally:
+            lib.close()
+
+    def _watch(self) -> None:
+        from ..watch import WatchService
+
+        self.service = WatchService(self.folder, on_notice=self._notice).start()
+        try:
+            self._jobs.get()  # only stop() puts here in watch mode
+        finally:
+            self.service.stop()
+            self._set_busy(False)
+
+    def _notice(self, notice) -> None:
+        """From the watch service's thread: its notices as signals."""
+        if notice.kind == "progress" and notice.progress is not None:
+            self._set_busy(notice.progress.done < notice.progress.total)
+            self.progress.emit(notice.progress)
+        elif notice.kind in ("degraded", "error"):
+            self.message.emit(notice.message)
+        else:
+            if notice.kind == "indexed":
+                self._set_busy(False)
+            self.changed.emit(notice.kind)
+            if notice.kind in ("offline", "online"):
+                self.message.emit(notice.message)
+
+    def _run_job(self, lib: Library, name: str, arg) -> None:
+        self._set_busy(True)
+        try:
+            work = lib.scan(arg) if name == "scan" else lib.index(control=self.control)
+            self._drive(work, name)
+            self.changed.emit("batch" if name == "scan" else "indexed")
+            if name == "scan" and not self._stopping:
+                self.index()
+        except Exception as e:  # noqa: BLE001 - the window must outlive any job
+            self.message.emit(f"{name} stopped: {describe(e)}")
+        finally:
+            self._set_busy(not self._jobs.empty())
+
+    def _drive(self, work, name: str):
+        while True:
+            try:
+                event = next(work)
+            except StopIteration as stop:
+                return stop.value
+            self.progress.emit(event)
+            if self._stopping and name != "index":
+                # Between two scan batches: what is committed stays, the next start rescans.
+                # (An index run stops itself through the cancelled Control.)
+                work.close()
+                return None
+
+    def _set_busy(self, busy: bool) -> None:
+        if busy != self.busy:
+            self.busy = busy
+            self.busyChanged.emit(busy)
+
+
+@dataclass
+class _Task:
+    token: int
+    kind: str
+    fn: Callable
+    runner: TaskRunner
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class TaskRunner(QThread):
+    """Runs fn(lib, task) callables one at a time on a thread with its own Library.
+    A newer task of the same kind replaces one still waiting (a search typed on
+    top of another). Callbacks run on the GUI thread."""
+
+    done = Signal(int, object)
+    failed = Signal(int, str)
+    progress = Signal(int, object)
+
+    def __init__(self, folder: Path, parent: QObject | None = None):
+        super().__init__(parent)
+        self.folder = Path(folder)
+        self._tokens = itertools.count(1)
+        self._waiting: list[_Task] = []
+        self._cv = threading.Condition()
+        self._current: _Task | None = None
+        self._callbacks: dict[int, tuple] = {}
+        self._stopping = False
+        self.done.connect(self._on_done)
+        self.failed.connect(self._on_failed)
+        self.progress.connect(self._on_progress)
+
+    def submit(self, kind: str, fn: Callable, on_done: Callable | None = None,
+               on_error: Callable | None = None, on_progress: Callable | None = None) -> int:
+        token = next(self._tokens)
+        self._callbacks[token] = (on_done, on_error, on_progress)
+        with self._cv:
+            for old in [t for t in self._waiting if t.kind == kind]:
+                self._waiting.remove(old)
+                self._callbacks.pop(old.token, None)
+            self._waiting.append(_Task(token, kind, fn, self))
+            self._cv.notify()
+        return token
+
+    def cancel(self, token: int) -> None:
+        with self._cv:
+            self._waiting = [t for t in self._waiting if t.token != token]
+            if self._current and self._current.token == token:
+                self._current.cancel.set()
+        self._callbacks.pop(token, None)
+
+    def stop(self, timeout_ms: int = 30_000) -> bool:
+        with self._cv:
+            self._stopping = True
+            self._waiting.clear()
+            if self._current:
+                self._current.cancel.set()
+            self._cv.notify()
+        return self.wait(timeout_ms)
+
+    def report(self, task: _Task, event) -> None:
+        """Called by a task's fn (on this thread) to send progress to the GUI."""
+        self.progress.emit(task.token, event)
+
+    def run(self) -> None:
+        lib = Library(self.folder)
+        try:
+            while True:
+                with self._cv:
+                    while not self._waiting and not self._stopping:
+                        self._cv.wait()
+                    if self._stopping:
+                        return
+                    self._current = task = self._waiting.pop(0)
+                try:
+                    result = task.fn(lib, task)
+                except Exception as e:  # noqa: BLE001 - a failed task is a message, not a crash
+                    self.failed.emit(task.token, describe(e))
+                else:
+                    self.done.emit(task.token, result)
+                finally:
+                    with self._cv:
+                        self._current = None
+        finally:
+            lib.close()
+
+    def _on_done(self, token: int, result) -> None:
+        on_done, _, _ = self._callbacks.pop(token, (None, None, None))
+        if on_done:
+            on_done(result)
+
+    def _on_failed(self, token: int, message: str) -> None:
+        _, on_error, _ = self._callbacks.pop(token, (None, None, None))
+        if on_error:
+            on_error(message)
+
+    def _on_progress(self, token: int, event) -> None:
+        _, _, on_progress = self._callbacks.get(token, (None, None, None))
+        if on_progress:
+            on_progress(event)

@@ -1,0 +1,130 @@
+"""Thumbnails for the grid: read (or made) off the GUI thread, newest request first,
+kept in a bounded in-memory cache as pixmaps.
+
+The newest-first order matters when scrolling fast: the cells on screen now were
+asked for last, so they load before the ones that have already scrolled away; the
+oldest requests are dropped when too many wait.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, deque
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QImage, QPixmap
+
+from ..db import Photo
+from ..thumbs import thumbnail
+
+MAX_WAITING = 300
+
+
+class _Runner(QRunnable):
+    def __init__(self, loader: ThumbnailLoader):
+        super().__init__()
+        self.loader = loader
+
+    def run(self) -> None:
+        while (photo := self.loader._take()) is not None:
+            image = self.loader.read(photo)
+            self.loader._finish(photo.id, image)
+
+
+class ThumbnailLoader(QObject):
+    """request(photo) -> later `loaded(photo_id, QImage)` or `failed(photo_id)`."""
+
+    loaded = Signal(int, QImage)
+    failed = Signal(int)
+
+    def __init__(self, cache_dir: Path, side: int = 160, threads: int = 2,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.cache_dir = Path(cache_dir)
+        self.side = side
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(threads)
+        self._waiting: deque[Photo] = deque()
+        self._inflight: set[int] = set()
+        self._lock = threading.Lock()
+        self._runners = 0
+
+    def request(self, photo: Photo) -> None:
+        with self._lock:
+            if photo.id in self._inflight:
+                return
+            self._inflight.add(photo.id)
+            self._waiting.append(photo)
+            while len(self._waiting) > MAX_WAITING:
+                self._inflight.discard(self._waiting.popleft().id)
+            start = self._runners < self.pool.maxThreadCount()
+            if start:
+                self._runners += 1
+        if start:
+            self.pool.start(_Runner(self))
+
+    def read(self, photo: Photo) -> QImage | None:
+        """On a pool thread: the cached thumbnail (made from the photo when the
+        folder is online), scaled to the cell. QImage, unlike QPixmap, is safe here."""
+        try:
+            path = thumbnail(self.cache_dir, photo)
+        except Exception:  # noqa: BLE001 - unreadable or offline: the cell says "no preview"
+            return None
+        image = QImage(str(path))
+        if image.isNull():
+            return None
+        return image.scaled(QSize(self.side, self.side), Qt.AspectRatioMode.KeepAspectRatio,
+                            Qt.TransformationMode.SmoothTransformation)
+
+    def clear(self) -> None:
+        with self._lock:
+            for photo in self._waiting:
+                self._inflight.discard(photo.id)
+            self._waiting.clear()
+
+    def shutdown(self) -> None:
+        self.clear()
+        self.pool.waitForDone(5000)
+
+    def _take(self) -> Photo | None:
+        with self._lock:
+            if self._waiting:
+                return self._waiting.pop()
+            self._runners -= 1
+            return None
+
+    def _finish(self, photo_id: int, image: QImage | None) -> None:
+        with self._lock:
+            self._inflight.discard(photo_id)
+        if image is None:
+            self.failed.emit(photo_id)
+        else:
+            self.loaded.emit(photo_id, image)
+
+
+class PixmapCache:
+    """The most recently used thumbnails as pixmaps (a few MB for a screenful many
+    times over); older ones are dropped and re-read from the disk cache if needed."""
+
+    def __init__(self, capacity: int = 2000):
+        self.capacity = capacity
+        self._items: OrderedDict[int, QPixmap] = OrderedDict()
+
+    def get(self, photo_id: int) -> QPixmap | None:
+        pixmap = self._items.get(photo_id)
+        if pixmap is not None:
+            self._items.move_to_end(photo_id)
+        return pixmap
+
+    def put(self, photo_id: int, pixmap: QPixmap) -> None:
+        self._items[photo_id] = pixmap
+        self._items.move_to_end(photo_id)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def discard(self, photo_id: int) -> None:
+        self._items.pop(photo_id, None)
+
+    def __len__(self) -> int:
+        return len(self._items)

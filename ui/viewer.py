@@ -1,0 +1,261 @@
+"""The photo viewer: the photo with its boxes, naming, suggestions and tags.
+
+Reads and small edits go through the GUI thread's Library (one short transaction
+each); decoding the full photo happens on the task thread."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+
+from ..library import LibraryError
+from .canvas import PhotoCanvas, box_label, qimage_from_pil
+
+VIEW_SIDE = 2048
+
+
+def _load_full(photo):
+    """On the task thread: the upright photo at screen size, or None if unreadable."""
+    from ..imaging import load_image
+
+    return qimage_from_pil(load_image(photo.path, max_side=VIEW_SIDE))
+
+
+class ViewerWindow(QWidget):
+    """One window; show_photo() switches photo. `changed` tells the main window
+    that names or tags changed (sidebar counts, search results)."""
+
+    changed = Signal()
+    cutoutRequested = Signal(object)  # Photo
+
+    def __init__(self, lib, tasks, parent=None):
+        super().__init__(parent, Qt.WindowType.Window)
+        self.lib, self.tasks = lib, tasks
+        self.photo = None
+        self.photos: list = []
+        self.setWindowTitle("photoorg")
+        self.resize(1200, 800)
+        self.canvas = PhotoCanvas()
+        self.canvas.nameEntered.connect(self.name_box)
+        self._build_side()
+        split = QSplitter()
+        split.addWidget(self.canvas)
+        split.addWidget(self.side)
+        split.setStretchFactor(0, 1)
+        split.setSizes([900, 300])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+        QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.step(1))
+        QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.step(-1))
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
+
+    def _build_side(self) -> None:
+        self.side = QWidget()
+        self.side.setMinimumWidth(260)
+        v = QVBoxLayout(self.side)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        v.addWidget(self.title)
+        v.addWidget(_heading("People & pets"))
+        self.box_list = QListWidget()
+        self.box_list.itemActivated.connect(self._box_chosen)
+        self.box_list.itemClicked.connect(self._box_chosen)
+        v.addWidget(self.box_list, 2)
+        self.suggest_heading = _heading("Suggestions")
+        v.addWidget(self.suggest_heading)
+        self.suggest_box = QVBoxLayout()
+        v.addLayout(self.suggest_box)
+        v.addWidget(_heading("Tags"))
+        self.tag_list = QListWidget()
+        v.addWidget(self.tag_list, 3)
+        row = QHBoxLayout()
+        self.tag_edit = QLineEdit()
+        self.tag_edit.setPlaceholderText("Add a tag")
+        self.tag_edit.returnPressed.connect(self._add_tag)
+        self.remove_tag_button = QPushButton("Remove")
+        self.remove_tag_button.clicked.connect(self._remove_selected_tag)
+        row.addWidget(self.tag_edit)
+        row.addWidget(self.remove_tag_button)
+        v.addLayout(row)
+        self.cutout_button = QPushButton("Cut out…")
+        self.cutout_button.clicked.connect(lambda: self.cutoutRequested.emit(self.photo))
+        v.addWidget(self.cutout_button)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #c0392b")
+        v.addWidget(self.message)
+
+    # -- navigation -------------------------------------------------------------
+
+    def show_photo(self, photo, photos: list | None = None) -> None:
+        if photos is not None:
+            self.photos = photos
+        self.photo = photo
+        self.setWindowTitle(f"{os.path.basename(photo.rel_path)} — photoorg")
+        self.canvas.set_image(self._cached_preview(photo), "")
+        self.tasks.submit("viewer-image", lambda lib, task: _load_full(photo),
+                          lambda image, p=photo: self._image_loaded(p, image),
+                          lambda message, p=photo: self._image_failed(p, message))
+        self.refresh()
+
+    def step(self, delta: int) -> None:
+        ids = [p.id for p in self.photos]
+        if self.photo is None or self.photo.id not in ids:
+            return
+        i = ids.index(self.photo.id) + delta
+        if 0 <= i < len(self.photos):
+            self.show_photo(self.photos[i])
+
+    def _cached_preview(self, photo) -> QImage | None:
+        from ..thumbs import thumbnail_path
+
+        path = thumbnail_path(self.lib.thumbs_dir, photo)
+        image = QImage(str(path)) if path.exists() else None
+        return image if image is not None and not image.isNull() else None
+
+    def _image_loaded(self, photo, image: QImage) -> None:
+        if self.photo is not None and photo.id == self.photo.id:
+            self.canvas.set_image(image)
+
+    def _image_failed(self, photo, message: str) -> None:
+        if self.photo is None or photo.id != self.photo.id:
+            return
+        root = next((r for r in self.lib.roots() if r.id == photo.root_id), None)
+        if root is not None and not root.online:
+            note = "The folder is offline: showing the cached preview."
+        else:
+            note = f"Cannot show the full photo: {message}"
+        self.canvas.set_image(self.canvas.image, note)
+
+    # -- state -------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        photo = self.photo
+        if photo is None:
+            return
+        self.message.clear()
+        self.title.setText(_describe(photo))
+        boxes = self.lib.detections(photo)
+        suggestions = self.lib.suggestions(photo)
+        names = [s.name for s in self.lib.subjects()]
+        self.canvas.set_boxes(boxes, suggestions, names)
+        self.box_list.clear()
+        by_box = {s.detection_id: s for s in suggestions}
+        for det in boxes:
+            text = box_label(det, by_box.get(det.id))
+            hint = "" if det.subject_name else "  — click to name"
+            item = QListWidgetItem(f"{text} ({det.label}){hint}")
+            item.setData(Qt.ItemDataRole.UserRole, det.id)
+            self.box_list.addItem(item)
+        if not boxes:
+            self.box_list.addItem("No people or pets found")
+        self._show_suggestions(suggestions)
+        self._show_tags()
+
+    def _show_suggestions(self, suggestions) -> None:
+        while self.suggest_box.count():
+            widget = self.suggest_box.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        self.suggest_heading.setVisible(bool(suggestions))
+        for s in suggestions:
+            self.suggest_box.addWidget(self._suggestion_row(s))
+
+    def _suggestion_row(self, s) -> QWidget:
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(QLabel(f"Is this {s.subject.name}? ({s.score:.0%})"), 1)
+        yes, no = QPushButton("Yes"), QPushButton("No")
+        yes.setObjectName(f"confirm-{s.detection_id}")
+        no.setObjectName(f"reject-{s.detection_id}")
+        yes.clicked.connect(lambda: self.confirm_suggestion(s))
+        no.clicked.connect(lambda: self.reject_suggestion(s))
+        h.addWidget(yes)
+        h.addWidget(no)
+        return row
+
+    def _show_tags(self) -> None:
+        self.tag_list.clear()
+        for tag in self.lib.tags_of(self.photo):
+            text = tag.tag if tag.source == "user" else f"{tag.tag}  (auto, {tag.score:.0%})"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, tag.tag)
+            self.tag_list.addItem(item)
+
+    # -- edits -------------------------------------------------------------------
+
+    def _box_chosen(self, item: QListWidgetItem) -> None:
+        det_id = item.data(Qt.ItemDataRole.UserRole)
+        det = next((d for d in self.canvas.boxes if d.id == det_id), None)
+        if det is not None:
+            self.canvas.edit_name(det)
+
+    def name_box(self, det, name: str) -> None:
+        self._edit(lambda: self.lib.name_box(det.id, name))
+
+    def confirm_suggestion(self, s) -> None:
+        self._edit(lambda: self.lib.name_box(s.detection_id, s.subject.name))
+
+    def reject_suggestion(self, s) -> None:
+        self._edit(lambda: self.lib.reject_suggestion(s.detection_id, s.subject.id))
+
+    def add_tag(self, word: str) -> None:
+        self._edit(lambda: self.lib.tag(self.photo.path, add=[word]))
+
+    def remove_tag(self, word: str) -> None:
+        self._edit(lambda: self.lib.tag(self.photo.path, remove=[word]))
+
+    def _add_tag(self) -> None:
+        word = self.tag_edit.text().strip()
+        if word:
+            self.add_tag(word)
+            self.tag_edit.clear()
+
+    def _remove_selected_tag(self) -> None:
+        item = self.tag_list.currentItem()
+        if item is not None:
+            self.remove_tag(item.data(Qt.ItemDataRole.UserRole))
+
+    def _edit(self, action) -> None:
+        try:
+            action()
+        except LibraryError as e:
+            self.refresh()
+            self.message.setText(str(e))
+            return
+        self.refresh()
+        self.changed.emit()
+
+
+def _heading(text: str) -> QLabel:
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+def _describe(photo) -> str:
+    parts = [os.path.dirname(photo.path)]
+    if photo.taken_at:
+        parts.append(photo.taken_at.replace("T", " "))
+    if photo.width:
+        parts.append(f"{photo.width} x {photo.height}")
+    camera = " ".join(x for x in (photo.camera_make, photo.camera_model) if x)
+    if camera:
+        parts.append(camera)
+    if photo.state == "error":
+        parts.append(f"Cannot read: {photo.error}")
+    name = _escape(os.path.basename(photo.rel_path))
+    return f"<b>{name}</b><br>" + "<br>".join(_escape(p) for p in parts)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
