@@ -25,14 +25,19 @@ echo "== installing build tools and photoorg into $VENV"
 "$PY" -m pip install -q "${TORCH_PINS[@]}" "$PYINSTALLER_PIN"
 # --force-reinstall --no-deps makes each build pick up the current tree even though the
 # version number has not changed; the first install brings the dependencies.
+# setuptools stages files in build/lib; a stale copy could put deleted modules back.
+rm -rf build/lib build/bdist.*
 "$PY" -m pip install -q .
 "$PY" -m pip install -q --no-deps --force-reinstall .
 
 echo "== pyinstaller"
 start=$(date +%s)
-"$PY" -m PyInstaller --noconfirm --clean \
-    --distpath dist --workpath build/pyinstaller \
-    packaging/photoorg.spec
+# Run from packaging/: from the repository root, the analysis would import the
+# checkout's photoorg/ (which lacks db/ and ui/) instead of the installed package.
+PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"
+(cd packaging && "$PY" -m PyInstaller --noconfirm --clean \
+    --distpath "$ROOT/dist" --workpath "$ROOT/build/pyinstaller" \
+    "$ROOT/packaging/photoorg.spec")
 echo "== built in $(( $(date +%s) - start )) s"
 
 BUNDLE="dist/photoorg"
