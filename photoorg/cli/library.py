@@ -50,7 +50,6 @@ def register(commands) -> None:
 
 
 def _query_help() -> str:
-    return ""
     from ..search import QUERY_HELP
 
     return QUERY_HELP
