@@ -126,6 +126,13 @@ def all_terms(store: Store, terms: list[str], conditions: list[Condition],
     return store.db.execute(sql, [*terms, *terms, *params, len(terms), limit]).fetchall()
 
 
+def is_tag_or_name(store: Store, term: str) -> bool:
+    """Cheap test (two index probes) before the multi-term join."""
+    return store.db.execute(
+        "SELECT EXISTS (SELECT 1 FROM tags WHERE tag = ? AND source != 'rejected') "
+        "OR EXISTS (SELECT 1 FROM subjects WHERE name = ?)", [term, term]).fetchone()[0] == 1
+
+
 def word_matches(store: Store, fts_query: str, conditions: list[Condition],
                  limit: int) -> list[tuple[int, float]]:
     """(photo_id, bm25 rank; lower is better) for an FTS5 query over path, tags, names."""

@@ -23,6 +23,7 @@ the better half (above the median) is kept.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -140,7 +141,7 @@ def _exact(store, q, conditions, need, found) -> None:
             found.setdefault(pid, _Found("exact", 3.0))
         for pid, _tag, score in sql.tagged(store, term, conditions, need + len(names)):
             _better(found, pid, _Found("exact", 2.0 + score))
-    if len(q.terms) > 1:
+    if len(q.terms) > 1 and all(sql.is_tag_or_name(store, t) for t in q.terms):
         for pid, score in sql.all_terms(store, list(q.terms), conditions, need):
             _better(found, pid, _Found("exact", 2.0 + score))
 
@@ -252,6 +253,7 @@ def _index(store, model, vectors):
 
 # -- reasons ---------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))

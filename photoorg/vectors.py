@@ -60,6 +60,9 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, scale.astype(np.float32)
 
 
+_ONES: dict[int, object] = {}
+
+
 def _int8_scores(codes: np.ndarray, scales: np.ndarray, query: np.ndarray) -> np.ndarray:
     try:
         import torch
@@ -70,9 +73,16 @@ def _int8_scores(codes: np.ndarray, scales: np.ndarray, query: np.ndarray) -> np
     if kernel is not None and len(codes):
         w = torch.from_numpy(np.ascontiguousarray(codes))
         x = torch.from_numpy(np.asarray(query, np.float32)[None]).to(torch.bfloat16)
-        ones = torch.ones(len(codes), dtype=torch.bfloat16)
-        # Scales applied afterwards in float32: bfloat16 scales would cost precision.
-        return kernel(x, w, ones)[0].float().numpy() * scales
+        # Unit scales in the kernel, the real ones applied afterwards in float32
+        # (bfloat16 scales would cost precision); cached, as allocating them per query
+        # costs as much as a 100k-row scan on a busy 2-core machine.
+        ones = _ONES.get(len(codes))
+        if ones is None:
+            _ONES.clear()
+            ones = _ONES[len(codes)] = torch.ones(len(codes), dtype=torch.bfloat16)
+        raw = kernel(x, w, ones)[0].view(torch.int16).numpy()
+        # bfloat16 -> float32 is a 16-bit shift, done in numpy without torch's thread pool.
+        return (raw.astype(np.int32) << 16).view(np.float32) * scales
     out = np.empty(len(codes), np.float32)
     for start in range(0, len(codes), 32768):
         out[start:start + 32768] = codes[start:start + 32768].astype(np.float32) @ query
