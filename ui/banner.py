@@ -4,8 +4,6 @@ button (size, progress) and "import from file". Nothing downloads without a clic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QProgressBar,
                                QPushButton, QToolButton)
@@ -33,24 +31,10 @@ class Need:
 
 
 def model_needs(lib) -> list[Need]:
-    """The model each feature uses (the library's settings, else the defaults)."""
-    from ..models.registry import DEFAULTS, MODELS, WeightStore
-
-    chosen = dict(DEFAULTS)
-    try:
-        from ..settings import load_settings
-
-        settings = load_settings(lib.folder)
-        chosen.update({role: settings.model(role) for role in FEATURES})
-    except Exception:  # noqa: BLE001 - a broken settings file is reported by the CLI; show defaults
-        pass
-    store = WeightStore(lib.models_dir)
-    needs = []
-    for role, feature in FEATURES.items():
-        spec = MODELS[chosen[role]]
-        needs.append(Need(role, feature, spec.name, spec.size_bytes, spec.licence, spec.summary,
-                          store.path(spec.name) is not None))
-    return needs
+    """The model each feature uses in this library (its settings, else the defaults)."""
+    chosen = {c.status.role: c.status for c in lib.models() if c.chosen}
+    return [Need(role, feature, m.name, m.size, m.licence, m.summary, m.installed)
+            for role, feature in FEATURES.items() if (m := chosen.get(role)) is not None]
 
 
 def human_size(n: int) -> str:
@@ -61,18 +45,15 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _download(names: list[str], models_dir: Path):
+def _download(names: list[str]):
     def work(lib, task):
-        from ..models.registry import WeightStore
+        def progress(name, done, total):
+            if task.cancel.is_set():
+                raise DownloadCancelled(f"The download of {name} was cancelled.")
+            task.runner.report(task, (name, done, total))
 
-        store = WeightStore(models_dir)
         for name in names:
-            def progress(done, total, name=name):
-                if task.cancel.is_set():
-                    raise DownloadCancelled(f"The download of {name} was cancelled.")
-                task.runner.report(task, (name, done, total))
-
-            store.download(name, progress)
+            lib.download_model(name, progress)
         return names
     return work
 
@@ -132,7 +113,7 @@ class ModelBanner(QFrame):
         self.progress.show()
         self.download_button.setText("Cancel")
         self._token = self.downloads.submit(
-            "download", _download(names, self.lib.models_dir),
+            "download", _download(names),
             lambda done: self._finished(done, None),
             lambda message: self._finished(None, message),
             self._progress)
@@ -155,14 +136,14 @@ class ModelBanner(QFrame):
 
     def import_file(self, need: Need, path: str | None = None) -> str | None:
         """Copy a weights file the user has; returns an error sentence or None."""
-        from ..models.registry import ModelError, WeightStore
+        from ..models.registry import ModelError
 
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, f"Weights file for {need.name}")
             if not path:
                 return None
         try:
-            WeightStore(self.lib.models_dir).import_file(need.name, Path(path))
+            self.lib.import_model(need.name, path)
         except ModelError as e:
             self.text.setText(str(e))
             return str(e)

@@ -13,14 +13,15 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLa
                                QVBoxLayout)
 
 from ..progress import Progress
-from .canvas import box_label, qimage_from_pil
+from .canvas import box_label
 
 PREVIEW = QSize(520, 420)
 
 
-def cut(lib, photo, detection_id: int | None):
-    """The RGBA cut-out (PIL) of one subject, or of the main subject for None."""
-    return lib.cutout(photo, detection_id=detection_id)
+def cut(lib, photo, detection_id: int | None, out: Path, force: bool = False) -> Path:
+    """Write the RGBA cut-out PNG of one box, or of the main subject for None."""
+    subject = str(detection_id) if detection_id is not None else None
+    return lib.cutout(photo.path, out, subject=subject, force=force).path
 
 
 def checkerboard(image: QImage, size: QSize = PREVIEW, square: int = 12) -> QPixmap:
@@ -59,8 +60,7 @@ def export_all(items, folder: Path):
             for det in boxes:
                 target = _target(folder, item.photo, det)
                 try:
-                    cut(lib, item.photo, det.id if det else None).save(target, "PNG")
-                    written.append(target)
+                    written.append(cut(lib, item.photo, det.id if det else None, target))
                 except Exception as e:  # noqa: BLE001 - one bad photo must not end the export
                     failed.append((item.photo.path, str(e)))
             task.runner.report(task, Progress("cutout", n + 1, len(items), started))
@@ -82,7 +82,7 @@ class CutoutDialog(QDialog):
     def __init__(self, lib, tasks, photo, parent=None):
         super().__init__(parent)
         self.lib, self.tasks, self.photo = lib, tasks, photo
-        self.result_image = None
+        self.result_image: bytes | None = None
         self.setWindowTitle(f"Cut out — {os.path.basename(photo.rel_path)}")
         v = QVBoxLayout(self)
         self.subject = QComboBox()
@@ -117,10 +117,10 @@ class CutoutDialog(QDialog):
                           self._shown, self._failed)
 
     def _shown(self, result) -> None:
-        pil, image = result
-        self.result_image = pil
+        png, image = result
+        self.result_image = png
         self.preview.setPixmap(checkerboard(image))
-        self.status.setText(f"{pil.width} x {pil.height}, transparent outside the subject")
+        self.status.setText(f"{image.width()} x {image.height()}, transparent outside the subject")
         self.save_button.setEnabled(True)
 
     def _failed(self, message: str) -> None:
@@ -137,11 +137,17 @@ class CutoutDialog(QDialog):
             if not path:
                 return None
         target = Path(path).with_suffix(".png")
-        self.result_image.save(target, "PNG")
+        target.write_bytes(self.result_image)  # the dialog asked before replacing a file
         self.status.setText(f"Saved {target}")
         return target
 
 
 def _rendered(lib, photo, det_id):
-    pil = cut(lib, photo, det_id)
-    return pil, qimage_from_pil(pil)
+    """The cut-out's PNG bytes and image, made in the library's cache folder."""
+    preview = lib.folder / "cache" / "cutout-preview.png"
+    preview.parent.mkdir(parents=True, exist_ok=True)
+    cut(lib, photo, det_id, preview, force=True)
+    png = preview.read_bytes()
+    image = QImage()
+    image.loadFromData(png, "PNG")
+    return png, image

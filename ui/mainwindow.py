@@ -23,9 +23,6 @@ from .thumbs import ThumbnailLoader
 from .welcome import WelcomeView
 
 SEARCH_LIMIT = 20_000
-FILTER_WORDS = ("tag:", "person:", "pet:", "in:", "after:", "before:", "year:", "camera:",
-                "has:person", "has:dog", "has:cat", "has:gps", "has:error", "similar:")
-
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
@@ -211,23 +208,12 @@ class MainWindow(QMainWindow):
         self._debounce.start()
 
     def _complete(self, text: str) -> None:
-        head, _, last = text.rpartition(" ")
-        prefix = (head + " ") if head else ""
-        options = self._completions_for(last) if last else []
-        self.completions.setStringList([prefix + o for o in options[:20]])
+        from ..search import completions
 
-    def _completions_for(self, token: str) -> list[str]:
-        try:
-            from ..search import completions
-        except ImportError:
-            completions = None
-        if completions is not None:
-            return list(completions(self.lib.store, token))
-        low = token.lower()
-        words = [w for w in FILTER_WORDS if w.startswith(low)]
-        words += [t for t, _ in self.lib.tag_counts() if t.lower().startswith(low)]
-        words += [s.name for s in self.lib.subjects() if s.name.lower().startswith(low)]
-        return words
+        options = completions(self.lib.store, text) if text.strip() else []
+        self.completions.setStringList(options)
+        if options and self.search.hasFocus():
+            self.search.completer().complete()
 
     def run_search(self, text: str) -> None:
         self._debounce.stop()
@@ -259,10 +245,8 @@ class MainWindow(QMainWindow):
             self.status_text.setText(message)
 
     def show_query_help(self) -> None:
-        try:
-            from ..search import QUERY_HELP
-        except ImportError:
-            QUERY_HELP = "Filters: " + ", ".join(FILTER_WORDS)
+        from ..search import QUERY_HELP
+
         QMessageBox.information(self, "Search syntax", QUERY_HELP)
 
     # -- folders ---------------------------------------------------------------------

@@ -1,0 +1,240 @@
+"""The real main window, driven on the offscreen platform: add a folder, index it,
+search, open the viewer, name a box and find it by name, remove a tag, cut out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from photoorg.ui.mainwindow import MainWindow
+from tests.conftest import write_photo
+
+WAIT = 60_000
+
+
+@dataclass
+class Box:
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.delenv("PHOTOORG_RANDOM_WEIGHTS", raising=False)
+    made = []
+
+    def make(watch: bool = False, folder: Path | None = None) -> MainWindow:
+        w = MainWindow(folder or tmp_path / "library", watch=watch)
+        made.append(w)
+        w.show()
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+def _settled(w: MainWindow) -> bool:
+    counts = w.lib.status().counts
+    return not w.worker.busy and counts["pending"] == 0 and sum(counts.values()) > 0
+
+
+def _indexed_window(window, qtbot, photo_dir) -> MainWindow:
+    w = window()
+    assert w.stack.currentWidget() is w.welcome  # an empty library starts with the welcome view
+    assert w.add_folders([str(photo_dir)])
+    qtbot.waitUntil(lambda: _settled(w) and w.model.total() == 4, timeout=WAIT)
+    return w
+
+
+def _hits(w: MainWindow) -> list[str]:
+    return sorted(Path(i.photo.path).name for i in w.model.items())
+
+
+def _search(w, qtbot, text: str) -> None:
+    w.search.setText(text)
+    w.run_search(text)
+    qtbot.waitUntil(lambda: getattr(w.model.source(), "title", "") == f"Search: {text}",
+                    timeout=WAIT)
+
+
+def test_add_index_search_name_a_box_and_find_it(window, qtbot, photo_dir):
+    w = _indexed_window(window, qtbot, photo_dir)
+    assert w.stack.currentWidget() is w.grid_page
+    assert [i.text(0) for i in w.sidebar.entries("folder")] == ["photos  (4)"]
+
+    _search(w, qtbot, "sunny")
+    assert _hits(w) == ["sunny_day.jpg"]
+
+    photo = w.model.items()[0].photo
+    (box_id,) = w.lib.store.replace_detections(photo.id, "test-detector",
+                                               [Box("person", 0.9, (0.1, 0.1, 0.6, 0.9))])
+    w.grid.setCurrentIndex(w.model.index(0))
+    qtbot.keyClick(w.grid, Qt.Key.Key_Return)  # opens the viewer, like a double-click
+    viewer = w.viewer
+    assert viewer is not None and viewer.isVisible() and viewer.photo.id == photo.id
+    qtbot.waitUntil(lambda: viewer.canvas.image is not None, timeout=WAIT)
+    assert [d.id for d in viewer.canvas.boxes] == [box_id]
+
+    centre = viewer.canvas.box_rect(viewer.canvas.boxes[0]).center().toPoint()
+    qtbot.mouseClick(viewer.canvas, Qt.MouseButton.LeftButton, pos=centre)
+    assert viewer.canvas.editor.isVisible()
+    qtbot.keyClicks(viewer.canvas.editor, "Ana")
+    qtbot.keyClick(viewer.canvas.editor, Qt.Key.Key_Return)
+    assert w.lib.detections(photo)[0].subject_name == "Ana"
+    assert any("Ana" in i.text(0) for i in w.sidebar.entries("query"))
+
+    _search(w, qtbot, "person:Ana")
+    assert _hits(w) == ["sunny_day.jpg"]
+
+
+def test_removed_auto_tag_stays_removed(window, qtbot, photo_dir):
+    w = _indexed_window(window, qtbot, photo_dir)
+    photo = w.model.items()[0].photo
+    w.lib.store.replace_auto_tags(photo.id, "test-clip", [("beach", 0.9), ("sea", 0.8)])
+    w.open_viewer(photo)
+    viewer = w.viewer
+    tags = lambda: [viewer.tag_list.item(i).data(Qt.ItemDataRole.UserRole)  # noqa: E731
+                    for i in range(viewer.tag_list.count())]
+    assert tags() == ["beach", "sea"]
+    viewer.tag_list.setCurrentRow(0)
+    qtbot.mouseClick(viewer.remove_tag_button, Qt.MouseButton.LeftButton)
+    assert tags() == ["sea"]
+    # A re-index writes the model's tags again: the removed one must not come back.
+    w.lib.store.replace_auto_tags(photo.id, "test-clip", [("beach", 0.95), ("sea", 0.8)])
+    viewer.refresh()
+    assert tags() == ["sea"]
+    qtbot.keyClicks(viewer.tag_edit, "holiday")
+    qtbot.keyClick(viewer.tag_edit, Qt.Key.Key_Return)
+    assert "holiday" in tags()
+    _search(w, qtbot, "tag:beach")
+    assert _hits(w) == []
+    _search(w, qtbot, "tag:holiday")
+    assert _hits(w) == [Path(photo.path).name]
+
+
+def test_suggestion_confirmed_and_rejected_in_the_viewer(window, qtbot, photo_dir):
+    w = _indexed_window(window, qtbot, photo_dir)
+    first, second = w.model.items()[0].photo, w.model.items()[1].photo
+    store = w.lib.store
+    (named,) = store.replace_detections(first.id, "d", [Box("person", 0.9, (0.1, 0.1, 0.5, 0.9))])
+    near, other = store.replace_detections(second.id, "d", [Box("person", 0.9, (0.1, 0.1, 0.4, 0.9)),
+                                                            Box("person", 0.8, (0.5, 0.1, 0.9, 0.9))])
+    v = np.eye(4, dtype=np.float32)
+    store.replace_embeddings(first.id, "c", [(named, v[0])])
+    store.replace_embeddings(second.id, "c", [(near, v[0] + 0.01), (other, v[0] + 0.02)])
+    w.lib.name_box(named, "Ana")
+    w.open_viewer(second)
+    viewer = w.viewer
+    assert sorted(viewer.canvas.suggested) == sorted([near, other])
+    qtbot.mouseClick(viewer.findChild(type(viewer.remove_tag_button), f"confirm-{near}"),
+                     Qt.MouseButton.LeftButton)
+    assert {d.id: d.subject_name for d in w.lib.detections(second)}[near] == "Ana"
+    qtbot.mouseClick(viewer.findChild(type(viewer.remove_tag_button), f"reject-{other}"),
+                     Qt.MouseButton.LeftButton)
+    assert viewer.canvas.suggested == {}
+    viewer.show_photo(second)  # reopening does not offer the rejected one again
+    assert viewer.canvas.suggested == {}
+
+
+def test_cut_out_a_subject_and_all_results(window, qtbot, photo_dir, tmp_path, monkeypatch):
+    w = _indexed_window(window, qtbot, photo_dir)
+    monkeypatch.setenv("PHOTOORG_RANDOM_WEIGHTS", "1")  # a stand-in segmenter, no weights
+    _search(w, qtbot, "beach")
+    photo = next(i.photo for i in w.model.items() if i.photo.rel_path.endswith("sunny_day.jpg"))
+    (box_id,) = w.lib.store.replace_detections(photo.id, "d", [Box("dog", 0.9, (0.2, 0.2, 0.8, 0.8))])
+    dialog = w.open_cutout(photo)
+    assert dialog.subject.currentData() == box_id
+    qtbot.waitUntil(lambda: dialog.result_image is not None, timeout=WAIT)
+    saved = dialog.save(str(tmp_path / "dog"))
+    with Image.open(saved) as png:
+        assert png.mode == "RGBA" and png.size == (photo.width, photo.height)
+
+    out = tmp_path / "export"
+    out.mkdir()
+    w.cut_out_all(str(out))
+    qtbot.waitUntil(lambda: "Saved" in w.status_text.text(), timeout=WAIT)
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == len(w.model.items()) == 2
+    assert any(f"-dog-{box_id}.png" in n for n in names) and any("-main.png" in n for n in names)
+
+
+def test_issues_view_lists_unreadable_files(window, qtbot, tmp_path):
+    folder = tmp_path / "mixed"
+    write_photo(folder / "fine.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
+    w = window()
+    w.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: _settled(w) and bool(w.sidebar.entries("issues")), timeout=WAIT)
+    w.sidebar.itemClicked.emit(w.sidebar.entries("issues")[0], 0)
+    assert w.stack.currentWidget() is w.issues
+    model = w.issues.model
+    assert model.rowCount() == 1
+    assert model.index(0, 0).data().endswith("empty.jpg") and "empty" in model.index(0, 1).data()
+
+
+def test_missing_models_banner_and_about_licences(window, qtbot, photo_dir, tmp_path):
+    w = _indexed_window(window, qtbot, photo_dir)
+    assert w.banner.isVisible()
+    text = w.banner.text.text()
+    assert "People &amp; pet boxes" in text or "People & pet boxes" in text
+    assert "yolox-nano" in text and "Download (" in w.banner.download_button.text()
+    bogus = tmp_path / "not-weights.onnx"
+    bogus.write_bytes(b"nonsense")
+    need = next(n for n in w.banner.missing if n.name == "yolox-nano")
+    error = w.banner.import_file(need, str(bogus))
+    assert error and "checksum" in error
+    from photoorg.ui.about import AboutDialog
+
+    about = AboutDialog(w.lib, w)
+    assert about.licences()["yolox-nano"] == "Apache-2.0"
+
+
+def test_welcome_suggests_pictures_folder(window, qtbot, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "Pictures").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    w = window()
+    assert w.welcome.chosen() == [str(home / "Pictures")]
+    write_photo(home / "Pictures" / "a.jpg")
+    qtbot.mouseClick(w.welcome.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _settled(w) and w.model.total() == 1, timeout=WAIT)
+    assert w.stack.currentWidget() is w.grid_page
+
+
+def test_dropped_folder_is_watched_and_indexed(window, qtbot, photo_dir, tmp_path):
+    w = window(watch=True)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo_dir))])
+    drop = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    w.dropEvent(drop)
+    qtbot.waitUntil(lambda: w.lib.status().counts["indexed"] == 4 and w.model.total() == 4,
+                    timeout=WAIT)
+    write_photo(photo_dir / "new" / "later.jpg")  # the watch service notices, no rescan asked
+    qtbot.waitUntil(lambda: w.model.total() == 5, timeout=WAIT)
+
+
+def test_closing_mid_index_stops_workers_and_keeps_work(window, qtbot, tmp_path):
+    folder = tmp_path / "many"
+    for i in range(60):
+        write_photo(folder / f"p{i:02}.jpg", size=(320, 240), color=(i * 4, 80, 120))
+    w = window()
+    w.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: w.lib.status().counts["indexed"] > 0, timeout=WAIT)
+    w.close()
+    assert w.worker.isFinished() and w.tasks.isFinished() and w.downloads.isFinished()
+    again = window(folder=w.lib.folder)
+    counts = again.lib.status().counts
+    assert sum(counts.values()) == 60 and counts["error"] == 0
+    assert again.lib.store.integrity_ok()
+    qtbot.waitUntil(lambda: _settled(again) and again.lib.status().counts["indexed"] == 60,
+                    timeout=WAIT)
