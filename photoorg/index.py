@@ -315,11 +315,13 @@ def _embed_regions(store: Store, models: ModelSet, jobs: list[Job]) -> None:
     for job in jobs:
         job.boxes = _regions(store, job)
         ranked = sorted(job.boxes, key=lambda r: (r.new_index is not None, -r.score))
-        for region in ranked[:MAX_REGIONS]:
-            crop = _crop(job.image, region.box)
+        taken = 0
+        for region in ranked:
+            crop = _crop(job.image, region.box) if taken < MAX_REGIONS else None
             if crop is not None:
                 owners.append((job, region))
                 crops.append(crop)
+                taken += 1
     for (job, region), out in zip(owners, run_each(models.clip.embed_images, crops,
                                                    "CLIP model (on a box)")):
         if isinstance(out, Failed):
@@ -335,9 +337,14 @@ def _tag(models: ModelSet, jobs: list[Job]) -> None:
     jobs = [j for j in jobs if j.embedding is not None]
     if not jobs:
         return
-    for job, tags in zip(jobs, models.tagger.tag(np.stack([j.embedding for j in jobs]))):
+    matrix = np.stack([j.embedding for j in jobs])
+    for job, tags in zip(jobs, models.tagger.tag(matrix)):
         job.clip_tags = tags
         job.ran.add("tags")
+    for word in models.words:
+        for job, score in zip(jobs, models.tagger.scores_for(word, matrix)):
+            if models.tagger.keep(float(score)):
+                job.clip_tags = job.clip_tags + [(word, float(score))]
 
 
 def count_tags(boxes: list[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -453,19 +460,15 @@ def run_index(store: Store, thumbs_dir: Path, models: ModelSet | None = None,
 # -- user vocabulary -------------------------------------------------------------------
 
 
-def apply_word(store: Store, tagger, clip_model_id: str, word: str,
-               chunk: int = 4096) -> int:
+def apply_word(store: Store, tagger, clip_model_id: str, word: str) -> int:
     """Tag every photo with a new vocabulary word from its stored CLIP embedding (no
-    photo is decoded), by the same rule indexing applies; returns how many got it.
-
-    `tagger` must already include the word among its extra words."""
+    photo is decoded), by the rule indexing applies to user words; returns how many
+    photos carry it."""
+    word = " ".join(word.split())
     ids, _, matrix = store.embeddings(clip_model_id)
-    wanted = " ".join(word.split()).casefold()
-    rows = []
-    for start in range(0, len(ids), chunk):
-        for pid, tags in zip(ids[start:start + chunk], tagger.tag(matrix[start:start + chunk])):
-            rows += [(int(pid), tag, score) for tag, score in tags if tag.casefold() == wanted]
+    scores = tagger.scores_for(word, matrix) if len(ids) else np.zeros(0, np.float32)
+    rows = [(int(pid), word, float(s)) for pid, s in zip(ids, scores) if tagger.keep(float(s))]
     with store.transaction():
-        store.add_vocabulary(" ".join(word.split()))
+        store.add_vocabulary(word)
         store.add_auto_tags(tagger.model_id, rows)
     return len(rows)

@@ -140,12 +140,13 @@ class Library:
         once and reused while the settings, vocabulary and installed files stay the same."""
         settings = self.settings()
         vocabulary = self.store.vocabulary()
-        key = (settings, device, tuple(vocabulary),
+        key = (settings, device,
                tuple(self.weights.path(settings.model(r)) is not None for r in ("clip", "detector")))
         if getattr(self, "_model_key", None) != key:
             self._model_set = load_model_set(self.folder, settings, self.weights, vocabulary,
                                              device)
             self._model_key = key
+        self._model_set.words = vocabulary
         return self._model_set
 
     def models(self) -> list:
@@ -185,7 +186,8 @@ class Library:
         loaded = models or getattr(self, "_model_set", None)
         clip = loaded.clip if loaded is not None and loaded.clip is not None else \
             load_clip_only(self.folder, settings, self.weights, device)
-        tagger = load_tagger(clip, self.folder, self.store.vocabulary() + [word])
+        tagger = loaded.tagger if loaded is not None and loaded.clip is clip else \
+            load_tagger(clip, self.folder)
         return apply_word(self.store, tagger, clip.model_id, word)
 
     def vocabulary(self) -> list[str]:

@@ -26,6 +26,7 @@ class ModelSet:
     tagger: "Tagger | None" = None
     detector: "Detector | None" = None
     missing: list[str] = field(default_factory=list)  # one sentence per model not installed
+    words: list[str] = field(default_factory=list)  # the user's own vocabulary words
 
     @property
     def empty(self) -> bool:
@@ -37,10 +38,13 @@ def text_cache_dir(folder: Path) -> Path:
     return Path(folder) / "cache" / "text"
 
 
-def load_tagger(clip: "ClipModel", folder: Path, words: list[str]) -> "Tagger":
+def load_tagger(clip: "ClipModel", folder: Path) -> "Tagger":
+    """The built-in vocabulary's tagger. User words are scored apart (Tagger.scores_for,
+    kept by the rule's threshold alone): a word the user asked for is not crowded out
+    by the built-in tags' top-k, at indexing time and when it is added alike."""
     from .models.tagging import Tagger
 
-    return Tagger(clip, text_cache_dir(folder), extra_words=words)
+    return Tagger(clip, text_cache_dir(folder))
 
 
 def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
@@ -49,7 +53,7 @@ def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
     """CLIP (with its tagger) and the detector named in `settings`, whichever are installed."""
     from .models import ModelMissing, load
 
-    found = ModelSet()
+    found = ModelSet(words=list(vocabulary))
     device = device or settings.device
     for role in ("clip", "detector"):
         try:
@@ -60,7 +64,7 @@ def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
             continue
         setattr(found, role, model)
     if found.clip is not None:
-        found.tagger = load_tagger(found.clip, folder, vocabulary)
+        found.tagger = load_tagger(found.clip, folder)
     return found
 
 

@@ -1,0 +1,411 @@
+"""The indexer on real (randomly initialised) architectures: a tiny open_clip ViT built
+by open_clip's own classes, the tagger over the real vocabulary, and the YOLOX-Nano
+detector's random stand-in session (an ONNX file has no random-init form)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photoorg import models
+from photoorg.index import (MAX_REGIONS, Control, count_tags, run_index, stage_models)
+from photoorg.library import Library
+from photoorg.modelset import ModelSet, text_cache_dir
+from photoorg.progress import drive
+from photoorg.settings import SettingsError, load_settings
+
+TINY = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """CLIP + tagger + detector, loaded once for the module; the tagger's text cache
+    lives in `cache` so each test's library can reuse it instead of re-encoding."""
+    import open_clip
+    import torch
+
+    from photoorg.models import registry
+    from photoorg.models.tagging import Tagger
+
+    config_dir = tmp_path_factory.mktemp("configs")
+    (config_dir / "photoorg-index-tiny.json").write_text(json.dumps(TINY))
+    open_clip.add_model_config(config_dir)
+    spec = registry.ModelSpec("clip-index-tiny", "clip", "open_clip", "photoorg-index-tiny",
+                              "https://example.invalid/tiny.safetensors", None, 1, "MIT",
+                              "clip-index-tiny.safetensors", "none")
+    torch.manual_seed(0)
+    cache = tmp_path_factory.mktemp("textcache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(registry.MODELS, spec.name, spec)
+        store = models.WeightStore(tmp_path_factory.mktemp("weights"))
+        clip = models.load("clip", spec.name, store=store, device="cpu", allow_random=True)
+        detector = models.load("detector", "yolox-nano", store=store, device="cpu",
+                               allow_random=True)
+        tagger = Tagger(clip, cache)
+        yield ModelSet(clip=clip, tagger=tagger, detector=detector), cache
+
+
+def _photos(folder: Path, n: int, size=(320, 240)) -> list[Path]:
+    """Distinct noisy photos (flat colours would all look alike to the models)."""
+    rng = np.random.default_rng(7)
+    paths = []
+    for i in range(n):
+        w, h = size if i % 3 else size[::-1]
+        pixels = rng.integers(0, 255, (h // 8, w // 8, 3), np.uint8)
+        image = Image.fromarray(pixels).resize((w, h), Image.Resampling.BILINEAR)
+        path = folder / f"photo_{i:02d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, quality=92)
+        paths.append(path)
+    return paths
+
+
+def _library(tmp_path: Path, name: str, n: int, cache: Path | None = None) -> Library:
+    folder = tmp_path / f"{name}-photos"
+    _photos(folder, n)
+    lib = Library(tmp_path / f"{name}-lib")
+    lib.add_roots([folder])
+    drive(lib.scan())
+    if cache is not None:  # the module's text embeddings, so no test re-encodes the vocabulary
+        shutil.copytree(cache, text_cache_dir(lib.folder), dirs_exist_ok=True)
+    return lib
+
+
+def _index(lib: Library, model_set: ModelSet, **kw):
+    return drive(lib.index(models=model_set, **kw))
+
+
+def _rows(lib: Library, sql: str, params=()) -> list[tuple]:
+    return lib.store.db.execute(sql, list(params)).fetchall()
+
+
+def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models):
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "one", 5)
+    report = _index(lib, model_set, batch_size=2)
+    assert (report.indexed, report.failed, report.waiting) == (5, 0, [])
+    assert lib.store.counts()["indexed"] == 5
+    clip_id, det_id = model_set.clip.model_id, model_set.detector.model_id
+    assert clip_id.endswith("+random") and det_id.endswith("+random")
+
+    ids, dets, matrix = lib.store.embeddings(clip_id)
+    assert matrix.shape == (5, model_set.clip.dim) and (dets == -1).all()
+    assert np.allclose(np.linalg.norm(matrix, axis=1), 1, atol=1e-5)
+
+    current = stage_models(model_set)
+    for stage, model in current.items():
+        assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = ? AND model = ?",
+                     [stage, model]) == [(5,)], stage
+
+    for photo_id in ids.tolist():
+        boxes = lib.store.detections_of(photo_id)
+        assert boxes and all(d.model == det_id for d in boxes)
+        assert all(0 <= v <= 1 for d in boxes for v in d.box)
+        region_rows = _rows(lib, "SELECT detection_id, length(vector) FROM embeddings "
+                                 "WHERE photo_id = ? AND detection_id IS NOT NULL", [photo_id])
+        assert 0 < len(region_rows) <= MAX_REGIONS
+        assert {r[0] for r in region_rows} <= {d.id for d in boxes}
+        assert {r[1] for r in region_rows} == {4 * model_set.clip.dim}
+        tags = lib.store.tags_of(photo_id)
+        expected_counts = dict(count_tags([(d.label, d.score) for d in boxes]))
+        by_name = {t.tag: t for t in tags}
+        for name in expected_counts:
+            assert by_name[name].model == det_id
+        clip_tags = [t for t in tags if t.model == model_set.tagger.model_id]
+        assert clip_tags and all(0.5 <= t.score <= 1 for t in clip_tags)
+    assert (lib.thumbs_dir).exists() and any(lib.thumbs_dir.rglob("*.jpg"))
+    lib.close()
+
+
+def test_batch_of_eight_equals_eight_single_runs(tmp_path, tiny_models):
+    model_set, cache = tiny_models
+    batched, single = _library(tmp_path, "batched", 8), _library(tmp_path, "single", 8)
+    _index(batched, model_set, batch_size=8)
+    _index(single, model_set, batch_size=1)
+    clip_id = model_set.clip.model_id
+    a_ids, _, a = batched.store.embeddings(clip_id)
+    b_ids, _, b = single.store.embeddings(clip_id)
+    assert a.shape == b.shape == (8, model_set.clip.dim)
+    assert np.allclose(a, b, atol=1e-5)
+    for pa, pb in zip(a_ids.tolist(), b_ids.tolist()):
+        ta = {(t.tag, round(t.score, 4)) for t in batched.store.tags_of(pa)}
+        tb = {(t.tag, round(t.score, 4)) for t in single.store.tags_of(pb)}
+        assert ta == tb
+        da = [(d.label, round(d.score, 5), tuple(round(v, 5) for v in d.box))
+              for d in batched.store.detections_of(pa)]
+        db_ = [(d.label, round(d.score, 5), tuple(round(v, 5) for v in d.box))
+               for d in single.store.detections_of(pb)]
+        assert da == db_
+    ra = _rows(batched, "SELECT vector FROM embeddings WHERE detection_id IS NOT NULL ORDER BY id")
+    rb = _rows(single, "SELECT vector FROM embeddings WHERE detection_id IS NOT NULL ORDER BY id")
+    assert len(ra) == len(rb) > 0
+    assert np.allclose(np.stack([np.frombuffer(r[0], np.float32) for r in ra]),
+                       np.stack([np.frombuffer(r[0], np.float32) for r in rb]), atol=1e-5)
+    batched.close()
+    single.close()
+
+
+def test_cancel_mid_run_then_resume_after_restart(tmp_path, tiny_models):
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "resume", 7)
+    control = Control()
+    work = lib.index(models=model_set, batch_size=2, control=control)
+
+    def cancel_after_first_batch(progress):
+        if progress.done >= 2:
+            control.cancel()
+
+    report = drive(work, cancel_after_first_batch)
+    assert report.cancelled and report.indexed == 2
+    assert lib.store.counts()["pending"] == 5
+    folder = lib.folder
+    lib.close()  # a restart: a new process opens the same library
+
+    lib = Library(folder)
+    embedded = model_set.clip.embed_images
+    seen = []
+    model_set.clip.embed_images = lambda images: seen.append(len(images)) or embedded(images)
+    try:
+        report = _index(lib, model_set, batch_size=2)
+    finally:
+        del model_set.clip.embed_images
+    assert (report.indexed, report.cancelled) == (5, False)
+    assert lib.store.counts()["indexed"] == 7 and lib.store.counts()["pending"] == 0
+    assert len(lib.store.embeddings(model_set.clip.model_id)[0]) == 7
+    lib.close()
+
+
+class _WatchedControl(Control):
+    """A Control that tells the test when the indexer is waiting on it."""
+
+    def __init__(self):
+        import threading
+
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def checkpoint(self):
+        if self.paused:
+            self.waiting.set()
+        super().checkpoint()
+
+
+def test_pause_blocks_until_resumed(tmp_path, tiny_models):
+    import threading
+
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "pause", 4)
+    control = _WatchedControl()
+    control.pause()
+    result = {}
+
+    def run():  # the index runs on its own thread with its own connection, as in the GUI
+        with Library(lib.folder) as own:
+            result["report"] = drive(own.index(models=model_set, batch_size=2, control=control))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert control.waiting.wait(60)
+    assert lib.store.counts()["indexed"] == 0 and thread.is_alive()
+    control.resume()
+    thread.join(60)
+    assert not thread.is_alive() and result["report"].indexed == 4
+    assert lib.store.counts()["indexed"] == 4
+    lib.close()
+
+
+def test_removed_tags_stay_removed_and_user_tags_stay_after_reindex(tmp_path, tiny_models):
+    from photoorg.models.yolox import RandomYoloxSession, YoloxDetector
+
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "rejected", 3)
+    _index(lib, model_set)
+    photo = lib.store.photos_where("1 ORDER BY p.id")[0]
+    clip_tag = next(t.tag for t in lib.store.tags_of(photo.id)
+                    if t.model == model_set.tagger.model_id)
+    lib.tag(photo.path, add=["grandma's garden"], remove=[clip_tag])
+
+    # Another detector: every photo is requeued and its tags are recomputed.
+    other = YoloxDetector(RandomYoloxSession(seed=1), "onnx:yolox-other+random", 0.35)
+    changed = ModelSet(model_set.clip, model_set.tagger, other)
+    report = _index(lib, changed)
+    assert report.requeued == 3 and report.indexed == 3
+    tags = {t.tag: t for t in lib.store.tags_of(photo.id, include_rejected=True)}
+    assert tags[clip_tag].source == "rejected"
+    assert tags["grandma's garden"].source == "user"
+    emb = lib.store.embedding_of(photo.id, model_set.clip.model_id)
+    assert clip_tag in [name for name, _ in model_set.tagger.tag(emb[None])[0]]  # it would be back
+    assert all(d.model == other.model_id for d in lib.store.detections_of(photo.id))
+    lib.close()
+
+
+def test_model_change_reruns_only_what_it_affects(tmp_path, tiny_models, monkeypatch):
+    from photoorg import index as index_module
+    from photoorg.models.tagging import Tagger
+
+    model_set, cache = tiny_models
+    lib = _library(tmp_path, "stale", 3)
+    _index(lib, model_set)
+    before = _rows(lib, "SELECT id, photo_id FROM embeddings WHERE detection_id IS NULL ORDER BY id")
+
+    # A new vocabulary release changes only the tagger's id: tags are recomputed from
+    # the stored embeddings, no photo is decoded and no model sees a pixel.
+    tagger = Tagger(model_set.clip, cache)
+    tagger.model_id += "-next"
+    monkeypatch.setattr(index_module, "load_image", _no_decoding)
+    report = _index(lib, ModelSet(model_set.clip, tagger, model_set.detector))
+    assert (report.requeued, report.indexed, report.failed) == (3, 3, 0)
+    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?",
+                 [tagger.model_id]) == [(3,)]
+    assert _rows(lib, "SELECT count(*) FROM tags WHERE model = ?", [tagger.model_id])[0][0] > 0
+    after = _rows(lib, "SELECT id, photo_id FROM embeddings WHERE detection_id IS NULL ORDER BY id")
+    assert after == before  # whole-photo embeddings untouched
+    # Nothing is stale any more: a second run has nothing to do.
+    assert _index(lib, ModelSet(model_set.clip, tagger, model_set.detector)).indexed == 0
+    lib.close()
+
+
+def _no_decoding(*args, **kwargs):
+    raise AssertionError("a photo was decoded")
+
+
+def test_vocab_add_applies_from_stored_embeddings_without_decoding(tmp_path, tiny_models,
+                                                                   monkeypatch):
+    from photoorg import imaging, index as index_module, thumbs
+    from photoorg.models.tagging import Tagger
+
+    model_set, cache = tiny_models
+    lib = _library(tmp_path, "vocab", 6, cache)
+    _index(lib, model_set)
+    for module in (imaging, index_module, thumbs):
+        monkeypatch.setattr(module, "load_image", _no_decoding)
+
+    tagged = lib.add_vocabulary("  red   bicycle ", models=model_set)
+
+    assert lib.vocabulary() == ["red bicycle"]
+    ids, _, matrix = lib.store.embeddings(model_set.clip.model_id)
+    scores = Tagger(model_set.clip, cache).scores_for("red bicycle", matrix)
+    want = {int(pid) for pid, score in zip(ids, scores) if score >= 0.5}
+    got = {r[0] for r in _rows(lib, "SELECT photo_id FROM tags WHERE tag = 'red bicycle' "
+                                    "AND source = 'auto' AND model = ?",
+                               [model_set.tagger.model_id])}
+    assert want and got == want and tagged == len(want)
+
+    # Re-indexing (here: a new vocabulary release) gives the word to the same photos.
+    retagger = Tagger(model_set.clip, cache)
+    retagger.model_id += "-next"
+    _index(lib, ModelSet(model_set.clip, retagger, model_set.detector, words=lib.vocabulary()))
+    again = {r[0] for r in _rows(lib, "SELECT photo_id FROM tags WHERE tag = 'red bicycle' "
+                                      "AND source = 'auto' AND model = ?", [retagger.model_id])}
+    assert again == want
+    lib.close()
+
+
+def test_missing_weights_still_index_thumbnails_and_say_which_model(tmp_path, monkeypatch):
+    monkeypatch.delenv("PHOTOORG_RANDOM_WEIGHTS", raising=False)
+    lib = _library(tmp_path, "noweights", 3)
+    report = drive(lib.index())
+    assert (report.indexed, report.failed) == (3, 0)
+    assert len(report.waiting) == 2
+    settings = load_settings(lib.folder)
+    for sentence, name in zip(report.waiting, (settings.clip, settings.detector)):
+        assert name in sentence and f"photoorg models download {name}" in sentence
+        assert f"photoorg models import {name}" in sentence and sentence.count(". ") == 0
+    assert _rows(lib, "SELECT DISTINCT stage FROM processed") == [("decode",)]
+    assert lib.store.embeddings(settings.clip)[2].size == 0
+    assert any(lib.thumbs_dir.rglob("*.jpg"))
+    lib.close()
+
+
+def test_waiting_photos_run_the_stage_once_its_model_arrives(tmp_path, tiny_models):
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "arrives", 3)
+    detector_only = ModelSet(detector=model_set.detector, missing=["clip missing"])
+    first = _index(lib, detector_only)
+    assert first.indexed == 3 and first.waiting == ["clip missing"]
+    assert _rows(lib, "SELECT count(*) FROM tags WHERE model = ?",
+                 [model_set.detector.model_id])[0][0] > 0
+    second = _index(lib, model_set)
+    assert (second.requeued, second.indexed) == (3, 3)
+    assert len(lib.store.embeddings(model_set.clip.model_id)[0]) == 3
+    lib.close()
+
+
+class _FailsOnTall:
+    """A detector that breaks on portrait photos, as a real model might on one bad input."""
+
+    def __init__(self, inner):
+        self.inner, self.model_id, self.input_size = inner, inner.model_id, inner.input_size
+
+    def detect(self, images):
+        if any(im.height > im.width for im in images):
+            raise RuntimeError("boom")
+        return self.inner.detect(images)
+
+
+def test_a_photo_failing_in_a_model_gets_an_error_and_the_batch_goes_on(tmp_path, tiny_models):
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "fails", 4)  # photo 0 and 3 are portrait
+    (tmp_path / "fails-photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    drive(lib.scan())
+    flaky = ModelSet(model_set.clip, model_set.tagger, _FailsOnTall(model_set.detector))
+    report = _index(lib, flaky, batch_size=8)
+    assert (report.indexed, report.failed) == (2, 3)
+    reasons = {Path(p).name: r for p, r in report.errors}
+    assert "detector failed" in reasons["photo_00.jpg"] and "boom" in reasons["photo_00.jpg"]
+    assert "broken.jpg" in reasons
+    errors = {Path(p.path).name for p in lib.store.errors()}
+    assert errors == {"photo_00.jpg", "photo_03.jpg", "broken.jpg"}
+    lib.close()
+
+
+def test_count_tags():
+    boxes = [("person", 0.9), ("person", 0.6), ("person", 0.4), ("dog", 0.7), ("dog", 0.8),
+             ("cat", 0.3)]
+    assert count_tags(boxes) == [("2 people", 0.6), ("dog", 0.8)]
+    assert count_tags([("person", 0.95)]) == [("1 person", 0.95)]
+    assert count_tags([]) == []
+
+
+def test_settings_file_is_checked_with_clear_sentences(tmp_path):
+    lib = Library(tmp_path / "lib")
+    assert load_settings(lib.folder).device == "auto"
+    path = lib.folder / "settings.json"
+    for text, words in [("{not json", "not valid JSON"),
+                        ('{"clip": "no-such-model"}', "unknown"),
+                        ('{"clip": "yolox-nano"}', "detector model, not a clip"),
+                        ('{"device": "tpu"}', "not one of"),
+                        ('{"colour": "blue"}', "unknown setting"),
+                        ('{"device": 3}', "must be a string")]:
+        path.write_text(text)
+        with pytest.raises(SettingsError, match=words) as caught:
+            load_settings(lib.folder)
+        assert "\n" not in str(caught.value)
+    path.unlink()
+    settings = lib.use_model("fasterrcnn-mobilenet-v3")
+    assert settings.detector == "fasterrcnn-mobilenet-v3"
+    assert json.loads(path.read_text())["detector"] == "fasterrcnn-mobilenet-v3"
+    assert load_settings(lib.folder) == settings
+    lib.close()
+
+
+def test_cli_index_names_the_missing_model_in_one_sentence(tmp_path, capsys, monkeypatch):
+    from photoorg.cli import main
+
+    monkeypatch.delenv("PHOTOORG_RANDOM_WEIGHTS", raising=False)
+    lib = _library(tmp_path, "cli", 2)
+    lib.close()
+    assert main(["--library", str(lib.folder), "index", "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert "indexed 2 photos, 0 failed" in out
+    lines = [line for line in err.splitlines() if line.startswith("photoorg:")]
+    assert len(lines) == 2 and all("photoorg models download" in line for line in lines)
