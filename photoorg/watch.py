@@ -198,7 +198,7 @@ class WatchService:
         self._first_event = self._last_event = 0.0
         self._touched: dict[str, float] = {}  # path -> monotonic time of its last event
         self._deferred: set[str] = set()
-        self._deferred_due = 0.0
+        self._deferred_at = 0.0
         self._stop = False
         self._started = False
         self._working = False
@@ -207,6 +207,7 @@ class WatchService:
         self._thread: threading.Thread | None = None
         self._roots: dict[int, _RootState] = {}
         self._next_recheck = 0.0
+        self._dirty: set[int] = set()  # roots a recheck during indexing found changed
         self._next_fallback = 0.0
         self._lib = None
         self._observer = None
@@ -276,26 +277,33 @@ class WatchService:
 
     def _idle(self) -> bool:
         return (self._started and not self._working and not self._inbox and not self._deferred
-                and not self._index_left)
+                and not self._index_left and not self._dirty)
+
+    def _inbox_due_at(self) -> float:
+        # Never sooner than the move pairing delay: by then a move-out of another
+        # root has arrived too, and the files of the burst are old enough to take.
+        o = self.options
+        return min(self._last_event + max(o.quiet, MOVE_PAIRING_DELAY), self._first_event + o.max_delay)
 
     def _inbox_due(self, now: float) -> bool:
-        o = self.options
-        return bool(self._inbox) and (now - self._last_event >= o.quiet
-                                      or now - self._first_event >= o.max_delay)
+        return bool(self._inbox) and now >= self._inbox_due_at()
+
+    def _deferred_due(self, now: float) -> bool:
+        # While a burst goes on, its next batch takes the deferred files along.
+        return bool(self._deferred) and not self._inbox and now >= self._deferred_at
 
     def _next_wake(self) -> float:
-        o = self.options
         wake = [self._next_recheck]
         if self._inbox:
-            wake.append(min(self._last_event + o.quiet, self._first_event + o.max_delay))
-        if self._deferred:
-            wake.append(self._deferred_due)
+            wake.append(self._inbox_due_at())
+        elif self._deferred:
+            wake.append(self._deferred_at)
         if any(s.polling and not s.offline for s in self._roots.values()):
             wake.append(self._next_fallback)
         return min(wake)
 
     def _due(self, now: float) -> bool:
-        return self._index_left or now >= self._next_wake()
+        return self._index_left or bool(self._dirty) or now >= self._next_wake()
 
     # -- worker ----------------------------------------------------------------
 
@@ -347,9 +355,8 @@ class WatchService:
         dirty: set[int] = set()
         moved, gone = 0, []
         with self._cond:
-            deferred_due = bool(self._deferred) and now >= self._deferred_due
-            changes = self._take_inbox(now, force=deferred_due)
-            if deferred_due:
+            changes = self._take_inbox(now)
+            if self._deferred and (changes or self._deferred_due(now)):
                 dirty |= self._roots_of(self._deferred)
                 self._deferred.clear()
         if changes:
@@ -358,6 +365,8 @@ class WatchService:
         if now >= self._next_recheck:
             dirty |= self._recheck()
             self._next_recheck = now + self.options.recheck
+        dirty |= self._dirty
+        self._dirty = set()
         if now >= self._next_fallback:
             dirty |= {i for i, s in self._roots.items() if s.polling and not s.offline}
             self._next_fallback = now + self.options.fallback_interval
@@ -367,8 +376,8 @@ class WatchService:
         if self.options.index and (dirty or self._index_left):
             self._index()
 
-    def _take_inbox(self, now: float, force: bool) -> list[_Change]:
-        if not (force or self._inbox_due(now)):
+    def _take_inbox(self, now: float) -> list[_Change]:
+        if not self._inbox_due(now):
             return []
         changes, self._inbox = self._inbox, []
         return changes
@@ -518,7 +527,7 @@ class WatchService:
         if recent_event or 0 <= age < settle * 1e9:
             with self._cond:
                 self._deferred.add(path)
-                self._deferred_due = time.monotonic() + (hold if recent_event else settle)
+                self._deferred_at = time.monotonic() + (hold if recent_event else settle)
             return True
         return False
 
@@ -580,9 +589,8 @@ class WatchService:
                     report = done.value
                     break
                 self._notify("progress", f"indexing {progress.done}/{progress.total}", progress=progress)
-                with self._cond:
-                    if self._stop or time.monotonic() >= self._next_wake():
-                        break
+                if self._rescan_due():
+                    break
         except Exception as e:  # e.g. a model that is not installed: say so, keep watching
             self._set_index_left(False)
             self._notify("error", f"indexing stopped: {e}")
@@ -592,6 +600,21 @@ class WatchService:
         if report is not None and (report.indexed or report.failed):
             self._notify("indexed", f"indexed {report.indexed} photos, {report.failed} failed")
         self._set_index_left(not self._stop and bool(store.pending(1)))
+
+    def _rescan_due(self) -> bool:
+        """Between index batches: is there something to rescan? Roots are rechecked
+        here too (cheap), but a recheck alone does not interrupt the index: restarting
+        it wastes the batches decoded ahead."""
+        now = time.monotonic()
+        with self._cond:
+            if self._stop or self._inbox_due(now) or self._deferred_due(now):
+                return True
+        if any(s.polling and not s.offline for s in self._roots.values()) and now >= self._next_fallback:
+            return True
+        if now >= self._next_recheck:
+            self._dirty |= self._recheck()
+            self._next_recheck = now + self.options.recheck
+        return bool(self._dirty)
 
     def _set_index_left(self, value: bool) -> None:
         with self._cond:
