@@ -149,6 +149,7 @@ class PhotoCanvas(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(self.image_rect(), self.image)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self._labels: list[QRectF] = []
         for det in self.boxes:
             self._draw_box(painter, det)
         if self.note:
@@ -173,6 +174,10 @@ class PhotoCanvas(QWidget):
                      metrics.height() + 4)
         if tag.top() < 0:
             tag.moveTop(rect.y())
+        # Crowded photos: slide a label down inside its box rather than cover another.
+        while any(tag.intersects(other) for other in self._labels) and tag.bottom() < rect.bottom():
+            tag.moveTop(max(tag.top() + tag.height(), rect.y()))
+        self._labels.append(tag)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(colour)
         painter.drawRoundedRect(tag, 3, 3)

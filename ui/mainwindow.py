@@ -167,7 +167,9 @@ class MainWindow(QMainWindow):
     # -- showing ---------------------------------------------------------------------
 
     def show_all(self) -> None:
-        if not self.lib.roots():
+        first_run = not self.lib.roots()
+        self.sidebar.setVisible(not first_run)  # the welcome view says all there is to do
+        if first_run:
             self.stack.setCurrentWidget(self.welcome)
             return
         self._query = ""

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QLis
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from ..library import LibraryError
-from .canvas import PhotoCanvas, box_label, qimage_from_pil
+from .canvas import PhotoCanvas, qimage_from_pil
 
 VIEW_SIDE = 2048
 
@@ -148,9 +148,13 @@ class ViewerWindow(QWidget):
         self.box_list.clear()
         by_box = {s.detection_id: s for s in suggestions}
         for det in boxes:
-            text = box_label(det, by_box.get(det.id))
-            hint = "" if det.subject_name else "  — click to name"
-            item = QListWidgetItem(f"{text} ({det.label}){hint}")
+            if det.subject_name:
+                text = f"{det.subject_name} ({det.label})"
+            elif det.id in by_box:
+                text = f"{det.label} {det.score:.0%}: {by_box[det.id].subject.name}?"
+            else:
+                text = f"{det.label} {det.score:.0%}  — click to name"
+            item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, det.id)
             self.box_list.addItem(item)
         if not boxes:

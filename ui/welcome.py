@@ -43,7 +43,11 @@ class WelcomeView(QWidget):
         v.addWidget(title)
         self.folders = QListWidget()
         self.folders.setMaximumHeight(140)
+        self.folders.itemChanged.connect(lambda _item: self._update())
         v.addWidget(self.folders)
+        self.empty_hint = QLabel("No folder chosen yet: add one, or drop it on this window.")
+        self.empty_hint.setStyleSheet("color: palette(placeholder-text)")
+        v.addWidget(self.empty_hint)
         row = QHBoxLayout()
         add = QPushButton("Add folder…")
         add.clicked.connect(self._choose)
@@ -96,6 +100,8 @@ class WelcomeView(QWidget):
 
     def _update(self) -> None:
         self.start_button.setEnabled(bool(self.chosen()))
+        self.folders.setVisible(self.folders.count() > 0)
+        self.empty_hint.setVisible(self.folders.count() == 0)
 
     def _start(self) -> None:
         self.start.emit(self.chosen(), self.download.isChecked())
