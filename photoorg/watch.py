@@ -53,7 +53,8 @@ class Batch:
 @dataclass(frozen=True)
 class Notice:
     """One thing the watcher has to say. kind: batch | offline | online | degraded |
-    indexed | progress | error. `message` is one line for a person."""
+    indexed | waiting (a model is not installed) | progress | error. `message` is
+    one line for a person."""
 
     kind: str
     message: str
@@ -207,6 +208,7 @@ class WatchService:
         self._thread: threading.Thread | None = None
         self._roots: dict[int, _RootState] = {}
         self._next_recheck = 0.0
+        self._said: set[str] = set()
         self._dirty: set[int] = set()  # roots a recheck during indexing found changed
         self._next_fallback = 0.0
         self._lib = None
@@ -599,6 +601,10 @@ class WatchService:
             work.close()
         if report is not None and (report.indexed or report.failed):
             self._notify("indexed", f"indexed {report.indexed} photos, {report.failed} failed")
+        for sentence in getattr(report, "waiting", ()):  # a model not installed: say it once
+            if sentence not in self._said:
+                self._said.add(sentence)
+                self._notify("waiting", sentence)
         self._set_index_left(not self._stop and bool(store.pending(1)))
 
     def _rescan_due(self) -> bool:
