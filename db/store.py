@@ -533,9 +533,12 @@ class Store:
 
     def browse_ids(self, root_id: int | None = None) -> list[int]:
         """Every present photo (of one folder), newest first: the grid's order."""
-        where, params = ("AND root_id = ? ", [root_id]) if root_id is not None else ("", [])
+        # For the whole library a scan and sort beats walking an index with a table
+        # lookup per row (3x at 100,000 photos); one folder uses its index.
+        source, where, params = (("photos", "AND root_id = ? ", [root_id]) if root_id is not None
+                                 else ("photos NOT INDEXED", "", []))
         return [r[0] for r in self._rows(
-            f"SELECT id FROM photos WHERE state != 'missing' {where}"
+            f"SELECT id FROM {source} WHERE state != 'missing' {where}"
             "ORDER BY coalesce(taken_at, '') DESC, id DESC", params
         )]
 

@@ -68,7 +68,8 @@ def _search(w, qtbot, text: str) -> None:
 def test_add_index_search_name_a_box_and_find_it(window, qtbot, photo_dir):
     w = _indexed_window(window, qtbot, photo_dir)
     assert w.stack.currentWidget() is w.grid_page
-    assert [i.text(0) for i in w.sidebar.entries("folder")] == ["photos  (4)"]
+    qtbot.waitUntil(lambda: [i.text(0) for i in w.sidebar.entries("folder")] == ["photos  (4)"],
+                    timeout=WAIT)
 
     _search(w, qtbot, "sunny")
     assert _hits(w) == ["sunny_day.jpg"]
@@ -89,7 +90,8 @@ def test_add_index_search_name_a_box_and_find_it(window, qtbot, photo_dir):
     qtbot.keyClicks(viewer.canvas.editor, "Ana")
     qtbot.keyClick(viewer.canvas.editor, Qt.Key.Key_Return)
     assert w.lib.detections(photo)[0].subject_name == "Ana"
-    assert any("Ana" in i.text(0) for i in w.sidebar.entries("query"))
+    qtbot.waitUntil(lambda: any("Ana" in i.text(0) for i in w.sidebar.entries("query")),
+                    timeout=WAIT)
 
     _search(w, qtbot, "person:Ana")
     assert _hits(w) == ["sunny_day.jpg"]

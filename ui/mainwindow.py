@@ -3,6 +3,7 @@ views to the Library and to the background threads; the logic lives in the engin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QStringListModel, Qt, QTimer
@@ -23,6 +24,21 @@ from .thumbs import ThumbnailLoader
 from .welcome import WelcomeView
 
 SEARCH_LIMIT = 20_000
+
+
+@dataclass
+class LibraryState:
+    status: object
+    tags: list
+    subjects: list
+    problems: int
+    ids: list[int] | None  # the browsed photos, when the grid shows a folder or all
+
+
+def _read_state(lib, browse: bool, root) -> LibraryState:
+    """On the task thread (its own Library)."""
+    ids = lib.browse(root) if browse else None
+    return LibraryState(lib.status(), lib.tag_counts(), lib.subjects(), len(lib.problems()), ids)
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
@@ -179,7 +195,7 @@ class MainWindow(QMainWindow):
     def show_folder(self, root) -> None:
         self._query = ""
         title = root.path + ("" if root.online else "  (offline: cached previews)")
-        self.model.set_source(IdSource(self.lib, self.lib.browse(root), title))
+        self.model.set_source(IdSource(self.lib, self.lib.browse(root), title, root))
         self.stack.setCurrentWidget(self.grid_page)
 
     def show_issues(self) -> None:
@@ -200,8 +216,31 @@ class MainWindow(QMainWindow):
         self.heading.setText(f"<b>{title}</b> — {self.model.total()} photos" if title else "")
 
     def refresh_sidebar(self) -> None:
-        self.sidebar.populate(self.lib.status(), self.lib.tag_counts(), self.lib.subjects(),
-                              len(self.lib.problems()), self.worker.busy)
+        """Re-read counts, tags, names, problems (and the browsed ids) on the task
+        thread: at 100,000 photos these queries take longer than a frame."""
+        if self._closed:
+            return
+        source = self.model.source()
+        browse = isinstance(source, IdSource)
+        root = source.root if browse else None
+        self.tasks.submit("refresh", lambda lib, task: _read_state(lib, browse, root),
+                          lambda state: self._apply_state(source, state))
+
+    def _apply_state(self, source, state: LibraryState) -> None:
+        if self._closed:
+            return
+        self.sidebar.populate(state.status, state.tags, state.subjects, state.problems,
+                              self.worker.busy)
+        if self.model.source() is not source:
+            return
+        if state.ids is not None and state.ids != source.ids:
+            scroll = self.grid.verticalScrollBar().value()
+            self.model.set_source(IdSource(self.lib, state.ids, source.title, source.root))
+            QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
+            return
+        fetched = [self.model.item(r).photo for r in range(self.model.rowCount())]
+        for photo in self.lib.photos([p.id for p in fetched if p.state != "indexed"]):
+            self.model.refresh_photo(photo)
 
     # -- search ----------------------------------------------------------------------
 
@@ -324,22 +363,8 @@ class MainWindow(QMainWindow):
 
     def _refresh_after_work(self) -> None:
         """New photos appear, states and counts update; the grid keeps its scroll."""
-        if self._closed:
-            return
         self.refresh_sidebar()
         self.banner.refresh()
-        source = self.model.source()
-        if isinstance(source, IdSource) and self.stack.currentWidget() is self.grid_page:
-            root = next((r for r in self.lib.roots() if source.title.startswith(r.path)), None)
-            ids = self.lib.browse(root)
-            if ids != source.ids:
-                scroll = self.grid.verticalScrollBar().value()
-                self.model.set_source(IdSource(self.lib, ids, source.title))
-                QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
-                return
-        fetched = [self.model.item(r).photo for r in range(self.model.rowCount())]
-        for photo in self.lib.photos([p.id for p in fetched if p.state != "indexed"]):
-            self.model.refresh_photo(photo)
 
     def _pause_toggled(self, paused: bool) -> None:
         if paused:

@@ -33,8 +33,8 @@ class Item:
 class IdSource:
     """Photo ids known up front (browsing); rows are read a page at a time."""
 
-    def __init__(self, lib, ids: list[int], title: str = ""):
-        self.lib, self.ids, self.title = lib, ids, title
+    def __init__(self, lib, ids: list[int], title: str = "", root=None):
+        self.lib, self.ids, self.title, self.root = lib, ids, title, root
 
     def __len__(self) -> int:
         return len(self.ids)

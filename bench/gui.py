@@ -1,0 +1,164 @@
+"""GUI figures on a synthetic library of 100,000 photos: time to the first painted
+window, and the thumbnail grid's frame times while scrolling.
+
+    python bench/gui.py [--photos 100000] [--frames 300]
+
+Rows are inserted straight through the Store in one transaction; all photos share a
+handful of cached thumbnails (keyed by content hash), so the disk cache is warm as it
+is for a library that has been indexed; their folder is offline, so the start-up rescan
+changes nothing while frames are timed. Runs on the offscreen platform unless
+QT_QPA_PLATFORM says otherwise. Each figure is measured in a fresh process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHARED_THUMBS = 16
+
+
+def build(folder: Path, n: int) -> None:
+    from PIL import Image
+
+    from photoorg.db import Photo
+    from photoorg.library import Library
+    from photoorg.thumbs import save_thumbnail
+
+    with Library(folder) as lib:
+        store = lib.store
+        # The folder does not exist: the start-up rescan finds it offline and leaves
+        # every row as it is (an unplugged drive, browsable from cached thumbnails).
+        root = folder / "unplugged-drive"
+        with store.transaction():
+            root_id = store.add_root(str(root)).id
+            store.db.conn.executemany(
+                "INSERT INTO photos (root_id, rel_path, size, mtime_ns, hash, width, height, "
+                "taken_at, state, added_at) VALUES (?, ?, 1000, 0, ?, 640, 480, ?, 'indexed', 0)",
+                [(root_id, f"{i // 1000:03}/IMG_{i:06}.jpg", f"h{i % SHARED_THUMBS:04}",
+                  f"20{10 + i % 14}-{1 + i % 12:02}-{1 + i % 28:02}T12:00:00") for i in range(n)])
+        for k in range(SHARED_THUMBS):
+            colour = (40 + 12 * k, 200 - 9 * k, 90 + 5 * k)
+            photo = Photo(0, root_id, "", "", 0, 0, f"h{k:04}", None, None, None, None, None,
+                          None, None, "indexed", None)
+            save_thumbnail(lib.thumbs_dir, photo, Image.new("RGB", (320, 240), colour))
+
+
+def _app_and_window(folder: Path):
+    from photoorg.ui.app import make_app
+
+    app = make_app()
+    from photoorg.ui.mainwindow import MainWindow
+
+    window = MainWindow(folder, watch=False)
+    window.resize(1400, 900)
+    return app, window
+
+
+def child_first_window(folder: Path) -> dict:
+    """In a fresh process: imports + library open + first paint, in seconds."""
+    from PySide6.QtCore import QEvent, QObject
+
+    start = time.perf_counter()
+    app, window = _app_and_window(folder)
+    painted = []
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint and not painted:
+                painted.append(time.perf_counter())
+            return False
+
+    spy = FirstPaint()
+    window.grid.viewport().installEventFilter(spy)
+    window.show()
+    while not painted:
+        app.processEvents()
+    first = painted[0] - start
+    window.close()
+    return {"first_window_s": round(first, 3)}
+
+
+def child_scroll(folder: Path, frames: int) -> dict:
+    """In a fresh process: per-frame times of wheel-sized scroll steps and page jumps."""
+    app, window = _app_and_window(folder)
+    window.show()
+    for _ in range(20):
+        app.processEvents()
+    bar = window.grid.verticalScrollBar()
+
+    def frame(value: int) -> float:
+        t = time.perf_counter()
+        bar.setValue(value)
+        app.processEvents()  # fetchMore, thumbnails that arrived, layout
+        window.grid.viewport().repaint()  # the paint itself, synchronously
+        return (time.perf_counter() - t) * 1000
+
+    wheel = [frame(bar.value() + 120) for _ in range(frames)]
+    pages = [frame(bar.value() + bar.pageStep()) for _ in range(frames)]
+    rows_loaded = window.model.rowCount()
+    t = time.perf_counter()
+    while window.model.canFetchMore():
+        window.model.fetchMore()
+    fetch_all = time.perf_counter() - t
+    jumps = [frame(v) for v in range(0, bar.maximum(), max(1, bar.maximum() // frames))]
+    window.close()
+    return {"wheel_ms": _stats(wheel), "page_ms": _stats(pages), "jump_ms": _stats(jumps),
+            "rows_fetched_while_scrolling": rows_loaded, "fetch_all_rows_s": round(fetch_all, 3),
+            "total_photos": window.model.total()}
+
+
+def _stats(ms: list[float]) -> dict:
+    ordered = sorted(ms)
+    return {"p50": round(statistics.median(ordered), 2),
+            "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+            "max": round(ordered[-1], 2), "frames": len(ordered)}
+
+
+def _run_child(kind: str, folder: Path, frames: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, "--folder", str(folder),
+                          "--frames", str(frames)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--photos", type=int, default=100_000)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--child")
+    parser.add_argument("--folder", type=Path)
+    args = parser.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.child == "first":
+        print(json.dumps(child_first_window(args.folder)))
+        return 0
+    if args.child == "scroll":
+        print(json.dumps(child_scroll(args.folder, args.frames)))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "library"
+        t = time.perf_counter()
+        build(folder, args.photos)
+        print(f"synthetic library: {args.photos} photos in {time.perf_counter() - t:.1f} s")
+        first = [_run_child("first", folder, args.frames)["first_window_s"] for _ in range(3)]
+        print(f"time to first painted window: best {min(first):.3f} s, runs {first} "
+              f"(Python start-up excluded; imports, library open and first paint included)")
+        scroll = _run_child("scroll", folder, args.frames)
+        for key, what in (("wheel_ms", "wheel steps (120 px)"), ("page_ms", "page steps"),
+                          ("jump_ms", "jumps across all 100k rows")):
+            s = scroll[key]
+            print(f"grid frame time, {what}: p50 {s['p50']} ms, p95 {s['p95']} ms, "
+                  f"max {s['max']} ms over {s['frames']} frames")
+        print(f"rows fetched while scrolling: {scroll['rows_fetched_while_scrolling']} of "
+              f"{scroll['total_photos']}; fetching all the rest: {scroll['fetch_all_rows_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
