@@ -30,10 +30,27 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _clause(c: Condition) -> tuple[str, list]:
+_COUNT_CAP = 20_000  # counting a term's photos stops here (index reads only)
+
+
+def _words_phrase(text: str) -> str | None:
+    """An FTS5 phrase on the path column for a folder name (quoted words, never syntax)."""
+    import re
+
+    words = re.findall(r"[^\W_]+", text)
+    return "path : " + " + ".join('"' + w + '"' for w in words) if words else None
+
+
+def _clause(c: Condition, drive: bool = False) -> tuple[str, list]:
+    """SQL for one condition. Correlated (per-row index probes) by default, which suits
+    candidate lists; `drive` gives the set form, for the one selective filter that a
+    newest-first listing is driven from."""
     f, v = c.field, c.value
     if f == "tag":
-        return "p.id IN (SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected')", [v]
+        if drive:
+            return "p.id IN (SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected')", [v]
+        return ("EXISTS (SELECT 1 FROM tags WHERE photo_id = p.id AND tag = ? "
+                "AND source != 'rejected')", [v])
     if f in ("person", "pet"):
         return ("p.id IN (SELECT d.photo_id FROM detections d JOIN subjects s ON s.id = d.subject_id "
                 "WHERE s.name = ? AND s.kind = ?)", [v, f])
@@ -41,7 +58,13 @@ def _clause(c: Condition) -> tuple[str, list]:
         folder = str(v).replace("\\", "/")
         if folder.startswith("/"):
             return f"{_FULL_PATH} LIKE ? ESCAPE '\\'", [_like_escape(folder.rstrip("/")) + "/%"]
-        return f"('/' || {_FULL_PATH}) LIKE ? ESCAPE '\\'", ["%/" + _like_escape(folder.strip("/")) + "/%"]
+        like = (f"('/' || {_FULL_PATH}) LIKE ? ESCAPE '\\'", ["%/" + _like_escape(folder.strip("/")) + "/%"])
+        phrase = _words_phrase(folder)
+        if drive and phrase:
+            # The FTS path column holds the folder words, so its index narrows first.
+            return (f"p.id IN (SELECT rowid FROM photos_fts WHERE photos_fts MATCH ?) AND {like[0]}",
+                    [phrase, *like[1]])
+        return like
     if f == "date":
         start, end = v
         parts, params = [], []
@@ -61,30 +84,64 @@ def _clause(c: Condition) -> tuple[str, list]:
         if v == "error":
             return "p.state = 'error'", []
         # A detector's box, or the tag when only the tagger saw it.
-        return ("p.id IN (SELECT photo_id FROM detections WHERE label = ? UNION "
-                "SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected')", [v, v])
+        if drive:
+            return ("p.id IN (SELECT photo_id FROM detections WHERE label = ? UNION "
+                    "SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected')", [v, v])
+        return ("(EXISTS (SELECT 1 FROM detections WHERE photo_id = p.id AND label = ?) OR "
+                "EXISTS (SELECT 1 FROM tags WHERE photo_id = p.id AND tag = ? AND source != 'rejected'))",
+                [v, v])
     if f == "words":
         return "p.id IN (SELECT rowid FROM photos_fts WHERE photos_fts MATCH ?)", [v]
     raise ValueError(f"unknown search field {f!r}")
 
 
-def where(conditions: Iterable[Condition]) -> tuple[str, list]:
+def where(conditions: Iterable[Condition], driver: Condition | None = None) -> tuple[str, list]:
     """The WHERE text over `photos p JOIN roots r`, with its parameters. Missing photos
     (files gone from an online folder) never match."""
     parts, params = ["p.state != 'missing'"], []
     for c in conditions:
-        sql, values = _clause(c)
+        sql, values = _clause(c, drive=c is driver)
         # coalesce: a NULL date or camera is "not after 2021", so its negation matches.
         parts.append(f"NOT coalesce({sql}, 0)" if c.negated else sql)
         params.extend(values)
     return " AND ".join(parts), params
 
 
+def _estimate(store: Store, c: Condition, cap: int) -> int | None:
+    """How many photos a positive condition matches, counted up to `cap` (index reads
+    only); None where it cannot be counted cheaply."""
+    if c.negated:
+        return None
+    if c.field == "tag":
+        sql, params = "SELECT 1 FROM tags WHERE tag = ? AND source != 'rejected'", [c.value]
+    elif c.field == "has" and c.value in HAS_LABELS:
+        sql, params = ("SELECT photo_id FROM detections WHERE label = ? UNION "
+                       "SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected'"), [c.value] * 2
+    elif c.field in ("person", "pet"):
+        return 0
+    elif c.field == "folder" and _words_phrase(str(c.value)) and not str(c.value).startswith("/"):
+        sql, params = "SELECT rowid FROM photos_fts WHERE photos_fts MATCH ?", [_words_phrase(str(c.value))]
+    else:
+        return None
+    return store.db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, cap + 1]).fetchone()[0]
+
+
 def recent(store: Store, conditions: list[Condition], limit: int, offset: int = 0) -> list[int]:
-    """Photos matching every condition, newest first (walks the photos_recent index)."""
-    w, params = where(conditions)
+    """Photos matching every condition, newest first. Either walk photos_recent
+    backwards until `offset + limit` rows pass (about (offset + limit) * N / m rows for
+    a filter matching m of N photos), or read the filter's m photos and sort them; the
+    second is cheaper when m * m < (offset + limit) * N."""
+    total = store.db.execute("SELECT coalesce(max(id), 0) FROM photos").fetchone()[0]
+    cap = int(((offset + limit) * total) ** 0.5)
+    counts = [(n, i) for i, c in enumerate(conditions) if (n := _estimate(store, c, cap)) is not None]
+    best = min(counts, default=None)
+    driver = conditions[best[1]] if best and best[0] <= cap else None
+    w, params = where(conditions, driver)
+    # "+" stops the recency index from being used for the order, so the planner starts
+    # from the small set instead of walking a million rows.
+    order = "+coalesce(p.taken_at, '')" if driver else "coalesce(p.taken_at, '')"
     return [r[0] for r in store.db.execute(
-        f"SELECT p.id {_FROM} WHERE {w} ORDER BY coalesce(p.taken_at, '') DESC, p.id DESC "
+        f"SELECT p.id {_FROM} WHERE {w} ORDER BY {order} DESC, p.id DESC "
         "LIMIT ? OFFSET ?", params + [limit, offset]).fetchall()]
 
 
@@ -107,23 +164,45 @@ def tagged(store: Store, tag: str, conditions: list[Condition], limit: int) -> l
         f"ORDER BY t.score DESC, p.id DESC LIMIT ?", [tag, *params, limit]).fetchall()
 
 
+def _term_count(store: Store, term: str) -> int:
+    return store.db.execute(
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM tags WHERE tag = ? AND source != 'rejected' "
+        "LIMIT ?)) + (SELECT count(*) FROM detections d JOIN subjects s ON s.id = d.subject_id "
+        "WHERE s.name = ?)", [term, _COUNT_CAP + 1, term]).fetchone()[0]
+
+
 def all_terms(store: Store, terms: list[str], conditions: list[Condition],
               limit: int) -> list[tuple[int, float]]:
     """(photo_id, mean score) for photos where every term is one of its tags or names
-    (a name counts as score 1.0)."""
+    (a name counts 1.0). Driven from the rarest term in its score order with index
+    probes for the others, so it reads a few pages, not every tagged photo; the order
+    is the mean over the first `limit` photos by the rarest term's score."""
+    terms = list({t.lower(): t for t in terms}.values())
+    driver = min(terms, key=lambda t: _term_count(store, t))
+    others = [t for t in terms if t is not driver]
     w, params = where(conditions)
-    marks = ",".join("?" * len(terms))
-    sql = (
-        "WITH m(photo_id, term, score) AS ("
-        f" SELECT photo_id, lower(tag), score FROM tags WHERE tag IN ({marks}) AND source != 'rejected'"
-        " UNION ALL"
-        " SELECT d.photo_id, lower(s.name), 1.0 FROM detections d"
-        f"  JOIN subjects s ON s.id = d.subject_id WHERE s.name IN ({marks}))"
-        f" SELECT p.id, avg(m.score) FROM m JOIN photos p ON p.id = m.photo_id"
-        f" JOIN roots r ON r.id = p.root_id WHERE {w}"
-        " GROUP BY p.id HAVING count(DISTINCT m.term) = ? ORDER BY 2 DESC, p.id DESC LIMIT ?"
+    has = ("(EXISTS (SELECT 1 FROM tags WHERE photo_id = p.id AND tag = ? AND source != 'rejected') "
+           "OR EXISTS (SELECT 1 FROM detections d2 JOIN subjects s2 ON s2.id = d2.subject_id "
+           "WHERE d2.photo_id = p.id AND s2.name = ?))")
+    score = ("coalesce((SELECT max(score) FROM tags WHERE photo_id = p.id AND tag = ? "
+             "AND source != 'rejected'), 1.0)")
+    rest = " + ".join([score] * len(others)) or "0"
+    checks = " AND ".join([has] * len(others)) or "1"
+    check_params = [x for t in others for x in (t, t)]
+    sources = (
+        ("t.score", "FROM tags t JOIN photos p ON p.id = t.photo_id",
+         "t.tag = ? AND t.source != 'rejected'", "t.score DESC"),
+        ("1.0", "FROM detections d JOIN subjects s ON s.id = d.subject_id "
+         "JOIN photos p ON p.id = d.photo_id", "s.name = ?", "p.id DESC"),
     )
-    return store.db.execute(sql, [*terms, *terms, *params, len(terms), limit]).fetchall()
+    best: dict[int, float] = {}
+    for first, head, match, order in sources:
+        for pid, value in store.db.execute(
+            f"SELECT p.id, ({first} + {rest}) / {len(terms)} {head} JOIN roots r ON r.id = p.root_id "
+            f"WHERE {match} AND {w} AND {checks} ORDER BY {order} LIMIT ?",
+            [*others, driver, *params, *check_params, limit]).fetchall():
+            best[pid] = max(best.get(pid, 0.0), value)
+    return sorted(best.items(), key=lambda kv: (-kv[1], -kv[0]))[:limit]
 
 
 def is_tag_or_name(store: Store, term: str) -> bool:

@@ -304,3 +304,18 @@ def test_completions(lib):
 def test_help_documents_every_filter():
     for key in ("tag:", "person:", "pet:", "in:", "after:", "before:", "year:", "camera:", "has:", "similar:"):
         assert key in QUERY_HELP
+
+
+def test_filter_listing_is_newest_first_whether_walked_or_sorted(lib):
+    # limit 3 of 40: a tag on 30 photos is walked along the recency index, a tag on 2
+    # photos is read and sorted; both must list newest first.
+    import datetime
+
+    for i in range(40):
+        tags = [("common", 0.5)] if i < 30 else []
+        tags += [("rare", 0.5)] if i in (5, 20) else []
+        day = datetime.date(2020, 1, 1) + datetime.timedelta(days=(i * 7) % 40)
+        lib.add(f"x/{i:02}.jpg", tags=tags, taken=f"{day.isoformat()}T10:00:00")
+    newest = sorted(range(30), key=lambda i: (i * 7) % 40, reverse=True)
+    assert paths(search(lib.store, "tag:common", limit=3)) == [f"x/{i:02}.jpg" for i in newest[:3]]
+    assert paths(search(lib.store, "tag:rare", limit=3)) == ["x/20.jpg", "x/05.jpg"]
