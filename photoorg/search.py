@@ -240,15 +240,26 @@ def _similar_photo(store, q) -> Photo:
     raise QueryError(f"'{q.similar_token}': {q.similar} {problem}.")
 
 
+_OPENED: dict[tuple[str, str], object] = {}
+
+
 def _index(store, model, vectors):
+    """The caller's index when it is for this model, else this library's own files
+    (kept open between searches, as a GUI searches often)."""
     from .vectors import VectorIndex
 
     if vectors is not None and vectors.model == model:
         vectors.sync(store)
         return vectors
-    if not any(m == model for m in store.embedding_models()):
-        return None
-    return VectorIndex.open(store, model)
+    key = (str(store.path), model)
+    index = _OPENED.get(key)
+    if index is None:
+        if len(_OPENED) > 4:
+            _OPENED.clear()
+        index = _OPENED[key] = VectorIndex.open(store, model)
+    else:
+        index.sync(store)
+    return index
 
 
 # -- reasons ---------------------------------------------------------------------
