@@ -62,11 +62,12 @@ class MainWindow(QMainWindow):
         self.model = PhotoListModel(self.loader, self)
         self.viewer = None
         self._query = ""
+        self._view = 0  # which browse or search the grid should show; older results are dropped
         self._closed = False
         self._build()
         self._wire()
+        self.show_all()  # first in the task queue: the grid fills before the counts arrive
         self.refresh_sidebar()
-        self.show_all()
         for thread in (self.worker, self.tasks, self.downloads):
             thread.start()
         if self.lib.roots():
@@ -188,15 +189,25 @@ class MainWindow(QMainWindow):
         if first_run:
             self.stack.setCurrentWidget(self.welcome)
             return
-        self._query = ""
-        self.model.set_source(IdSource(self.lib, self.lib.browse(), "All photos"))
-        self.stack.setCurrentWidget(self.grid_page)
+        self._browse(None, "All photos")
 
     def show_folder(self, root) -> None:
-        self._query = ""
         title = root.path + ("" if root.online else "  (offline: cached previews)")
-        self.model.set_source(IdSource(self.lib, self.lib.browse(root), title, root))
+        self._browse(root, title)
+
+    def _browse(self, root, title: str) -> None:
+        """The id list is read on the task thread (a fraction of a second at 100,000
+        photos), so the window paints at once and the grid fills when it is there."""
+        self._query = ""
+        self._view += 1
+        view = self._view
         self.stack.setCurrentWidget(self.grid_page)
+        self.tasks.submit("browse", lambda lib, task: lib.browse(root),
+                          lambda ids: self._show_ids(view, ids, title, root))
+
+    def _show_ids(self, view: int, ids: list[int], title: str, root) -> None:
+        if view == self._view and not self._closed:
+            self.model.set_source(IdSource(self.lib, ids, title, root))
 
     def show_issues(self) -> None:
         self.issues.show_problems(self.lib.problems())
@@ -267,13 +278,15 @@ class MainWindow(QMainWindow):
             return
         self.status_text.setText(f"Searching for {query}…")
         self.search.setStyleSheet("")
+        self._view += 1
+        view = self._view
         self.tasks.submit("search", lambda lib, task: lib.search(query, limit=SEARCH_LIMIT),
-                          lambda hits: self._show_hits(query, hits),
+                          lambda hits: self._show_hits(view, query, hits),
                           lambda message: self._search_failed(query, message))
 
-    def _show_hits(self, query: str, hits: list) -> None:
-        if query != self._query:
-            return  # an older search finished after a newer one was typed
+    def _show_hits(self, view: int, query: str, hits: list) -> None:
+        if view != self._view or self._closed:
+            return  # an older search finished after something newer was asked for
         self.model.set_source(HitSource(hits, f"Search: {query}"))
         self.stack.setCurrentWidget(self.grid_page)
         self.status_text.setText(f"{len(hits)} photos match {query}" if hits
@@ -305,8 +318,8 @@ class MainWindow(QMainWindow):
             return False
         self.worker.scan([r.path for r in roots])
         self.status_text.setText("Added " + ", ".join(r.path for r in roots) + "; scanning…")
+        self.show_all()  # first in the task queue: the grid fills before the counts arrive
         self.refresh_sidebar()
-        self.show_all()
         return True
 
     def remove_folder(self, root, confirm: bool = True) -> None:
@@ -316,8 +329,8 @@ class MainWindow(QMainWindow):
         ) != QMessageBox.StandardButton.Yes:
             return
         self.lib.remove_root(root.path)
+        self.show_all()  # first in the task queue: the grid fills before the counts arrive
         self.refresh_sidebar()
-        self.show_all()
 
     def start_from_welcome(self, folders: list[str], download: bool) -> None:
         if self.add_folders(folders) and download:
