@@ -240,3 +240,33 @@ def test_closing_mid_index_stops_workers_and_keeps_work(window, qtbot, tmp_path)
     assert again.lib.store.integrity_ok()
     qtbot.waitUntil(lambda: _settled(again) and again.lib.status().counts["indexed"] == 60,
                     timeout=WAIT)
+
+
+def test_completion_pause_and_cli_entry(window, qtbot, photo_dir):
+    w = _indexed_window(window, qtbot, photo_dir)
+    photo = w.model.items()[0].photo
+    w.lib.store.replace_auto_tags(photo.id, "test-clip", [("beach", 0.9)])
+    w.search.setFocus()
+    qtbot.keyClicks(w.search, "tag:be")
+    assert "tag:beach" in w.completions.stringList()
+    w.search.clear()
+    qtbot.keyClicks(w.search, "pers")
+    assert "person:" in w.completions.stringList()
+
+    w.pause_button.setChecked(True)
+    assert w.worker.paused and w.pause_button.text() == "Resume"
+    w.pause_button.setChecked(False)
+    assert not w.worker.paused
+
+
+def test_gui_command_imports_qt_only_when_run():
+    import subprocess
+    import sys
+
+    code = ("import sys; from photoorg.cli import build_parser; build_parser(); "
+            "assert 'PySide6' not in sys.modules, 'Qt imported by the CLI'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from photoorg.cli import build_parser
+
+    args = build_parser().parse_args(["gui", "--no-watch"])
+    assert args.no_watch and args.run.__name__ == "cmd_gui"
