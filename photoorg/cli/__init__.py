@@ -11,7 +11,7 @@ import sys
 from .. import __version__
 
 # Modules that define subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ("library", "watch", "models")
+COMMAND_MODULES = ("library", "watch", "models", "gui")
 
 
 def build_parser() -> argparse.ArgumentParser:
