@@ -277,7 +277,7 @@ def _finish(store: Store, q: Query, found: dict[int, _Found]) -> list[SearchHit]
     photos = {p.id: p for p in store.photos(ids)}
     boxes = sql.boxes(store, ids)
     wanted_tags = [t for t in dict.fromkeys([q.text, *q.terms]) if t] + [
-        f.value for f in q.filters if f.key == "tag" and not f.negated]
+        f.value for f in q.filters if f.key in ("tag", "has") and not f.negated]
     tags = sql.tag_scores(store, ids, wanted_tags)
     fts = sql.fts_rows(store, [i for i in ids if found[i].tier == "words"])
     hits = []
@@ -297,7 +297,7 @@ def _reasons(q, hit, tags, boxes, fts_row, why, det) -> int | None:
     names = {_fold(str(f.value)) for f in q.filters if f.key in ("person", "pet") and not f.negated}
     labels = {str(f.value) for f in q.filters if f.key == "has" and not f.negated} & set(HAS_VALUES)
     if hit.tier in ("exact", "filter"):
-        filter_tags = {_fold(str(f.value)) for f in q.filters if f.key == "tag" and not f.negated}
+        filter_tags = {_fold(str(f.value)) for f in q.filters if f.key == "tag" and not f.negated} | labels
         why += [f"tag: {t} ({s:.2f})" for t, s in tags if _fold(t) in terms | filter_tags]
     for d, label, name, _box in boxes:
         if name and _fold(name) in (names | (terms if hit.tier == "exact" else set())):
