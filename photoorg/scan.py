@@ -111,7 +111,8 @@ def _reachable(root: str, store: Store, root_id: int) -> str | None:
     try:
         if not os.path.isdir(root):
             return "folder not found (drive unplugged or folder moved?)"
-        has_entries = any(True for _ in os.scandir(root))
+        with os.scandir(root) as entries:
+            has_entries = any(True for _ in entries)
     except OSError as e:
         return f"folder cannot be read: {e.strerror or e}"
     if not has_entries and store.count_present(root_id) > 0:

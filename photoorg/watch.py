@@ -19,6 +19,7 @@ threads only append to an inbox. Everything the service has to say goes to the
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import threading
 import time
@@ -176,7 +177,11 @@ class _Handler:
             change = _Change(self.root_id, "touch", src, is_dir=event.is_directory)
         paths = [p for p in (src, dest) if p]
         if src != self.root and all(
-            _hidden_or_unsupported(os.path.relpath(p, self.root), event.is_directory) for p in paths
+            _hidden_or_unsupported(os.path.relpath(p, self.root), event.is_directory)
+            # The library's own writes (thumbnails) when it lives inside a root:
+            # reacting to them would rescan after every index batch.
+            or p.startswith(self.service._library_prefix)
+            for p in paths
         ):
             return
         self.service._receive(change)
@@ -190,6 +195,7 @@ class WatchService:
     def __init__(self, folder: Path | str, on_notice: Callable[[Notice], None] | None = None,
                  options: WatchOptions | None = None):
         self.folder = Path(folder)
+        self._library_prefix = str(self.folder.resolve()) + os.sep
         self.options = options or WatchOptions()
         self.on_notice = on_notice
         self.passes = 0  # scan passes since start: the measure of coalescing
@@ -209,7 +215,8 @@ class WatchService:
         self._roots: dict[int, _RootState] = {}
         self._next_recheck = 0.0
         self._said: set[str] = set()
-        self._dirty: set[int] = set()  # roots a recheck during indexing found changed
+        self._dirty: set[int] = set()  # roots to rescan, kept until a pass succeeds
+        self._retry_at = 0.0  # after a failed pass, not before this
         self._next_fallback = 0.0
         self._lib = None
         self._observer = None
@@ -296,6 +303,8 @@ class WatchService:
 
     def _next_wake(self) -> float:
         wake = [self._next_recheck]
+        if self._dirty:
+            wake.append(self._retry_at)
         if self._inbox:
             wake.append(self._inbox_due_at())
         elif self._deferred:
@@ -305,7 +314,8 @@ class WatchService:
         return min(wake)
 
     def _due(self, now: float) -> bool:
-        return self._index_left or bool(self._dirty) or now >= self._next_wake()
+        return (self._index_left or (bool(self._dirty) and now >= self._retry_at)
+                or now >= self._next_wake())
 
     # -- worker ----------------------------------------------------------------
 
@@ -333,10 +343,11 @@ class WatchService:
                 self._working = True
             try:
                 self._step()
-            except Exception as e:  # one failed pass (a locked database, a bug) must
-                # not end the watching; the next event or recheck tries again
+            except Exception as e:  # one failed pass (a locked database, a full disk)
+                # must not end the watching: its roots stay dirty and are tried again
+                self._retry_at = time.monotonic() + max(self.options.recheck, 1.0)
                 self._set_index_left(False)
-                self._notify("error", f"a rescan failed: {type(e).__name__}: {e}")
+                self._notify("error", f"a rescan failed ({type(e).__name__}: {e}); trying again.")
             finally:
                 with self._cond:
                     self._working = False
@@ -354,27 +365,26 @@ class WatchService:
 
     def _step(self) -> None:
         now = time.monotonic()
-        dirty: set[int] = set()
         moved, gone = 0, []
         with self._cond:
             changes = self._take_inbox(now)
+            # Marked dirty before anything can fail, so a failed pass is retried.
+            self._dirty |= {c.root_id for c in changes}
             if self._deferred and (changes or self._deferred_due(now)):
-                dirty |= self._roots_of(self._deferred)
+                self._dirty |= self._roots_of(self._deferred)
                 self._deferred.clear()
         if changes:
             moved, gone = self._apply_events(changes)
-            dirty |= {c.root_id for c in changes}
         if now >= self._next_recheck:
-            dirty |= self._recheck()
+            self._dirty |= self._recheck()
             self._next_recheck = now + self.options.recheck
-        dirty |= self._dirty
-        self._dirty = set()
         if now >= self._next_fallback:
-            dirty |= {i for i, s in self._roots.items() if s.polling and not s.offline}
+            self._dirty |= {i for i, s in self._roots.items() if s.polling and not s.offline}
             self._next_fallback = now + self.options.fallback_interval
-        dirty &= set(self._roots)
+        dirty = sorted(self._dirty & set(self._roots))
         if dirty:
-            self._rescan(sorted(dirty), moved, gone)
+            self._rescan(dirty, moved, gone)
+        self._dirty = set()
         if self.options.index and (dirty or self._index_left):
             self._index()
 
@@ -475,7 +485,8 @@ class WatchService:
             if state.watch is not None:
                 # A watched root's content is told by its events; only the folder
                 # itself vanishing or being replaced needs a look from here.
-                if presence is not None and presence[:2] == state.watch_ident:
+                if (presence is not None and presence[:2] == state.watch_ident
+                        and self._emitter_alive(state.watch)):
                     continue
                 self._unwatch(root.id)
             elif presence == state.presence:
@@ -483,6 +494,11 @@ class WatchService:
             state.presence = presence
             dirty.add(root.id)
         return dirty
+
+    def _emitter_alive(self, watch) -> bool:
+        # An emitter thread that died (an error inside watchdog) reports nothing
+        # more: rescan its root and watch it again.
+        return any(e.watch == watch and e.is_alive() for e in self._observer.emitters)
 
     def _watch(self, root_id: int) -> None:
         state = self._roots[root_id]
@@ -637,5 +653,9 @@ class WatchService:
             self._notify("progress", f"scanning {progress.done}/{progress.total}", progress=progress)
 
     def _notify(self, kind: str, message: str, root: str | None = None, **extra) -> None:
-        if self.on_notice is not None:
+        if self.on_notice is None:
+            return
+        try:
             self.on_notice(Notice(kind, message, root, **extra))
+        except Exception:  # a front end's bug must not stop the watching
+            logging.getLogger(__name__).exception("on_notice failed")

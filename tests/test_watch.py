@@ -127,6 +127,7 @@ def test_rename_folder_keeps_rows(watched):
     until(lambda: all(watched.photo(p) for p in renamed), what="the renamed folder")
     assert [watched.photo(p).id for p in renamed] == ids
     assert watched.lib.store.counts()["missing"] == 0
+    assert watched.service.wait_idle(20)  # the batch notice follows the write
     assert sum(n.batch.moved for n in watched.kinds("batch")) == 3
 
 
@@ -260,3 +261,68 @@ def test_purge_missing_asks_unless_yes(tmp_path, capsys, monkeypatch):
         assert sum(lib.store.counts().values()) == 1
     assert main(args + ["--yes"]) == 0
     assert "No missing photos." in capsys.readouterr().out
+
+
+def test_partial_recursive_watch_is_detected(tmp_path):
+    # watchdog skips the subfolders it cannot watch without a word (the inotify limit
+    # running out halfway through a tree): the count of its watches tells.
+    from photoorg.watch import _Handler, _new_observer, _schedule, _watch_is_complete
+
+    for sub in ("a", "a/b", "c"):
+        (tmp_path / sub).mkdir()
+    observer = _new_observer()
+    observer.start()
+    try:
+        watch = _schedule(observer, _Handler(None, 1, str(tmp_path)), str(tmp_path))
+        assert _watch_is_complete(observer, watch, str(tmp_path))
+        group = observer._emitter_for_watch[watch]._inotify
+        watched, skipped = group._active_callbacks_by_path, os.fsencode(str(tmp_path / "a" / "b"))
+        group._active_callbacks_by_path = {p: wd for p, wd in watched.items() if p != skipped}
+        try:
+            assert not _watch_is_complete(observer, watch, str(tmp_path))
+        finally:
+            group._active_callbacks_by_path = watched
+    finally:
+        observer.stop()
+        observer.join(10)
+
+
+def test_a_failed_pass_is_retried(tmp_path, monkeypatch):
+    import sqlite3
+
+    import photoorg.watch as watch_module
+
+    real_scan, failures = watch_module.scan, []
+
+    def flaky_scan(*args, **kwargs):
+        if len(failures) == 0 and watch_module.time.monotonic() > armed[0]:
+            failures.append(1)
+            raise sqlite3.OperationalError("database is locked")
+        return real_scan(*args, **kwargs)
+
+    armed = [float("inf")]
+    monkeypatch.setattr(watch_module, "scan", flaky_scan)
+    w = Watched(tmp_path)
+    try:
+        armed[0] = 0.0
+        path = os.path.join(w.roots[0], "retried.png")
+        write(path, 90)
+        until(lambda: w.photo(path), what="the photo after a failed pass")
+        [error] = w.kinds("error")
+        assert "database is locked" in error.message
+        w.notices.remove(error)
+    finally:
+        w.close()
+
+
+def test_a_dead_emitter_is_replaced(watched):
+    # An error inside watchdog ends its emitter thread without a word; the recheck
+    # notices, rescans the root and watches it again.
+    [emitter] = list(watched.service._observer.emitters)
+    emitter.stop()
+    emitter.join(10)
+    path = os.path.join(watched.roots[0], "after.png")
+    write(path, 95)
+    until(lambda: watched.photo(path), what="the photo after the emitter died")
+    until(lambda: any(e.is_alive() for e in watched.service._observer.emitters),
+          what="a new emitter")
