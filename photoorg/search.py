@@ -168,18 +168,18 @@ def _meaning(store, q, conditions, need, found, text_encoder, vectors) -> None:
     index = _index(store, model, vectors)
     if index is None:
         return
-    best: dict[int, tuple[float, int | None]] = {}
     keys, scores, null = index.search(vector)
     cut = cutoff(null)
-    for row in np.flatnonzero(scores >= cut):
-        best[int(keys[row, 0])] = (float(scores[row]), None)
+    rows = np.flatnonzero(scores >= cut)  # one fancy index into the memory map, not a loop
+    best: dict[int, tuple[float, int | None]] = {
+        pid: (s, None) for pid, s in zip(keys[rows, 0].tolist(), scores[rows].tolist())}
     if q.terms:  # boxes answer text ("dog on a sofa"), not "photos like this one"
         rkeys, rscores, rnull = index.search(vector, regions=True)
         rcut = cutoff(rnull) if len(rnull) >= MIN_NULL else cut
-        for row in np.flatnonzero(rscores >= rcut):
-            pid, s = int(rkeys[row, 0]), float(rscores[row])
+        rows = np.flatnonzero(rscores >= rcut)
+        for (pid, det), s in zip(rkeys[rows].tolist(), rscores[rows].tolist()):
             if s > best.get(pid, (-2.0, None))[0]:
-                best[pid] = (s, int(rkeys[row, 1]))
+                best[pid] = (s, det)
     for pid in exclude:
         best.pop(pid, None)
     ordered = sorted((kv for kv in best.items() if kv[0] not in found), key=lambda kv: -kv[1][0])
