@@ -7,11 +7,11 @@ from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
-from .photomodel import PhotoRole, StateRole, ThumbStateRole
+from .photomodel import PhotoRole, StateRole, ThumbStateRole, WhyRole
 
 CELL = 176
 THUMB = 160
-LABEL_H = 20
+LABEL_H = 36  # two lines: the file name, and why a search matched it
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
@@ -31,18 +31,28 @@ class ThumbnailDelegate(QStyledItemDelegate):
         frame = QRect(rect.x() + (rect.width() - THUMB) // 2, rect.y() + 8, THUMB, THUMB)
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
         if pixmap is not None and not pixmap.isNull():
+            # Bottom-aligned, so every name sits right under its picture.
             target = QRect(0, 0, pixmap.width(), pixmap.height())
             target.moveCenter(frame.center())
+            target.moveBottom(frame.bottom())
             painter.drawPixmap(target, pixmap)
         else:
             self._placeholder(painter, frame, palette, index.data(ThumbStateRole))
         self._state_badge(painter, frame, index.data(StateRole))
-        text_rect = QRect(rect.x() + 4, frame.bottom() + 4, rect.width() - 8, LABEL_H)
+        metrics = option.fontMetrics
+        line = QRect(rect.x() + 4, frame.bottom() + 4, rect.width() - 8, metrics.height())
         painter.setPen(palette.color(QPalette.ColorRole.HighlightedText if selected
                                      else QPalette.ColorRole.Text))
-        name = option.fontMetrics.elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "",
-                                             Qt.TextElideMode.ElideMiddle, text_rect.width())
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        name = metrics.elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "",
+                                  Qt.TextElideMode.ElideMiddle, line.width())
+        painter.drawText(line, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        why = index.data(WhyRole)
+        if why:
+            line.translate(0, metrics.height())
+            if not selected:
+                painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(line, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                             metrics.elidedText(why, Qt.TextElideMode.ElideRight, line.width()))
         painter.restore()
 
     @staticmethod

@@ -256,6 +256,7 @@ class MainWindow(QMainWindow):
     # -- search ----------------------------------------------------------------------
 
     def _search_edited(self, text: str) -> None:
+        self.sidebar.clear_choice()
         self._complete(text)
         self._debounce.start()
 

@@ -37,6 +37,7 @@ class Sidebar(QTreeWidget):
         self.customContextMenuRequested.connect(self._menu)
         self.itemClicked.connect(self._chosen)
         self.itemActivated.connect(self._chosen)
+        self._no_choice = False
         style = self.style()
         self._icons = {
             "all": style.standardIcon(QStyle.StandardPixmap.SP_DirHomeIcon),
@@ -71,7 +72,14 @@ class Sidebar(QTreeWidget):
         if problems:
             self._entry(None, f"Issues  ({problems})", "issues", None, self._icons["issues"])
         self.expandAll()
-        self._select(chosen or ("all", None), fallback=top)
+        if not self._no_choice:
+            self._select(chosen or ("all", None), fallback=top)
+
+    def clear_choice(self) -> None:
+        """A typed search shows something no entry stands for."""
+        self._no_choice = True
+        self.setCurrentItem(None)
+        self.clearSelection()
 
     def _folder(self, section, rs, indexing: bool) -> None:
         root = rs.root
@@ -134,6 +142,7 @@ class Sidebar(QTreeWidget):
         self.setCurrentItem(fallback)
 
     def _chosen(self, item: QTreeWidgetItem) -> None:
+        self._no_choice = False
         kind, value = item.data(0, KindRole), item.data(0, ValueRole)
         if kind == "all":
             self.showAll.emit()
