@@ -104,7 +104,8 @@ def test_index_killed_mid_run_resumes(tmp_path):
 
     again = photoorg(library, "index")
     again.wait(300)
-    assert again.returncode == 0, output(again)
+    text = output(again)
+    assert again.returncode == 0, text
     check_library(library, root, names)
 
 
