@@ -270,3 +270,24 @@ def test_gui_command_imports_qt_only_when_run():
 
     args = build_parser().parse_args(["gui", "--no-watch"])
     assert args.no_watch and args.run.__name__ == "cmd_gui"
+
+
+def test_banner_download_shows_progress_then_the_failure(window, qtbot, photo_dir, monkeypatch):
+    from photoorg.library import Library
+    from photoorg.models.registry import DownloadFailed
+
+    seen = []
+
+    def offline_download(self, name=None, progress=None):
+        progress(name, 1_000_000, 4_000_000)
+        seen.append(name)
+        raise DownloadFailed(f"Could not download {name!r} from github.com (no network).")
+
+    monkeypatch.setattr(Library, "download_model", offline_download)
+    w = _indexed_window(window, qtbot, photo_dir)
+    banner = w.banner
+    qtbot.mouseClick(banner.download_button, Qt.MouseButton.LeftButton)
+    assert banner.download_button.text() == "Cancel" and banner.progress.isVisible()
+    qtbot.waitUntil(lambda: "Could not download" in banner.text.text(), timeout=WAIT)
+    assert seen and seen[0] == banner.missing[0].name  # stops at the first failure
+    assert not banner.progress.isVisible() and banner.download_button.text().startswith("Download (")
