@@ -119,7 +119,7 @@ class _Segment:
 
     def load(self, count: int) -> bool:
         sizes = {"codes": self.dim, "scales": 4, "keys": 16}
-        if any(not p.exists() or p.stat().st_size < count * sizes[k] for k, p in self.paths.items()):
+        if count and any(not p.exists() or p.stat().st_size < count * sizes[k] for k, p in self.paths.items()):
             return False
         self.count = count
         self._map()

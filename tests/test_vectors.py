@@ -119,3 +119,19 @@ def test_index_created_before_any_embedding(store):
     a = add(store, "a.jpg", unit(np.random.default_rng(6))[0])
     index.sync(store)
     assert len(index) == 1 and index.dim == DIM and a in scores_by_photo(index, np.ones(DIM))
+
+
+def test_vectors_written_before_the_change_log_existed_are_found(store):
+    # A library migrated to 0003 has embeddings but an empty log: the first open
+    # rebuilds from the embeddings table itself.
+    a = add(store, "a.jpg", unit(np.random.default_rng(7))[0])
+    store.db.execute("DELETE FROM embedding_changes")
+    index = VectorIndex.open(store, MODEL)
+    assert len(index) == 1 and a in scores_by_photo(index, np.ones(DIM))
+
+
+def test_reopening_reads_the_files_instead_of_rebuilding(store, monkeypatch):
+    add(store, "a.jpg", unit(np.random.default_rng(8))[0])  # no regions: those files never exist
+    VectorIndex.open(store, MODEL)
+    monkeypatch.setattr(VectorIndex, "_rebuild", lambda self, store: pytest.fail("rebuilt"))
+    assert len(VectorIndex.open(store, MODEL)) == 1
