@@ -58,6 +58,7 @@ class Job:
     error: str | None = None
     embedding: np.ndarray | None = None  # fresh, or the stored one when only tags rerun
     detections: list = field(default_factory=list)  # new models.detect.Detection boxes
+    named: list = field(default_factory=list)  # the photo's named boxes (db rows), kept
     boxes: list = field(default_factory=list)  # Region targets, see _regions
     clip_tags: list[tuple[str, float]] = field(default_factory=list)
     ran: set[str] = field(default_factory=set)
@@ -267,6 +268,8 @@ def infer(store: Store, models: ModelSet, jobs: list[Job]) -> None:
         for job, out in zip(need, run_each(models.detector.detect,
                                            [j.image for j in need], "detector")):
             _take(job, out, "detect", lambda j, v: setattr(j, "detections", list(v)))
+            if "detect" in job.ran:
+                _drop_named_again(store, job)
     if models.clip is not None and models.detector is not None:
         _embed_regions(store, models, _live(jobs, "regions"))
     if models.tagger is not None:
@@ -281,23 +284,24 @@ def _take(job: Job, out, stage: str, apply) -> None:
         job.ran.add(stage)
 
 
+def _drop_named_again(store: Store, job: Job) -> None:
+    """Named boxes are user data and stay through re-indexing; a fresh box on the same
+    subject (same label, IoU >= 0.5) would show them twice, so it is dropped."""
+    job.named = [d for d in store.detections_of(job.photo.id) if d.subject_id is not None]
+    job.detections = [d for d in job.detections
+                      if not any(n.label == d.label and _iou(n.box, d.box) >= 0.5
+                                 for n in job.named)]
+
+
 def _regions(store: Store, job: Job) -> list[Region]:
-    """The boxes that get a region embedding: named boxes (kept across re-indexing)
-    plus the fresh ones that are not the same person again, or all stored boxes."""
-    stored = [Region(d.box, d.label, d.score, detection_id=d.id, vector=None)
-              for d in store.detections_of(job.photo.id)
-              if "detect" not in job.needs or d.subject_id is not None]
-    if "detect" in job.needs:
-        named = stored
-        fresh = []
-        for i, d in enumerate(job.detections):
-            if not any(r.label == d.label and _iou(r.box, d.box) >= 0.5 for r in named):
-                fresh.append(Region(tuple(d.box), d.label, d.score, new_index=i))
-        job.detections = [job.detections[r.new_index] for r in fresh]
-        for new_index, r in enumerate(fresh):
-            r.new_index = new_index
-        stored = named + fresh
-    return stored
+    """The boxes that get a region embedding: the named ones and the fresh ones when
+    the detector ran now, else every stored box."""
+    if "detect" not in job.ran:
+        return [Region(d.box, d.label, d.score, detection_id=d.id)
+                for d in store.detections_of(job.photo.id)]
+    return ([Region(d.box, d.label, d.score, detection_id=d.id) for d in job.named]
+            + [Region(tuple(d.box), d.label, d.score, new_index=i)
+               for i, d in enumerate(job.detections)])
 
 
 def _crop(image: Image.Image, box) -> Image.Image | None:
@@ -407,11 +411,7 @@ def _auto_tags(store: Store, job: Job, current: dict[str, str]) -> list[tuple[st
     old = [(t.tag, t.score, t.model) for t in store.tags_of(job.photo.id)
            if t.source == "auto"]
     if "detect" in job.ran:
-        boxes = [(d.label, d.score) for d in job.detections]
-        boxes += [(r.label, r.score) for r in job.boxes if r.new_index is None]
-        if not job.boxes:  # regions did not run: named boxes still count
-            boxes += [(d.label, d.score) for d in store.detections_of(job.photo.id)
-                      if d.subject_id is not None]
+        boxes = [(d.label, d.score) for d in job.detections + job.named]
         counted = [(t, s, current["detect"]) for t, s in count_tags(boxes)]
     else:
         counted = [t for t in old if t[2] in detect_models]

@@ -409,3 +409,47 @@ def test_cli_index_names_the_missing_model_in_one_sentence(tmp_path, capsys, mon
     assert "indexed 2 photos, 0 failed" in out
     lines = [line for line in err.splitlines() if line.startswith("photoorg:")]
     assert len(lines) == 2 and all("photoorg models download" in line for line in lines)
+
+
+def test_named_boxes_survive_reindex_without_duplicates(tmp_path, tiny_models):
+    from photoorg.models.yolox import YoloxDetector
+
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "named", 2)
+    _index(lib, model_set)
+    photo = lib.store.photos_where("1 ORDER BY p.id")[0]
+    box = lib.store.detections_of(photo.id)[0]
+    lib.name_box(box.id, "Rex")
+    # The same detector under a new id: it finds the named box again, which must not
+    # come back as a second, unnamed box.
+    again = YoloxDetector(model_set.detector.session, "onnx:yolox-again+random", 0.35)
+    _index(lib, ModelSet(model_set.clip, model_set.tagger, again))
+    boxes = lib.store.detections_of(photo.id)
+    named = [d for d in boxes if d.subject_name == "Rex"]
+    assert [d.id for d in named] == [box.id] and named[0].model == model_set.detector.model_id
+    assert not [d for d in boxes if d.subject_id is None and d.label == box.label
+                and all(abs(a - b) < 1e-6 for a, b in zip(d.box, box.box))]
+    assert _rows(lib, "SELECT count(*) FROM embeddings WHERE detection_id = ?", [box.id]) == [(1,)]
+    lib.close()
+
+
+def test_changed_content_voids_automatic_results_but_not_user_data(tmp_path, tiny_models):
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "changed", 2)
+    _index(lib, model_set)
+    photo = lib.store.photos_where("1 ORDER BY p.id")[0]
+    lib.tag(photo.path, add=["holiday"])
+    named = lib.store.detections_of(photo.id)[0]
+    lib.name_box(named.id, "Ana")
+    Image.new("RGB", (200, 150), (250, 10, 10)).save(photo.path)  # edited in place
+    drive(lib.scan())
+    assert lib.store.photo(photo.id).state == "pending"
+    assert lib.store.processed_of([photo.id]) == {}
+    assert {t.tag for t in lib.store.tags_of(photo.id)} == {"holiday"}
+    assert [d.id for d in lib.store.detections_of(photo.id)] == [named.id]
+    assert lib.store.embedding_of(photo.id, model_set.clip.model_id) is None
+    report = _index(lib, model_set)
+    assert report.indexed == 1
+    assert set(lib.store.processed_of([photo.id])[photo.id]) == set(stage_models(model_set))
+    assert lib.store.photo(photo.id).width == 200
+    lib.close()
