@@ -575,7 +575,7 @@ class WatchService:
         if not result.online:
             self._unwatch(root_id)
             if before is not True:
-                self._notify("offline", f"{state.path}: offline ({result.offline_reason}); "
+                self._notify("offline", f"{state.path}: offline: {result.offline_reason}; "
                              "its photos are kept and stay searchable.", state.path)
             return
         self._watch(root_id)

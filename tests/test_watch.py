@@ -254,8 +254,16 @@ def test_purge_missing_asks_unless_yes(tmp_path, capsys, monkeypatch):
     assert main(args) == 2
     assert "--yes" in capsys.readouterr().err
 
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal("n\n"))
+    assert main(args) == 0
+    assert "Nothing removed." in capsys.readouterr().out
+
     assert main(args + ["--yes"]) == 0
-    assert "Removed 1 missing photos" in capsys.readouterr().out
+    assert "Removed 1 missing photo from" in capsys.readouterr().out
     with Library(tmp_path / "library") as lib:
         assert lib.store.counts()["missing"] == 0
         assert sum(lib.store.counts().values()) == 1

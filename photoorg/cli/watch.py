@@ -89,6 +89,10 @@ def cmd_watch(args) -> int:
     return 0
 
 
+def _photos(n: int) -> str:
+    return f"{n} missing photo" + ("" if n == 1 else "s")
+
+
 def cmd_purge(args) -> int:
     from ..library import LibraryError
 
@@ -103,13 +107,13 @@ def cmd_purge(args) -> int:
             print(f"  ... and {len(missing) - 10} more")
         if not args.yes:
             if not sys.stdin.isatty():
-                raise LibraryError(f"{len(missing)} missing photos would be removed; "
+                raise LibraryError(f"{_photos(len(missing))} would be removed; "
                                    "add --yes to confirm without a terminal.")
-            answer = input(f"Remove these {len(missing)} photos, with their tags and names, "
+            answer = input(f"Remove {_photos(len(missing))}, with their tags and names, "
                            "from the library? Files are not touched. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("Nothing removed.")
                 return 0
         removed = lib.purge_missing()
-    print(f"Removed {removed} missing photos from the library; no file was touched.")
+    print(f"Removed {_photos(removed)} from the library; no file was touched.")
     return 0
