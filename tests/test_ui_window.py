@@ -291,3 +291,13 @@ def test_banner_download_shows_progress_then_the_failure(window, qtbot, photo_di
     qtbot.waitUntil(lambda: "Could not download" in banner.text.text(), timeout=WAIT)
     assert seen and seen[0] == banner.missing[0].name  # stops at the first failure
     assert not banner.progress.isVisible() and banner.download_button.text().startswith("Download (")
+
+
+def test_removing_the_only_folder_returns_to_the_welcome_view(window, qtbot, photo_dir):
+    w = _indexed_window(window, qtbot, photo_dir)
+    qtbot.waitUntil(lambda: bool(w.sidebar.entries("folder")), timeout=WAIT)
+    w.sidebar.setCurrentItem(w.sidebar.entries("folder")[0])
+    root = w.sidebar.entries("folder")[0].data(0, Qt.ItemDataRole.UserRole + 2)
+    w.remove_folder(root, confirm=False)
+    assert w.lib.roots() == [] and w.stack.currentWidget() is w.welcome
+    assert all(p.exists() for p in photo_dir.rglob("*.jpg"))  # files are never touched

@@ -18,7 +18,7 @@ from .cutout import CutoutDialog, export_all
 from .grid import ThumbnailGrid
 from .issues import IssuesView
 from .photomodel import HitSource, IdSource, PhotoListModel
-from .sidebar import Sidebar
+from .sidebar import KindRole, Sidebar, ValueRole
 from .tasks import IndexWorker, TaskRunner
 from .thumbs import ThumbnailLoader
 from .welcome import WelcomeView
@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")
         file.addAction(self.add_action)
+        file.addAction("Remove Selected Folder…", self._remove_selected_folder)
         file.addAction(self.cutout_all_action)
         file.addSeparator()
         file.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -332,6 +333,13 @@ class MainWindow(QMainWindow):
         self.lib.remove_root(root.path)
         self.show_all()  # first in the task queue: the grid fills before the counts arrive
         self.refresh_sidebar()
+
+    def _remove_selected_folder(self) -> None:
+        item = self.sidebar.currentItem()
+        if item is None or item.data(0, KindRole) != "folder":
+            self.status_text.setText("Select a folder in the sidebar first.")
+            return
+        self.remove_folder(item.data(0, ValueRole))
 
     def start_from_welcome(self, folders: list[str], download: bool) -> None:
         if self.add_folders(folders) and download:

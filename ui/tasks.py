@@ -67,8 +67,23 @@ class IndexWorker(QThread):
             self._put("scan", paths)
 
     def index(self) -> None:
+        """Index what is pending (after a model was installed, say)."""
         if not self.watch:
             self._put("index", None)
+        elif self.service is not None:
+            self._poke_service()
+
+    def _poke_service(self) -> None:
+        # The watch service indexes on its own thread; ask it for a pass rather than
+        # run a second writer beside it.
+        service = self.service
+        request = getattr(service, "request_index", None)
+        if request is not None:
+            request()
+            return
+        with service._cond:
+            service._index_left = True
+            service._cond.notify_all()
 
     def pause(self) -> None:
         self._control().pause()
