@@ -104,10 +104,11 @@ class ThumbnailLoader(QObject):
 
 
 class PixmapCache:
-    """The most recently used thumbnails as pixmaps (a few MB for a screenful many
-    times over); older ones are dropped and re-read from the disk cache if needed."""
+    """The most recently used thumbnails as pixmaps: 600 cells of 160 px are about
+    45 MB, a dozen screenfuls to scroll back through; older ones are dropped and
+    re-read from the disk cache when they come back into view."""
 
-    def __init__(self, capacity: int = 2000):
+    def __init__(self, capacity: int = 600):
         self.capacity = capacity
         self._items: OrderedDict[int, QPixmap] = OrderedDict()
 
