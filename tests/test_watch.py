@@ -334,3 +334,49 @@ def test_a_dead_emitter_is_replaced(watched):
     until(lambda: watched.photo(path), what="the photo after the emitter died")
     until(lambda: any(e.is_alive() for e in watched.service._observer.emitters),
           what="a new emitter")
+
+
+def test_unmounted_drive_leaves_an_empty_mount_point_offline(watched):
+    # The disaster case: the drive goes away and its mount point stays, empty.
+    # Nothing may be marked missing; when the drive is back, nothing has changed.
+    root = watched.roots[0]
+    for i in range(3):
+        write(os.path.join(root, f"{i}.png"), 100 + i)
+    until(lambda: watched.lib.store.counts()["pending"] == 3, what="three photos")
+
+    drive_away = root + ".drive"
+    os.rename(root, drive_away)
+    os.mkdir(root)  # the bare mount point
+    until(lambda: not watched.lib.roots()[0].online, what="the root offline")
+    assert "empty" in watched.lib.roots()[0].offline_reason
+    assert watched.lib.store.counts() == {"pending": 3, "indexed": 0, "error": 0, "missing": 0}
+
+    os.rmdir(root)
+    os.rename(drive_away, root)  # mounted again
+    until(lambda: watched.lib.roots()[0].online, what="the root online")
+    assert watched.service.wait_idle(20)
+    assert watched.lib.store.counts()["pending"] == 3
+    assert watched.lib.store.counts()["missing"] == 0
+
+
+def test_changes_made_while_not_watching_are_reconciled_at_start(tmp_path):
+    w = Watched(tmp_path)
+    root = w.roots[0]
+    write(os.path.join(root, "kept.png"), 110)
+    write(os.path.join(root, "renamed.png"), 111)
+    until(lambda: w.lib.store.counts()["pending"] == 2, what="two photos")
+    photo = w.photo(os.path.join(root, "renamed.png"))
+    w.service.stop()
+
+    os.mkdir(os.path.join(root, "sub"))
+    os.rename(os.path.join(root, "renamed.png"), os.path.join(root, "sub", "new name.png"))
+    write(os.path.join(root, "added.png"), 112)
+    w.notices.clear()
+    w.service = w.lib.watcher(on_notice=w.notices.append, options=FAST).start()
+    try:
+        assert w.service.wait_idle(20)
+        assert w.photo(os.path.join(root, "sub", "new name.png")).id == photo.id
+        assert w.photo(os.path.join(root, "added.png"))
+        assert w.lib.store.counts()["missing"] == 0
+    finally:
+        w.close()
