@@ -380,3 +380,17 @@ def test_changes_made_while_not_watching_are_reconciled_at_start(tmp_path):
         assert w.lib.store.counts()["missing"] == 0
     finally:
         w.close()
+
+
+def test_a_folder_added_elsewhere_is_watched_too(watched, tmp_path):
+    # `photoorg add` in another process while the watcher runs.
+    other = tmp_path / "later"
+    other.mkdir()
+    write(str(other / "first.png"), 120)
+    with Library(watched.lib.folder) as elsewhere:
+        elsewhere.add_roots([other])
+    until(lambda: watched.photo(str(other.resolve() / "first.png")), what="the added folder scanned")
+    until(lambda: watched.service.watched_roots().get(str(other.resolve())) == "watched",
+          what="the added folder watched")
+    write(str(other / "second.png"), 121)
+    until(lambda: watched.photo(str(other.resolve() / "second.png")), what="a new photo there")
