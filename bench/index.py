@@ -1,0 +1,262 @@
+"""Indexer throughput: per stage, end to end, and how well decoding hides behind inference.
+
+    python bench/index.py [--photos DIR] [--synthetic N] [--limit N] [--batch-size 16]
+                          [--clip NAME] [--device cpu] [--workdir DIR]
+
+For each photo set (default: ../shared/photos/coco-train-mini/images when present, and
+N synthetic 12-megapixel JPEGs made once under --workdir) it prints:
+
+- decode: photos/s of the pipeline's decode step alone (thread pool, JPEG draft to the
+  models' size, thumbnail written), as the indexer runs it;
+- model stages on already-decoded photos, timed by wrapping the model calls: CLIP on
+  whole photos, the detector, CLIP on the person/pet boxes, the tagger;
+- model-only photos/s: the indexer's own inference step (index.infer) over the
+  pre-decoded batches, so exactly the model work an index run does, minus decoding
+  and writing;
+- end-to-end photos/s of `Library.index` on a fresh library (decode, inference,
+  thumbnails and one transaction per batch), and the ratio end-to-end / model-only
+  (goal >= 0.9: decoding and writing hide behind inference);
+- peak resident memory during the end-to-end run.
+
+The detector is the real YOLOX-Nano from ../shared/models, imported into each bench
+library with `photoorg models import yolox-nano FILE --allow-checksum-mismatch` (the
+shared file is another export of the official weights). No CLIP weights exist here:
+CLIP is the chosen architecture randomly initialised (PHOTOORG_RANDOM_WEIGHTS=1; the
+output says so). Random weights cost what trained ones cost, so speeds hold; the
+number of boxes per photo (and so of box embeddings) comes from the real detector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+COCO = SHARED / "photos" / "coco-train-mini" / "images"
+YOLOX = SHARED / "models" / "yolox_nano.onnx"
+
+
+def make_synthetic(folder: Path, n: int) -> Path:
+    """n 4000x3000 JPEGs with photo-like content (smooth shapes, some texture)."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFilter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(12)
+    for i in range(n):
+        path = folder / f"synthetic_{i:03d}.jpg"
+        if path.exists():
+            continue
+        base = rng.integers(0, 255, (30, 40, 3), np.uint8)
+        image = Image.fromarray(base).resize((4000, 3000), Image.Resampling.BICUBIC)
+        draw = ImageDraw.Draw(image)
+        for _ in range(12):
+            x, y = rng.integers(0, 3600), rng.integers(0, 2600)
+            draw.ellipse((x, y, x + rng.integers(200, 900), y + rng.integers(200, 900)),
+                         fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+        grain = Image.effect_noise((4000, 3000), 12).convert("RGB")
+        image = Image.blend(image, grain, 0.08).filter(ImageFilter.SMOOTH)
+        image.save(path, quality=90)
+    return folder
+
+
+class PeakRSS:
+    """Samples this process's resident memory in a thread (bytes)."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def now() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.now())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self.peak = self.now()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Timed:
+    """Wraps a model method to add up the seconds spent in it."""
+
+    def __init__(self, owner, name: str):
+        self.owner, self.name = owner, name
+        self.inner = getattr(owner, name)
+        self.seconds, self.items = 0.0, 0
+
+    def __call__(self, items):
+        start = time.perf_counter()
+        out = self.inner(items)
+        self.seconds += time.perf_counter() - start
+        self.items += len(items)
+        return out
+
+    def __enter__(self):
+        setattr(self.owner, self.name, self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        delattr(self.owner, self.name)  # the class's method shows through again
+
+
+def new_library(workdir: Path, name: str, photos: list[Path]):
+    """A fresh library over a folder of links to `photos`, with YOLOX imported."""
+    from photoorg.cli import main
+    from photoorg.library import Library
+    from photoorg.modelset import text_cache_dir
+    from photoorg.progress import drive
+
+    folder = workdir / f"{name}-photos"
+    lib_dir = workdir / f"{name}-lib"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(lib_dir, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for p in photos:
+        (folder / p.name).symlink_to(p)
+    lib_dir.mkdir()
+    cache = workdir / "text-cache"  # vocabulary embeddings, shared by every bench library
+    cache.mkdir(exist_ok=True)
+    text_cache_dir(lib_dir).parent.mkdir(parents=True)
+    text_cache_dir(lib_dir).symlink_to(cache)
+    if main(["--library", str(lib_dir), "models", "import", "yolox-nano", str(YOLOX),
+             "--allow-checksum-mismatch"]) != 0:
+        sys.exit("bench: could not import the YOLOX file")
+    lib = Library(lib_dir)
+    lib.add_roots([folder])
+    drive(lib.scan())
+    return lib
+
+
+def stage_figures(lib, model_set, batch_size: int) -> dict[str, float]:
+    """Decode and model stages separately, on the library's pending photos."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from photoorg import index
+
+    current = index.stage_models(model_set)
+    photos = lib.store.pending()
+    side = index.decode_side(model_set)
+    workers = min(8, os.cpu_count() or 2)
+    jobs = index.plan(lib.store, photos, current)
+    scratch = lib.folder / "bench-thumbs"
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        jobs = list(pool.map(lambda j: index.decode(j, side, scratch), jobs))
+    decode_s = time.perf_counter() - start
+    shutil.rmtree(scratch, ignore_errors=True)
+    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+    index.infer(lib.store, model_set, batches[0])  # warm-up: allocation, kernel choice
+    for job in batches[0]:
+        job.error, job.ran = None, set()
+    clip, det, tagger = model_set.clip, model_set.detector, model_set.tagger
+    with Timed(clip, "embed_images") as c, Timed(det, "detect") as d, Timed(tagger, "tag") as t:
+        start = time.perf_counter()
+        for batch in batches:
+            index.infer(lib.store, model_set, batch)
+        model_s = time.perf_counter() - start
+    # CLIP ran on whole photos and on box crops through the same method: split them.
+    n = len(jobs)
+    return {"n": n, "decode": n / decode_s, "model_only": n / model_s,
+            "clip": c.items / c.seconds, "detect": d.items / d.seconds,
+            "regions_per_photo": (c.items - n) / n, "tagger": t.items / t.seconds,
+            "decode_side": side, "workers": workers}
+
+
+def end_to_end(lib, model_set, batch_size: int) -> tuple[float, int, object]:
+    from photoorg.progress import drive
+
+    n = lib.store.pending_count()
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        report = drive(lib.index(models=model_set, batch_size=batch_size))
+        seconds = time.perf_counter() - start
+    assert report.indexed + report.failed == n, report
+    return n / seconds, rss.peak, report
+
+
+def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
+    import torch
+
+    from photoorg.modelset import load_model_set
+    from photoorg.settings import Settings
+
+    print(f"\n== {title}: {len(photos)} photos")
+    lib = new_library(workdir, title.split()[0], photos)
+    settings = Settings(clip=args.clip or "", device=args.device)
+    torch.manual_seed(0)  # the same random CLIP every run, so the text cache is reused
+    model_set = load_model_set(lib.folder, settings, lib.weights, [], args.device)
+    if model_set.missing:
+        sys.exit(f"bench: {model_set.missing}")
+    print(f"CLIP: {model_set.clip.model_id} (random weights: speed only)  "
+          f"detector: {model_set.detector.model_id} (real weights)")
+    figures = stage_figures(lib, model_set, args.batch_size)
+    print(f"decode   {figures['decode']:8.1f} photos/s  (draft to {figures['decode_side']} px, "
+          f"{figures['workers']} threads, thumbnails included)")
+    print(f"CLIP     {figures['clip']:8.1f} images/s  (whole photos and box crops)")
+    print(f"detector {figures['detect']:8.1f} photos/s")
+    print(f"boxes    {figures['regions_per_photo']:8.2f} CLIP box embeddings per photo")
+    print(f"tagger   {figures['tagger']:8.0f} photos/s  (from embeddings)")
+    print(f"model-only  {figures['model_only']:6.2f} photos/s  (index.infer on decoded batches)")
+    lib.close()
+    lib = new_library(workdir, title.split()[0], photos)
+    rate, peak, report = end_to_end(lib, model_set, args.batch_size)
+    print(f"end-to-end  {rate:6.2f} photos/s  ({report.indexed} indexed, {report.failed} failed)")
+    print(f"ratio end-to-end / model-only: {rate / figures['model_only']:.2f}  (goal >= 0.9)")
+    print(f"peak RSS during the run: {peak / 2**20:.0f} MiB")
+    lib.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=Path, default=COCO if COCO.is_dir() else None)
+    parser.add_argument("--synthetic", type=int, default=16, metavar="N",
+                        help="12-megapixel JPEGs to make and index (0: none)")
+    parser.add_argument("--limit", type=int, default=48, help="photos taken from --photos")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--clip", default=None, help="CLIP model name (default: the default)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/photoorg-bench-index"))
+    args = parser.parse_args()
+    os.environ["PHOTOORG_RANDOM_WEIGHTS"] = "1"  # CLIP only: YOLOX is installed for real
+    if not YOLOX.is_file():
+        sys.exit(f"bench: {YOLOX} is needed (the real detector)")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"photoorg index bench: {os.cpu_count()} CPUs, device {args.device}, "
+          f"batch {args.batch_size}, load average {os.getloadavg()[0]:.1f} "
+          f"(other processes share these CPUs: compare figures from one run only)")
+    if args.photos:
+        photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+        bench_set(f"{args.photos.parent.name} (real photos)", photos[:args.limit], args,
+                  args.workdir)
+    if args.synthetic:
+        folder = make_synthetic(args.workdir / "synthetic-12mp", args.synthetic)
+        bench_set("synthetic 12-MP JPEGs", sorted(folder.glob("*.jpg"))[:args.synthetic],
+                  args, args.workdir)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"process peak RSS (ru_maxrss): "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
