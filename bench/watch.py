@@ -102,7 +102,8 @@ def main() -> None:
 
     print(f"copied {args.files} files in {copied - start:.1f} s")
     print(f"all {args.files} in the library {in_library - start:.1f} s after the copy began "
-          f"({in_library - copied:.1f} s after it ended), in {rows_passes} scan passes")
+          f"({in_library - copied:.1f} s after it ended), in {rows_passes} scan "
+          + ("pass" if rows_passes == 1 else "passes"))
     if indexed is not None:
         print(f"all indexed {indexed - start:.1f} s after the copy began")
     print(f"scan passes in all: {passes} (quiet {args.quiet:g} s, max delay {args.max_delay:g} s)")
