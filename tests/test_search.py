@@ -319,3 +319,18 @@ def test_filter_listing_is_newest_first_whether_walked_or_sorted(lib):
     newest = sorted(range(30), key=lambda i: (i * 7) % 40, reverse=True)
     assert paths(search(lib.store, "tag:common", limit=3)) == [f"x/{i:02}.jpg" for i in newest[:3]]
     assert paths(search(lib.store, "tag:rare", limit=3)) == ["x/05.jpg", "x/20.jpg"]  # days 35, 20
+
+
+def test_negated_word_alone_and_text_with_similar(lib, tmp_path):
+    lib.background()
+    lib.add("trip/beach_1.jpg", axis(0), tags=[("sand", 0.7)])
+    lib.add("trip/forest.jpg", unit(axis(0) + 0.5 * axis(1)))
+    lib.add("trip/forest_beach.jpg", unit(axis(0) + axis(1)))
+    assert "trip/beach_1.jpg" not in paths(search(lib.store, "-beach", limit=200))
+    assert "trip/forest.jpg" in paths(search(lib.store, "-beach", limit=200))
+    assert set(paths(search(lib.store, "in:trip -sand"))) == {"trip/forest.jpg", "trip/forest_beach.jpg"}
+    enc = FakeEncoder({"leaves": axis(1)})
+    hits = search(lib.store, "leaves similar:trip/beach_1.jpg", text_encoder=enc)
+    assert paths(hits)[0] == "trip/forest_beach.jpg"  # between the photo and the text
+    assert hits[0].why[0].startswith("similarity to text and photo")
+    assert search(lib.store, "sand", limit=0) == [] and search(lib.store, "sand", offset=5) == []
