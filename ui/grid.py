@@ -37,8 +37,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             target.moveBottom(frame.bottom())
             painter.drawPixmap(target, pixmap)
         else:
+            target = frame
             self._placeholder(painter, frame, palette, index.data(ThumbStateRole))
-        self._state_badge(painter, frame, index.data(StateRole))
+        self._state_badge(painter, target, index.data(StateRole))
         metrics = option.fontMetrics
         line = QRect(rect.x() + 4, frame.bottom() + 4, rect.width() - 8, metrics.height())
         painter.setPen(palette.color(QPalette.ColorRole.HighlightedText if selected

@@ -4,8 +4,8 @@
 
 Builds (or reuses) a library in OUTDIR/library from the photos (by default the COCO
 sample next to the repository), imports the detector/segmenter files when given or
-found, indexes, names one person, then saves PNGs of the welcome view, the main
-window, a search result, the viewer with boxes, a cut-out and the About dialog.
+found, indexes, names one person, then saves PNGs of the welcome view, indexing in
+progress, the main window, a search result, the viewer with boxes, a cut-out and the About dialog.
 Runs on any Qt platform: offscreen by default, or a real X server (xvfb-run)."""
 
 from __future__ import annotations
@@ -35,15 +35,23 @@ def wait(app, condition, timeout: float = 60.0) -> bool:
     return False
 
 
+def import_weights(folder: Path, weights: dict[str, Path]) -> None:
+    from ..library import Library
+
+    with Library(folder) as lib:
+        for name, path in weights.items():
+            if path.is_file() and lib.weights.path(name) is None:
+                # The shared files are another export of the official weights.
+                lib.import_model(name, path, allow_mismatch=True)
+
+
 def prepare(folder: Path, photos: Path, weights: dict[str, Path]) -> None:
     """Library with the photos indexed and one person named (no window yet)."""
     from ..library import Library
     from ..progress import drive
 
+    import_weights(folder, weights)
     with Library(folder) as lib:
-        for name, path in weights.items():
-            if path.is_file() and lib.weights.path(name) is None:
-                lib.import_model(name, path, allow_mismatch=True)
         if not lib.roots():
             lib.add_roots([photos])
         drive(lib.scan())
@@ -107,6 +115,16 @@ def run(out: Path, photos: Path, weights: dict[str, Path]) -> list[Path]:
     wait(app, lambda: False, 0.3)
     shots.append(shoot(empty, out / "welcome.png"))
     empty.close()
+
+    import_weights(out / "indexing-library", weights)  # a detector makes indexing take a while
+    busy = MainWindow(out / "indexing-library", watch=False)
+    busy.resize(1280, 800)
+    busy.show()
+    busy.add_folders([str(photos)])
+    wait(app, lambda: busy.status_text.text().startswith("Indexing") and busy.progress.value() >= 16
+         and busy.model.rowCount() > 0)
+    shots.append(shoot(busy, out / "indexing.png"))
+    busy.close()  # mid-index: stops the worker after its batch
 
     prepare(out / "library", photos, weights)
     window = MainWindow(out / "library", watch=False)
