@@ -210,6 +210,8 @@ class WatchService:
         self._started = False
         self._working = False
         self._index_left = False
+        self._index_forced = False
+        self._paused = False
         self._control = Control()
         self._thread: threading.Thread | None = None
         self._roots: dict[int, _RootState] = {}
@@ -264,6 +266,28 @@ class WatchService:
                     return False
                 self._cond.wait(left)
             return True
+
+    def request_index(self) -> None:
+        """Run an index pass now, even with nothing pending (after a model was
+        installed: the pass requeues the photos it has not processed)."""
+        with self._cond:
+            self._index_left = self._index_forced = True
+            self._cond.notify_all()
+
+    def pause(self) -> None:
+        """Hold indexing after the batch in flight; folders are still followed."""
+        with self._cond:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._index_left = True
+            self._cond.notify_all()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     def watched_roots(self) -> dict[str, str]:
         """Each root's path and how it is followed: watched | polling | offline."""
@@ -385,8 +409,11 @@ class WatchService:
         if dirty:
             self._rescan(dirty, moved, gone)
         self._dirty = set()
-        if self.options.index and (dirty or self._index_left):
-            self._index()
+        if dirty or self._index_left:
+            if self.options.index:
+                self._index()
+            else:
+                self._set_index_left(False)
 
     def _take_inbox(self, now: float) -> list[_Change]:
         if not self._inbox_due(now):
@@ -594,7 +621,14 @@ class WatchService:
         """Index pending photos, yielding to the next rescan when one is due (the
         index resumes where it stopped: it works from the pending queue)."""
         store = self._lib.store
-        if not store.pending(1):
+        with self._cond:
+            forced, self._index_forced = self._index_forced, False
+            if self._paused:
+                self._index_left = False  # resume() asks again
+                return
+        # A forced pass runs even with nothing pending: a new model's run requeues
+        # the photos its stages have not seen.
+        if not forced and not store.pending(1):
             self._set_index_left(False)
             return
         work = self._lib.index(control=self._control, batch_size=self.options.index_batch)
@@ -607,7 +641,7 @@ class WatchService:
                     report = done.value
                     break
                 self._notify("progress", f"indexing {progress.done}/{progress.total}", progress=progress)
-                if self._rescan_due():
+                if self._paused or self._rescan_due():
                     break
         except Exception as e:  # e.g. a model that is not installed: say so, keep watching
             self._set_index_left(False)
@@ -621,7 +655,7 @@ class WatchService:
             if sentence not in self._said:
                 self._said.add(sentence)
                 self._notify("waiting", sentence)
-        self._set_index_left(not self._stop and bool(store.pending(1)))
+        self._set_index_left(not self._stop and not self._paused and bool(store.pending(1)))
 
     def _rescan_due(self) -> bool:
         """Between index batches: is there something to rescan? Roots are rechecked

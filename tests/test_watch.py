@@ -238,6 +238,29 @@ def test_new_photos_are_indexed(tmp_path):
         w.close()
 
 
+def test_pause_holds_indexing_not_watching(tmp_path):
+    w = Watched(tmp_path, options=WatchOptions(quiet=0.1, settle=0.05, recheck=0.1))
+    try:
+        w.service.pause()
+        for i in range(3):
+            write(os.path.join(w.roots[0], f"{i}.png"), 130 + i)
+        until(lambda: w.lib.store.counts()["pending"] == 3, what="three photos scanned")
+        assert w.service.wait_idle(20) and w.service.paused
+        assert w.lib.store.counts()["indexed"] == 0
+        w.service.resume()
+        until(lambda: w.lib.store.counts()["indexed"] == 3, what="three photos indexed")
+
+        # After a model install: a pass runs although nothing is pending.
+        assert w.service.wait_idle(20)
+        w.notices.clear()
+        w.service.request_index()
+        until(lambda: any(n.progress and n.progress.stage == "index" for n in w.notices),
+              what="an index pass")
+        assert w.service.wait_idle(20)
+    finally:
+        w.close()
+
+
 def test_purge_missing_asks_unless_yes(tmp_path, capsys, monkeypatch):
     root = tmp_path / "photos"
     write(str(root / "gone.png"), 80)
