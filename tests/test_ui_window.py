@@ -77,6 +77,7 @@ def test_add_index_search_name_a_box_and_find_it(window, qtbot, photo_dir):
     photo = w.model.items()[0].photo
     (box_id,) = w.lib.store.replace_detections(photo.id, "test-detector",
                                                [Box("person", 0.9, (0.1, 0.1, 0.6, 0.9))])
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1, timeout=WAIT)  # the view fetches rows lazily
     w.grid.setCurrentIndex(w.model.index(0))
     qtbot.keyClick(w.grid, Qt.Key.Key_Return)  # opens the viewer, like a double-click
     viewer = w.viewer
