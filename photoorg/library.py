@@ -15,6 +15,10 @@ from .settings import Settings, load_settings
 from .thumbs import thumbnail
 
 
+def _hidden(path: str, under: str) -> bool:
+    return any(part.startswith(".") for part in Path(os.path.relpath(path, under)).parts)
+
+
 class LibraryError(Exception):
     """A user mistake or an unusable input; str() is one sentence to show as is."""
 
@@ -84,10 +88,18 @@ class Library:
             if not os.access(path, os.R_OK | os.X_OK):
                 raise LibraryError(f"{raw}: permission denied.")
             resolved.append(str(path.resolve()))
+        library = str(self.folder.resolve())
         for path in resolved:
             for root in self.store.roots():
                 if path.startswith(root.path.rstrip(os.sep) + os.sep):
                     raise LibraryError(f"{path} is already in the library, inside {root.path}.")
+            # Its thumbnails would be scanned as photos. (Hidden folders such as the
+            # default ~/.local/share/photoorg are skipped by the scan anyway.)
+            if library.startswith(path.rstrip(os.sep) + os.sep) and not _hidden(library, path):
+                raise LibraryError(
+                    f"{path} holds this library's own folder ({library}); keep the library "
+                    "elsewhere (--library DIR) or add a folder that does not contain it."
+                )
         with self.store.transaction():
             return [self.store.add_root(path) for path in resolved]
 

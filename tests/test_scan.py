@@ -161,3 +161,16 @@ def test_index_reads_metadata_and_makes_thumbnails(library, photo_dir):
     from PIL import Image
     with Image.open(library.thumbnail(rotated)) as thumb:
         assert thumb.size[0] < thumb.size[1]  # stored upright
+
+
+def test_a_root_holding_the_library_folder_is_refused(tmp_path):
+    import pytest
+
+    from photoorg.library import Library, LibraryError
+
+    write_photo(tmp_path / "a.jpg")
+    with Library(tmp_path / "library") as lib:
+        with pytest.raises(LibraryError, match="holds this library's own folder"):
+            lib.add_roots([tmp_path])
+    with Library(tmp_path / ".photoorg") as lib:  # hidden: the scan never enters it
+        assert lib.add_roots([tmp_path])
