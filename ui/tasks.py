@@ -23,7 +23,6 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from ..index import Control
 from ..library import Library
-from ..progress import Progress
 
 
 def describe(error: BaseException) -> str:
