@@ -96,6 +96,9 @@ def test_add_index_search_name_a_box_and_find_it(window, qtbot, photo_dir):
 
     _search(w, qtbot, "person:Ana")
     assert _hits(w) == ["sunny_day.jpg"]
+    qtbot.waitUntil(lambda: w.model.rowCount() == 1, timeout=WAIT)
+    w.open_viewer(w.model.item(0).photo)
+    assert viewer.canvas.focus[0] == box_id  # the viewer points at the box the search matched
 
 
 def test_removed_auto_tag_stays_removed(window, qtbot, photo_dir):

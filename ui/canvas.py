@@ -53,6 +53,11 @@ class PhotoCanvas(QWidget):
         self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.editor.setCompleter(self.completer)
         self._editing = None
+        self.focus = None  # (detection_id, box) a search matched, drawn as a highlight
+
+    def set_focus(self, detection_id: int | None, box) -> None:
+        self.focus = (detection_id, box) if detection_id is not None or box else None
+        self.update()
 
     def sizeHint(self) -> QSize:
         return QSize(900, 650)
@@ -152,10 +157,25 @@ class PhotoCanvas(QWidget):
         self._labels: list[QRectF] = []
         for det in self.boxes:
             self._draw_box(painter, det)
+        self._draw_focus(painter)
         if self.note:
             painter.setPen(QColor("#f0f0f0"))
             painter.drawText(self.rect().adjusted(10, 10, -10, -10),
                              Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, self.note)
+
+    def _draw_focus(self, painter: QPainter) -> None:
+        """The region a search matched ("dog on a sofa" pointing at the dog)."""
+        if self.focus is None:
+            return
+        det_id, box = self.focus
+        det = next((d for d in self.boxes if d.id == det_id), None)
+        if det is None and not box:
+            return
+        rect = self.box_rect(det) if det is not None else self.box_rect(_Region(box))
+        pen = QPen(QColor("white"), 2, Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(rect.adjusted(-4, -4, 4, 4), 4, 4)
 
     def _draw_box(self, painter: QPainter, det) -> None:
         suggestion = self.suggested.get(det.id)
@@ -183,3 +203,10 @@ class PhotoCanvas(QWidget):
         painter.drawRoundedRect(tag, 3, 3)
         painter.setPen(QColor("#101010"))
         painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class _Region:
+    """A bare box (normalised x0, y0, x1, y1) shaped like a Detection for box_rect()."""
+
+    def __init__(self, box):
+        self.box = box

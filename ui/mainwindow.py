@@ -411,7 +411,10 @@ class MainWindow(QMainWindow):
             self.viewer.changed.connect(self.refresh_sidebar)
             self.viewer.cutoutRequested.connect(self.open_cutout)
         rows = range(self.model.rowCount())
-        self.viewer.show_photo(photo, [self.model.item(r).photo for r in rows])
+        row = self.model.row_of(photo.id)
+        item = self.model.item(row) if row is not None else None
+        focus = (item.detection_id, item.box) if item is not None else None
+        self.viewer.show_photo(photo, [self.model.item(r).photo for r in rows], focus)
         self.viewer.show()
         self.viewer.raise_()
         self.viewer.activateWindow()

@@ -93,10 +93,12 @@ class ViewerWindow(QWidget):
 
     # -- navigation -------------------------------------------------------------
 
-    def show_photo(self, photo, photos: list | None = None) -> None:
+    def show_photo(self, photo, photos: list | None = None, focus=None) -> None:
+        """focus: the search hit's (detection_id, box) to highlight, if a region matched."""
         if photos is not None:
             self.photos = photos
         self.photo = photo
+        self.canvas.set_focus(*(focus or (None, None)))
         self.setWindowTitle(f"{os.path.basename(photo.rel_path)} — photoorg")
         self.canvas.set_image(self._cached_preview(photo), "")
         self.tasks.submit("viewer-image", lambda lib, task: _load_full(photo),
