@@ -227,6 +227,10 @@ def test_dropped_folder_is_watched_and_indexed(window, qtbot, photo_dir, tmp_pat
                     timeout=WAIT)
     write_photo(photo_dir / "new" / "later.jpg")  # the watch service notices, no rescan asked
     qtbot.waitUntil(lambda: w.model.total() == 5, timeout=WAIT)
+    w.pause_button.setChecked(True)  # pause reaches the service that indexes
+    assert w.worker.service.paused
+    w.pause_button.setChecked(False)
+    assert not w.worker.service.paused
 
 
 def test_closing_mid_index_stops_workers_and_keeps_work(window, qtbot, tmp_path):

@@ -66,37 +66,22 @@ class IndexWorker(QThread):
             self._put("scan", paths)
 
     def index(self) -> None:
-        """Index what is pending (after a model was installed, say)."""
+        """Index what is pending (after a model was installed, say). The watch
+        service is asked for a pass rather than run a second writer beside it."""
         if not self.watch:
             self._put("index", None)
         elif self.service is not None:
-            self._poke_service()
-
-    def _poke_service(self) -> None:
-        # The watch service indexes on its own thread; ask it for a pass rather than
-        # run a second writer beside it.
-        service = self.service
-        request = getattr(service, "request_index", None)
-        if request is not None:
-            request()
-            return
-        with service._cond:
-            service._index_left = True
-            service._cond.notify_all()
+            self.service.request_index()
 
     def pause(self) -> None:
-        self._control().pause()
+        (self.service or self.control).pause()
 
     def resume(self) -> None:
-        self._control().resume()
+        (self.service or self.control).resume()
 
     @property
     def paused(self) -> bool:
-        return self._control().paused
-
-    def _control(self) -> Control:
-        # The watch service runs its index with its own Control.
-        return getattr(self.service, "_control", None) or self.control
+        return (self.service or self.control).paused
 
     def stop(self, timeout_ms: int = 30_000) -> bool:
         """Cancel what runs (the engine commits per batch, so nothing done is lost)
