@@ -117,6 +117,10 @@ def test_removed_auto_tag_stays_removed(window, qtbot, photo_dir):
     w.lib.store.replace_auto_tags(photo.id, "test-clip", [("beach", 0.95), ("sea", 0.8)])
     viewer.refresh()
     assert tags() == ["sea"]
+    viewer.tag_list.setFocus()
+    viewer.tag_list.setCurrentRow(0)
+    qtbot.keyClick(viewer.tag_list, Qt.Key.Key_Delete)
+    assert tags() == []
     qtbot.keyClicks(viewer.tag_edit, "holiday")
     qtbot.keyClick(viewer.tag_edit, Qt.Key.Key_Return)
     assert "holiday" in tags()

@@ -42,9 +42,17 @@ def run(folder: Path | str | None = None, watch: bool = True) -> int:
     app = make_app()
     from .mainwindow import MainWindow
 
+    from PySide6.QtCore import QSettings
+
     window = MainWindow(folder, watch=watch)
+    settings = QSettings("photoorg", "photoorg")  # the window opens where it was left
+    geometry = settings.value("main/geometry")
+    if geometry is not None:
+        window.restoreGeometry(geometry)
     window.show()
-    return app.exec()
+    code = app.exec()
+    settings.setValue("main/geometry", window.saveGeometry())
+    return code
 
 
 def main() -> int:

@@ -150,12 +150,17 @@ class MainWindow(QMainWindow):
         self.pause_button = QPushButton("Pause")
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self._pause_toggled)
-        for w in (self.progress, self.pause_button):
+        self.cut_progress = QProgressBar()
+        self.cut_progress.setMaximumWidth(160)
+        self.cut_stop = QPushButton("Stop Cut-outs")
+        self.cut_stop.clicked.connect(lambda: self.tasks.interrupt(self._cut_token))
+        self._cut_token = 0
+        for w in (self.progress, self.pause_button, self.cut_progress, self.cut_stop):
             w.hide()
         bar = self.statusBar()
         bar.addWidget(self.status_text, 1)
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.pause_button)
+        for w in (self.cut_progress, self.cut_stop, self.progress, self.pause_button):
+            bar.addPermanentWidget(w)
 
     def _wire(self) -> None:
         self.add_action.triggered.connect(self.choose_folder)
@@ -434,23 +439,28 @@ class MainWindow(QMainWindow):
             if not folder:
                 return None
         items = self.model.items()
-        self.progress.setRange(0, len(items))
-        self.progress.show()
+        self.cut_progress.setRange(0, len(items))
+        self.cut_progress.setValue(0)
+        self.cut_progress.show()
+        self.cut_stop.show()
         self.status_text.setText(f"Cutting out {len(items)} photos into {folder}…")
-        return self.tasks.submit("cutout-all", export_all(items, Path(folder)),
-                                 lambda result: self._cut_out_done(folder, result),
-                                 lambda message: self._cut_out_done(folder, None, message),
-                                 self._cut_out_progress)
+        self._cut_token = self.tasks.submit(
+            "cutout-all", export_all(items, Path(folder)),
+            lambda result: self._cut_out_done(folder, result),
+            lambda message: self._cut_out_done(folder, None, message),
+            self._cut_out_progress)
+        return self._cut_token
 
     def _cut_out_progress(self, p) -> None:
-        self.progress.setRange(0, p.total)
-        self.progress.setValue(p.done)
+        self.cut_progress.setRange(0, p.total)
+        self.cut_progress.setValue(p.done)
         self.status_text.setText(f"Cutting out {p.done}/{p.total} · ETA {_duration(p.eta)}")
 
     def _cut_out_done(self, folder: str, result, message: str | None = None) -> None:
-        self.progress.hide()
+        self.cut_progress.hide()
+        self.cut_stop.hide()
         if result is None:
-            self.status_text.setText(f"Cut-out stopped: {message}")
+            self.status_text.setText(f"Cut-outs stopped: {message}")
             return
         written, failed = result
         text = f"Saved {len(written)} cut-outs in {folder}"

@@ -224,6 +224,12 @@ class TaskRunner(QThread):
                 self._current.cancel.set()
         self._callbacks.pop(token, None)
 
+    def interrupt(self, token: int) -> None:
+        """Ask a running task to end early; it still reports what it finished."""
+        with self._cv:
+            if self._current and self._current.token == token:
+                self._current.cancel.set()
+
     def stop(self, timeout_ms: int = 30_000) -> bool:
         with self._cv:
             self._stopping = True

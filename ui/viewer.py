@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
@@ -53,6 +53,7 @@ class ViewerWindow(QWidget):
         QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.step(1))
         QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.step(-1))
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
+        self.tag_list.installEventFilter(self)  # Delete removes the selected tag
 
     def _build_side(self) -> None:
         self.side = QWidget()
@@ -90,6 +91,13 @@ class ViewerWindow(QWidget):
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #c0392b")
         v.addWidget(self.message)
+
+    def eventFilter(self, obj, event) -> bool:
+        if (obj is self.tag_list and event.type() == QEvent.Type.KeyPress
+                and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)):
+            self._remove_selected_tag()
+            return True
+        return super().eventFilter(obj, event)
 
     # -- navigation -------------------------------------------------------------
 
