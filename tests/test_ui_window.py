@@ -3,6 +3,7 @@ search, open the viewer, name a box and find it by name, remove a tag, cut out."
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,6 +283,24 @@ def test_gui_command_imports_qt_only_when_run():
 
     args = build_parser().parse_args(["gui", "--no-watch"])
     assert args.no_watch and args.run.__name__ == "cmd_gui"
+
+
+def test_first_window_does_not_load_the_models(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from photoorg.ui.app import make_app\n"
+        "app = make_app()\n"
+        "from photoorg.ui.mainwindow import MainWindow\n"
+        f"w = MainWindow({str(tmp_path / 'lib')!r}, watch=False)\n"
+        "w.show(); app.processEvents()\n"
+        "heavy = [m for m in ('torch', 'open_clip', 'onnxruntime') if m in sys.modules]\n"
+        "w.close()\n"
+        "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
 
 
 def test_banner_download_shows_progress_then_the_failure(window, qtbot, photo_dir, monkeypatch):
