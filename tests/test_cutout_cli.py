@@ -4,7 +4,6 @@ photos the tests make, with the segmenter's random stand-in (PHOTOORG_RANDOM_WEI
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

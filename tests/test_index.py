@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from photoorg import models
-from photoorg.index import (MAX_REGIONS, Control, count_tags, run_index, stage_models)
+from photoorg.index import MAX_REGIONS, Control, count_tags, stage_models
 from photoorg.library import Library
 from photoorg.modelset import ModelSet, text_cache_dir
 from photoorg.progress import drive
