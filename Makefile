@@ -24,5 +24,11 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# Screenshots of the real app on a real library (../shared/photos/coco-train-mini when
+# present), on a virtual X screen; PNGs land in screenshots/.
+screenshot: $(STAMP)
+	command -v xvfb-run >/dev/null || (apt-get update -qq && apt-get install -y -qq xvfb xauth libxcb-cursor0)
+	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m photoorg.ui.screenshot screenshots
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
