@@ -56,6 +56,7 @@ class Job:
     image: Image.Image | None = None
     meta: PhotoMeta | None = None
     error: str | None = None
+    clip_input: object = None  # CLIP's preprocessed tensor, made in the decode thread
     embedding: np.ndarray | None = None  # fresh, or the stored one when only tags rerun
     detections: list = field(default_factory=list)  # new models.detect.Detection boxes
     named: list = field(default_factory=list)  # the photo's named boxes (db rows), kept
@@ -169,8 +170,10 @@ def plan(store: Store, photos: list[Photo], current: dict[str, str]) -> list[Job
 # -- decoding (thread pool) ----------------------------------------------------
 
 
-def decode(job: Job, side: int, thumbs_dir: Path) -> Job:
-    """Pixels, header and thumbnail of one photo, when any of its stages needs them."""
+def decode(job: Job, side: int, thumbs_dir: Path,
+           prepare: Callable[[Image.Image], object] | None = None) -> Job:
+    """Pixels, header and thumbnail of one photo, when any of its stages needs them;
+    `prepare` (CLIP's preprocessing) also runs here, off the inference thread."""
     if not job.needs & IMAGE_STAGES:
         return job
     path = job.photo.path
@@ -187,6 +190,12 @@ def decode(job: Job, side: int, thumbs_dir: Path) -> Job:
         save_thumbnail(thumbs_dir, job.photo, job.image)
     except OSError as e:
         job.error = f"cannot write thumbnail: {e.strerror or e}"
+        return job
+    if prepare is not None and "clip" in job.needs:
+        try:
+            job.clip_input = prepare(job.image)
+        except Exception:  # the model step retries from the image and reports it there
+            job.clip_input = None
     return job
 
 
@@ -198,7 +207,8 @@ def _photo_batches(store: Store, batch_size: int) -> Iterator[list[Photo]]:
 
 
 def decoded_batches(store: Store, current: dict[str, str], batch_size: int, side: int,
-                    thumbs_dir: Path, workers: int | None = None) -> Iterator[list[Job]]:
+                    thumbs_dir: Path, workers: int | None = None,
+                    prepare: Callable | None = None) -> Iterator[list[Job]]:
     """Planned, decoded batches; decoding runs ahead of the consumer by a bounded
     number of batches so memory stays flat however large the library is."""
     workers = workers or decode_workers()
@@ -207,7 +217,7 @@ def decoded_batches(store: Store, current: dict[str, str], batch_size: int, side
         try:
             for photos in _photo_batches(store, batch_size):
                 jobs = plan(store, photos, current)
-                queue.append([pool.submit(decode, j, side, thumbs_dir) for j in jobs])
+                queue.append([pool.submit(decode, j, side, thumbs_dir, prepare) for j in jobs])
                 if len(queue) > LOOKAHEAD_BATCHES:
                     yield [f.result() for f in queue.pop(0)]
             while queue:
@@ -268,8 +278,11 @@ def infer(store: Store, models: ModelSet, jobs: list[Job]) -> None:
     """Run every needed stage on a decoded batch, filling the jobs in place."""
     if models.clip is not None:
         need = _live(jobs, "clip")
-        for job, out in zip(need, run_each(models.clip.embed_images,
-                                           [j.image for j in need], "CLIP model")):
+        if need and all(j.clip_input is not None for j in need):
+            embed, inputs = models.clip.embed_preprocessed, [j.clip_input for j in need]
+        else:
+            embed, inputs = models.clip.embed_images, [j.image for j in need]
+        for job, out in zip(need, run_each(embed, inputs, "CLIP model")):
             _take(job, out, "clip", lambda j, v: setattr(j, "embedding", np.asarray(v)))
     if models.detector is not None:
         need = _live(jobs, "detect")
@@ -448,12 +461,13 @@ def run_index(store: Store, thumbs_dir: Path, models: ModelSet | None = None,
     progress = Progress("index", 0, total)
     yield progress
     try:
+        prepare = getattr(models.clip, "preprocess", None)
         for batch in decoded_batches(store, current, batch_size, decode_side(models),
-                                     thumbs_dir, workers):
+                                     thumbs_dir, workers, prepare):
             control.checkpoint()
             infer(store, models, batch)
             for job in batch:
-                job.image = None  # let the pixels go before the write
+                job.image = job.clip_input = None  # let the pixels go before the write
             with store.transaction():
                 for job in batch:
                     write(store, job, current, report)
