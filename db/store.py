@@ -289,14 +289,6 @@ class Store:
             "WHERE p.state = 'pending' AND r.online = 1"
         )
 
-    def waiting_count(self, stage: str, model: str) -> int:
-        """Indexed photos whose `stage` has not run with `model` (e.g. its weights were missing)."""
-        return self._one(
-            "SELECT count(*) FROM photos WHERE state = 'indexed' AND NOT EXISTS "
-            "(SELECT 1 FROM processed WHERE photo_id = photos.id AND stage = ? AND model = ?)",
-            [stage, model],
-        )
-
     # -- photos: reading ---------------------------------------------------
 
     def photos_where(self, where: str, params: Iterable = ()) -> list[Photo]:
