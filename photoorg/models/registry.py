@@ -115,11 +115,15 @@ _SPECS = (
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
-# Chosen by bench/clip_speed.py on a 2-core laptop-class CPU (see the README's
-# figures): MobileCLIP-S2 is both faster than ViT-B/32 there and 7.8 points more
-# accurate. Detector/segmenter: the onnx models the detection bench chose.
+# CLIP default, measured with bench/clip_speed.py on this 2-core CPU (torch threads =
+# cores, batch 8, images/s of the image encoder; published ImageNet zero-shot):
+#   ViT-B-32 laion2b 22.6 / 66.6%       ViT-B-32 datacomp-xl 20.4 / 69.2%
+#   ViT-B-32-256 datacomp 16.8 / 72.8%  MobileCLIP-S1 25.1 / 72.6%  MobileCLIP-S2 16.9 / 74.4%
+# MobileCLIP-S1 is the fastest and within 0.2 points of ViT-B-32-256; S2's extra 1.8
+# points cost a third of the speed. Detector/segmenter:
+# YOLOX-Nano and U2-Netp, the CPU choices of the detection bench.
 DEFAULTS: dict[str, str] = {
-    "clip": "mobileclip-s2",
+    "clip": "mobileclip-s1",
     "detector": "yolox-nano",
     "segmenter": "u2netp",
 }
