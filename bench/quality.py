@@ -323,13 +323,15 @@ def load_clip_for(args):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from photoorg.models.registry import DEFAULTS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
     ap.add_argument("--detector", default="yolox-nano")
     ap.add_argument("--weights", type=Path, help="detector weights file")
     ap.add_argument("--segmenter", action="append", help="NAME or NAME=PATH (repeatable)")
     ap.add_argument("--masks", type=int, default=200, help="most subjects to segment")
-    ap.add_argument("--clip", default="mobileclip-s2")
+    ap.add_argument("--clip", default=DEFAULTS["clip"])
     ap.add_argument("--clip-weights", type=Path)
     ap.add_argument("--clip-random", action="store_true", help="smoke test only: random CLIP")
     ap.add_argument("--device", default="cpu")
