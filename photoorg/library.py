@@ -257,10 +257,30 @@ class Library:
     def thumbnail(self, photo: Photo) -> Path:
         return thumbnail(self.thumbs_dir, photo)
 
+    def text_encoder(self):
+        """The chosen CLIP model, for free-text search; None when it is not installed
+        (search then matches tags, names and folder/file names only)."""
+        from .models.registry import ModelMissing
+        from .modelset import load_clip_only
+
+        loaded = getattr(self, "_model_set", None)
+        if loaded is not None and loaded.clip is not None:
+            return loaded.clip
+        settings = self.settings()
+        cached = getattr(self, "_text_encoder", None)
+        if cached is None or cached[0] != settings.clip:
+            try:
+                self._text_encoder = (settings.clip, load_clip_only(self.folder, settings, self.weights))
+            except ModelMissing:
+                return None
+        return self._text_encoder[1]
+
     def search(self, query: str, limit: int = 50, offset: int = 0) -> list:
+        from .query import parse
         from .search import search
 
-        return search(self.store, query, limit, offset=offset)
+        encoder = self.text_encoder() if parse(query).terms else None
+        return search(self.store, query, limit, offset=offset, text_encoder=encoder)
 
     # -- user data -----------------------------------------------------------
 

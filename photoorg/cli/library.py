@@ -145,9 +145,20 @@ def cmd_tag(args) -> int:
     return 0
 
 
+def _has_free_text(query: str) -> bool:
+    from ..query import parse
+
+    return bool(parse(query).terms)
+
+
 def cmd_search(args) -> int:
+    query = " ".join(args.query)
     with open_library(args) as lib:
-        hits = lib.search(" ".join(args.query), limit=args.limit)
+        hits = lib.search(query, limit=args.limit)
+        if lib.text_encoder() is None and _has_free_text(query):
+            clip = lib.settings().clip
+            print(f"Note: matching tags, names and file names only; similarity search waits "
+                  f"for the model {clip} (photoorg models download {clip}).", file=sys.stderr)
     if args.json:
         json.dump([{"path": h.photo.path, "score": round(h.score, 4), "why": h.why,
                     "box": list(h.box) if h.box else None} for h in hits], sys.stdout, indent=2)
