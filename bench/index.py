@@ -250,9 +250,9 @@ def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=Path, default=COCO if COCO.is_dir() else None)
-    parser.add_argument("--synthetic", type=int, default=16, metavar="N",
+    parser.add_argument("--synthetic", type=int, default=48, metavar="N",
                         help="12-megapixel JPEGs to make and index (0: none)")
-    parser.add_argument("--limit", type=int, default=48, help="photos taken from --photos")
+    parser.add_argument("--limit", type=int, default=96, help="photos taken from --photos (0: none)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--clip", default=None, help="CLIP model name (default: the default)")
     parser.add_argument("--device", default="cpu")
@@ -266,7 +266,7 @@ def main() -> None:
     print(f"photoorg index bench: {os.cpu_count()} CPUs, device {args.device}, "
           f"batch {args.batch_size}, load average {os.getloadavg()[0]:.1f} "
           f"(other processes share these CPUs: compare figures from one run only)")
-    if args.photos:
+    if args.photos and args.limit:
         photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
         bench_set(f"{args.photos.parent.name} (real photos)", photos[:args.limit], args,
                   args.workdir)

@@ -35,6 +35,10 @@ from .thumbs import THUMB_SIDE, save_thumbnail
 
 LOOKAHEAD_BATCHES = 2
 DECODE_MODEL = f"pillow-thumb{THUMB_SIDE}"
+# Photos up to this size are decoded whole, so the models see exactly what a plain loop
+# over the files would give them (COCO-sized photos: the same boxes, the same AP);
+# larger ones decode in draft mode near the size the models want.
+EXACT_UP_TO = 1024
 # Stages that need the photo's pixels; "tags" alone runs on the stored embedding.
 IMAGE_STAGES = frozenset({"decode", "clip", "detect", "regions"})
 # Boxes below this score are drawn and nameable but not counted in "2 people".
@@ -179,7 +183,8 @@ def decode(job: Job, side: int, thumbs_dir: Path,
     path = job.photo.path
     try:
         job.meta = read_meta(path)
-        job.image = load_image(path, max_side=side)
+        small = max(job.meta.width, job.meta.height) <= EXACT_UP_TO
+        job.image = load_image(path, max_side=None if small else side)
     except DecodeError as e:
         job.error = str(e)
         return job
