@@ -28,10 +28,6 @@ class ModelSet:
     missing: list[str] = field(default_factory=list)  # one sentence per model not installed
     words: list[str] = field(default_factory=list)  # the user's own vocabulary words
 
-    @property
-    def empty(self) -> bool:
-        return self.clip is None and self.detector is None
-
 
 def text_cache_dir(folder: Path) -> Path:
     """Where the tagger keeps its per-model vocabulary text embeddings."""

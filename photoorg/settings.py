@@ -119,10 +119,3 @@ def use_model(folder: Path, name: str) -> Settings:
     save_settings(folder, settings)
     return settings
 
-
-def set_device(folder: Path, device: str) -> Settings:
-    if device not in DEVICES:
-        raise SettingsError(f"Device {device!r} is not one of {', '.join(DEVICES)}.")
-    settings = replace(load_settings(folder), device=device)
-    save_settings(folder, settings)
-    return settings
