@@ -29,6 +29,7 @@ from PIL import Image
 
 from .db import Photo, PhotoMeta, Store
 from .imaging import DecodeError, load_image, read_meta
+from .models.detect import box_iou
 from .modelset import ModelSet
 from .progress import Progress, Work
 from .thumbs import THUMB_SIDE, save_thumbnail
@@ -315,7 +316,7 @@ def _drop_named_again(store: Store, job: Job) -> None:
     subject (same label, IoU >= 0.5) would show them twice, so it is dropped."""
     job.named = [d for d in store.detections_of(job.photo.id) if d.subject_id is not None]
     job.detections = [d for d in job.detections
-                      if not any(n.label == d.label and _iou(n.box, d.box) >= 0.5
+                      if not any(n.label == d.label and box_iou(n.box, d.box) >= 0.5
                                  for n in job.named)]
 
 
@@ -389,13 +390,6 @@ def count_tags(boxes: list[tuple[str, float]]) -> list[tuple[str, float]]:
         out.append((label, max(s for lbl, s in confident if lbl == label)))
     return out
 
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 # -- writing (one transaction per batch) ---------------------------------------------

@@ -30,6 +30,15 @@ class Progress:
         return (self.total - self.done) / rate if rate > 0 and self.total >= self.done else None
 
 
+def format_duration(seconds: float | None) -> str:
+    """ETA as mm:ss or h:mm:ss; --:-- while unknown."""
+    if seconds is None:
+        return "--:--"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
 Work = Generator[Progress, None, T]
 
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCompleter, QFileDialog, QLabel, QLineEdit, QMain
                                QToolBar, QVBoxLayout, QWidget)
 
 from ..library import Library, LibraryError
+from ..progress import format_duration
 from .banner import ModelBanner
 from .cutout import CutoutDialog, export_all
 from .grid import ThumbnailGrid
@@ -39,14 +40,6 @@ def _read_state(lib, browse: bool, root) -> LibraryState:
     """On the task thread (its own Library)."""
     ids = lib.browse(root) if browse else None
     return LibraryState(lib.status(), lib.tag_counts(), lib.subjects(), len(lib.problems()), ids)
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
 
 class MainWindow(QMainWindow):
     def __init__(self, folder: Path | str | None = None, watch: bool = True):
@@ -370,7 +363,7 @@ class MainWindow(QMainWindow):
         self.pause_button.setVisible(p.stage == "index")
         if p.stage == "index":
             self.status_text.setText(f"{verb} {p.done}/{p.total} · {p.rate:.1f} photos/s · "
-                                     f"ETA {_duration(p.eta)}")
+                                     f"ETA {format_duration(p.eta)}")
         else:
             self.status_text.setText(f"{verb} {p.done}/{p.total}")
         if not self._refresh_timer.isActive():
@@ -454,7 +447,7 @@ class MainWindow(QMainWindow):
     def _cut_out_progress(self, p) -> None:
         self.cut_progress.setRange(0, p.total)
         self.cut_progress.setValue(p.done)
-        self.status_text.setText(f"Cutting out {p.done}/{p.total} · ETA {_duration(p.eta)}")
+        self.status_text.setText(f"Cutting out {p.done}/{p.total} · ETA {format_duration(p.eta)}")
 
     def _cut_out_done(self, folder: str, result, message: str | None = None) -> None:
         self.cut_progress.hide()

@@ -7,7 +7,8 @@ import sys
 import time
 
 from . import open_library
-from .progress import ProgressPrinter, _duration
+from ..progress import format_duration
+from .progress import ProgressPrinter
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -147,7 +148,7 @@ class ByteBar:
         eta = (total - done) / rate if rate > 0 and total > done else None
         filled = int(24 * done / total) if total else 0
         text = (f"[{'#' * filled}{'.' * (24 - filled)}] {name}: {_mib(done)} of {_mib(total)} "
-                f"({_mib(int(rate))}/s, ETA {_duration(eta)})")
+                f"({_mib(int(rate))}/s, ETA {format_duration(eta)})")
         if self.tty:
             self.stream.write(f"\r{text}\033[K" + ("\n" if finished else ""))
         else:

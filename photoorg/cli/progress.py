@@ -6,15 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..progress import Progress
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+from ..progress import Progress, format_duration
 
 
 class ProgressPrinter:
@@ -31,7 +23,7 @@ class ProgressPrinter:
         if not self.tty and not finished and now - self._last < self.interval:
             return
         self._last = now
-        text = f"{p.stage}: {p.done}/{p.total} ({p.rate:.1f}/s, ETA {_duration(p.eta)})"
+        text = f"{p.stage}: {p.done}/{p.total} ({p.rate:.1f}/s, ETA {format_duration(p.eta)})"
         if p.message:
             text += f" {p.message}"
         if self.tty:

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from .detect import KEEP_LABELS, build_torchvision, inference_context
+from .detect import KEEP_LABELS, box_iou, build_torchvision, inference_context
 
 Box = tuple[float, float, float, float]
 # The largest side Mask R-CNN sees (its transform's max_size): bigger crops only cost memory.
@@ -62,14 +62,6 @@ def paste_alpha(region_alpha: np.ndarray, crop: tuple[int, int, int, int],
     return full
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 class MaskRCNNSegmenter:
     """Mask R-CNN run on a crop around the subject; picks the instance that matches the box."""
 
@@ -97,7 +89,7 @@ class MaskRCNNSegmenter:
         w, h = image.size
         target = [(box[0] * w - crop[0]) * scale, (box[1] * h - crop[1]) * scale,
                   (box[2] * w - crop[0]) * scale, (box[3] * h - crop[1]) * scale]
-        fit = [_iou(b, target) * s for b, s in zip(out["boxes"].tolist(), out["scores"].tolist())]
+        fit = [box_iou(b, target) * s for b, s in zip(out["boxes"].tolist(), out["scores"].tolist())]
         prob = out["masks"][int(np.argmax(fit)), 0].float().cpu().numpy()
         # The mask head is 28x28 per instance, bilinear-pasted: steepen its ramp to a couple
         # of pixels so the edge is crisp yet smooth, then upsample to the crop's full size.
