@@ -3,7 +3,6 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-export QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: run test bench screenshot clean
 
@@ -14,8 +13,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# The window needs a desktop session; on a headless machine show the library instead.
 run: $(STAMP)
-	QT_QPA_PLATFORM= $(VENV)/bin/photoorg gui
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then $(VENV)/bin/photoorg gui; else \
+	  echo "No desktop session here (DISPLAY is not set): the library's status instead of the window."; \
+	  $(VENV)/bin/photoorg status; fi
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -21,8 +22,19 @@ def check_binding() -> None:
                          "pip install 'pyside6-essentials==6.11.3'.")
 
 
+def check_display() -> None:
+    """Without a desktop session Qt aborts the process with a page of plugin errors;
+    say it in one sentence instead."""
+    if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM") \
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise QtUnusable("the desktop app needs a desktop session (neither DISPLAY nor "
+                         "WAYLAND_DISPLAY is set); the photoorg commands work without one, "
+                         "see `photoorg --help`.")
+
+
 def make_app(argv: list[str] | None = None):
     check_binding()
+    check_display()
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
