@@ -16,7 +16,7 @@ from sqlite_utils import Database
 
 
 class DatabaseTooNew(Exception):
-    pass
+    """The file has more migrations than this photoorg knows; it is left untouched."""
 
 
 def _run(db: Database, script: str) -> None:

@@ -18,7 +18,7 @@ from .schema import DatabaseTooNew, migrate
 
 
 class NotALibrary(Exception):
-    pass
+    """The library file exists but is not an SQLite database."""
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ class IndexReport:
 
 
 class Cancelled(Exception):
-    pass
+    """Raised at a checkpoint after Control.cancel(); the batch in flight is not written."""
 
 
 class Control:
@@ -263,10 +263,10 @@ def run_each(fn: Callable[[list], list], items: list, what: str) -> list:
         return []
     try:
         out = list(fn(items))
-        if len(out) == len(items):
-            return out
-    except Exception:
-        pass
+    except Exception:  # retried one by one below, which names the culprit
+        out = None
+    if out is not None and len(out) == len(items):
+        return out
     results = []
     for item in items:
         try:

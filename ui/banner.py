@@ -16,7 +16,7 @@ FEATURES = {
 
 
 class DownloadCancelled(Exception):
-    pass
+    """The user pressed Cancel during a model download."""
 
 
 @dataclass(frozen=True)

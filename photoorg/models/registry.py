@@ -159,11 +159,11 @@ class ModelMissing(ModelError):
 
 
 class DownloadFailed(ModelError):
-    pass
+    """No network, a refused connection or an HTTP error; nothing half-written is kept."""
 
 
 class ChecksumMismatch(ModelError):
-    pass
+    """The file is not the one the registry names."""
 
 
 def spec_for(name: str) -> ModelSpec:

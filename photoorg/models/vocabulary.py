@@ -61,7 +61,7 @@ class Tag:
 
 
 class VocabularyError(Exception):
-    pass
+    """A vocabulary word or file line that cannot be used; str() says why."""
 
 
 def _article(word: str) -> str:
