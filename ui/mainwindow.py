@@ -483,5 +483,8 @@ class MainWindow(QMainWindow):
         self.downloads.stop()
         if self.viewer is not None:
             self.viewer.close()
+        # The view may still ask for another page while the window goes away; an empty
+        # model has nothing left to fetch from the library we are about to close.
+        self.model.set_source(None)
         self.lib.close()
         event.accept()
