@@ -23,13 +23,24 @@ def check_binding() -> None:
 
 
 def check_display() -> None:
-    """Without a desktop session Qt aborts the process with a page of plugin errors;
-    say it in one sentence instead."""
-    if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM") \
-            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    """Where Qt cannot start it aborts the process with a page of plugin errors; say
+    why in one sentence instead."""
+    if not sys.platform.startswith("linux"):
+        return
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not platform and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise QtUnusable("the desktop app needs a desktop session (neither DISPLAY nor "
                          "WAYLAND_DISPLAY is set); the photoorg commands work without one, "
                          "see `photoorg --help`.")
+    on_x11 = platform.startswith("xcb") or (not platform and not os.environ.get("WAYLAND_DISPLAY"))
+    if on_x11:
+        import ctypes.util
+
+        # Qt 6.5+ cannot load its X11 plugin without it, and many desktops lack it.
+        if ctypes.util.find_library("xcb-cursor") is None:
+            raise QtUnusable("the desktop app needs the system library libxcb-cursor0 on X11 "
+                             "(Debian/Ubuntu: sudo apt install libxcb-cursor0; Fedora: "
+                             "sudo dnf install xcb-util-cursor).")
 
 
 def make_app(argv: list[str] | None = None):
