@@ -93,6 +93,17 @@ class Library:
             for root in self.store.roots():
                 if path.startswith(root.path.rstrip(os.sep) + os.sep):
                     raise LibraryError(f"{path} is already in the library, inside {root.path}.")
+                # Both roots would list the same files: every photo twice.
+                if root.path.startswith(path.rstrip(os.sep) + os.sep):
+                    raise LibraryError(
+                        f"{path} already holds the library folder {root.path}; remove that one "
+                        "first (`photoorg remove`), then add the outer folder."
+                    )
+            for other in resolved:
+                if other.startswith(path.rstrip(os.sep) + os.sep):
+                    raise LibraryError(
+                        f"{other} is inside {path}; add only {path}, or its photos would be listed twice."
+                    )
             # Its thumbnails would be scanned as photos. (Hidden folders such as the
             # default ~/.local/share/photoorg are skipped by the scan anyway.)
             if library.startswith(path.rstrip(os.sep) + os.sep) and not _hidden(library, path):

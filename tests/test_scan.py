@@ -174,3 +174,19 @@ def test_a_root_holding_the_library_folder_is_refused(tmp_path):
             lib.add_roots([tmp_path])
     with Library(tmp_path / ".photoorg") as lib:  # hidden: the scan never enters it
         assert lib.add_roots([tmp_path])
+
+
+def test_a_folder_holding_a_root_is_refused_so_no_photo_is_listed_twice(tmp_path):
+    import pytest
+
+    from photoorg.library import Library, LibraryError
+
+    write_photo(tmp_path / "photos" / "trip" / "a.jpg")
+    with Library(tmp_path / "library") as lib:
+        lib.add_roots([tmp_path / "photos" / "trip"])
+        with pytest.raises(LibraryError, match="already holds"):
+            lib.add_roots([tmp_path / "photos"])
+        write_photo(tmp_path / "more" / "sub" / "b.jpg")
+        with pytest.raises(LibraryError, match="twice"):  # parent and child in one call
+            lib.add_roots([tmp_path / "more" / "sub", tmp_path / "more"])
+        assert [r.path for r in lib.roots()] == [str((tmp_path / "photos" / "trip").resolve())]
