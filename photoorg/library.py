@@ -104,6 +104,10 @@ class Library:
                     raise LibraryError(
                         f"{other} is inside {path}; add only {path}, or its photos would be listed twice."
                     )
+            if path == library or path.startswith(library.rstrip(os.sep) + os.sep):
+                raise LibraryError(
+                    f"{path} is this library's own folder or inside it; add your photo folders instead."
+                )
             # Its thumbnails would be scanned as photos. (Hidden folders such as the
             # default ~/.local/share/photoorg are skipped by the scan anyway.)
             if library.startswith(path.rstrip(os.sep) + os.sep) and not _hidden(library, path):

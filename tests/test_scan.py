@@ -176,6 +176,19 @@ def test_a_root_holding_the_library_folder_is_refused(tmp_path):
         assert lib.add_roots([tmp_path])
 
 
+def test_the_library_folder_itself_or_one_inside_it_is_refused(tmp_path):
+    import pytest
+
+    from photoorg.library import Library, LibraryError
+
+    with Library(tmp_path / "library") as lib:
+        (tmp_path / "library" / "inside").mkdir()
+        for folder in (tmp_path / "library", tmp_path / "library" / "inside"):
+            with pytest.raises(LibraryError, match="library's own folder"):
+                lib.add_roots([folder])
+        assert lib.roots() == []
+
+
 def test_a_folder_holding_a_root_is_refused_so_no_photo_is_listed_twice(tmp_path):
     import pytest
 
