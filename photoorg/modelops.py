@@ -122,7 +122,14 @@ def make_cutout(store: Store, weights: "WeightStore", settings: Settings, photo:
     from .cutout import cut_out
     from .imaging import load_image
 
+    from .library import LibraryError
+
     out = check_output(store, photo, Path(out).expanduser(), force)
+    # Said before loading the model, and naming the photo: the bare decode error
+    # ("cannot open: No such file or directory") did not say which file or why.
+    if not Path(photo.path).is_file():
+        raise LibraryError(f"{photo.path} is not there now (its folder is offline, or the file "
+                           "was moved or deleted); reconnect it or run `photoorg scan`.")
     detection = choose_box(store, photo, subject, label)
     model = models.load("segmenter", segmenter or settings.segmenter, store=weights,
                         device=device or settings.device)

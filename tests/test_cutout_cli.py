@@ -195,3 +195,13 @@ def test_models_download_shows_progress_and_installs(tmp_path, capsys, monkeypat
     out, err = capsys.readouterr()
     assert "Installed" in out and "u2netp" in err and "MiB" in err
     assert (lib.folder / "models" / "u2netp.onnx").read_bytes() == payload
+
+
+def test_cutout_of_a_photo_whose_file_is_gone_names_it(lib_with_boxes, tmp_path, capsys):
+    lib, wide, _ = lib_with_boxes
+    wide.unlink()  # deleted, or its drive unplugged, since the last scan
+    out = tmp_path / "gone.png"
+    assert _run(lib, "cutout", str(wide), "-o", str(out)) == 2
+    err = capsys.readouterr().err
+    assert str(wide) in err and "scan" in err and err.count("\n") == 1
+    assert not out.exists()
