@@ -579,6 +579,9 @@ class WatchService:
     def _rescan(self, root_ids: list[int], moved: int, gone: list[int]) -> None:
         store = self._lib.store
         was_online = {r.id: r.online for r in store.roots()}
+        # A root removed by another process since the last recheck has no row to scan
+        # (the scan failed on it); the next recheck stops watching it.
+        root_ids = [i for i in root_ids if i in was_online]
         results = self._drive(scan(store, root_ids, skip=self._skip))
         self.passes += 1
         self._forget_old_touches()

@@ -417,3 +417,22 @@ def test_a_folder_added_elsewhere_is_watched_too(watched, tmp_path):
           what="the added folder watched")
     write(str(other / "second.png"), 121)
     until(lambda: watched.photo(str(other.resolve() / "second.png")), what="a new photo there")
+
+
+def test_a_folder_removed_elsewhere_while_watched_is_no_error(tmp_path):
+    # `photoorg remove` from a shell while the GUI watches: an event in that folder
+    # before the watcher's next recheck must not fail the pass.
+    slow_recheck = WatchOptions(quiet=0.15, max_delay=1.0, settle=0.05, recheck=60,
+                                fallback_interval=60, index=False)
+    w = Watched(tmp_path, names=("a", "b"), options=slow_recheck)
+    try:
+        a, b = w.roots
+        with Library(w.lib.folder) as other:
+            other.remove_root(a)
+        write(os.path.join(a, "late.png"), 30)
+        write(os.path.join(b, "kept.png"), 31)
+        until(lambda: w.photo(os.path.join(b, "kept.png")) or w.kinds("error"),
+              what="the photo in b or an error")
+        assert w.photo(os.path.join(a, "late.png")) is None
+    finally:
+        w.close()
