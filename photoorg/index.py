@@ -468,8 +468,12 @@ def run_index(store: Store, thumbs_dir: Path, models: ModelSet | None = None,
             for job in batch:
                 job.image = job.clip_input = None  # let the pixels go before the write
             with store.transaction():
+                now = {p.id: p.hash for p in store.photos(j.photo.id for j in batch)}
                 for job in batch:
-                    write(store, job, current, report)
+                    # Decoded ahead: a photo removed since (its folder removed) or rewritten
+                    # and rescanned (pending again, for the next run) gets nothing written.
+                    if job.photo.id in now and now[job.photo.id] == job.photo.hash:
+                        write(store, job, current, report)
             progress = Progress("index", report.indexed + report.failed, total,
                                 progress.started)
             yield progress

@@ -447,3 +447,29 @@ def test_changed_content_voids_automatic_results_but_not_user_data(tmp_path, tin
     assert set(lib.store.processed_of([photo.id])[photo.id]) == set(stage_models(model_set))
     assert lib.store.photo(photo.id).width == 200
     lib.close()
+
+
+def test_photos_removed_or_changed_while_indexing_are_not_written(tmp_path):
+    # Decoding runs ahead of the writes: a folder removed, or a photo rewritten and
+    # rescanned, in between must neither fail the run nor mark old content indexed.
+    from photoorg.modelset import ModelSet
+
+    from .conftest import write_photo
+
+    write_photo(tmp_path / "a" / "1.jpg", color=(10, 10, 10))
+    changed = write_photo(tmp_path / "a" / "2.jpg", size=(64, 48), color=(50, 50, 50))
+    write_photo(tmp_path / "b" / "3.jpg", color=(90, 90, 90))
+    with Library(tmp_path / "lib") as lib:
+        lib.add_roots([tmp_path / "a", tmp_path / "b"])
+        drive(lib.scan())
+        work = lib.index(batch_size=1, models=ModelSet())
+        next(work)
+        next(work)  # the first photo written; the next two decoded ahead
+        write_photo(changed, size=(40, 80), color=(200, 0, 0))
+        drive(lib.scan([tmp_path / "a"]))
+        lib.remove_root(tmp_path / "b")
+        report = drive(work)
+        assert report.indexed == 1 and report.failed == 0
+        assert lib.photo(changed).state == "pending"
+        drive(lib.index(models=ModelSet()))
+        assert (lib.photo(changed).width, lib.photo(changed).height) == (40, 80)
