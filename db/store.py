@@ -44,6 +44,18 @@ def _photo(row: tuple) -> Photo:
     return Photo(*values)
 
 
+def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
+    """Tables of a database photoorg never migrated (user_version 0), other than the
+    migrations log an interrupted first open leaves: such a file belongs to someone else."""
+    if conn.execute("PRAGMA user_version").fetchone()[0]:
+        return []
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'migrations' "
+        "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 class Store:
     """A photoorg library database: WAL, foreign keys, migrated on open."""
 
@@ -51,11 +63,19 @@ class Store:
         self.path = Path(path)
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode = WAL")
+            foreign = _foreign_tables(conn)
+            if not foreign:
+                conn.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as e:
             raise NotALibrary(
                 f"{self.path} is not a photoorg library (not an SQLite database: {e})."
             ) from None
+        if foreign:  # another program's database: migrating would write into it
+            conn.close()
+            raise NotALibrary(
+                f"{self.path} is not a photoorg library (another program's database, with "
+                f"tables such as {foreign[0]}); choose another library folder."
+            )
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         self.db = Database(conn)

@@ -68,6 +68,19 @@ def test_a_file_that_is_not_sqlite_is_refused_with_a_sentence(tmp_path):
     assert path.read_text().startswith("these are my holiday notes")
 
 
+def test_another_apps_sqlite_database_is_refused_and_left_untouched(tmp_path):
+    # e.g. --library pointed at a music manager's folder that has its own library.db
+    path = tmp_path / "library.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT)")
+    other.commit()
+    other.close()
+    before = path.read_bytes()
+    with pytest.raises(NotALibrary, match="not a photoorg library"):
+        Store(path)
+    assert path.read_bytes() == before  # no photoorg tables, no WAL switch
+
+
 def test_user_tags_and_rejections_survive_automatic_retagging(tmp_path):
     store = Store(tmp_path / "library.db")
     root = store.add_root("/photos")
