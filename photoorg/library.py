@@ -308,6 +308,7 @@ class Library:
                     raise LibraryError("A tag cannot be empty.")
                 self.store.add_user_tag(photo.id, word)
             for word in remove:
+                word = " ".join(word.split())  # as --add stored it
                 if not self.store.remove_tag(photo.id, word):
                     raise LibraryError(f"{path} has no tag {word!r}.")
         return self.store.tags_of(photo.id)

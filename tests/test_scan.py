@@ -203,3 +203,12 @@ def test_a_folder_holding_a_root_is_refused_so_no_photo_is_listed_twice(tmp_path
         with pytest.raises(LibraryError, match="twice"):  # parent and child in one call
             lib.add_roots([tmp_path / "more" / "sub", tmp_path / "more"])
         assert [r.path for r in lib.roots()] == [str((tmp_path / "photos" / "trip").resolve())]
+
+
+def test_a_tag_is_removed_as_written_when_it_was_added(library, photo_dir):
+    # --add "  Surf  trip " stores "Surf trip"; the same words remove it.
+    library.add_roots([photo_dir])
+    scan(library)
+    photo = photo_dir / "beach" / "sunny_day.jpg"
+    library.tag(photo, add=["  Surf  trip "])
+    assert [t.tag for t in library.tag(photo, remove=[" Surf trip  "])] == []
