@@ -91,3 +91,15 @@ def test_progress_is_plain_lines_when_not_a_terminal(tmp_path):
     done = photoorg(tmp_path / "lib", "add", str(folder))
     assert "\r" not in done.stderr
     assert "scan: 30/30" in done.stderr and "index: 30/30" in done.stderr
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_search_limit_below_one_is_a_mistake_not_no_match(tmp_path, photo_dir, capsys, limit):
+    from photoorg.cli import main
+
+    lib = tmp_path / "lib"
+    assert main(["--library", str(lib), "add", str(photo_dir)]) == 0
+    capsys.readouterr()
+    assert main(["--library", str(lib), "search", "", "--limit", limit]) == 2
+    out = capsys.readouterr()
+    assert "--limit" in out.err and "No photos match" not in out.out

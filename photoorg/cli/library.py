@@ -152,6 +152,10 @@ def _has_free_text(query: str) -> bool:
 
 
 def cmd_search(args) -> int:
+    from ..library import LibraryError
+
+    if args.limit < 1:  # else it printed "No photos match" over a library full of matches
+        raise LibraryError(f"--limit {args.limit}: give how many photos to show, 1 or more.")
     query = " ".join(args.query)
     with open_library(args) as lib:
         hits = lib.search(query, limit=args.limit)
