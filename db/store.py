@@ -66,6 +66,11 @@ class Store:
             foreign = _foreign_tables(conn)
             if not foreign:
                 conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as e:  # the file is fine as far as we know
+            raise NotALibrary(
+                f"Cannot open the library {self.path} ({e}); check that its folder is writable "
+                "and its drive connected."
+            ) from None
         except sqlite3.DatabaseError as e:
             raise NotALibrary(
                 f"{self.path} is not a photoorg library (not an SQLite database: {e})."

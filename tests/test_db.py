@@ -81,6 +81,16 @@ def test_another_apps_sqlite_database_is_refused_and_left_untouched(tmp_path):
     assert path.read_bytes() == before  # no photoorg tables, no WAL switch
 
 
+def test_a_library_that_cannot_be_opened_is_not_called_not_a_library(tmp_path):
+    # Read-only media or a folder where the file should be: the library may be fine,
+    # and "not a photoorg library" would invite deleting it.
+    path = tmp_path / "library.db"
+    path.mkdir()
+    with pytest.raises(NotALibrary, match="Cannot open") as caught:
+        Store(path)
+    assert "not a photoorg library" not in str(caught.value)
+
+
 def test_user_tags_and_rejections_survive_automatic_retagging(tmp_path):
     store = Store(tmp_path / "library.db")
     root = store.add_root("/photos")
