@@ -258,8 +258,12 @@ class VectorIndex:
     def sync(self, store: Store) -> int:
         """Apply the embedding changes logged since the last sync; returns how many
         photos changed."""
-        if sql.latest_change(store) == self.seq and _read_meta(self.folder).get("seq") == self.seq:
+        latest = sql.latest_change(store)
+        if latest == self.seq and _read_meta(self.folder).get("seq") == self.seq:
             return 0
+        if latest < self.seq:  # files newer than the log: library.db started over or restored
+            self.rebuild(store)
+            return len(self)
         with _locked(self.folder):
             meta = _read_meta(self.folder)
             if meta.get("seq", self.seq) != self.seq:  # another process synced the files

@@ -135,3 +135,26 @@ def test_reopening_reads_the_files_instead_of_rebuilding(store, monkeypatch):
     VectorIndex.open(store, MODEL)
     monkeypatch.setattr(VectorIndex, "_rebuild", lambda self, store: pytest.fail("rebuilt"))
     assert len(VectorIndex.open(store, MODEL)) == 1
+
+
+def test_a_library_database_started_over_is_not_searched_with_old_vectors(store, tmp_path):
+    # library.db deleted (or an older backup restored) while its .vectors folder stays:
+    # the old photos' vectors must not answer for the new photos that reuse their ids.
+    rng = np.random.default_rng(7)
+    old = unit(rng, 3)
+    for i, v in enumerate(old):
+        add(store, f"old{i}.jpg", v)
+    assert len(VectorIndex.open(store, MODEL)) == 3
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"lib.db{suffix}").unlink(missing_ok=True)
+    fresh = Store(tmp_path / "lib.db")
+    fresh.add_root(str(tmp_path / "p"))
+    new = unit(rng)[0]
+    pid = add(fresh, "new.jpg", new)
+    try:
+        index = VectorIndex.open(fresh, MODEL)
+        assert len(index) == 1
+        assert scores_by_photo(index, old[0]) == pytest.approx({pid: float(new @ old[0])}, abs=0.02)
+    finally:
+        fresh.close()
