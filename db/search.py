@@ -287,6 +287,12 @@ def photo_vector(store: Store, photo_id: int, models: list[str]) -> tuple[str, b
 
 # -- the vector index's feed ---------------------------------------------------
 
+def library_born(store: Store) -> float | None:
+    """When this library.db was created (its first migration): tells a database started
+    over at the same path from the one files were built from."""
+    return store.db.execute("SELECT min(applied_at) FROM migrations").fetchone()[0]
+
+
 def latest_change(store: Store) -> int:
     return store.db.execute("SELECT coalesce(max(seq), 0) FROM embedding_changes").fetchone()[0]
 

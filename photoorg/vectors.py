@@ -208,6 +208,7 @@ class VectorIndex:
         self.photos = _Segment(self.folder, "photos", dim)
         self.regions = _Segment(self.folder, "regions", dim)
         self.seq = 0
+        self.born: float | None = None  # library_born of the database these files follow
 
     @staticmethod
     def folder_for(store: Store, model: str) -> Path:
@@ -221,8 +222,11 @@ class VectorIndex:
         intact, else rebuilt from the embeddings table; then synced."""
         folder = Path(folder or cls.folder_for(store, model))
         meta = _read_meta(folder)
-        if meta and meta.get("format") == FORMAT and meta.get("model") == model:
+        born = sql.library_born(store)
+        if (meta and meta.get("format") == FORMAT and meta.get("model") == model
+                and meta.get("born") in (None, born)):  # files of an earlier library.db: rebuilt
             index = cls(folder, model, meta["dim"])
+            index.born = born
             if index._load(meta):
                 index.sync(store)
                 return index
@@ -251,6 +255,7 @@ class VectorIndex:
             seg.count = 0
             seg._map()
         self.seq = sql.latest_change(store)  # changes after this are replayed by sync
+        self.born = sql.library_born(store)
         for rows in sql.all_vectors(store, self.model):
             self._append(rows)
         self._save()
@@ -310,6 +315,7 @@ class VectorIndex:
 
     def _save(self) -> None:
         meta = {"format": FORMAT, "model": self.model, "dim": self.dim, "seq": self.seq,
+                "born": self.born,
                 "photos": self.photos.count, "regions": self.regions.count}
         tmp = self.folder / "meta.json.tmp"
         tmp.write_text(json.dumps(meta))

@@ -158,3 +158,24 @@ def test_a_library_database_started_over_is_not_searched_with_old_vectors(store,
         assert scores_by_photo(index, old[0]) == pytest.approx({pid: float(new @ old[0])}, abs=0.02)
     finally:
         fresh.close()
+
+
+def test_a_library_started_over_with_more_changes_than_before_is_rebuilt(store, tmp_path):
+    rng = np.random.default_rng(8)
+    old = unit(rng, 2)
+    for i, v in enumerate(old):
+        add(store, f"old{i}.jpg", v)
+    VectorIndex.open(store, MODEL)
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"lib.db{suffix}").unlink(missing_ok=True)
+    fresh = Store(tmp_path / "lib.db")
+    fresh.add_root(str(tmp_path / "p"))
+    new = unit(rng, 5)  # more changes than the old log had: its seq alone cannot tell
+    ids = [add(fresh, f"new{i}.jpg", v) for i, v in enumerate(new)]
+    try:
+        index = VectorIndex.open(fresh, MODEL)
+        got = scores_by_photo(index, old[0])
+        assert got == pytest.approx({i: float(v @ old[0]) for i, v in zip(ids, new)}, abs=0.02)
+    finally:
+        fresh.close()
