@@ -436,3 +436,15 @@ def test_a_folder_removed_elsewhere_while_watched_is_no_error(tmp_path):
         assert w.photo(os.path.join(a, "late.png")) is None
     finally:
         w.close()
+
+
+@pytest.mark.parametrize("option,value", [("--quiet", "nan"), ("--quiet", "-1"),
+                                          ("--fallback-interval", "0"), ("--quiet", "inf")])
+def test_watch_refuses_seconds_that_are_not_a_positive_number(tmp_path, capsys, option, value):
+    # nan never came due (nothing was ever rescanned); 0 rescanned without pause.
+    (tmp_path / "photos").mkdir()
+    with Library(tmp_path / "lib") as lib:
+        lib.add_roots([tmp_path / "photos"])
+    with pytest.raises(SystemExit) as done:
+        main(["--library", str(tmp_path / "lib"), "watch", option, value])
+    assert done.value.code == 2 and "seconds" in capsys.readouterr().err

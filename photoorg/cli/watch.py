@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import signal
 import sys
 import threading
@@ -11,14 +13,25 @@ from . import open_library
 from .progress import ProgressPrinter
 
 
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (nan never came due; 0 meant no pause)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def register(commands) -> None:
     watch = commands.add_parser(
         "watch", help="follow the folders as they change (new, moved, deleted photos) until Ctrl-C",
     )
     watch.add_argument("--no-index", action="store_true", help="only scan; index later")
-    watch.add_argument("--quiet", type=float, default=1.0, metavar="SECONDS",
+    watch.add_argument("--quiet", type=_seconds, default=1.0, metavar="SECONDS",
                        help="wait for this long without changes before rescanning (default 1)")
-    watch.add_argument("--fallback-interval", type=float, default=60.0, metavar="SECONDS",
+    watch.add_argument("--fallback-interval", type=_seconds, default=60.0, metavar="SECONDS",
                        help="rescan period of folders the system refuses to watch (default 60)")
     watch.set_defaults(run=cmd_watch)
 
