@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .db import Photo, Root, Store, Tag
+from .imaging import is_supported
 from .index import Control, IndexReport, run_index
 from .modelset import ModelSet, load_model_set
 from .progress import Work
@@ -17,6 +18,14 @@ from .thumbs import thumbnail
 
 def _hidden(path: str, under: str) -> bool:
     return any(part.startswith(".") for part in Path(os.path.relpath(path, under)).parts)
+
+
+def _holds_photos(folder: Path) -> bool:
+    """Photos right in `folder`: someone typed --library where they meant `add`."""
+    try:
+        return any(entry.is_file() and is_supported(entry.name) for entry in os.scandir(folder))
+    except OSError:
+        return False
 
 
 class LibraryError(Exception):
@@ -56,6 +65,11 @@ class Library:
         self.folder = Path(folder).expanduser() if folder else default_folder()
         if self.folder.exists() and not self.folder.is_dir():
             raise LibraryError(f"{self.folder} is a file; a library is a folder.")
+        if _holds_photos(self.folder) and not (self.folder / "library.db").exists():
+            raise LibraryError(
+                f"{self.folder} holds photos, and a library folder is where photoorg keeps its "
+                f"own files; to add these photos, run `photoorg add {self.folder}`."
+            )
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -103,3 +103,10 @@ def test_search_limit_below_one_is_a_mistake_not_no_match(tmp_path, photo_dir, c
     assert main(["--library", str(lib), "search", "", "--limit", limit]) == 2
     out = capsys.readouterr()
     assert "--limit" in out.err and "No photos match" not in out.out
+
+
+def test_library_pointed_at_a_photo_folder_is_refused(tmp_path, photo_dir):
+    done = photoorg(photo_dir / "beach", "status", check=False)
+    assert done.returncode == 2
+    assert "holds photos" in done.stderr and "photoorg add" in done.stderr
+    assert not (photo_dir / "beach" / "library.db").exists()
