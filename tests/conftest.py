@@ -14,6 +14,15 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.pop("PHOTOORG_LIBRARY", None)
 
 
+# A small open_clip config run through the same classes (CLIP, VisionTransformer,
+# TextTransformer) as ViT-B-32, so model tests stay fast on 2 cores.
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
 def write_photo(path: Path, size=(64, 48), color=(200, 120, 40), *, taken: str | None = None,
                 make: str | None = None, model: str | None = None, orientation: int | None = None,
                 gps: tuple[float, float] | None = None, fmt: str | None = None) -> Path:

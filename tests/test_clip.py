@@ -8,15 +8,8 @@ from PIL import Image
 
 from photoorg import models
 from photoorg.models.device import DeviceUnavailable, pick_device
+from tests.conftest import TINY_CLIP as TINY
 
-
-# A small config run through the same open_clip classes (CLIP, VisionTransformer,
-# TextTransformer) as ViT-B-32, so the batch-equality tests stay fast on 2 cores.
-TINY = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,8 @@ from photoorg.library import Library
 from photoorg.modelset import ModelSet, text_cache_dir
 from photoorg.progress import drive
 from photoorg.settings import SettingsError, load_settings
+from tests.conftest import TINY_CLIP as TINY
 
-TINY = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
 
 
 @pytest.fixture(scope="module")

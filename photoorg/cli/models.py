@@ -7,7 +7,7 @@ import sys
 import time
 
 from . import open_library
-from ..progress import format_duration
+from ..progress import Progress
 from .progress import ProgressPrinter
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -127,38 +127,21 @@ def cmd_models_list(args) -> int:
     return 0
 
 
-class ByteBar:
-    """A download bar: one redrawn line on a terminal, a line every few seconds otherwise."""
+def download_progress(stream=None):
+    """progress(name, done_bytes, total_bytes) for WeightStore.download, drawn as a bar."""
+    printer = ProgressPrinter(stream, amount=lambda n: _mib(int(n)))
+    started: dict[str, float] = {}
 
-    def __init__(self, stream=None, interval: float = 3.0):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.interval = interval
-        self._last = 0.0
-        self._started: dict[str, float] = {}
+    def report(name: str, done: int, total: int) -> None:
+        start = started.setdefault(name, time.monotonic())
+        printer(Progress(f"download {name}", done, total, start))
 
-    def __call__(self, name: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        start = self._started.setdefault(name, now)
-        finished = total and done >= total
-        if not finished and now - self._last < (0.1 if self.tty else self.interval):
-            return
-        self._last = now
-        rate = done / (now - start) if now > start else 0.0
-        eta = (total - done) / rate if rate > 0 and total > done else None
-        filled = int(24 * done / total) if total else 0
-        text = (f"[{'#' * filled}{'.' * (24 - filled)}] {name}: {_mib(done)} of {_mib(total)} "
-                f"({_mib(int(rate))}/s, ETA {format_duration(eta)})")
-        if self.tty:
-            self.stream.write(f"\r{text}\033[K" + ("\n" if finished else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+    return report
 
 
 def cmd_models_download(args) -> int:
     with open_library(args) as lib:
-        paths = lib.download_model(args.name, progress=ByteBar())
+        paths = lib.download_model(args.name, progress=download_progress())
     if not paths:
         print("Every chosen model is installed already.")
     for path in paths:

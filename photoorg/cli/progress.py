@@ -10,7 +10,10 @@ from ..progress import Progress, format_duration
 
 
 class ProgressPrinter:
-    def __init__(self, stream=None, interval: float = 3.0):
+    """Draws Progress events; `amount` formats counts and rates (bytes as MiB, say)."""
+
+    def __init__(self, stream=None, interval: float = 3.0, amount=None):
+        self.amount = amount or (lambda n: f"{n:.1f}" if isinstance(n, float) else str(n))
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.interval = interval
@@ -19,11 +22,12 @@ class ProgressPrinter:
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
-        finished = p.done >= p.total
+        finished = p.total > 0 and p.done >= p.total
         if not self.tty and not finished and now - self._last < self.interval:
             return
         self._last = now
-        text = f"{p.stage}: {p.done}/{p.total} ({p.rate:.1f}/s, ETA {format_duration(p.eta)})"
+        a = self.amount
+        text = f"{p.stage}: {a(p.done)}/{a(p.total)} ({a(p.rate)}/s, ETA {format_duration(p.eta)})"
         if p.message:
             text += f" {p.message}"
         if self.tty:
