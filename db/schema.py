@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 from sqlite_utils import Database
+from ..errors import UserError
 
 
-class DatabaseTooNew(Exception):
+class DatabaseTooNew(UserError):
     """The file has more migrations than this photoorg knows; it is left untouched."""
 
 

@@ -15,9 +15,10 @@ from sqlite_utils import Database
 
 from .rows import PHOTO_STATES, Detection, Photo, PhotoMeta, Root, ScanProblem, Subject, Tag
 from .schema import DatabaseTooNew, migrate
+from ..errors import UserError
 
 
-class NotALibrary(Exception):
+class NotALibrary(UserError):
     """The library file exists but is not an SQLite database."""
 
 

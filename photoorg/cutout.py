@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageFilter
+from .errors import UserError
 
 
-class CutoutError(ValueError):
+class CutoutError(UserError, ValueError):
     """An alpha that does not belong to the image (its message is one readable sentence)."""
 
 

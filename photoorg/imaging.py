@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .db import PhotoMeta
+from .errors import UserError
 
 SUPPORTED_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif"}
@@ -31,7 +32,7 @@ _MAKE, _MODEL = 0x010F, 0x0110
 _heif_registered = False
 
 
-class DecodeError(Exception):
+class DecodeError(UserError):
     """A photo that cannot be read; str() is the reason a user can act on."""
 
 

@@ -14,6 +14,7 @@ from .progress import Work
 from .scan import ScanResult, scan
 from .settings import Settings, load_settings
 from .thumbs import thumbnail
+from .errors import UserError
 
 
 def _hidden(path: str, under: str) -> bool:
@@ -28,7 +29,7 @@ def _holds_photos(folder: Path) -> bool:
         return False
 
 
-class LibraryError(Exception):
+class LibraryError(UserError):
     """A user mistake or an unusable input; str() is one sentence to show as is."""
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .db import Detection, Store, Subject
+from .errors import UserError
 
 # Cosine similarity of two region embeddings above which an unnamed box is offered
 # as "is this Ana?". High on purpose: a wrong suggestion costs a click, a flood of
@@ -16,7 +17,7 @@ SUGGEST_THRESHOLD = 0.85
 PERSON_LABELS = frozenset({"person"})
 
 
-class NamingError(Exception):
+class NamingError(UserError):
     """A naming request that cannot be done; str() is one sentence."""
 
 

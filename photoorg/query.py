@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from .errors import UserError
 
 FILTER_KEYS = ("tag", "person", "pet", "in", "after", "before", "year", "camera", "has", "similar")
 HAS_VALUES = ("person", "dog", "cat", "gps", "error")
@@ -22,7 +23,7 @@ _KEY = re.compile(r"^([A-Za-z]+):(.*)$", re.S)
 _WORD = re.compile(r"[^\W_]+")
 
 
-class QueryError(Exception):
+class QueryError(UserError):
     """A query the parser cannot read; str() is one sentence naming the bad token."""
 
 

@@ -12,13 +12,14 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from .errors import UserError
 
 FILENAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 _ROLE_KEYS = {"clip": "clip", "detector": "detector", "segmenter": "segmenter"}
 
 
-class SettingsError(Exception):
+class SettingsError(UserError):
     """A settings file or value the user has to fix; str() is one sentence."""
 
 

@@ -21,15 +21,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from ..errors import UserError
 from ..index import Control
 from ..library import Library
 
 
 def describe(error: BaseException) -> str:
     """One sentence for the status bar: user errors as they are, bugs with their type."""
-    from ..cli import user_errors
-
-    if isinstance(error, user_errors()):
+    if isinstance(error, UserError):
         return str(error)
     return f"{type(error).__name__}: {error}"
 

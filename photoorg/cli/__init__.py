@@ -9,6 +9,7 @@ import importlib
 import sys
 
 from .. import __version__
+from ..errors import UserError
 
 # Modules that define subcommands, in the order `--help` lists them.
 COMMAND_MODULES = ("library", "watch", "models", "gui")
@@ -31,24 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is meant for the user as is."""
-    from ..db import DatabaseTooNew, NotALibrary
-    from ..library import LibraryError
-
-    found = [LibraryError, NotALibrary, DatabaseTooNew]
-    for module, name in (("..search", "QueryError"), ("..models.registry", "ModelMissing"),
-                         ("..imaging", "DecodeError"), ("..models.registry", "ModelError"),
-                         ("..models.device", "DeviceUnavailable"),
-                         ("..settings", "SettingsError"), ("..cutout", "CutoutError"),
-                         ("..models.vocabulary", "VocabularyError")):
-        try:
-            found.append(getattr(importlib.import_module(module, __name__), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -63,11 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted; work done so far is saved.", file=sys.stderr)
         return 130
-    except Exception as e:
-        if isinstance(e, user_errors()):
-            print(f"photoorg: {e}", file=sys.stderr)
-            return 2
-        raise
+    except UserError as e:
+        print(f"photoorg: {e}", file=sys.stderr)
+        return e.exit_code
 
 
 def open_library(args):

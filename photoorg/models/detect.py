@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
+from ..errors import UserError
 
 KEEP_LABELS = frozenset({
     "person", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
@@ -21,7 +22,7 @@ KEEP_LABELS = frozenset({
 DEFAULT_SCORE_THRESHOLD = 0.35
 
 
-class DetectorError(Exception):
+class DetectorError(UserError):
     """A detector spec this module cannot run (its message is one readable sentence)."""
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from ..errors import UserError
 
 _KNOWN = ("auto", "cuda", "mps", "cpu")
 
 
-class DeviceUnavailable(Exception):
+class DeviceUnavailable(UserError):
     """The user asked for a device this machine does not have."""
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ _CHUNK = 1 << 20
 _TIMEOUT_S = 10
 
 
-class ModelError(Exception):
+class ModelError(UserError):
     """Base of every model/weights problem the user can act on; str() is one sentence."""
 
 

@@ -14,13 +14,14 @@ import numpy as np
 from PIL import Image
 
 from .detect import KEEP_LABELS, box_iou, build_torchvision, inference_context
+from ..errors import UserError
 
 Box = tuple[float, float, float, float]
 # The largest side Mask R-CNN sees (its transform's max_size): bigger crops only cost memory.
 MASKRCNN_WORK_SIDE = 1333
 
 
-class SegmenterError(Exception):
+class SegmenterError(UserError):
     """A segmenter spec this module cannot run (its message is one readable sentence)."""
 
 

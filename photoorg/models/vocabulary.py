@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from ..errors import UserError
 
 _FILE = Path(__file__).with_name("vocabulary.txt")
 
@@ -60,7 +61,7 @@ class Tag:
         return [t.format(p) for t in templates for p in self.phrases]
 
 
-class VocabularyError(Exception):
+class VocabularyError(UserError):
     """A vocabulary word or file line that cannot be used; str() says why."""
 
 
