@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .onnxrt import ort_session
 from .segment import Box, crop_region, paste_alpha, resize_alpha
 
 SIDE = 320
@@ -70,6 +71,5 @@ class RandomU2NetSession:
 def load_u2net(spec, weights: Path | None, device: str) -> U2NetSegmenter:
     if weights is None:
         return U2NetSegmenter(RandomU2NetSession(), f"onnx:{spec.name}+random")
-    from .yolox import ort_session
 
     return U2NetSegmenter(ort_session(weights, device), f"onnx:{spec.name}")

@@ -6,7 +6,6 @@ BGR 0-255 letterboxed at the top-left with pad 114, output 1x3549x85 raw head va
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .detect import KEEP_LABELS, Detection, normalise_box
+from .onnxrt import ort_session
 
 INPUT = 416
 STRIDES = (8, 16, 32)
@@ -121,18 +121,6 @@ class YoloxDetector:
             raw = self.session.run(None, {name: tensor[None]})[0][0]
             results.append(postprocess(raw, r, image.size, self.score_threshold))
         return results
-
-
-def ort_session(path: Path, device: str):
-    """An onnxruntime session using every core (and CUDA when asked and available)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = os.cpu_count() or 1
-    providers = ["CPUExecutionProvider"]
-    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-    return ort.InferenceSession(str(path), opts, providers=providers)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,20 @@
+"""onnxruntime sessions, one way for every ONNX model (detectors, segmenters, CLIP
+exports). onnxruntime is imported here, lazily, so importing the models package
+stays cheap."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def ort_session(path: Path, device: str):
+    """An onnxruntime session using every core (and CUDA when asked and available)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = os.cpu_count() or 1
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(str(path), opts, providers=providers)
