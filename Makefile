@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench screenshot clean
+.PHONY: run test lint bench screenshot clean
 
 $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# Lint, and the layers (ui -> cli -> Library -> engine -> db; no Qt below ui; no cycles).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	LINT_IMPORTS=$(VENV)/bin/lint-imports bash .ci/lint-imports.sh
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'

@@ -84,7 +84,8 @@ def build(n: int) -> Path:
         conn.executemany(
             "INSERT INTO photos (id, root_id, rel_path, size, mtime_ns, taken_at, state, added_at) "
             "VALUES (?, 1, ?, 1000, 0, ?, 'indexed', 0)", photos)
-        conn.executemany("INSERT INTO tags (photo_id, tag, score, source, model) VALUES (?, ?, ?, 'auto', 'b')", tags)
+        conn.executemany("INSERT INTO tags (photo_id, tag, score, source, model) "
+                         "VALUES (?, ?, ?, 'auto', 'b')", tags)
         conn.executemany("INSERT INTO photos_fts (rowid, path, tags, names) VALUES (?, ?, ?, '')", fts)
         conn.executemany("INSERT INTO embeddings (photo_id, model, vector) VALUES (?, 'bench-clip', ?)", vecs)
         print(f"  built {ids[-1]:,} photos, {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -89,7 +89,10 @@ def main() -> None:
                 target.parent.mkdir(exist_ok=True)
                 shutil.copy2(src, target)
             copied = time.monotonic()
-            present = lambda: sum(reader.counts().values()) - reader.counts()["missing"]
+
+            def present() -> int:
+                return sum(reader.counts().values()) - reader.counts()["missing"]
+
             in_library = wait_for(lambda: present() == args.files, 600)
             rows_passes = service.passes - passes_before
             indexed = None

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from sqlite_utils import Database
+
 from ..errors import UserError
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from sqlite_utils import Database
 
+from ..errors import UserError
 from .rows import PHOTO_STATES, Detection, Photo, PhotoMeta, Root, ScanProblem, Subject, Tag
 from .schema import DatabaseTooNew, migrate
-from ..errors import UserError
 
 
 class NotALibrary(UserError):
@@ -206,7 +206,8 @@ class Store:
         )
         self._refresh_fts(photo_id)
 
-    def movable_by_hash(self, hash: str, exclude_root_paths: set[tuple[int, str]] = frozenset()) -> int | None:
+    def movable_by_hash(self, hash: str,
+                        exclude_root_paths: set[tuple[int, str]] = frozenset()) -> int | None:
         """A missing photo with this content, which a new file may be the moved copy of."""
         for photo_id, root_id, rel_path in self._rows(
             "SELECT id, root_id, rel_path FROM photos WHERE hash = ? AND state = 'missing' "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageFilter
+
 from .errors import UserError
 
 

@@ -15,3 +15,8 @@ class UserError(Exception):
     """str() is one sentence to show as is."""
 
     exit_code = 2
+
+
+class LibraryError(UserError):
+    """A user mistake or an unusable input met by the Library and the work it runs
+    (here, not in library.py, so that the engine modules below the Library raise it too)."""

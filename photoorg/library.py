@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .db import Photo, Root, Store, Tag
+from .errors import LibraryError
 from .imaging import is_supported
 from .index import Control, IndexReport, run_index
+from .modelops import make_cutout, model_choices, names_to_download
 from .modelset import ModelSet, load_model_set
 from .progress import Work
 from .scan import ScanResult, scan
 from .settings import Settings, load_settings
 from .thumbs import thumbnail
-from .errors import UserError
+from .watch import WatchService
 
 
 def _hidden(path: str, under: str) -> bool:
@@ -27,10 +29,6 @@ def _holds_photos(folder: Path) -> bool:
         return any(entry.is_file() and is_supported(entry.name) for entry in os.scandir(folder))
     except OSError:
         return False
-
-
-class LibraryError(UserError):
-    """A user mistake or an unusable input; str() is one sentence to show as is."""
 
 
 def default_folder() -> Path:
@@ -193,14 +191,10 @@ class Library:
 
     def models(self) -> list:
         """Every known model (ModelChoice): role, installed, size, licence, chosen here."""
-        from .modelops import model_choices
-
         return model_choices(self.weights, self.settings())
 
     def download_model(self, name: str | None = None, progress=None) -> list[Path]:
         """Fetch `name`, or every chosen model not installed yet; progress(name, done, total)."""
-        from .modelops import names_to_download
-
         names = [name] if name else names_to_download(self.weights, self.settings())
         return [self.weights.download(n, progress=(lambda d, t, n=n: progress(n, d, t))
                                       if progress else None) for n in names]
@@ -240,17 +234,13 @@ class Library:
                device: str | None = None):
         """Cut a box (by id or subject name), the best box with `label`, or the main
         subject out of a photo into an RGBA PNG at full size (CutoutResult)."""
-        from .modelops import make_cutout
-
         return make_cutout(self.store, self.weights, self.settings(), self.photo(path),
                            Path(out), subject, label, force, segmenter, device)
 
     def watcher(self, on_notice=None, options=None):
         """A WatchService on this library's folders (not started: call start() or use
         it as a context manager). It opens its own connection in its own thread."""
-        from .watch import WatchService
-
-        return WatchService(self.folder, on_notice=on_notice, options=options)
+        return WatchService(self.folder, Library, on_notice=on_notice, options=options)
 
     def missing(self) -> list[Photo]:
         """Photos whose files are gone from a reachable folder (kept until purged)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .db import Detection, Photo, Store
+from .errors import LibraryError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -20,15 +21,15 @@ if TYPE_CHECKING:
 class ModelChoice:
     """A known model, whether it is installed, and whether this library uses it."""
 
-    status: "ModelStatus"
+    status: ModelStatus
     chosen: bool
 
 
-def model_choices(weights: "WeightStore", settings: Settings) -> list[ModelChoice]:
+def model_choices(weights: WeightStore, settings: Settings) -> list[ModelChoice]:
     return [ModelChoice(s, settings.model(s.role) == s.name) for s in weights.status()]
 
 
-def names_to_download(weights: "WeightStore", settings: Settings) -> list[str]:
+def names_to_download(weights: WeightStore, settings: Settings) -> list[str]:
     """The chosen models that are not installed yet."""
     chosen = [settings.clip, settings.detector, settings.segmenter]
     return [name for name in chosen if weights.path(name) is None]
@@ -55,8 +56,6 @@ def choose_box(store: Store, photo: Photo, subject: str | None,
                label: str | None) -> Detection | None:
     """The box to cut out: a box id or a subject's name, the best box with a label,
     or None for the main subject."""
-    from .library import LibraryError
-
     if subject is None and label is None:
         return None
     boxes = store.detections_of(photo.id)  # best score first
@@ -76,8 +75,6 @@ def choose_box(store: Store, photo: Photo, subject: str | None,
 
 
 def check_output(store: Store, photo: Photo, out: Path, force: bool) -> Path:
-    from .library import LibraryError
-
     if out.suffix.lower() != ".png":
         raise LibraryError(f"{out}: a cut-out is a PNG with transparency; give a file name "
                            f"ending in .png.")
@@ -96,8 +93,6 @@ def check_output(store: Store, photo: Photo, out: Path, force: bool) -> Path:
 def write_png(image, out: Path, force: bool) -> None:
     """Encode in memory, then write only `out` (created exclusively unless forced), so
     no temporary file appears anywhere and an existing file is never clobbered by a race."""
-    from .library import LibraryError
-
     buffer = io.BytesIO()
     image.save(buffer, "PNG", optimize=False)
     try:
@@ -114,15 +109,13 @@ def write_png(image, out: Path, force: bool) -> None:
         raise LibraryError(f"Cannot write {out}: {e.strerror or e}.") from None
 
 
-def make_cutout(store: Store, weights: "WeightStore", settings: Settings, photo: Photo,
+def make_cutout(store: Store, weights: WeightStore, settings: Settings, photo: Photo,
                 out: Path, subject: str | None = None, label: str | None = None,
                 force: bool = False, segmenter: str | None = None,
                 device: str | None = None) -> CutoutResult:
     from . import models
     from .cutout import cut_out
     from .imaging import load_image
-
-    from .library import LibraryError
 
     out = check_output(store, photo, Path(out).expanduser(), force)
     # Said before loading the model, and naming the photo: the bare decode error

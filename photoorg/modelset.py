@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class ModelSet:
-    clip: "ClipModel | None" = None
-    tagger: "Tagger | None" = None
-    detector: "Detector | None" = None
+    clip: ClipModel | None = None
+    tagger: Tagger | None = None
+    detector: Detector | None = None
     missing: list[str] = field(default_factory=list)  # one sentence per model not installed
     words: list[str] = field(default_factory=list)  # the user's own vocabulary words
 
@@ -34,7 +34,7 @@ def text_cache_dir(folder: Path) -> Path:
     return Path(folder) / "cache" / "text"
 
 
-def load_tagger(clip: "ClipModel", folder: Path) -> "Tagger":
+def load_tagger(clip: ClipModel, folder: Path) -> Tagger:
     """The built-in vocabulary's tagger. User words are scored apart (Tagger.scores_for,
     kept by the rule's threshold alone): a word the user asked for is not crowded out
     by the built-in tags' top-k, at indexing time and when it is added alike."""
@@ -43,7 +43,7 @@ def load_tagger(clip: "ClipModel", folder: Path) -> "Tagger":
     return Tagger(clip, text_cache_dir(folder))
 
 
-def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
+def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
                    vocabulary: list[str], device: str | None = None,
                    allow_random: bool = False) -> ModelSet:
     """CLIP (with its tagger) and the detector named in `settings`, whichever are installed."""
@@ -64,8 +64,8 @@ def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
     return found
 
 
-def load_clip_only(folder: Path, settings: Settings, weights: "WeightStore",
-                   device: str | None = None, allow_random: bool = False) -> "ClipModel":
+def load_clip_only(folder: Path, settings: Settings, weights: WeightStore,
+                   device: str | None = None, allow_random: bool = False) -> ClipModel:
     """The chosen CLIP model, or ModelMissing (for commands that need nothing else)."""
     from .models import load
 

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+
 from .errors import UserError
 
 FILTER_KEYS = ("tag", "person", "pet", "in", "after", "before", "year", "camera", "has", "similar")
@@ -80,7 +81,8 @@ def _tokens(text: str) -> list[str]:
 
 def _date_start(value: str, token: str, key: str) -> tuple[date, str]:
     m = _DATE.match(value)
-    problem = f"'{token}' is not a date {key}: understands; write a year, year-month or day such as {key}:2021, {key}:2021-06 or {key}:2021-06-30."
+    problem = (f"'{token}' is not a date {key}: understands; write a year, year-month or day "
+               f"such as {key}:2021, {key}:2021-06 or {key}:2021-06-30.")
     if not m:
         raise QueryError(problem)
     year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)

@@ -73,7 +73,8 @@ def walk(root: str, root_id: int, problems: list[ScanProblem],
         try:
             st = os.stat(folder)
             if (st.st_dev, st.st_ino) in visited:
-                problems.append(ScanProblem(root_id, _display(folder), "symlink loop: folder already scanned"))
+                problems.append(
+                    ScanProblem(root_id, _display(folder), "symlink loop: folder already scanned"))
                 continue
             visited.add((st.st_dev, st.st_ino))
             entries = list(os.scandir(folder))

@@ -36,7 +36,7 @@ import numpy as np
 from .db import Photo, Store
 from .db import search as sql
 from .db.search import Condition
-from .query import HAS_VALUES, FILTER_KEYS, Query, QueryError, fts_query, parse, words
+from .query import FILTER_KEYS, HAS_VALUES, Query, QueryError, fts_query, parse, words
 
 __all__ = ["SearchHit", "QueryError", "search", "completions", "cutoff", "QUERY_HELP"]
 
@@ -106,8 +106,8 @@ def search(store: Store, query: str, limit: int = 50, *, text_encoder=None,
     need = offset + limit
     if not q.terms and not q.similar:
         ids = sql.recent(store, conditions, limit, offset)
-        return _finish(store, q, {i: _Found("filter" if not q.empty else "recent", 1.0 if not q.empty else 0.0)
-                                  for i in ids})
+        reason, score = ("recent", 0.0) if q.empty else ("filter", 1.0)
+        return _finish(store, q, {i: _Found(reason, score) for i in ids})
     found: dict[int, _Found] = {}
     if q.terms:
         _exact(store, q, conditions, need, found)
@@ -307,7 +307,7 @@ def _reasons(q, hit, tags, boxes, fts_row, why, det) -> int | None:
             why.append(f"box: {label}")
             det = det if det is not None else d
     if hit.tier == "meaning" and hit.detection_id is not None:
-        label, name = next(((l, n) for d, l, n, _ in boxes if d == hit.detection_id), ("region", None))
+        label, name = next(((lb, n) for d, lb, n, _ in boxes if d == hit.detection_id), ("region", None))
         why.append(f"box: {name or label}")
     if hit.tier == "words" and fts_row:
         why += _word_reasons(q, fts_row)
@@ -323,7 +323,8 @@ def _reasons(q, hit, tags, boxes, fts_row, why, det) -> int | None:
 
 def _word_reasons(q: Query, fts_row: tuple[str, str, str]) -> list[str]:
     out = []
-    columns = [(col, [_fold(w) for w in words(text or "")]) for col, text in zip(("path", "tag", "name"), fts_row)]
+    columns = [(col, [_fold(w) for w in words(text or "")])
+               for col, text in zip(("path", "tag", "name"), fts_row)]
     for term in q.terms:
         for w in words(term):
             fw = _fold(w)

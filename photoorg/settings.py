@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+
 from .errors import UserError
 
 FILENAME = "settings.json"

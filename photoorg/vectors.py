@@ -52,8 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .db import search as sql
 from .db import Store
+from .db import search as sql
 
 FORMAT = 1
 _SAMPLE = 20_000  # rows used to estimate a query's null distribution
@@ -127,7 +127,8 @@ class _Segment:
 
     def load(self, count: int) -> bool:
         sizes = {"codes": self.dim, "scales": 4, "keys": 16}
-        if count and any(not p.exists() or p.stat().st_size < count * sizes[k] for k, p in self.paths.items()):
+        if count and any(not p.exists() or p.stat().st_size < count * sizes[k]
+                         for k, p in self.paths.items()):
             return False
         self.count = count
         self._map()
@@ -217,7 +218,7 @@ class VectorIndex:
         return store.path.with_name(store.path.name + ".vectors") / f"{slug}-{digest}"
 
     @classmethod
-    def open(cls, store: Store, model: str, folder: Path | None = None) -> "VectorIndex":
+    def open(cls, store: Store, model: str, folder: Path | None = None) -> VectorIndex:
         """The index of `model` for this library: loaded from its files when they are
         intact, else rebuilt from the embeddings table; then synced."""
         folder = Path(folder or cls.folder_for(store, model))

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .imaging import is_supported
@@ -192,9 +192,13 @@ class WatchService:
     `stop()`; `wait_idle(timeout)` blocks until all seen changes are scanned and
     indexed. Use as a context manager to stop it on the way out."""
 
-    def __init__(self, folder: Path | str, on_notice: Callable[[Notice], None] | None = None,
+    def __init__(self, folder: Path | str, open_library: Callable[[Path], object],
+                 on_notice: Callable[[Notice], None] | None = None,
                  options: WatchOptions | None = None):
         self.folder = Path(folder)
+        # A factory (photoorg.Library), so that the Library may hand out watchers
+        # without this module importing it back.
+        self._open_library = open_library
         self._library_prefix = str(self.folder.resolve()) + os.sep
         self.options = options or WatchOptions()
         self.on_notice = on_notice
@@ -344,10 +348,8 @@ class WatchService:
     # -- worker ----------------------------------------------------------------
 
     def _run(self) -> None:
-        from .library import Library
-
         try:
-            self._lib = Library(self.folder)
+            self._lib = self._open_library(self.folder)
             self._observer = _new_observer()
             self._observer.start()
             self._loop()

@@ -41,7 +41,8 @@ def test_add_status_errors_end_to_end(tmp_path, messy_dir):
     for name, reason in [("truncated.jpg", "truncated"), ("notes.jpg", "not an image"),
                          ("empty.jpg", "empty"), ("huge.png", "megapixel"),
                          ("loop.jpg", "symlink loop"), (".jpg", "UTF-8")]:
-        assert any(name in line and reason in line for line in added.stdout.splitlines()), (name, added.stdout)
+        assert any(name in line and reason in line
+                   for line in added.stdout.splitlines()), (name, added.stdout)
     status = json.loads(photoorg(lib, "status", "--json").stdout)
     assert status["counts"] == {"pending": 0, "indexed": 4, "error": 4, "missing": 0}
     assert status["roots"] == [{"path": str(messy_dir), "online": True, "offline_reason": None,

@@ -11,7 +11,6 @@ from photoorg.models.device import DeviceUnavailable, pick_device
 from tests.conftest import TINY_CLIP as TINY
 
 
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     import json

@@ -21,7 +21,6 @@ from photoorg.settings import SettingsError, load_settings
 from tests.conftest import TINY_CLIP as TINY
 
 
-
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """CLIP + tagger + detector, loaded once for the module; the tagger's text cache
@@ -270,7 +269,8 @@ def _no_decoding(*args, **kwargs):
 
 def test_vocab_add_applies_from_stored_embeddings_without_decoding(tmp_path, tiny_models,
                                                                    monkeypatch):
-    from photoorg import imaging, index as index_module, thumbs
+    from photoorg import imaging, thumbs
+    from photoorg import index as index_module
     from photoorg.models.tagging import Tagger
 
     model_set, cache = tiny_models

@@ -176,7 +176,8 @@ def test_multi_word_exact_needs_every_term(lib):
 
 
 def test_each_filter_and_its_negation(lib):
-    a = lib.add("2021/Rome/a.jpg", tags=[("snow", 0.5)], taken="2021-03-05T10:00:00", camera="Canon", gps=True)
+    a = lib.add("2021/Rome/a.jpg", tags=[("snow", 0.5)], taken="2021-03-05T10:00:00", camera="Canon",
+                gps=True)
     b = lib.add("2022/Screenshots/b.png", taken="2022-07-01T09:00:00", camera="Apple")
     c = lib.add("2019/c.jpg", taken="2019-12-31T23:00:00")
     d = lib.add("broken/d.jpg", state="error")
@@ -302,7 +303,8 @@ def test_completions(lib):
 
 
 def test_help_documents_every_filter():
-    for key in ("tag:", "person:", "pet:", "in:", "after:", "before:", "year:", "camera:", "has:", "similar:"):
+    for key in ("tag:", "person:", "pet:", "in:", "after:", "before:", "year:", "camera:", "has:",
+                "similar:"):
         assert key in QUERY_HELP
 
 

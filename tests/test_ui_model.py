@@ -9,8 +9,15 @@ from PySide6.QtCore import Qt
 
 from photoorg.progress import drive
 from photoorg.ui.issues import ProblemModel
-from photoorg.ui.photomodel import (PAGE, HitSource, IdSource, PhotoListModel, PhotoRole,
-                                    ThumbStateRole, WhyRole)
+from photoorg.ui.photomodel import (
+    PAGE,
+    HitSource,
+    IdSource,
+    PhotoListModel,
+    PhotoRole,
+    ThumbStateRole,
+    WhyRole,
+)
 from photoorg.ui.thumbs import PixmapCache, ThumbnailLoader
 from tests.conftest import write_photo
 

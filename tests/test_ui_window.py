@@ -276,10 +276,10 @@ def test_gui_command_imports_qt_only_when_run():
     import subprocess
     import sys
 
-    code = ("import sys; from photoorg.cli import build_parser; build_parser(); "
+    code = ("import sys; from photoorg.__main__ import build_parser; build_parser(); "
             "assert 'PySide6' not in sys.modules, 'Qt imported by the CLI'")
     subprocess.run([sys.executable, "-c", code], check=True)
-    from photoorg.cli import build_parser
+    from photoorg.__main__ import build_parser
 
     args = build_parser().parse_args(["gui", "--no-watch"])
     assert args.no_watch and args.run.__name__ == "cmd_gui"

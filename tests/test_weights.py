@@ -13,8 +13,14 @@ import pytest
 
 from photoorg import models
 from photoorg.models import registry
-from photoorg.models.registry import (ChecksumMismatch, DownloadFailed, ModelMissing, ModelSpec,
-                                      UnknownModel, WeightStore)
+from photoorg.models.registry import (
+    ChecksumMismatch,
+    DownloadFailed,
+    ModelMissing,
+    ModelSpec,
+    UnknownModel,
+    WeightStore,
+)
 
 PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # more than one download chunk
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()

@@ -1,4 +1,5 @@
-"""Start the desktop app: `photoorg gui`, or the `photoorg-gui` launcher."""
+"""Start the desktop app (`photoorg gui`, or the `photoorg-gui` launcher: both in
+photoorg/__main__.py)."""
 
 from __future__ import annotations
 
@@ -63,9 +64,9 @@ def make_app(argv: list[str] | None = None):
 def run(folder: Path | str | None = None, watch: bool = True) -> int:
     """Open the main window on the library and run until it closes."""
     app = make_app()
-    from .mainwindow import MainWindow
-
     from PySide6.QtCore import QSettings
+
+    from .mainwindow import MainWindow
 
     window = MainWindow(folder, watch=watch)
     settings = QSettings("photoorg", "photoorg")  # the window opens where it was left
@@ -76,14 +77,3 @@ def run(folder: Path | str | None = None, watch: bool = True) -> int:
     code = app.exec()
     settings.setValue("main/geometry", window.saveGeometry())
     return code
-
-
-def main() -> int:
-    from ..cli import main as cli_main
-
-    # `photoorg-gui --library DIR` is `photoorg --library DIR gui`.
-    return cli_main([*sys.argv[1:], "gui"])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

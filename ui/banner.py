@@ -4,9 +4,18 @@ button (size, progress) and "import from file". Nothing downloads without a clic
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QProgressBar,
-                               QPushButton, QToolButton)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+)
 
 FEATURES = {
     "clip": "Tags and free-text search",

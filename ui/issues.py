@@ -6,7 +6,6 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
 
-
 class ProblemModel(QAbstractTableModel):
     HEADERS = ("File", "Reason")
 

@@ -53,7 +53,8 @@ class Sidebar(QTreeWidget):
         """Rebuild from the library's state, keeping which entry is selected."""
         chosen = self._chosen_key()
         self.clear()
-        top = self._entry(None, f"All photos  ({sum(status.counts.values()) - status.counts.get('missing', 0)})",
+        shown = sum(status.counts.values()) - status.counts.get("missing", 0)
+        top = self._entry(None, f"All photos  ({shown})",
                           "all", None, self._icons["all"])
         folders = self._section("Folders")
         for rs in status.roots:
@@ -93,7 +94,8 @@ class Sidebar(QTreeWidget):
         else:
             state, label = "online", f"{name}  ({total})"
         item = self._entry(section, label, "folder", root, self._icons[state])
-        tip = root.path if root.online else f"{root.path}\nOffline: {root.offline_reason or 'not reachable'}; " \
+        reason = root.offline_reason or "not reachable"
+        tip = root.path if root.online else f"{root.path}\nOffline: {reason}; " \
                                             "its photos stay browsable from cached thumbnails."
         item.setToolTip(0, tip)
         item.setData(0, Qt.ItemDataRole.AccessibleDescriptionRole, state)

@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from ..errors import UserError
 from ..index import Control
 from ..library import Library
+from ..watch import WatchService
 
 
 def describe(error: BaseException) -> str:
@@ -118,9 +119,7 @@ class IndexWorker(QThread):
             lib.close()
 
     def _watch(self) -> None:
-        from ..watch import WatchService
-
-        self.service = WatchService(self.folder, on_notice=self._notice).start()
+        self.service = WatchService(self.folder, Library, on_notice=self._notice).start()
         try:
             self._jobs.get()  # only stop() puts here in watch mode
         finally:

@@ -12,10 +12,12 @@ from .. import __version__
 from ..errors import UserError
 
 # Modules that define subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ("library", "watch", "models", "gui")
+COMMAND_MODULES = ("library", "watch", "models")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_commands=()) -> argparse.ArgumentParser:
+    """`extra_commands`: more modules with a `register(commands)`, listed last (the
+    desktop app's `gui`, which photoorg.__main__ adds: the CLI never imports the app)."""
     parser = argparse.ArgumentParser(
         prog="photoorg",
         description="A local-first photo library: folders that index themselves, tags, "
@@ -29,11 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f".{name}", __name__).register(commands)
+    for module in extra_commands:
+        module.register(commands)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, extra_commands=()) -> int:
+    parser = build_parser(extra_commands)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

@@ -6,8 +6,8 @@ import json
 import sys
 import time
 
-from . import open_library
 from ..progress import Progress
+from . import open_library
 from .progress import ProgressPrinter
 
 DEVICES = ("auto", "cpu", "cuda", "mps")

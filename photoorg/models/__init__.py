@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import os
 
-from .registry import (DEFAULTS, MODELS, ROLES, ChecksumMismatch, DownloadFailed,
-                       ModelError, ModelMissing, ModelSpec, ModelStatus, UnknownModel,
-                       WeightStore, spec_for)
+from .registry import (
+    DEFAULTS,
+    MODELS,
+    ROLES,
+    ChecksumMismatch,
+    DownloadFailed,
+    ModelError,
+    ModelMissing,
+    ModelSpec,
+    ModelStatus,
+    UnknownModel,
+    WeightStore,
+    spec_for,
+)
 
 __all__ = [
     "DEFAULTS", "MODELS", "ROLES", "ChecksumMismatch", "DownloadFailed", "ModelError",

@@ -35,11 +35,11 @@ class ClipModel:
         # CLIP's learned temperature: the tagger turns cosines into probabilities with it.
         self.logit_scale = float(model.logit_scale.detach().float().exp().item())
 
-    def preprocess(self, image: "Image.Image"):
+    def preprocess(self, image: Image.Image):
         """open_clip's eval transform for one image (safe to call from decode threads)."""
         return self._preprocess(image.convert("RGB"))
 
-    def embed_images(self, images: list["Image.Image"]) -> np.ndarray:
+    def embed_images(self, images: list[Image.Image]) -> np.ndarray:
         return self.embed_preprocessed([self.preprocess(im) for im in images])
 
     def embed_preprocessed(self, tensors: list) -> np.ndarray:
@@ -80,7 +80,7 @@ def _image_side(model) -> int:
     return int(max(size) if isinstance(size, (tuple, list)) else size)
 
 
-def load_clip(spec: "ModelSpec", weights: Path | None, device: str) -> ClipModel:
+def load_clip(spec: ModelSpec, weights: Path | None, device: str) -> ClipModel:
     """Build `spec.arch` through open_clip; weights None gives the real architecture
     randomly initialised (model_id then ends in "+random")."""
     import open_clip

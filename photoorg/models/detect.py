@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
+
 from ..errors import UserError
 
 KEEP_LABELS = frozenset({

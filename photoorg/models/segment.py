@@ -13,8 +13,8 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from .detect import KEEP_LABELS, box_iou, build_torchvision, inference_context
 from ..errors import UserError
+from .detect import KEEP_LABELS, box_iou, build_torchvision, inference_context
 
 Box = tuple[float, float, float, float]
 # The largest side Mask R-CNN sees (its transform's max_size): bigger crops only cost memory.

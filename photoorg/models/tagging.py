@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -57,7 +58,7 @@ _BATCH = 64
 class TextCache:
     """Prompt -> text embedding for one model, kept in one npz file."""
 
-    def __init__(self, clip: "ClipModel", cache_dir: Path):
+    def __init__(self, clip: ClipModel, cache_dir: Path):
         self._clip = clip
         probe = np.round(clip.embed_texts([_PROBE])[0], 3).tobytes()
         key = hashlib.sha256(clip.model_id.encode() + probe).hexdigest()[:16]
@@ -106,7 +107,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class Tagger:
-    def __init__(self, clip: "ClipModel", cache_dir: Path, extra_words: Iterable[str] = (),
+    def __init__(self, clip: ClipModel, cache_dir: Path, extra_words: Iterable[str] = (),
                  *, min_prob: float = 0.5, top_k: int = 10):
         self.min_prob = min_prob
         self.top_k = top_k

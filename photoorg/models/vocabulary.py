@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
 from ..errors import UserError
 
 _FILE = Path(__file__).with_name("vocabulary.txt")
