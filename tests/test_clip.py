@@ -111,10 +111,23 @@ def test_preprocessing_follows_the_pretrained_config():
     assert mobile._preprocess.transforms[0].interpolation.value == "bilinear"
 
 
-def test_pick_device():
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"),
+                                                  (False, False, "cpu")])
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    import torch
+
+    from photoorg.models import device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(device, "_mps_available", lambda torch: mps)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the test leaves torch as it was
+    assert pick_device() == expected
+    assert pick_device("auto") == expected
     assert pick_device("cpu") == "cpu"
-    assert pick_device() in ("cuda", "mps", "cpu")
-    with pytest.raises(DeviceUnavailable, match="Unknown device"):
+    if not cuda:
+        with pytest.raises(DeviceUnavailable, match="not available on this machine"):
+            pick_device("cuda")
+    with pytest.raises(DeviceUnavailable, match="Unknown device 'tpu'"):
         pick_device("tpu")
 
 

@@ -26,15 +26,19 @@ def test_x11_without_xcb_cursor_names_the_package(linux):
 
 
 def test_wayland_and_offscreen_need_no_x11_library(linux):
-    linux.setattr("ctypes.util.find_library", lambda name: None)
+    asked = []
+    linux.setattr("ctypes.util.find_library", asked.append)  # found nothing, had it been asked
     linux.setenv("WAYLAND_DISPLAY", "wayland-0")
-    check_display()
+    assert check_display() is None
     linux.delenv("WAYLAND_DISPLAY")
     linux.setenv("QT_QPA_PLATFORM", "offscreen")
-    check_display()
+    assert check_display() is None
+    assert asked == []
 
 
 def test_x11_with_the_library_starts(linux):
+    asked = []
     linux.setenv("DISPLAY", ":0")
-    linux.setattr("ctypes.util.find_library", lambda name: "libxcb-cursor.so.0")
-    check_display()
+    linux.setattr("ctypes.util.find_library", lambda name: asked.append(name) or "libxcb-cursor.so.0")
+    assert check_display() is None
+    assert asked == ["xcb-cursor"]
