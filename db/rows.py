@@ -58,7 +58,10 @@ class Tag:
 
 
 @dataclass(frozen=True)
-class Detection:
+class StoredDetection:
+    """A box as the library keeps it: its id, the model that found it and the subject
+    named on it. (What a detector returns is photoorg.models.detect.Detection.)"""
+
     id: int
     photo_id: int
     label: str

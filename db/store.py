@@ -1,4 +1,6 @@
-"""The one place that speaks SQL. Plain rows in, dataclasses out."""
+"""The one place that speaks SQL. Plain rows in, dataclasses out; rows are read by
+column name (sqlite3.Row), so a new column cannot shift the others. The full-text index
+follows photos, tags and names by itself (triggers, migration 0005_fts_triggers)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,16 @@ import numpy as np
 from sqlite_utils import Database
 
 from ..errors import UserError
-from .rows import PHOTO_STATES, Detection, Photo, PhotoMeta, Root, ScanProblem, Subject, Tag
+from .rows import (
+    PHOTO_STATES,
+    Photo,
+    PhotoMeta,
+    Root,
+    ScanProblem,
+    StoredDetection,
+    Subject,
+    Tag,
+)
 from .schema import DatabaseTooNew, migrate
 
 
@@ -33,16 +44,29 @@ class KnownFile:
     hash: str | None
 
 
+def _known_file(row: sqlite3.Row) -> KnownFile:
+    return KnownFile(row["id"], row["size"], row["mtime_ns"], row["state"], row["hash"])
+
+
 _PHOTO_COLUMNS = (
-    "p.id, p.root_id, p.rel_path, r.path, p.size, p.mtime_ns, p.hash, p.width, p.height, "
-    "p.taken_at, p.camera_make, p.camera_model, p.lat, p.lon, p.state, p.error"
+    "p.id, p.root_id, p.rel_path, r.path AS root_path, p.size, p.mtime_ns, p.hash, p.width, "
+    "p.height, p.taken_at, p.camera_make, p.camera_model, p.lat, p.lon, p.state, p.error"
+)
+_DETECTION_COLUMNS = (
+    "d.id, d.photo_id, d.label, d.score, d.x0, d.y0, d.x1, d.y1, d.model, d.subject_id, "
+    "s.name AS subject_name FROM detections d LEFT JOIN subjects s ON s.id = d.subject_id"
 )
 
 
-def _photo(row: tuple) -> Photo:
-    values = list(row)
-    values[3] = os.path.join(values[3], values[2])
-    return Photo(*values)
+def _photo(row: sqlite3.Row) -> Photo:
+    fields = {k: row[k] for k in row.keys() if k != "root_path"}
+    return Photo(**fields, path=os.path.join(row["root_path"], row["rel_path"]))
+
+
+def _detection(row: sqlite3.Row) -> StoredDetection:
+    box = (row["x0"], row["y0"], row["x1"], row["y1"])
+    return StoredDetection(**{k: row[k] for k in row.keys() if k not in ("x0", "y0", "x1", "y1")},
+                           box=box)
 
 
 def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
@@ -100,8 +124,10 @@ class Store:
         with self.db.atomic():
             yield
 
-    def _rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
-        return self.db.execute(sql, list(params)).fetchall()
+    def _rows(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        cursor = self.db.execute(sql, list(params))
+        cursor.row_factory = sqlite3.Row  # by name here; other readers keep plain tuples
+        return cursor.fetchall()
 
     def _one(self, sql: str, params: Iterable = ()):
         row = self.db.execute(sql, list(params)).fetchone()
@@ -117,7 +143,7 @@ class Store:
 
     def roots(self) -> list[Root]:
         rows = self._rows("SELECT id, path, online, last_scan, offline_reason FROM roots ORDER BY path")
-        return [Root(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows]
+        return [Root(**{**r, "online": bool(r["online"])}) for r in map(dict, rows)]
 
     def root_by_path(self, path: str) -> Root | None:
         return next((r for r in self.roots() if r.path == path), None)
@@ -127,12 +153,7 @@ class Store:
 
     def remove_root(self, root_id: int) -> None:
         # Cascades to the photos' rows only; files on disk are never touched.
-        with self.transaction():
-            self.db.execute(
-                "DELETE FROM photos_fts WHERE rowid IN (SELECT id FROM photos WHERE root_id = ?)",
-                [root_id],
-            )
-            self.db.execute("DELETE FROM roots WHERE id = ?", [root_id])
+        self.db.execute("DELETE FROM roots WHERE id = ?", [root_id])
 
     def set_root_online(self, root_id: int, online: bool, reason: str | None = None) -> None:
         self.db.execute(
@@ -152,7 +173,7 @@ class Store:
             )
 
     def scan_problems(self) -> list[ScanProblem]:
-        return [ScanProblem(*r) for r in self._rows("SELECT root_id, path, reason FROM scan_problems")]
+        return [ScanProblem(**r) for r in self._rows("SELECT root_id, path, reason FROM scan_problems")]
 
     # -- photos: what the scanner needs ------------------------------------
 
@@ -161,7 +182,7 @@ class Store:
             "SELECT rel_path, id, size, mtime_ns, state, hash FROM photos WHERE root_id = ?",
             [root_id],
         )
-        return {r[0]: KnownFile(*r[1:]) for r in rows}
+        return {r["rel_path"]: _known_file(r) for r in rows}
 
     def count_present(self, root_id: int) -> int:
         return self._one(
@@ -174,7 +195,6 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?)",
             [root_id, rel_path, size, mtime_ns, hash, time.time()],
         )
-        self._refresh_fts(cur.lastrowid)
         return cur.lastrowid
 
     def mark_changed(self, photo_id: int, size: int, mtime_ns: int, hash: str) -> None:
@@ -192,7 +212,6 @@ class Store:
             self.db.execute(
                 "DELETE FROM detections WHERE photo_id = ? AND subject_id IS NULL", [photo_id]
             )
-            self._refresh_fts(photo_id)
 
     def move_photo(self, photo_id: int, root_id: int, rel_path: str, size: int, mtime_ns: int) -> None:
         """Same content at a new path: the row, its tags, names and embeddings stay."""
@@ -204,18 +223,17 @@ class Store:
             "WHERE id = ?",
             [root_id, rel_path, size, mtime_ns, photo_id],
         )
-        self._refresh_fts(photo_id)
 
     def movable_by_hash(self, hash: str,
                         exclude_root_paths: set[tuple[int, str]] = frozenset()) -> int | None:
         """A missing photo with this content, which a new file may be the moved copy of."""
-        for photo_id, root_id, rel_path in self._rows(
+        for row in self._rows(
             "SELECT id, root_id, rel_path FROM photos WHERE hash = ? AND state = 'missing' "
             "ORDER BY id",
             [hash],
         ):
-            if (root_id, rel_path) not in exclude_root_paths:
-                return photo_id
+            if (row["root_id"], row["rel_path"]) not in exclude_root_paths:
+                return row["id"]
         return None
 
     def file_at(self, root_id: int, rel_path: str) -> KnownFile | None:
@@ -223,7 +241,7 @@ class Store:
             "SELECT id, size, mtime_ns, state, hash FROM photos WHERE root_id = ? AND rel_path = ?",
             [root_id, rel_path],
         )
-        return KnownFile(*rows[0]) if rows else None
+        return KnownFile(**rows[0]) if rows else None
 
     def files_under(self, root_id: int, folder: str) -> dict[str, KnownFile]:
         """Rows whose rel_path lies inside `folder` (relative to the root)."""
@@ -233,7 +251,7 @@ class Store:
             "WHERE root_id = ? AND substr(rel_path, 1, ?) = ?",
             [root_id, len(prefix), prefix],
         )
-        return {r[0]: KnownFile(*r[1:]) for r in rows}
+        return {r["rel_path"]: _known_file(r) for r in rows}
 
     def requeue_errors(self, root_id: int) -> int:
         """A root back online: photos that failed while it vanished get another try."""
@@ -248,11 +266,7 @@ class Store:
         )
 
     def purge_missing(self) -> int:
-        with self.transaction():
-            self.db.execute(
-                "DELETE FROM photos_fts WHERE rowid IN (SELECT id FROM photos WHERE state = 'missing')"
-            )
-            return self.db.execute("DELETE FROM photos WHERE state = 'missing'").rowcount
+        return self.db.execute("DELETE FROM photos WHERE state = 'missing'").rowcount
 
     # -- photos: what the indexer needs ------------------------------------
 
@@ -291,11 +305,6 @@ class Store:
             [stage, model],
         ).rowcount
 
-    def processed_model(self, photo_id: int, stage: str) -> str | None:
-        return self._one(
-            "SELECT model FROM processed WHERE photo_id = ? AND stage = ?", [photo_id, stage]
-        )
-
     def processed_of(self, photo_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         """photo id -> {stage: model} for a batch of photos."""
         ids = list(photo_ids)
@@ -303,10 +312,10 @@ class Store:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for pid, stage, model in self._rows(
+            for r in self._rows(
                 f"SELECT photo_id, stage, model FROM processed WHERE photo_id IN ({marks})", chunk
             ):
-                found.setdefault(pid, {})[stage] = model
+                found.setdefault(r["photo_id"], {})[r["stage"]] = r["model"]
         return found
 
     def pending_count(self) -> int:
@@ -351,15 +360,14 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(PHOTO_STATES, 0)
-        counts.update(self._rows("SELECT state, count(*) FROM photos GROUP BY state"))
+        counts.update((r["state"], r["n"]) for r in self._rows(
+            "SELECT state, count(*) AS n FROM photos GROUP BY state"))
         return counts
 
     def counts_by_root(self) -> dict[int, dict[str, int]]:
         result: dict[int, dict[str, int]] = {}
-        for root_id, state, n in self._rows(
-            "SELECT root_id, state, count(*) FROM photos GROUP BY root_id, state"
-        ):
-            result.setdefault(root_id, dict.fromkeys(PHOTO_STATES, 0))[state] = n
+        for r in self._rows("SELECT root_id, state, count(*) AS n FROM photos GROUP BY root_id, state"):
+            result.setdefault(r["root_id"], dict.fromkeys(PHOTO_STATES, 0))[r["state"]] = r["n"]
         return result
 
     def errors(self) -> list[Photo]:
@@ -368,17 +376,11 @@ class Store:
     def missing(self) -> list[Photo]:
         return self.photos_where("p.state = 'missing' ORDER BY r.path, p.rel_path")
 
-    def recent_ids(self, limit: int) -> list[int]:
-        return [r[0] for r in self._rows(
-            "SELECT id FROM photos WHERE state != 'missing' "
-            "ORDER BY coalesce(taken_at, '') DESC, id DESC LIMIT ?", [limit]
-        )]
-
     # -- tags ----------------------------------------------------------------
 
     def tags_of(self, photo_id: int, include_rejected: bool = False) -> list[Tag]:
         where = "" if include_rejected else " AND source != 'rejected'"
-        return [Tag(*r) for r in self._rows(
+        return [Tag(**r) for r in self._rows(
             f"SELECT tag, score, source, model FROM tags WHERE photo_id = ?{where} "
             "ORDER BY source = 'auto', score DESC, tag",
             [photo_id],
@@ -390,7 +392,6 @@ class Store:
             "ON CONFLICT (photo_id, tag) DO UPDATE SET source = 'user', score = 1.0, model = NULL",
             [photo_id, tag],
         )
-        self._refresh_fts(photo_id)
 
     def remove_tag(self, photo_id: int, tag: str) -> bool:
         """A user tag is deleted; an automatic one is remembered as rejected, so a
@@ -403,18 +404,7 @@ class Store:
                 "UPDATE tags SET source = 'rejected' WHERE photo_id = ? AND tag = ? AND source = 'auto'",
                 [photo_id, tag],
             ).rowcount
-            self._refresh_fts(photo_id)
         return changed > 0
-
-    def replace_auto_tags(self, photo_id: int, model: str, tags: Iterable[tuple[str, float]]) -> None:
-        """New automatic tags; user tags and rejections are left as they are."""
-        self.db.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'auto'", [photo_id])
-        self.db.conn.executemany(
-            "INSERT INTO tags (photo_id, tag, score, source, model) VALUES (?, ?, ?, 'auto', ?) "
-            "ON CONFLICT (photo_id, tag) DO NOTHING",
-            [(photo_id, tag, float(score), model) for tag, score in tags],
-        )
-        self._refresh_fts(photo_id)
 
     def set_auto_tags(self, photo_id: int, rows: Iterable[tuple[str, float, str]]) -> None:
         """All automatic (tag, score, model) rows of a photo at once; user tags and
@@ -425,25 +415,21 @@ class Store:
             "ON CONFLICT (photo_id, tag) DO NOTHING",
             [(photo_id, tag, float(score), model) for tag, score, model in rows],
         )
-        self._refresh_fts(photo_id)
 
     def add_auto_tags(self, model: str, rows: Iterable[tuple[int, str, float]]) -> None:
         """Automatic tags for many photos at once (a user-added vocabulary word)."""
-        rows = list(rows)
         self.db.conn.executemany(
             "INSERT INTO tags (photo_id, tag, score, source, model) VALUES (?, ?, ?, 'auto', ?) "
             "ON CONFLICT (photo_id, tag) DO NOTHING",
             [(pid, tag, float(score), model) for pid, tag, score in rows],
         )
-        for pid in {r[0] for r in rows}:
-            self._refresh_fts(pid)
 
     def tag_counts(self) -> list[tuple[str, int]]:
-        return self._rows(
-            "SELECT t.tag, count(*) FROM tags t JOIN photos p ON p.id = t.photo_id "
+        return [(r["tag"], r["n"]) for r in self._rows(
+            "SELECT t.tag, count(*) AS n FROM tags t JOIN photos p ON p.id = t.photo_id "
             "WHERE t.source != 'rejected' AND p.state != 'missing' "
             "GROUP BY t.tag COLLATE NOCASE ORDER BY count(*) DESC, t.tag"
-        )
+        )]
 
     # -- vocabulary ----------------------------------------------------------
 
@@ -453,7 +439,7 @@ class Store:
         )
 
     def vocabulary(self) -> list[str]:
-        return [r[0] for r in self._rows("SELECT word FROM vocabulary ORDER BY added_at")]
+        return [r["word"] for r in self._rows("SELECT word FROM vocabulary ORDER BY added_at")]
 
     # -- detections, subjects ----------------------------------------------
 
@@ -473,47 +459,31 @@ class Store:
             ids.append(cur.lastrowid)
         return ids
 
-    def detections_of(self, photo_id: int) -> list[Detection]:
-        return [self._detection(r) for r in self._rows(
-            "SELECT d.id, d.photo_id, d.label, d.score, d.x0, d.y0, d.x1, d.y1, d.model, "
-            "d.subject_id, s.name FROM detections d LEFT JOIN subjects s ON s.id = d.subject_id "
-            "WHERE d.photo_id = ? ORDER BY d.score DESC",
-            [photo_id],
+    def detections_of(self, photo_id: int) -> list[StoredDetection]:
+        return [_detection(r) for r in self._rows(
+            f"SELECT {_DETECTION_COLUMNS} WHERE d.photo_id = ? ORDER BY d.score DESC", [photo_id]
         )]
 
-    def detection(self, detection_id: int) -> Detection | None:
-        rows = self._rows(
-            "SELECT d.id, d.photo_id, d.label, d.score, d.x0, d.y0, d.x1, d.y1, d.model, "
-            "d.subject_id, s.name FROM detections d LEFT JOIN subjects s ON s.id = d.subject_id "
-            "WHERE d.id = ?",
-            [detection_id],
-        )
-        return self._detection(rows[0]) if rows else None
-
-    @staticmethod
-    def _detection(r: tuple) -> Detection:
-        return Detection(r[0], r[1], r[2], r[3], (r[4], r[5], r[6], r[7]), r[8], r[9], r[10])
+    def detection(self, detection_id: int) -> StoredDetection | None:
+        rows = self._rows(f"SELECT {_DETECTION_COLUMNS} WHERE d.id = ?", [detection_id])
+        return _detection(rows[0]) if rows else None
 
     def subject(self, name: str, kind: str = "person") -> Subject:
         self.db.execute(
             "INSERT OR IGNORE INTO subjects (name, kind) VALUES (?, ?)", [name, kind]
         )
-        row = self._rows("SELECT id, name, kind FROM subjects WHERE name = ?", [name])[0]
-        return Subject(*row)
+        return Subject(**self._rows("SELECT id, name, kind FROM subjects WHERE name = ?", [name])[0])
 
     def subjects(self) -> list[Subject]:
-        return [Subject(*r) for r in self._rows(
-            "SELECT s.id, s.name, s.kind, count(d.id) FROM subjects s "
+        return [Subject(**r) for r in self._rows(
+            "SELECT s.id, s.name, s.kind, count(d.id) AS count FROM subjects s "
             "LEFT JOIN detections d ON d.subject_id = s.id GROUP BY s.id ORDER BY s.name"
         )]
 
     def name_detection(self, detection_id: int, subject_id: int | None) -> None:
-        photo_id = self._one("SELECT photo_id FROM detections WHERE id = ?", [detection_id])
         self.db.execute(
             "UPDATE detections SET subject_id = ? WHERE id = ?", [subject_id, detection_id]
         )
-        if photo_id is not None:
-            self._refresh_fts(photo_id)
 
     def reject_suggestion(self, detection_id: int, subject_id: int) -> None:
         self.db.execute(
@@ -526,7 +496,7 @@ class Store:
         if not ids:
             return set()
         marks = ",".join("?" * len(ids))
-        return {(r[0], r[1]) for r in self._rows(
+        return {(r["detection_id"], r["subject_id"]) for r in self._rows(
             f"SELECT detection_id, subject_id FROM rejected_suggestions "
             f"WHERE detection_id IN ({marks})", ids
         )}
@@ -537,14 +507,14 @@ class Store:
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
-        return [(r[0], r[1], np.frombuffer(r[2], np.float32)) for r in self._rows(
+        return [(r["detection_id"], r["model"], np.frombuffer(r["vector"], np.float32)) for r in self._rows(
             f"SELECT detection_id, model, vector FROM embeddings WHERE detection_id IN ({marks})",
             ids,
         )]
 
     def named_box_vectors(self, model: str) -> list[tuple[int, int, np.ndarray]]:
         """(detection_id, subject_id, vector) for every named box embedded by `model`."""
-        return [(r[0], r[1], np.frombuffer(r[2], np.float32)) for r in self._rows(
+        return [(r["id"], r["subject_id"], np.frombuffer(r["vector"], np.float32)) for r in self._rows(
             "SELECT d.id, d.subject_id, e.vector FROM detections d "
             "JOIN embeddings e ON e.detection_id = d.id "
             "WHERE d.subject_id IS NOT NULL AND e.model = ?", [model]
@@ -556,7 +526,7 @@ class Store:
         # lookup per row (3x at 100,000 photos); one folder uses its index.
         source, where, params = (("photos", "AND root_id = ? ", [root_id]) if root_id is not None
                                  else ("photos NOT INDEXED", "", []))
-        return [r[0] for r in self._rows(
+        return [r["id"] for r in self._rows(
             f"SELECT id FROM {source} WHERE state != 'missing' {where}"
             "ORDER BY coalesce(taken_at, '') DESC, id DESC", params
         )]
@@ -578,16 +548,16 @@ class Store:
         """(photo_ids, detection_ids or -1, matrix) for every present photo's vectors."""
         where = "e.detection_id IS NOT NULL" if regions else "e.detection_id IS NULL"
         rows = self._rows(
-            f"SELECT e.photo_id, coalesce(e.detection_id, -1), e.vector FROM embeddings e "
+            f"SELECT e.photo_id, coalesce(e.detection_id, -1) AS detection_id, e.vector FROM embeddings e "
             f"JOIN photos p ON p.id = e.photo_id WHERE e.model = ? AND {where} "
             f"AND p.state != 'missing' ORDER BY e.id",
             [model],
         )
         if not rows:
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 0), np.float32)
-        ids = np.array([r[0] for r in rows], np.int64)
-        dets = np.array([r[1] for r in rows], np.int64)
-        matrix = np.stack([np.frombuffer(r[2], np.float32) for r in rows])
+        ids = np.array([r["photo_id"] for r in rows], np.int64)
+        dets = np.array([r["detection_id"] for r in rows], np.int64)
+        matrix = np.stack([np.frombuffer(r["vector"], np.float32) for r in rows])
         return ids, dets, matrix
 
     def replace_region_embeddings(self, photo_id: int, model: str,
@@ -608,30 +578,6 @@ class Store:
             [photo_id, model],
         )
         return None if blob is None else np.frombuffer(blob, np.float32)
-
-    def embedding_models(self) -> list[str]:
-        return [r[0] for r in self._rows("SELECT DISTINCT model FROM embeddings")]
-
-    # -- full-text index -----------------------------------------------------
-
-    def _refresh_fts(self, photo_id: int) -> None:
-        row = self._rows(
-            "SELECT r.path, p.rel_path, "
-            " (SELECT group_concat(tag, ' ') FROM tags WHERE photo_id = p.id AND source != 'rejected'), "
-            " (SELECT group_concat(s.name, ' ') FROM detections d JOIN subjects s ON s.id = d.subject_id "
-            "  WHERE d.photo_id = p.id) "
-            "FROM photos p JOIN roots r ON r.id = p.root_id WHERE p.id = ?",
-            [photo_id],
-        )
-        self.db.execute("DELETE FROM photos_fts WHERE rowid = ?", [photo_id])
-        if row:
-            root, rel, tags, names = row[0]
-            # Path words: folder and file names, with separators as spaces.
-            words = os.path.splitext(rel)[0].replace(os.sep, " ").replace("_", " ").replace("-", " ")
-            self.db.execute(
-                "INSERT INTO photos_fts (rowid, path, tags, names) VALUES (?, ?, ?, ?)",
-                [photo_id, f"{os.path.basename(root)} {words}", tags or "", names or ""],
-            )
 
     def integrity_ok(self) -> bool:
         return self._one("PRAGMA integrity_check") == "ok"

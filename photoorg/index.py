@@ -63,7 +63,7 @@ class Job:
     error: str | None = None
     clip_input: object = None  # CLIP's preprocessed tensor, made in the decode thread
     embedding: np.ndarray | None = None  # fresh, or the stored one when only tags rerun
-    detections: list = field(default_factory=list)  # new models.detect.Detection boxes
+    detections: list = field(default_factory=list)  # what the detector found (models.detect.Detection)
     named: list = field(default_factory=list)  # the photo's named boxes (db rows), kept
     boxes: list = field(default_factory=list)  # Region targets, see _regions
     clip_tags: list[tuple[str, float]] = field(default_factory=list)

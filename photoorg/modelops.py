@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .db import Detection, Photo, Store
+from .db import Photo, Store, StoredDetection
 from .errors import LibraryError
 from .settings import Settings
 
@@ -43,17 +43,17 @@ class CutoutResult:
     path: Path
     size: tuple[int, int]  # width, height: the photo's full, upright size
     box: tuple[float, float, float, float] | None  # None: the segmenter's main subject
-    detection: Detection | None
+    detection: StoredDetection | None
     model: str
 
 
-def _boxes_listing(boxes: list[Detection]) -> str:
+def _boxes_listing(boxes: list[StoredDetection]) -> str:
     return ", ".join(f"#{d.id} {d.label}" + (f" ({d.subject_name})" if d.subject_name else "")
                      for d in boxes) or "none"
 
 
 def choose_box(store: Store, photo: Photo, subject: str | None,
-               label: str | None) -> Detection | None:
+               label: str | None) -> StoredDetection | None:
     """The box to cut out: a box id or a subject's name, the best box with a label,
     or None for the main subject."""
     if subject is None and label is None:

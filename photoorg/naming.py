@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .db import Detection, Store, Subject
+from .db import Store, StoredDetection, Subject
 from .errors import UserError
 
 # Cosine similarity of two region embeddings above which an unnamed box is offered
@@ -32,7 +32,7 @@ def kind_for(label: str) -> str:
     return "person" if label in PERSON_LABELS else "pet"
 
 
-def name_box(store: Store, detection_id: int, name: str) -> Detection:
+def name_box(store: Store, detection_id: int, name: str) -> StoredDetection:
     name = " ".join(name.split())
     if not name:
         raise NamingError("A name cannot be empty.")
@@ -67,7 +67,7 @@ def suggestions(store: Store, photo_id: int, threshold: float = SUGGEST_THRESHOL
     return sorted(found, key=lambda s: -s.score)
 
 
-def _closest(vector, named, box: Detection, subjects: dict[int, Subject],
+def _closest(vector, named, box: StoredDetection, subjects: dict[int, Subject],
              rejected: set[tuple[int, int]], det_id: int) -> tuple[int, float] | None:
     if not named:
         return None

@@ -95,10 +95,10 @@ def test_user_tags_and_rejections_survive_automatic_retagging(tmp_path):
     store = Store(tmp_path / "library.db")
     root = store.add_root("/photos")
     pid = store.add_photo(root.id, "a.jpg", 1, 1, "h")
-    store.replace_auto_tags(pid, "clip-1", [("beach", 0.9), ("dog", 0.8)])
+    store.set_auto_tags(pid, [("beach", 0.9, "clip-1"), ("dog", 0.8, "clip-1")])
     store.add_user_tag(pid, "Holiday")
     assert store.remove_tag(pid, "dog")
-    store.replace_auto_tags(pid, "clip-2", [("beach", 0.7), ("dog", 0.95), ("sea", 0.6)])
+    store.set_auto_tags(pid, [("beach", 0.7, "clip-2"), ("dog", 0.95, "clip-2"), ("sea", 0.6, "clip-2")])
     tags = {t.tag: t.source for t in store.tags_of(pid)}
     assert tags == {"Holiday": "user", "beach": "auto", "sea": "auto"}
     store.close()

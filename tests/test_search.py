@@ -54,7 +54,7 @@ class Lib:
                                            1.0 if gps else None, 2.0 if gps else None))
         self.store.set_state(pid, state)
         if tags:
-            self.store.replace_auto_tags(pid, MODEL, list(tags))
+            self.store.set_auto_tags(pid, [(tag, score, MODEL) for tag, score in tags])
         if vector is not None:
             self.store.replace_embeddings(pid, MODEL, [(None, vector)])
         return pid

@@ -106,7 +106,7 @@ def test_add_index_search_name_a_box_and_find_it(window, qtbot, photo_dir):
 def test_removed_auto_tag_stays_removed(window, qtbot, photo_dir):
     w = _indexed_window(window, qtbot, photo_dir)
     photo = w.model.items()[0].photo
-    w.lib.store.replace_auto_tags(photo.id, "test-clip", [("beach", 0.9), ("sea", 0.8)])
+    w.lib.store.set_auto_tags(photo.id, [("beach", 0.9, "test-clip"), ("sea", 0.8, "test-clip")])
     w.open_viewer(photo)
     viewer = w.viewer
     tags = lambda: [viewer.tag_list.item(i).data(Qt.ItemDataRole.UserRole)  # noqa: E731
@@ -116,7 +116,7 @@ def test_removed_auto_tag_stays_removed(window, qtbot, photo_dir):
     qtbot.mouseClick(viewer.remove_tag_button, Qt.MouseButton.LeftButton)
     assert tags() == ["sea"]
     # A re-index writes the model's tags again: the removed one must not come back.
-    w.lib.store.replace_auto_tags(photo.id, "test-clip", [("beach", 0.95), ("sea", 0.8)])
+    w.lib.store.set_auto_tags(photo.id, [("beach", 0.95, "test-clip"), ("sea", 0.8, "test-clip")])
     viewer.refresh()
     assert tags() == ["sea"]
     viewer.tag_list.setFocus()
@@ -259,7 +259,7 @@ def test_closing_mid_index_stops_workers_and_keeps_work(window, qtbot, tmp_path)
 def test_completion_pause_and_cli_entry(window, qtbot, photo_dir):
     w = _indexed_window(window, qtbot, photo_dir)
     photo = w.model.items()[0].photo
-    w.lib.store.replace_auto_tags(photo.id, "test-clip", [("beach", 0.9)])
+    w.lib.store.set_auto_tags(photo.id, [("beach", 0.9, "test-clip")])
     w.search.setFocus()
     qtbot.keyClicks(w.search, "tag:be")
     assert "tag:beach" in w.completions.stringList()

@@ -32,8 +32,8 @@ def box_label(det, suggestion=None) -> str:
 
 
 class PhotoCanvas(QWidget):
-    boxClicked = Signal(object)  # Detection
-    nameEntered = Signal(object, str)  # Detection, name
+    boxClicked = Signal(object)  # StoredDetection
+    nameEntered = Signal(object, str)  # StoredDetection, name
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -206,7 +206,7 @@ class PhotoCanvas(QWidget):
 
 
 class _Region:
-    """A bare box (normalised x0, y0, x1, y1) shaped like a Detection for box_rect()."""
+    """A bare box (normalised x0, y0, x1, y1) shaped like a StoredDetection for box_rect()."""
 
     def __init__(self, box):
         self.box = box
