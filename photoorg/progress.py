@@ -42,12 +42,20 @@ def format_duration(seconds: float | None) -> str:
 Work = Generator[Progress, None, T]
 
 
-def drive(work: Work[T], on_progress: Callable[[Progress], None] | None = None) -> T:
-    """Run a progress generator to the end and return its result."""
-    while True:
-        try:
-            event = next(work)
-        except StopIteration as stop:
-            return stop.value
-        if on_progress:
-            on_progress(event)
+def drive(work: Work[T], on_progress: Callable[[Progress], None] | None = None,
+          stop: Callable[[], bool] | None = None) -> T | None:
+    """Run a progress generator and return its result: the one loop the CLI, the
+    watcher and the GUI share. After each event, `stop()` may end the work early (what
+    it committed stays); the result is then None."""
+    try:
+        while True:
+            try:
+                event = next(work)
+            except StopIteration as done:
+                return done.value
+            if on_progress:
+                on_progress(event)
+            if stop is not None and stop():
+                return None
+    finally:
+        work.close()

@@ -16,6 +16,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
+from .coalesce import Change
 from .db import KnownFile, ScanProblem, Store
 from .imaging import is_supported
 from .progress import Progress, Work
@@ -230,3 +231,65 @@ def _write(store: Store, s: Survey, found: FoundFile, kind: str, digest: str,
     else:
         store.add_photo(s.root_id, found.rel_path, found.size, found.mtime_ns, digest)
         s.result.new += 1
+
+
+# -- rows that follow the watcher's move and delete events ------------------------------
+
+
+def follow_events(store: Store, changes: list[Change], roots: dict[int, str],
+                  still_watched: Callable[[int], bool]) -> tuple[int, list[int]]:
+    """Rows follow the observer's move events, in order, in one transaction; returns
+    how many moved and the ids marked missing. Events may be stale, the disk is not: a
+    move is applied only if its destination exists, a deletion only if the file is
+    still absent and its root is still the folder being watched (an unplugged drive
+    sends no per-file deletions, and fails that test). Files deleted one by one are
+    missing even if the root ends up empty, so a folder whose last photo moved to
+    another root is not taken for an unplugged drive, and the photo's row follows it
+    there by content hash in the next scan."""
+    moved, gone = 0, []
+    with store.transaction():
+        for c in changes:
+            root = roots.get(c.root_id)
+            if root is None or c.kind == "touch":
+                continue
+            if c.kind == "move" and os.path.lexists(c.dest):
+                moved += _move_rows(store, c, root)
+            elif not os.path.lexists(c.path) and still_watched(c.root_id):
+                gone += _mark_gone(store, c, root)
+    return moved, gone
+
+
+def _rel(root: str, path: str) -> str | None:
+    rel = os.path.relpath(path, root)
+    return None if rel == "." or rel.startswith(os.pardir) else rel
+
+
+def _rows_at(store: Store, root_id: int, rel: str, is_dir: bool) -> dict[str, KnownFile]:
+    if is_dir:
+        return store.files_under(root_id, rel)
+    known = store.file_at(root_id, rel)
+    return {rel: known} if known else {}
+
+
+def _move_rows(store: Store, c: Change, root: str) -> int:
+    src, dest = _rel(root, c.path), _rel(root, c.dest)
+    if src is None or dest is None:
+        return 0
+    moved = 0
+    for rel, known in _rows_at(store, c.root_id, src, c.is_dir).items():
+        new_rel = dest + rel[len(src):]
+        # A destination that already has a row (a file moved over another) is
+        # left to the rescan, which sees the replaced file as changed.
+        if store.file_at(c.root_id, new_rel) is None:
+            store.move_photo(known.id, c.root_id, new_rel, known.size, known.mtime_ns)
+            moved += 1
+    return moved
+
+
+def _mark_gone(store: Store, c: Change, root: str) -> list[int]:
+    rel = _rel(root, c.path)
+    if rel is None:
+        return []
+    ids = [k.id for k in _rows_at(store, c.root_id, rel, c.is_dir).values() if k.state != "missing"]
+    store.mark_missing(ids)
+    return ids

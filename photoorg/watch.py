@@ -1,15 +1,12 @@
 """Folders that index themselves: a watchdog observer on every root feeds batched
 rescans, then the pending photos are indexed.
 
-Events are only hints. A burst of them is coalesced (nothing happens until the
-folders have been quiet for `quiet` seconds, or `max_delay` after the first event of
-a burst), then every root they touched is rescanned once, so copying 10,000 files
-costs a few scan passes. What the scan finds is the truth: a root that vanished is
-offline, never emptied. Move events move rows directly (the photo keeps its tags and
-names); a delete + create pair is matched by content hash in the scan, across roots
-too. A file modified within `settle` seconds is left for a later pass, so a copy in
-progress is taken only once it is finished. A root the OS refuses to watch (inotify
-limit) is rescanned every `fallback_interval` seconds instead.
+Events are only hints. A burst of them is coalesced (photoorg/coalesce.py: when to
+act, with an injected clock), then every root they touched is rescanned once. What the
+scan finds is the truth: a root that vanished is offline, never emptied. Move events
+move rows directly (scan.follow_events: the photo keeps its tags and names); a delete +
+create pair is matched by content hash in the scan, across roots too. A root the OS
+refuses to watch (inotify limit) is rescanned every `fallback_interval` seconds instead.
 
 One worker thread owns the library connection (the only writer); the observer's
 threads only append to an inbox. Everything the service has to say goes to the
@@ -27,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .coalesce import Change, Coalescer
 from .imaging import is_supported
 from .index import Control
-from .progress import Progress
-from .scan import FoundFile, ScanResult, scan
+from .progress import Progress, drive
+from .scan import FoundFile, ScanResult, follow_events, scan
 
 
 @dataclass(frozen=True)
@@ -73,22 +71,6 @@ class WatchOptions:
     fallback_interval: float = 60.0  # rescan period of a root that cannot be watched
     index: bool = True  # index pending photos after each rescan
     index_batch: int = 16
-
-
-# watchdog's inotify backend holds a move-out for 0.5 s, waiting for its move-in; a
-# move-out of root A into root B only arrives then (as a deletion in A), after B's
-# creation. New files wait at least this long, so the pair meets in one pass and
-# the scan recognises the photo by its content.
-MOVE_PAIRING_DELAY = 0.6
-
-
-@dataclass(frozen=True)
-class _Change:
-    root_id: int
-    kind: str  # touch | delete | move
-    path: str
-    dest: str = ""
-    is_dir: bool = False
 
 
 @dataclass
@@ -170,11 +152,11 @@ class _Handler:
             return  # folder "modified" only repeats what its entries' events say
         src, dest = os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")
         if kind == "moved":
-            change = _Change(self.root_id, "move", src, dest, event.is_directory)
+            change = Change(self.root_id, "move", src, dest, event.is_directory)
         elif kind == "deleted":
-            change = _Change(self.root_id, "delete", src, is_dir=event.is_directory)
+            change = Change(self.root_id, "delete", src, is_dir=event.is_directory)
         else:  # created, modified, attrib, closed (after writing)
-            change = _Change(self.root_id, "touch", src, is_dir=event.is_directory)
+            change = Change(self.root_id, "touch", src, is_dir=event.is_directory)
         paths = [p for p in (src, dest) if p]
         if src != self.root and all(
             _hidden_or_unsupported(os.path.relpath(p, self.root), event.is_directory)
@@ -204,12 +186,8 @@ class WatchService:
         self.on_notice = on_notice
         self.passes = 0  # scan passes since start: the measure of coalescing
         self.error: BaseException | None = None  # why the worker ended, if it failed
-        self._cond = threading.Condition()
-        self._inbox: list[_Change] = []
-        self._first_event = self._last_event = 0.0
-        self._touched: dict[str, float] = {}  # path -> monotonic time of its last event
-        self._deferred: set[str] = set()
-        self._deferred_at = 0.0
+        self._cond = threading.Condition()  # guards _events and the flags below
+        self._events = Coalescer(self.options.quiet, self.options.max_delay, self.options.settle)
         self._stop = False
         self._started = False
         self._working = False
@@ -301,42 +279,22 @@ class WatchService:
 
     # -- inbox (observer threads) ----------------------------------------------
 
-    def _receive(self, change: _Change) -> None:
-        now = time.monotonic()
+    def _receive(self, change: Change) -> None:
         with self._cond:
-            if not self._inbox:
-                self._first_event = now
-            self._inbox.append(change)
-            self._last_event = now
-            if change.kind == "touch":  # a rename does not write: no need to wait for it
-                self._touched[change.path] = now
+            self._events.add(change)
             self._cond.notify_all()
 
     def _idle(self) -> bool:
-        return (self._started and not self._working and not self._inbox and not self._deferred
+        return (self._started and not self._working and self._events.empty
                 and not self._index_left and not self._dirty)
-
-    def _inbox_due_at(self) -> float:
-        # Never sooner than the move pairing delay: by then a move-out of another
-        # root has arrived too, and the files of the burst are old enough to take.
-        o = self.options
-        return min(self._last_event + max(o.quiet, MOVE_PAIRING_DELAY), self._first_event + o.max_delay)
-
-    def _inbox_due(self, now: float) -> bool:
-        return bool(self._inbox) and now >= self._inbox_due_at()
-
-    def _deferred_due(self, now: float) -> bool:
-        # While a burst goes on, its next batch takes the deferred files along.
-        return bool(self._deferred) and not self._inbox and now >= self._deferred_at
 
     def _next_wake(self) -> float:
         wake = [self._next_recheck]
         if self._dirty:
             wake.append(self._retry_at)
-        if self._inbox:
-            wake.append(self._inbox_due_at())
-        elif self._deferred:
-            wake.append(self._deferred_at)
+        events_at = self._events.wake_at()
+        if events_at is not None:
+            wake.append(events_at)
         if any(s.polling and not s.offline for s in self._roots.values()):
             wake.append(self._next_fallback)
         return min(wake)
@@ -393,14 +351,12 @@ class WatchService:
         now = time.monotonic()
         moved, gone = 0, []
         with self._cond:
-            changes = self._take_inbox(now)
+            changes, held = self._events.take()
             # Marked dirty before anything can fail, so a failed pass is retried.
-            self._dirty |= {c.root_id for c in changes}
-            if self._deferred and (changes or self._deferred_due(now)):
-                self._dirty |= self._roots_of(self._deferred)
-                self._deferred.clear()
+            self._dirty |= {c.root_id for c in changes} | self._roots_of(held)
         if changes:
-            moved, gone = self._apply_events(changes)
+            roots = {root_id: state.path for root_id, state in self._roots.items()}
+            moved, gone = follow_events(self._lib.store, changes, roots, self._still_watched)
         if now >= self._next_recheck:
             self._dirty |= self._recheck()
             self._next_recheck = now + self.options.recheck
@@ -417,12 +373,6 @@ class WatchService:
             else:
                 self._set_index_left(False)
 
-    def _take_inbox(self, now: float) -> list[_Change]:
-        if not self._inbox_due(now):
-            return []
-        changes, self._inbox = self._inbox, []
-        return changes
-
     def _roots_of(self, paths: set[str]) -> set[int]:
         found = set()
         for root_id, state in self._roots.items():
@@ -430,62 +380,6 @@ class WatchService:
             if any(p.startswith(prefix) for p in paths):
                 found.add(root_id)
         return found
-
-    # -- moves and deletions -----------------------------------------------------
-
-    def _apply_events(self, changes: list[_Change]) -> tuple[int, list[int]]:
-        """Rows follow watchdog's move events, in order, in one transaction. Events may
-        be stale, the disk is not: a move is applied only if its destination exists, a
-        deletion only if the file is still absent and the root is still the folder we
-        watch (an unplugged drive sends no per-file deletions, and fails that test).
-        Files deleted one by one are missing even if the root ends up empty, so a
-        folder whose last photo moved to another root is not taken for an unplugged
-        drive, and the photo's row follows it there by content hash."""
-        store = self._lib.store
-        moved, gone = 0, []
-        with store.transaction():
-            for c in changes:
-                if c.root_id not in self._roots or c.kind == "touch":
-                    continue
-                if c.kind == "move" and os.path.lexists(c.dest):
-                    moved += self._move_rows(c)
-                elif not os.path.lexists(c.path) and self._still_watched(c.root_id):
-                    gone += self._mark_gone(c)
-        return moved, gone
-
-    def _rel(self, root_id: int, path: str) -> str | None:
-        rel = os.path.relpath(path, self._roots[root_id].path)
-        return None if rel == "." or rel.startswith(os.pardir) else rel
-
-    def _rows_at(self, root_id: int, rel: str, is_dir: bool):
-        store = self._lib.store
-        if is_dir:
-            return store.files_under(root_id, rel)
-        known = store.file_at(root_id, rel)
-        return {rel: known} if known else {}
-
-    def _move_rows(self, c: _Change) -> int:
-        store = self._lib.store
-        src, dest = self._rel(c.root_id, c.path), self._rel(c.root_id, c.dest)
-        if src is None or dest is None:
-            return 0
-        moved = 0
-        for rel, known in self._rows_at(c.root_id, src, c.is_dir).items():
-            new_rel = dest + rel[len(src):]
-            # A destination that already has a row (a file moved over another) is
-            # left to the rescan, which sees the replaced file as changed.
-            if store.file_at(c.root_id, new_rel) is None:
-                store.move_photo(known.id, c.root_id, new_rel, known.size, known.mtime_ns)
-                moved += 1
-        return moved
-
-    def _mark_gone(self, c: _Change) -> list[int]:
-        rel = self._rel(c.root_id, c.path)
-        if rel is None:
-            return []
-        ids = [k.id for k in self._rows_at(c.root_id, rel, c.is_dir).values() if k.state != "missing"]
-        self._lib.store.mark_missing(ids)
-        return ids
 
     def _still_watched(self, root_id: int) -> bool:
         state = self._roots[root_id]
@@ -564,19 +458,8 @@ class WatchService:
     def _skip(self, root: str, found: FoundFile) -> bool:
         """Files written within `settle` seconds, or with an event younger than the
         move pairing delay, wait for a later pass."""
-        path = os.path.join(root, found.rel_path)
-        settle = self.options.settle
-        hold = max(settle, MOVE_PAIRING_DELAY)
         with self._cond:
-            touched = self._touched.get(path)
-        recent_event = touched is not None and time.monotonic() - touched < hold
-        age = time.time_ns() - found.mtime_ns
-        if recent_event or 0 <= age < settle * 1e9:
-            with self._cond:
-                self._deferred.add(path)
-                self._deferred_at = time.monotonic() + (hold if recent_event else settle)
-            return True
-        return False
+            return self._events.holds(os.path.join(root, found.rel_path), found.mtime_ns)
 
     def _rescan(self, root_ids: list[int], moved: int, gone: list[int]) -> None:
         store = self._lib.store
@@ -584,7 +467,8 @@ class WatchService:
         # A root removed by another process since the last recheck has no row to scan
         # (the scan failed on it); the next recheck stops watching it.
         root_ids = [i for i in root_ids if i in was_online]
-        results = self._drive(scan(store, root_ids, skip=self._skip))
+        results = drive(scan(store, root_ids, skip=self._skip),
+                        lambda p: self._notify("progress", f"scanning {p.done}/{p.total}", progress=p))
         self.passes += 1
         self._forget_old_touches()
         # Deleted files the events reported: missing unless the scan found them moved.
@@ -616,9 +500,8 @@ class WatchService:
             self._notify("online", f"{state.path}: back online; reconciled by a rescan.", state.path)
 
     def _forget_old_touches(self) -> None:
-        horizon = time.monotonic() - max(self.options.settle, MOVE_PAIRING_DELAY)
         with self._cond:
-            self._touched = {p: t for p, t in self._touched.items() if t >= horizon}
+            self._events.forget_old_touches()
 
     # -- indexing ----------------------------------------------------------------
 
@@ -637,23 +520,14 @@ class WatchService:
             self._set_index_left(False)
             return
         work = self._lib.index(control=self._control, batch_size=self.options.index_batch)
-        report = None
         try:
-            while True:
-                try:
-                    progress = next(work)
-                except StopIteration as done:
-                    report = done.value
-                    break
-                self._notify("progress", f"indexing {progress.done}/{progress.total}", progress=progress)
-                if self._paused or self._rescan_due():
-                    break
+            report = drive(work, lambda p: self._notify("progress", f"indexing {p.done}/{p.total}",
+                                                        progress=p),
+                           stop=lambda: self._paused or self._rescan_due())
         except Exception as e:  # e.g. a model that is not installed: say so, keep watching
             self._set_index_left(False)
             self._notify("error", f"indexing stopped: {e}")
             return
-        finally:
-            work.close()
         if report is not None and (report.indexed or report.failed):
             self._notify("indexed", f"indexed {report.indexed} photos, {report.failed} failed")
         for sentence in getattr(report, "waiting", ()):  # a model not installed: say it once
@@ -668,7 +542,7 @@ class WatchService:
         it wastes the batches decoded ahead."""
         now = time.monotonic()
         with self._cond:
-            if self._stop or self._inbox_due(now) or self._deferred_due(now):
+            if self._stop or self._events.due():
                 return True
         if any(s.polling and not s.offline for s in self._roots.values()) and now >= self._next_fallback:
             return True
@@ -682,14 +556,6 @@ class WatchService:
             self._index_left = value
 
     # -- reporting ----------------------------------------------------------------
-
-    def _drive(self, work):
-        while True:
-            try:
-                progress = next(work)
-            except StopIteration as done:
-                return done.value
-            self._notify("progress", f"scanning {progress.done}/{progress.total}", progress=progress)
 
     def _notify(self, kind: str, message: str, root: str | None = None, **extra) -> None:
         if self.on_notice is None:

@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from ..errors import UserError
 from ..index import Control
 from ..library import Library
+from ..progress import drive
 from ..watch import WatchService
 
 
@@ -144,7 +145,10 @@ class IndexWorker(QThread):
         self._set_busy(True)
         try:
             work = lib.scan(arg) if name == "scan" else lib.index(control=self.control)
-            self._drive(work, name)
+            # Between two scan batches a stop keeps what is committed; the next start
+            # rescans. (An index run stops itself through the cancelled Control.)
+            drive(work, self.progress.emit,
+                  stop=(lambda: self._stopping) if name == "scan" else None)
             self.changed.emit("batch" if name == "scan" else "indexed")
             if name == "scan" and not self._stopping:
                 self.index()
@@ -152,19 +156,6 @@ class IndexWorker(QThread):
             self.message.emit(f"{name} stopped: {describe(e)}")
         finally:
             self._set_busy(not self._jobs.empty())
-
-    def _drive(self, work, name: str):
-        while True:
-            try:
-                event = next(work)
-            except StopIteration as stop:
-                return stop.value
-            self.progress.emit(event)
-            if self._stopping and name != "index":
-                # Between two scan batches: what is committed stays, the next start rescans.
-                # (An index run stops itself through the cancelled Control.)
-                work.close()
-                return None
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self.busy:
