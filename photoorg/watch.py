@@ -6,7 +6,8 @@ act, with an injected clock), then every root they touched is rescanned once. Wh
 scan finds is the truth: a root that vanished is offline, never emptied. Move events
 move rows directly (scan.follow_events: the photo keeps its tags and names); a delete +
 create pair is matched by content hash in the scan, across roots too. A root the OS
-refuses to watch (inotify limit) is rescanned every `fallback_interval` seconds instead.
+refuses to watch (inotify limit) is rescanned every `fallback_interval` seconds instead
+(photoorg/rootwatch.py keeps track of the roots).
 
 One worker thread owns the library connection (the only writer); the observer's
 threads only append to an inbox. Everything the service has to say goes to the
@@ -15,7 +16,6 @@ threads only append to an inbox. Everything the service has to say goes to the
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import threading
@@ -28,6 +28,7 @@ from .coalesce import Change, Coalescer
 from .imaging import is_supported
 from .index import Control
 from .progress import Progress, drive
+from .rootwatch import RootState, RootTracker, new_observer, refusal
 from .scan import FoundFile, ScanResult, follow_events, scan
 
 
@@ -73,29 +74,6 @@ class WatchOptions:
     index_batch: int = 16
 
 
-@dataclass
-class _RootState:
-    path: str
-    presence: tuple | None = ("unknown",)  # differs from any real presence: first check rescans
-    watch: object | None = None  # watchdog ObservedWatch
-    watch_ident: tuple[int, int] | None = None
-    polling: bool = False  # the OS refused a watch: periodic rescans instead
-    offline: bool | None = None  # None until the first scan says
-
-
-def _presence(path: str) -> tuple | None:
-    """What the root looks like from outside: which folder sits at the path (a drive
-    mounted there is another one) and whether it has anything in it. None when it
-    cannot be read."""
-    try:
-        st = os.stat(path)
-        with os.scandir(path) as entries:
-            has_entries = any(True for _ in entries)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino, has_entries)
-
-
 def _hidden_or_unsupported(rel_path: str, is_dir: bool) -> bool:
     # The scan skips dot-files and dot-folders and files it cannot read as photos,
     # so events about them (editor temp files, partial downloads) change nothing.
@@ -103,41 +81,6 @@ def _hidden_or_unsupported(rel_path: str, is_dir: bool) -> bool:
     if any(part.startswith(".") for part in parts):
         return True
     return not is_dir and not is_supported(rel_path)
-
-
-def _new_observer():
-    from watchdog.observers import Observer
-
-    return Observer()
-
-
-def _schedule(observer, handler, path: str):
-    return observer.schedule(handler, path, recursive=True)
-
-
-def _watch_is_complete(observer, watch, root: str) -> bool:
-    """watchdog skips, silently, the subfolders it cannot watch (also when the
-    inotify watch limit runs out halfway through a tree). Count its watches
-    against the readable folders; other backends have nothing to count."""
-    emitter = getattr(observer, "_emitter_for_watch", {}).get(watch)
-    watched = getattr(getattr(emitter, "_inotify", None), "_active_callbacks_by_path", None)
-    if watched is None:
-        return True
-    folders = 1
-    for top, dirs, _ in os.walk(root):
-        folders += sum(1 for d in dirs if not os.path.islink(os.path.join(top, d))
-                       and os.access(os.path.join(top, d), os.R_OK | os.X_OK))
-    return len(watched) >= folders
-
-
-def _refusal(root: str, error: OSError, interval: float) -> str:
-    if error.errno == errno.ENOSPC:
-        why = "the system's limit on watched folders is reached (raise fs.inotify.max_user_watches)"
-    elif error.errno == errno.EMFILE:
-        why = "the system's limit on folder watchers is reached (raise fs.inotify.max_user_instances)"
-    else:
-        why = f"it cannot be watched ({error.strerror or error})"
-    return f"{root}: {why}; rescanning it every {interval:g} s instead."
 
 
 class _Handler:
@@ -196,14 +139,14 @@ class WatchService:
         self._paused = False
         self._control = Control()
         self._thread: threading.Thread | None = None
-        self._roots: dict[int, _RootState] = {}
+        self._roots = RootTracker(lambda root_id, path: _Handler(self, root_id, path),
+                                  self._refused, lock=self._cond)
         self._next_recheck = 0.0
         self._said: set[str] = set()
         self._dirty: set[int] = set()  # roots to rescan, kept until a pass succeeds
         self._retry_at = 0.0  # after a failed pass, not before this
         self._next_fallback = 0.0
         self._lib = None
-        self._observer = None
 
     # -- public ----------------------------------------------------------------
 
@@ -273,9 +216,7 @@ class WatchService:
 
     def watched_roots(self) -> dict[str, str]:
         """Each root's path and how it is followed: watched | polling | offline."""
-        with self._cond:
-            return {s.path: "offline" if s.offline else "polling" if s.polling else "watched"
-                    for s in self._roots.values()}
+        return self._roots.modes()
 
     # -- inbox (observer threads) ----------------------------------------------
 
@@ -295,7 +236,7 @@ class WatchService:
         events_at = self._events.wake_at()
         if events_at is not None:
             wake.append(events_at)
-        if any(s.polling and not s.offline for s in self._roots.values()):
+        if self._roots.polled():
             wake.append(self._next_fallback)
         return min(wake)
 
@@ -308,8 +249,8 @@ class WatchService:
     def _run(self) -> None:
         try:
             self._lib = self._open_library(self.folder)
-            self._observer = _new_observer()
-            self._observer.start()
+            self._roots.observer = new_observer()
+            self._roots.observer.start()
             self._loop()
         except Exception as e:  # the worker must say why it stopped, not vanish
             self.error = e
@@ -339,9 +280,9 @@ class WatchService:
                     self._cond.notify_all()
 
     def _shutdown(self) -> None:
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(10)
+        if self._roots.observer is not None:
+            self._roots.observer.stop()
+            self._roots.observer.join(10)
         if self._lib is not None:
             self._lib.close()
         with self._cond:
@@ -353,17 +294,17 @@ class WatchService:
         with self._cond:
             changes, held = self._events.take()
             # Marked dirty before anything can fail, so a failed pass is retried.
-            self._dirty |= {c.root_id for c in changes} | self._roots_of(held)
+            self._dirty |= {c.root_id for c in changes} | self._roots.roots_of(held)
         if changes:
-            roots = {root_id: state.path for root_id, state in self._roots.items()}
-            moved, gone = follow_events(self._lib.store, changes, roots, self._still_watched)
+            moved, gone = follow_events(self._lib.store, changes, self._roots.paths(),
+                                        self._roots.still_watched)
         if now >= self._next_recheck:
-            self._dirty |= self._recheck()
+            self._dirty |= self._roots.recheck(self._lib.store.roots())
             self._next_recheck = now + self.options.recheck
         if now >= self._next_fallback:
-            self._dirty |= {i for i, s in self._roots.items() if s.polling and not s.offline}
+            self._dirty |= self._roots.polled()
             self._next_fallback = now + self.options.fallback_interval
-        dirty = sorted(self._dirty & set(self._roots))
+        dirty = sorted(self._dirty & set(self._roots.roots))
         if dirty:
             self._rescan(dirty, moved, gone)
         self._dirty = set()
@@ -372,86 +313,6 @@ class WatchService:
                 self._index()
             else:
                 self._set_index_left(False)
-
-    def _roots_of(self, paths: set[str]) -> set[int]:
-        found = set()
-        for root_id, state in self._roots.items():
-            prefix = state.path.rstrip(os.sep) + os.sep
-            if any(p.startswith(prefix) for p in paths):
-                found.add(root_id)
-        return found
-
-    def _still_watched(self, root_id: int) -> bool:
-        state = self._roots[root_id]
-        try:
-            st = os.stat(state.path)
-        except OSError:
-            return False
-        return state.watch is not None and state.watch_ident == (st.st_dev, st.st_ino)
-
-    # -- roots -------------------------------------------------------------------
-
-    def _recheck(self) -> set[int]:
-        """Roots added or removed by someone else, roots that vanished, were replaced
-        by another folder (a drive mounted or unmounted there) or came back: all of
-        them need a rescan, which decides online or offline."""
-        dirty = set()
-        known = {r.id: r for r in self._lib.store.roots()}
-        for root_id in set(self._roots) - set(known):
-            self._unwatch(root_id)
-            with self._cond:
-                del self._roots[root_id]
-        for root in known.values():
-            with self._cond:
-                state = self._roots.setdefault(root.id, _RootState(root.path))
-            presence = _presence(root.path)
-            if state.watch is not None:
-                # A watched root's content is told by its events; only the folder
-                # itself vanishing or being replaced needs a look from here.
-                if (presence is not None and presence[:2] == state.watch_ident
-                        and self._emitter_alive(state.watch)):
-                    continue
-                self._unwatch(root.id)
-            elif presence == state.presence:
-                continue
-            state.presence = presence
-            dirty.add(root.id)
-        return dirty
-
-    def _emitter_alive(self, watch) -> bool:
-        # An emitter thread that died (an error inside watchdog) reports nothing
-        # more: rescan its root and watch it again.
-        return any(e.watch == watch and e.is_alive() for e in self._observer.emitters)
-
-    def _watch(self, root_id: int) -> None:
-        state = self._roots[root_id]
-        if state.watch is not None or state.polling:
-            return
-        try:
-            st = os.stat(state.path)
-            watch = _schedule(self._observer, _Handler(self, root_id, state.path), state.path)
-        except OSError as e:
-            self._fall_back(state, e)
-            return
-        state.watch, state.watch_ident = watch, (st.st_dev, st.st_ino)
-        if not _watch_is_complete(self._observer, watch, state.path):
-            self._unwatch(root_id)
-            self._fall_back(state, OSError(errno.ENOSPC, "inotify watch limit reached"))
-
-    def _fall_back(self, state: _RootState, error: OSError) -> None:
-        state.polling = True
-        self._next_fallback = time.monotonic() + self.options.fallback_interval
-        self._notify("degraded", _refusal(state.path, error, self.options.fallback_interval), state.path)
-
-    def _unwatch(self, root_id: int) -> None:
-        state = self._roots.get(root_id)
-        if state is None or state.watch is None:
-            return
-        try:
-            self._observer.unschedule(state.watch)
-        except KeyError:  # its emitter already ended (the folder was deleted)
-            pass
-        state.watch = state.watch_ident = None
 
     # -- scanning ----------------------------------------------------------------
 
@@ -485,19 +346,19 @@ class WatchService:
                      batch.moved + r.moved, batch.missing + r.missing)
 
     def _after_scan(self, root_id: int, result: ScanResult, was_online: bool) -> None:
-        state = self._roots[root_id]
-        state.presence = _presence(state.path)
-        before, state.offline = state.offline, not result.online
-        if not result.online:
-            self._unwatch(root_id)
-            if before is not True:
-                self._notify("offline", f"{state.path}: offline: {result.offline_reason}; "
-                             "its photos are kept and stay searchable.", state.path)
-            return
-        self._watch(root_id)
-        if before is True or (before is None and not was_online):
+        path = self._roots.roots[root_id].path
+        change = self._roots.after_scan(root_id, result.online, was_online)
+        if change == "offline":
+            self._notify("offline", f"{path}: offline: {result.offline_reason}; "
+                         "its photos are kept and stay searchable.", path)
+        elif change == "online":
             self._lib.store.requeue_errors(root_id)
-            self._notify("online", f"{state.path}: back online; reconciled by a rescan.", state.path)
+            self._notify("online", f"{path}: back online; reconciled by a rescan.", path)
+
+    def _refused(self, state: RootState, error: OSError) -> None:
+        """The OS refused to watch a root: rescan it on a timer, and say so."""
+        self._next_fallback = time.monotonic() + self.options.fallback_interval
+        self._notify("degraded", refusal(state.path, error, self.options.fallback_interval), state.path)
 
     def _forget_old_touches(self) -> None:
         with self._cond:
@@ -544,10 +405,10 @@ class WatchService:
         with self._cond:
             if self._stop or self._events.due():
                 return True
-        if any(s.polling and not s.offline for s in self._roots.values()) and now >= self._next_fallback:
+        if self._roots.polled() and now >= self._next_fallback:
             return True
         if now >= self._next_recheck:
-            self._dirty |= self._recheck()
+            self._dirty |= self._roots.recheck(self._lib.store.roots())
             self._next_recheck = now + self.options.recheck
         return bool(self._dirty)
 

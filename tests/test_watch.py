@@ -215,7 +215,7 @@ def test_unwatchable_root_falls_back_to_periodic_rescans(tmp_path, monkeypatch):
     def refuse(observer, handler, path):
         raise OSError(errno.ENOSPC, "inotify watch limit reached")
 
-    monkeypatch.setattr("photoorg.watch._schedule", refuse)
+    monkeypatch.setattr("photoorg.rootwatch.schedule", refuse)
     w = Watched(tmp_path)
     try:
         [degraded] = w.kinds("degraded")
@@ -298,20 +298,21 @@ def test_purge_missing_asks_unless_yes(tmp_path, capsys, monkeypatch):
 def test_partial_recursive_watch_is_detected(tmp_path):
     # watchdog skips the subfolders it cannot watch without a word (the inotify limit
     # running out halfway through a tree): the count of its watches tells.
-    from photoorg.watch import _Handler, _new_observer, _schedule, _watch_is_complete
+    from photoorg.rootwatch import new_observer, schedule, watch_is_complete
+    from photoorg.watch import _Handler
 
     for sub in ("a", "a/b", "c"):
         (tmp_path / sub).mkdir()
-    observer = _new_observer()
+    observer = new_observer()
     observer.start()
     try:
-        watch = _schedule(observer, _Handler(None, 1, str(tmp_path)), str(tmp_path))
-        assert _watch_is_complete(observer, watch, str(tmp_path))
+        watch = schedule(observer, _Handler(None, 1, str(tmp_path)), str(tmp_path))
+        assert watch_is_complete(observer, watch, str(tmp_path))
         group = observer._emitter_for_watch[watch]._inotify
         watched, skipped = group._active_callbacks_by_path, os.fsencode(str(tmp_path / "a" / "b"))
         group._active_callbacks_by_path = {p: wd for p, wd in watched.items() if p != skipped}
         try:
-            assert not _watch_is_complete(observer, watch, str(tmp_path))
+            assert not watch_is_complete(observer, watch, str(tmp_path))
         finally:
             group._active_callbacks_by_path = watched
     finally:
@@ -350,13 +351,13 @@ def test_a_failed_pass_is_retried(tmp_path, monkeypatch):
 def test_a_dead_emitter_is_replaced(watched):
     # An error inside watchdog ends its emitter thread without a word; the recheck
     # notices, rescans the root and watches it again.
-    [emitter] = list(watched.service._observer.emitters)
+    [emitter] = list(watched.service._roots.observer.emitters)
     emitter.stop()
     emitter.join(10)
     path = os.path.join(watched.roots[0], "after.png")
     write(path, 95)
     until(lambda: watched.photo(path), what="the photo after the emitter died")
-    until(lambda: any(e.is_alive() for e in watched.service._observer.emitters),
+    until(lambda: any(e.is_alive() for e in watched.service._roots.observer.emitters),
           what="a new emitter")
 
 
