@@ -31,10 +31,15 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# The system libraries Qt's X11 plugin loads, which a bare Debian lacks.
+QT_XCB_LIBS := libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0
+
 # Screenshots of the real app on a real library (../shared/photos/coco-train-mini when
 # present), on a virtual X screen; PNGs land in screenshots/.
 screenshot: $(STAMP)
-	command -v xvfb-run >/dev/null || (apt-get update -qq && apt-get install -y -qq xvfb xauth libxcb-cursor0)
+	dpkg -s xvfb xauth $(QT_XCB_LIBS) >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq xvfb xauth $(QT_XCB_LIBS))
 	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m photoorg.ui.screenshot screenshots
 
 clean:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 from sqlite_utils import Database
@@ -350,11 +350,9 @@ class Store:
 
     def photo_by_path(self, path: str) -> Photo | None:
         for root in sorted(self.roots(), key=lambda r: -len(r.path)):
-            prefix = root.path.rstrip(os.sep) + os.sep
-            if path.startswith(prefix):
-                found = self.photos_where(
-                    "p.root_id = ? AND p.rel_path = ?", [root.id, path[len(prefix):]]
-                )
+            if path != root.path and PurePath(path).is_relative_to(root.path):
+                rel = str(PurePath(path).relative_to(root.path))
+                found = self.photos_where("p.root_id = ? AND p.rel_path = ?", [root.id, rel])
                 return found[0] if found else None
         return None
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL.ExifTags import GPS, IFD, Base
 
 from .db import PhotoMeta
 from .errors import UserError
@@ -26,9 +27,6 @@ SUPPORTED_EXTENSIONS = frozenset(
 MAX_PIXELS = 250_000_000
 Image.MAX_IMAGE_PIXELS = None  # our own check replaces Pillow's warning/error pair
 
-_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
-_DATE_ORIGINAL, _DATE = 0x9003, 0x0132
-_MAKE, _MODEL = 0x010F, 0x0110
 _heif_registered = False
 
 
@@ -78,7 +76,7 @@ def _open(path: Path | str) -> Image.Image:
 
 def _oriented_size(image: Image.Image) -> tuple[int, int]:
     width, height = image.size
-    orientation = image.getexif().get(0x0112, 1)
+    orientation = image.getexif().get(Base.Orientation, 1)
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
@@ -92,7 +90,7 @@ def _text(value) -> str | None:
 
 
 def _taken_at(exif: Image.Exif) -> str | None:
-    raw = _text(exif.get_ifd(_EXIF_IFD).get(_DATE_ORIGINAL) or exif.get(_DATE))
+    raw = _text(exif.get_ifd(IFD.Exif).get(Base.DateTimeOriginal) or exif.get(Base.DateTime))
     if not raw:
         return None
     try:
@@ -102,10 +100,10 @@ def _taken_at(exif: Image.Exif) -> str | None:
 
 
 def _gps(exif: Image.Exif) -> tuple[float | None, float | None]:
-    gps = exif.get_ifd(_GPS_IFD)
+    gps = exif.get_ifd(IFD.GPSInfo)
     try:
-        lat = _degrees(gps[2]) * (-1 if _text(gps.get(1)) == "S" else 1)
-        lon = _degrees(gps[4]) * (-1 if _text(gps.get(3)) == "W" else 1)
+        lat = _degrees(gps[GPS.GPSLatitude]) * (-1 if _text(gps.get(GPS.GPSLatitudeRef)) == "S" else 1)
+        lon = _degrees(gps[GPS.GPSLongitude]) * (-1 if _text(gps.get(GPS.GPSLongitudeRef)) == "W" else 1)
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None, None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -129,8 +127,8 @@ def read_meta(path: Path | str) -> PhotoMeta:
                 width=width,
                 height=height,
                 taken_at=_taken_at(exif),
-                camera_make=_text(exif.get(_MAKE)),
-                camera_model=_text(exif.get(_MODEL)),
+                camera_make=_text(exif.get(Base.Make)),
+                camera_model=_text(exif.get(Base.Model)),
                 lat=lat,
                 lon=lon,
             )

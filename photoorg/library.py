@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from .db import Photo, Root, Store, Tag
 from .errors import LibraryError
@@ -17,6 +17,11 @@ from .scan import ScanResult, scan
 from .settings import Settings, load_settings
 from .thumbs import thumbnail
 from .watch import WatchService
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Strictly inside `folder` (both resolved): a folder is not inside itself."""
+    return path != folder and PurePath(path).is_relative_to(folder)
 
 
 def _hidden(path: str, under: str) -> bool:
@@ -104,26 +109,26 @@ class Library:
         library = str(self.folder.resolve())
         for path in resolved:
             for root in self.store.roots():
-                if path.startswith(root.path.rstrip(os.sep) + os.sep):
+                if _inside(path, root.path):
                     raise LibraryError(f"{path} is already in the library, inside {root.path}.")
                 # Both roots would list the same files: every photo twice.
-                if root.path.startswith(path.rstrip(os.sep) + os.sep):
+                if _inside(root.path, path):
                     raise LibraryError(
                         f"{path} already holds the library folder {root.path}; remove that one "
                         "first (`photoorg remove`), then add the outer folder."
                     )
             for other in resolved:
-                if other.startswith(path.rstrip(os.sep) + os.sep):
+                if _inside(other, path):
                     raise LibraryError(
                         f"{other} is inside {path}; add only {path}, or its photos would be listed twice."
                     )
-            if path == library or path.startswith(library.rstrip(os.sep) + os.sep):
+            if path == library or _inside(path, library):
                 raise LibraryError(
                     f"{path} is this library's own folder or inside it; add your photo folders instead."
                 )
             # Its thumbnails would be scanned as photos. (Hidden folders such as the
             # default ~/.local/share/photoorg are skipped by the scan anyway.)
-            if library.startswith(path.rstrip(os.sep) + os.sep) and not _hidden(library, path):
+            if _inside(library, path) and not _hidden(library, path):
                 raise LibraryError(
                     f"{path} holds this library's own folder ({library}); keep the library "
                     "elsewhere (--library DIR) or add a folder that does not contain it."

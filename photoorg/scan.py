@@ -15,6 +15,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 
 from .coalesce import Change
 from .db import KnownFile, ScanProblem, Store
@@ -124,7 +125,7 @@ def _reachable(root: str, store: Store, root_id: int) -> str | None:
 
 def _under_any(rel_path: str, root: str, folders: list[str]) -> bool:
     full = os.path.join(root, rel_path)
-    return any(full.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+    return any(full != f and PurePath(full).is_relative_to(f) for f in folders)
 
 
 @dataclass

@@ -51,6 +51,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from .db import Store
 from .db import search as sql
@@ -350,16 +351,8 @@ def _dim_of(store: Store, model: str) -> int:
 
 @contextmanager
 def _locked(folder: Path):
-    """One writer at a time across processes (the CLI and the GUI may share a library)."""
+    """One writer at a time across processes (the CLI and the GUI may share a library);
+    filelock, because flock does nothing on Windows."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "lock", "a") as f:
-        try:
-            import fcntl
-        except ImportError:  # Windows: one process per library is the norm there
-            yield
-            return
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(folder / "lock"):
+        yield

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from .coalesce import Change, Coalescer
 from .imaging import is_supported
@@ -105,7 +105,7 @@ class _Handler:
             _hidden_or_unsupported(os.path.relpath(p, self.root), event.is_directory)
             # The library's own writes (thumbnails) when it lives inside a root:
             # reacting to them would rescan after every index batch.
-            or p.startswith(self.service._library_prefix)
+            or p != self.service._library and PurePath(p).is_relative_to(self.service._library)
             for p in paths
         ):
             return
@@ -124,7 +124,7 @@ class WatchService:
         # A factory (photoorg.Library), so that the Library may hand out watchers
         # without this module importing it back.
         self._open_library = open_library
-        self._library_prefix = str(self.folder.resolve()) + os.sep
+        self._library = str(self.folder.resolve())
         self.options = options or WatchOptions()
         self.on_notice = on_notice
         self.passes = 0  # scan passes since start: the measure of coalescing

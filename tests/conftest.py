@@ -28,22 +28,23 @@ def write_photo(path: Path, size=(64, 48), color=(200, 120, 40), *, taken: str |
                 gps: tuple[float, float] | None = None, fmt: str | None = None) -> Path:
     """A real image file with real EXIF, as a camera would write it."""
     from PIL import Image
+    from PIL.ExifTags import IFD, Base
 
     image = Image.new("RGB", size, color)
     # A second colour block makes rotations and crops visible in pixel checks.
     image.paste((20, 20, 220), (0, 0, size[0] // 4, size[1] // 4))
     exif = Image.Exif()
     if make:
-        exif[0x010F] = make
+        exif[Base.Make] = make
     if model:
-        exif[0x0110] = model
+        exif[Base.Model] = model
     if orientation:
-        exif[0x0112] = orientation
+        exif[Base.Orientation] = orientation
     if taken:
-        exif.get_ifd(0x8769)[0x9003] = taken
+        exif.get_ifd(IFD.Exif)[Base.DateTimeOriginal] = taken
     if gps:
         lat, lon = gps
-        exif.get_ifd(0x8825).update({
+        exif.get_ifd(IFD.GPSInfo).update({
             1: "N" if lat >= 0 else "S", 2: (abs(lat), 0.0, 0.0),
             3: "E" if lon >= 0 else "W", 4: (abs(lon), 0.0, 0.0),
         })
