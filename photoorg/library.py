@@ -198,11 +198,14 @@ class Library:
         """Every known model (ModelChoice): role, installed, size, licence, chosen here."""
         return model_choices(self.weights, self.settings())
 
-    def download_model(self, name: str | None = None, progress=None) -> list[Path]:
-        """Fetch `name`, or every chosen model not installed yet; progress(name, done, total)."""
+    def download_models(self, name: str | None = None) -> Work[list[Path]]:
+        """Fetch `name`, or every chosen model not installed yet, yielding Progress in
+        bytes (stage "download NAME"); the CLI and the GUI drive the same work."""
         names = [name] if name else names_to_download(self.weights, self.settings())
-        return [self.weights.download(n, progress=(lambda d, t, n=n: progress(n, d, t))
-                                      if progress else None) for n in names]
+        paths = []
+        for n in names:
+            paths.append((yield from self.weights.downloading(n)))
+        return paths
 
     def import_model(self, name: str, file: str | Path, allow_mismatch: bool = False) -> Path:
         return self.weights.import_file(name, Path(file).expanduser(), allow_mismatch)

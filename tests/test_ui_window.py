@@ -307,15 +307,16 @@ def test_first_window_does_not_load_the_models(tmp_path):
 def test_banner_download_shows_progress_then_the_failure(window, qtbot, photo_dir, monkeypatch):
     from photoorg.library import Library
     from photoorg.models.registry import DownloadFailed
+    from photoorg.progress import Progress
 
     seen = []
 
-    def offline_download(self, name=None, progress=None):
-        progress(name, 1_000_000, 4_000_000)
+    def offline_download(self, name=None):
+        yield Progress(f"download {name}", 1_000_000, 4_000_000)
         seen.append(name)
         raise DownloadFailed(f"Could not download {name!r} from github.com (no network).")
 
-    monkeypatch.setattr(Library, "download_model", offline_download)
+    monkeypatch.setattr(Library, "download_models", offline_download)
     w = _indexed_window(window, qtbot, photo_dir)
     banner = w.banner
     qtbot.mouseClick(banner.download_button, Qt.MouseButton.LeftButton)

@@ -21,6 +21,7 @@ from photoorg.models.registry import (
     UnknownModel,
     WeightStore,
 )
+from photoorg.progress import drive
 
 PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # more than one download chunk
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -102,6 +103,23 @@ def test_download_reports_progress_checks_and_installs(store, spec):
     row = next(r for r in store.status() if r.name == spec.name)
     assert row.installed and row.verified and row.size == len(PAYLOAD)
     assert _leftovers(store) == ["test-clip.safetensors", "test-clip.safetensors.json"]
+
+
+def test_library_download_is_work_the_cli_and_gui_drive_and_can_stop(tmp_path, spec):
+    from photoorg.library import Library
+
+    with Library(tmp_path / "lib") as lib:
+        work = lib.download_models(spec.name)
+        first = next(work)
+        assert (first.stage, first.done, first.total) == ("download test-clip", 0, len(PAYLOAD))
+        next(work)
+        work.close()  # Cancel: the bytes so far stay in the .part file for the next run
+        assert _leftovers(lib.weights) == ["test-clip.safetensors.part"]
+        events = []
+        paths = drive(lib.download_models(spec.name), events.append)
+        assert paths == [lib.weights.path(spec.name)] and paths[0].read_bytes() == PAYLOAD
+        assert (events[-1].done, events[-1].total) == (len(PAYLOAD), len(PAYLOAD))
+        assert _Handler.ranges[-1] is not None  # it continued the part file
 
 
 def test_checksum_mismatch_is_refused_and_part_removed(store, spec, monkeypatch):

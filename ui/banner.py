@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QToolButton,
 )
 
+from ..progress import Progress, drive
+
 FEATURES = {
     "clip": "Tags and free-text search",
     "detector": "People & pet boxes",
@@ -54,15 +56,19 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
+def _model_of(p: Progress) -> str:
+    return p.stage.removeprefix("download ")  # Library.download_models names its stages so
+
+
 def _download(names: list[str]):
     def work(lib, task):
-        def progress(name, done, total):
-            if task.cancel.is_set():
-                raise DownloadCancelled(f"The download of {name} was cancelled.")
-            task.runner.report(task, (name, done, total))
+        def progress(p: Progress) -> None:
+            if task.cancel.is_set():  # closing the download's generator stops it
+                raise DownloadCancelled(f"The download of {_model_of(p)} was cancelled.")
+            task.runner.report(task, p)
 
         for name in names:
-            lib.download_model(name, progress)
+            drive(lib.download_models(name), progress)
         return names
     return work
 
@@ -127,8 +133,8 @@ class ModelBanner(QFrame):
             lambda message: self._finished(None, message),
             self._progress)
 
-    def _progress(self, event) -> None:
-        name, done, total = event
+    def _progress(self, event: Progress) -> None:
+        name, done, total = _model_of(event), event.done, event.total
         if total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * done / total))

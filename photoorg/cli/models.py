@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
-from ..progress import Progress
+from ..progress import drive
 from . import open_library
 from .progress import ProgressPrinter
 
@@ -78,7 +77,6 @@ def _mib(n: int) -> str:
 
 def run_index_and_report(lib, device: str | None = None, batch_size: int = 16) -> int:
     """Index with a progress bar, then the outcome; shared with `add` and `scan`."""
-    from ..progress import drive
 
     bar = ProgressPrinter()
     report = drive(lib.index(batch_size=batch_size, device=device), bar)
@@ -127,21 +125,9 @@ def cmd_models_list(args) -> int:
     return 0
 
 
-def download_progress(stream=None):
-    """progress(name, done_bytes, total_bytes) for WeightStore.download, drawn as a bar."""
-    printer = ProgressPrinter(stream, amount=lambda n: _mib(int(n)))
-    started: dict[str, float] = {}
-
-    def report(name: str, done: int, total: int) -> None:
-        start = started.setdefault(name, time.monotonic())
-        printer(Progress(f"download {name}", done, total, start))
-
-    return report
-
-
 def cmd_models_download(args) -> int:
     with open_library(args) as lib:
-        paths = lib.download_model(args.name, progress=download_progress())
+        paths = drive(lib.download_models(args.name), ProgressPrinter(amount=lambda n: _mib(int(n))))
     if not paths:
         print("Every chosen model is installed already.")
     for path in paths:

@@ -21,12 +21,14 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import UserError
+from ..progress import Progress, Work, drive
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,13 @@ class WeightStore:
 
     def download(self, name: str, progress: ProgressFn | None = None,
                  url: str | None = None) -> Path:
-        """Fetch the official file (or `url`), check it, then move it into place.
+        """`downloading` run to the end; progress(done_bytes, total_bytes)."""
+        return drive(self.downloading(name, url),
+                     (lambda p: progress(p.done, p.total)) if progress else None)
+
+    def downloading(self, name: str, url: str | None = None) -> Work[Path]:
+        """Fetch the official file (or `url`), check it, then move it into place,
+        yielding Progress in bytes; closing the generator stops the download.
 
         Bytes go to `<file>.part`; an interrupted run leaves only that, and the next
         run continues it with an HTTP Range request when the server allows.
@@ -225,7 +233,7 @@ class WeightStore:
         source = url or spec.url
         self.root.mkdir(parents=True, exist_ok=True)
         part = self.root / (spec.filename + ".part")
-        digest = _fetch(name, source, part, spec.size_bytes, progress)
+        digest = yield from _fetch(name, source, part, spec.size_bytes)
         expected = expected_sha256(spec)
         if not _matches(expected, digest):
             part.unlink(missing_ok=True)
@@ -286,7 +294,7 @@ class WeightStore:
             return {}
 
 
-def _fetch(name: str, url: str, part: Path, size_hint: int, progress: ProgressFn | None) -> str:
+def _fetch(name: str, url: str, part: Path, size_hint: int) -> Work[str]:
     """Stream `url` into `part` (continuing it if possible); returns the sha256 of the whole."""
     import urllib.error
     import urllib.request
@@ -300,7 +308,7 @@ def _fetch(name: str, url: str, part: Path, size_hint: int, progress: ProgressFn
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # the part file is already complete, or stale
             part.unlink()
-            return _fetch(name, url, part, size_hint, progress)
+            return (yield from _fetch(name, url, part, size_hint))
         raise _failed(name, url, f"the server answered {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
         raise _failed(name, url, _reason(e)) from None
@@ -315,26 +323,25 @@ def _fetch(name: str, url: str, part: Path, size_hint: int, progress: ProgressFn
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else size_hint
-        done = _stream(name, url, response, part, "ab" if resumed else "wb",
-                       digest, have, total, progress)
+        done = yield from _stream(name, url, response, part, "ab" if resumed else "wb",
+                                  digest, have, total)
     if length and length.isdigit() and done != total:
         raise _failed(name, url, f"the connection ended after {done} of {total} bytes")
     return digest.hexdigest()
 
 
-def _stream(name, url, response, part, mode, digest, done, total, progress) -> int:
+def _stream(name, url, response, part, mode, digest, done, total) -> Work[int]:
     import http.client
 
+    started = time.monotonic()
     try:
         with open(part, mode) as out:
-            if progress:
-                progress(done, total)
+            yield Progress(f"download {name}", done, total, started)
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 out.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
-                if progress:
-                    progress(done, total)
+                yield Progress(f"download {name}", done, total, started)
     except http.client.HTTPException as e:  # e.g. IncompleteRead: the server hung up
         raise _failed(name, url, f"the connection broke ({type(e).__name__})") from None
     except OSError as e:  # socket timeouts and resets, a full disk
