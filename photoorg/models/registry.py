@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 from ..errors import UserError
+from ..fileio import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ class WeightStore:
         # The note goes first: a file without a note is treated as unverified, never
         # the reverse, and os.replace makes the weights appear all at once.
         note = {"sha256": digest, "source": source, "verified": verified}
-        self._note_path(spec).write_text(json.dumps(note, indent=1))
+        atomic_write_text(self._note_path(spec), json.dumps(note, indent=1))
         os.replace(part, target)
         return target
 
