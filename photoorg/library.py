@@ -9,6 +9,7 @@ from pathlib import Path
 from .db import Photo, Root, Store, Tag
 from .imaging import is_supported
 from .index import Control, IndexReport, run_index
+from .indexstate import index_lock, last_run, remember_run, run_key
 from .labels import clean_label, shown
 from .modelset import ModelSet, load_model_set
 from .progress import Work
@@ -189,9 +190,17 @@ class Library:
         """Process pending photos with the models chosen in the settings (loaded when
         the work starts, kept for the next run); `models` overrides them (tests, benches)."""
         def work():
-            chosen = models or self.model_set(device)
-            return (yield from run_index(self.store, self.thumbs_dir, chosen,
-                                         batch_size=batch_size, control=control))
+            with index_lock(self.folder):
+                key = run_key(*self._models_key(device), self.store.vocabulary())
+                last = last_run(self.folder)
+                if models is None and last.get("key") == key and not self.store.pending_count():
+                    return IndexReport(waiting=list(last.get("waiting", ())))
+                chosen = models or self.model_set(device)
+                report = yield from run_index(self.store, self.thumbs_dir, chosen,
+                                              batch_size=batch_size, control=control)
+                if models is None and not report.cancelled:
+                    remember_run(self.folder, key, report.waiting)
+                return report
         return work()
 
     # -- models ----------------------------------------------------------------
@@ -210,14 +219,20 @@ class Library:
         once and reused while the settings, vocabulary and installed files stay the same."""
         settings = self.settings()
         vocabulary = self.store.vocabulary()
-        key = (settings, device,
-               tuple(self.weights.path(settings.model(r)) is not None for r in ("clip", "detector")))
+        key = self._models_key(device)
         if getattr(self, "_model_key", None) != key:
             self._model_set = load_model_set(self.folder, settings, self.weights, vocabulary,
                                              device)
             self._model_key = key
         self._model_set.words = vocabulary
         return self._model_set
+
+    def _models_key(self, device: str | None) -> tuple:
+        """What decides which models an index run loads: the settings and which of the
+        chosen weights are installed."""
+        settings = self.settings()
+        return (settings, device,
+                tuple(self.weights.path(settings.model(r)) is not None for r in ("clip", "detector")))
 
     def models(self) -> list:
         """Every known model (ModelChoice): role, installed, size, licence, chosen here."""
