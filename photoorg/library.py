@@ -12,7 +12,7 @@ from .index import Control, IndexReport, run_index
 from .indexstate import index_lock, last_run, remember_run, run_key
 from .labels import clean_label, shown
 from .modelset import ModelSet, load_model_set
-from .progress import Work
+from .progress import Progress, Work
 from .purge import PurgePlan, plan_purge
 from .scan import ScanResult, scan
 from .settings import Settings, load_settings
@@ -194,6 +194,7 @@ class Library:
                 key = run_key(*self._models_key(device), self.store.vocabulary())
                 last = last_run(self.folder)
                 if models is None and last.get("key") == key and not self.store.pending_count():
+                    yield Progress("index", 0, 0)  # a run always reports its start
                     return IndexReport(waiting=list(last.get("waiting", ())))
                 chosen = models or self.model_set(device)
                 report = yield from run_index(self.store, self.thumbs_dir, chosen,
