@@ -107,4 +107,24 @@ def test_add_on_a_real_small_filesystem(tmp_path, capsys):
             assert lib.roots() == [] and sum(lib.store.counts().values()) == 0
             assert lib.store.integrity_ok()
     finally:
-        subprocess.run(["umount", str(disk)], check=True)
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)  # even if a failure left a file open
+
+
+def test_thumbnails_on_a_full_disk_stop_the_run_instead_of_failing_every_photo(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from photoorg.errors import UserError
+
+    photos(tmp_path / "r", 6)
+    with Library(tmp_path / "lib") as lib:
+        lib.add_roots([tmp_path / "r"])
+        drive(lib.scan())
+
+        def full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(os, "fsync", full)  # only file writes fsync: the thumbnails
+        with pytest.raises(UserError, match="full"):
+            drive(lib.index(models=ModelSet(), batch_size=2))
+        assert lib.store.counts() == {"pending": 6, "indexed": 0, "error": 0, "missing": 0}
