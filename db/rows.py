@@ -14,6 +14,7 @@ class Root:
     online: bool
     last_scan: float | None
     offline_reason: str | None = None
+    device: int | None = None  # st_dev the folder was last seen online on
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,29 @@ def _search(db: Database) -> None:
         )
 
 
+def _root_evidence(db: Database) -> None:
+    # Offline by evidence (photoorg/roots.py): the device a root was last seen on.
+    # Photos a scan found gone in bulk wait for the user's word instead of going
+    # missing, and every purge keeps a journal of the rows it removed, so
+    # `purge --undo` can put them back.
+    db.execute("ALTER TABLE roots ADD COLUMN device INTEGER")
+    db.execute(
+        "CREATE TABLE unconfirmed_missing ("
+        " photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,"
+        " root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,"
+        " noted_at REAL NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE purge_journal ("
+        " id INTEGER PRIMARY KEY,"
+        " purge INTEGER NOT NULL,"
+        " purged_at REAL NOT NULL,"
+        " photo_id INTEGER NOT NULL,"
+        " rows TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX purge_journal_purge ON purge_journal(purge)")
+
+
 def _fts_source(sep: str) -> str:
     """Each photo's full-text row: its root folder's name and its relative path without
     the extension, with separators, '_' and '-' as spaces; its tags (not the rejected
@@ -230,6 +253,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
     ("0002_rejected_suggestions", _rejected_suggestions),
     ("0003_search", _search),
+    ("0004_root_evidence", _root_evidence),
     ("0005_fts_triggers", _fts_triggers),
 ]
 

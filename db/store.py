@@ -4,7 +4,10 @@ follows photos, tags and names by itself (triggers, migration 0005_fts_triggers)
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -29,8 +32,106 @@ from .rows import (
 from .schema import DatabaseTooNew, migrate
 
 
+def _jsonable(row: dict) -> dict:
+    return {k: {"base64": base64.b64encode(v).decode()} if isinstance(v, bytes) else v
+            for k, v in row.items()}
+
+
+def _from_json(value):
+    return base64.b64decode(value["base64"]) if isinstance(value, dict) else value
+
+
 class NotALibrary(UserError):
     """The library file exists but is not an SQLite database."""
+
+
+class LibraryFull(UserError):
+    """SQLite could not grow the library: the statement (and its transaction) was
+    rolled back, so nothing is half-written."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"The disk holding the library is full ({path.parent}); free some "
+                         "space and run the command again. Nothing was half-written.")
+
+
+_SQLITE_FULL = 13
+
+
+def _is_full(error: sqlite3.Error) -> bool:
+    return getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL or "disk is full" in str(error)
+
+
+class LibraryReadOnly(UserError):
+    """A change asked of a library that can only be read."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"The library {path.parent} is read-only here (its folder or drive "
+                         "cannot be written); it can be read (status, search), not changed.")
+
+
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 64 * 1024  # less than a few SQLite pages
+    except OSError:
+        return False
+
+
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    if not read_only:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30, factory=_Connection)
+    else:
+        # mode=ro still needs to create the -shm file of a WAL database; where even
+        # that is impossible, immutable=1 reads the file as it is.
+        uri = path.absolute().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30,
+                               factory=_Connection)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            conn.close()
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                                   factory=_Connection)
+    conn.library = path
+    return conn
+
+
+class _Connection(sqlite3.Connection):
+    """Says "the disk is full" as a sentence wherever a write hits it (a COMMIT, an
+    INSERT, a checkpoint), instead of an OperationalError traceback."""
+
+    library: Path = Path("library.db")
+
+    def execute(self, *args, **kwargs):
+        try:
+            return super().execute(*args, **kwargs)
+        except sqlite3.Error as e:
+            translated = _translated(e, self.library)
+            if translated is None:
+                raise
+            raise translated from e
+
+    def executemany(self, *args, **kwargs):
+        try:
+            return super().executemany(*args, **kwargs)
+        except sqlite3.Error as e:
+            translated = _translated(e, self.library)
+            if translated is None:
+                raise
+            raise translated from e
+
+
+def _translated(error: sqlite3.Error, library: Path) -> UserError | None:
+    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+    # A full disk shows as SQLITE_FULL, or as an I/O error when the WAL cannot grow.
+    if _is_full(error) or (code == _SQLITE_IOERR and _disk_full(library.parent)):
+        return LibraryFull(library)
+    if code == _SQLITE_READONLY:
+        return LibraryReadOnly(library)
+    return None
 
 
 @dataclass(frozen=True)
@@ -86,12 +187,18 @@ class Store:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        # A library on read-only media (a DVD, a read-only mount, another user's
+        # folder) can still be read: status and search work, changes are refused.
+        self.read_only = self.path.exists() and not (
+            os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            conn = _connect(self.path, self.read_only)
             foreign = _foreign_tables(conn)
-            if not foreign:
+            if not foreign and not self.read_only:
                 conn.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError as e:  # the file is fine as far as we know
+            if _disk_full(self.path.parent):
+                raise LibraryFull(self.path) from None
             raise NotALibrary(
                 f"Cannot open the library {self.path} ({e}); check that its folder is writable "
                 "and its drive connected."
@@ -107,13 +214,19 @@ class Store:
                 f"tables such as {foreign[0]}); choose another library folder."
             )
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        if not self.read_only:
+            conn.execute("PRAGMA synchronous = NORMAL")
         self.db = Database(conn)
         try:
-            migrate(self.db, self.path)
-        except DatabaseTooNew:
+            migrate(self.db, None if self.read_only else self.path)
+        except (DatabaseTooNew, LibraryReadOnly):
             conn.close()
             raise
+        except sqlite3.OperationalError as e:
+            conn.close()
+            if self.read_only:
+                raise LibraryReadOnly(self.path) from None
+            raise NotALibrary(f"Cannot open the library {self.path} ({e}).") from None
 
     def close(self) -> None:
         self.db.conn.close()
@@ -142,7 +255,9 @@ class Store:
         return self.root_by_path(path)
 
     def roots(self) -> list[Root]:
-        rows = self._rows("SELECT id, path, online, last_scan, offline_reason FROM roots ORDER BY path")
+        rows = self._rows(
+            "SELECT id, path, online, last_scan, offline_reason, device FROM roots ORDER BY path"
+        )
         return [Root(**{**r, "online": bool(r["online"])}) for r in map(dict, rows)]
 
     def root_by_path(self, path: str) -> Root | None:
@@ -155,11 +270,38 @@ class Store:
         # Cascades to the photos' rows only; files on disk are never touched.
         self.db.execute("DELETE FROM roots WHERE id = ?", [root_id])
 
-    def set_root_online(self, root_id: int, online: bool, reason: str | None = None) -> None:
+    def set_root_online(self, root_id: int, online: bool, reason: str | None = None,
+                        device: int | None = None) -> None:
+        """Online or offline; an online root's device is remembered as evidence."""
         self.db.execute(
-            "UPDATE roots SET online = ?, offline_reason = ? WHERE id = ?",
-            [int(online), None if online else reason, root_id],
+            "UPDATE roots SET online = ?, offline_reason = ?, device = coalesce(?, device) "
+            "WHERE id = ?",
+            [int(online), None if online else reason, device if online else None, root_id],
         )
+
+    def present_sample(self, root_id: int, n: int) -> list[str]:
+        """Relative paths of up to n photos believed present in a root, spread over it
+        (every k-th row by id), as evidence that the drive is there."""
+        total = self.count_present(root_id)
+        step = max(1, total // max(n, 1))
+        return [r[0] for r in self._rows(
+            "SELECT rel_path FROM (SELECT rel_path, row_number() OVER (ORDER BY id) AS k "
+            "FROM photos WHERE root_id = ? AND state != 'missing') WHERE (k - 1) % ? = 0 LIMIT ?",
+            [root_id, step, n],
+        )]
+
+    def replace_unconfirmed(self, root_id: int, photo_ids: Iterable[int]) -> None:
+        """The photos a scan found gone in bulk (not marked missing) for one root."""
+        with self.transaction():
+            self.db.execute("DELETE FROM unconfirmed_missing WHERE root_id = ?", [root_id])
+            self.db.conn.executemany(
+                "INSERT INTO unconfirmed_missing (photo_id, root_id, noted_at) VALUES (?, ?, ?)",
+                [(i, root_id, time.time()) for i in photo_ids],
+            )
+
+    def unconfirmed_counts(self) -> dict[int, int]:
+        """root id -> photos gone in bulk, waiting for the user's word."""
+        return dict(self._rows("SELECT root_id, count(*) FROM unconfirmed_missing GROUP BY root_id"))
 
     def mark_root_scanned(self, root_id: int) -> None:
         self.db.execute("UPDATE roots SET last_scan = ? WHERE id = ?", [time.time(), root_id])
@@ -265,8 +407,92 @@ class Store:
             "UPDATE photos SET state = 'missing' WHERE id = ?", [(i,) for i in photo_ids]
         )
 
-    def purge_missing(self) -> int:
-        return self.db.execute("DELETE FROM photos WHERE state = 'missing'").rowcount
+    def purge(self, photo_ids: Iterable[int]) -> int:
+        """Delete these missing photos' rows, every row that hangs on them kept in the
+        purge journal first (one purge number for the lot): `restore_purge` undoes it."""
+        ids = list(photo_ids)
+        with self.transaction():
+            purge = (self._one("SELECT max(purge) FROM purge_journal") or 0) + 1
+            now = time.time()
+            removed = 0
+            for photo_id in ids:
+                if self._one("SELECT state FROM photos WHERE id = ?", [photo_id]) != "missing":
+                    continue  # came back since it was listed: not purged
+                self.db.execute(
+                    "INSERT INTO purge_journal (purge, purged_at, photo_id, rows) VALUES (?, ?, ?, ?)",
+                    [purge, now, photo_id, json.dumps(self._rows_hanging_on("photos", [photo_id]))],
+                )
+                removed += self.db.execute("DELETE FROM photos WHERE id = ?", [photo_id]).rowcount
+        return removed
+
+    def last_purge(self) -> tuple[int, int] | None:
+        """(purge number, photos in it) of the latest purge still in the journal."""
+        rows = self._rows("SELECT purge, count(*) FROM purge_journal GROUP BY purge "
+                          "ORDER BY purge DESC LIMIT 1")
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def restore_purge(self, purge: int) -> list[int]:
+        """Put back every row a purge removed (the photos come back as missing, with
+        their tags, names, boxes and embeddings); the journal entry is then dropped."""
+        restored = []
+        with self.transaction():
+            # Parents and children are inserted table by table; the keys are checked
+            # once all are back.
+            self.db.execute("PRAGMA defer_foreign_keys = ON")
+            for photo_id, rows in self._rows(
+                "SELECT photo_id, rows FROM purge_journal WHERE purge = ? ORDER BY id", [purge]
+            ):
+                if self._one("SELECT 1 FROM photos WHERE id = ?", [photo_id]):
+                    continue  # a new photo took its id meanwhile: left in the journal
+                for table, table_rows in json.loads(rows).items():
+                    for row in table_rows:
+                        self._insert_row(table, row)
+                restored.append(photo_id)
+            self.db.conn.executemany("DELETE FROM purge_journal WHERE purge = ? AND photo_id = ?",
+                                     [(purge, i) for i in restored])
+        return restored
+
+    def _rows_hanging_on(self, table: str, ids: list[int]) -> dict[str, list[dict]]:
+        """The rows of `table` with these ids and, recursively, every row whose foreign
+        key points at them (tags, boxes, embeddings...: whatever tables exist now)."""
+        found: dict[str, list[dict]] = {}
+        todo = [(table, "id", ids)]
+        while todo:
+            name, column, keys = todo.pop()
+            if not keys:
+                continue
+            marks = ",".join("?" * len(keys))
+            cursor = self.db.execute(f"SELECT * FROM [{name}] WHERE [{column}] IN ({marks})", keys)
+            columns = [d[0] for d in cursor.description]
+            rows = [dict(zip(columns, r)) for r in cursor.fetchall()]
+            known = found.setdefault(name, [])
+            rows = [r for r in rows if _jsonable(r) not in map(_jsonable, known)]
+            known.extend(rows)
+            ids_here = [r["id"] for r in rows if "id" in r]
+            for child, child_column in self._children(name):
+                todo.append((child, child_column, ids_here))
+        return {name: [_jsonable(r) for r in rows] for name, rows in found.items() if rows}
+
+    def _children(self, parent: str) -> list[tuple[str, str]]:
+        """(table, column) pairs whose foreign key references parent(id), FTS excluded."""
+        tables = [r[0] for r in self._rows(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"
+        )]
+        return [(t, fk[3]) for t in tables
+                for fk in self.db.execute(f"PRAGMA foreign_key_list([{t}])").fetchall()
+                if fk[2] == parent and fk[4] == "id"]
+
+    def _insert_row(self, table: str, row: dict) -> None:
+        values = {k: _from_json(v) for k, v in row.items()}
+        if values.get("subject_id") is not None and not self._one(
+            "SELECT 1 FROM subjects WHERE id = ?", [values["subject_id"]]
+        ):
+            values["subject_id"] = None  # the name was deleted since: the box stays unnamed
+        columns = ", ".join(f"[{k}]" for k in values)
+        self.db.execute(
+            f"INSERT OR IGNORE INTO [{table}] ({columns}) VALUES ({','.join('?' * len(values))})",
+            list(values.values()),
+        )
 
     # -- photos: what the indexer needs ------------------------------------
 

@@ -8,6 +8,7 @@ decoded, and JPEG draft mode decodes at (about) the size the caller needs.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -53,7 +54,13 @@ def _register_heif() -> None:
 def _open(path: Path | str) -> Image.Image:
     _register_heif()
     try:
-        if os.path.getsize(path) == 0:
+        info = os.stat(path)
+        # A pipe or a device swapped in where a photo was: opening a FIFO would wait
+        # forever and /dev/zero never ends, so neither is read at all.
+        if not stat.S_ISREG(info.st_mode):
+            raise DecodeError("not a regular file (a pipe, device or socket is there now); "
+                              "photoorg reads only files")
+        if info.st_size == 0:
             raise DecodeError("the file is empty (0 bytes)")
         image = Image.open(path)
     except DecodeError:

@@ -192,7 +192,7 @@ def decode(job: Job, side: int, thumbs_dir: Path,
     except Exception as e:  # a decoder bug must cost one photo, not the run
         job.error = f"cannot decode: {type(e).__name__}: {e}"
         return job
-    try:
+    try:  # a full disk (fileio.WriteRefused) is no photo's fault: it ends the run, said once
         save_thumbnail(thumbs_dir, job.photo, job.image)
     except OSError as e:
         job.error = f"cannot write thumbnail: {e.strerror or e}"

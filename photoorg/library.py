@@ -10,9 +10,12 @@ from .db import Photo, Root, Store, Tag
 from .errors import LibraryError
 from .imaging import is_supported
 from .index import Control, IndexReport, run_index
+from .indexstate import index_lock, last_run, remember_run, run_key
+from .labels import clean_label, shown
 from .modelops import make_cutout, model_choices, names_to_download
 from .modelset import ModelSet, load_model_set
-from .progress import Work
+from .progress import Progress, Work
+from .purge import PurgePlan, plan_purge
 from .scan import ScanResult, scan
 from .settings import Settings, load_settings
 from .thumbs import thumbnail
@@ -45,10 +48,23 @@ def default_folder() -> Path:
     return Path(user_data_dir("photoorg", appauthor=False))
 
 
+def _text_path(raw: str | Path, path: Path) -> str:
+    """The path as text SQLite can store, or LibraryError: a name that is not UTF-8
+    (bytes from another system) cannot be a library folder until it is renamed."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LibraryError(f"{shown(str(raw))}: the folder's name is not valid UTF-8; rename it "
+                           "to add it.") from None
+    return text
+
+
 @dataclass(frozen=True)
 class RootStatus:
     root: Root
     counts: dict[str, int]
+    unconfirmed: int = 0  # photos a scan found gone in bulk, waiting for the user's word
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,7 @@ class Library:
                 raise LibraryError(f"{raw}: is a file, not a folder; add the folder that holds it.")
             if not os.access(path, os.R_OK | os.X_OK):
                 raise LibraryError(f"{raw}: permission denied.")
-            resolved.append(str(path.resolve()))
+            resolved.append(_text_path(raw, path.resolve()))
         library = str(self.folder.resolve())
         for path in resolved:
             for root in self.store.roots():
@@ -136,6 +152,15 @@ class Library:
         with self.store.transaction():
             return [self.store.add_root(path) for path in resolved]
 
+    def add(self, paths: list[str | Path]) -> Work[list[ScanResult]]:
+        """Add folders and scan them, all or nothing: a scan that fails (a full disk)
+        leaves no folder registered with half its photos."""
+        def work():
+            with self.store.transaction():
+                roots = self.add_roots(paths)
+                return (yield from scan(self.store, [r.id for r in roots]))
+        return work()
+
     def remove_root(self, path: str | Path) -> Root:
         """Forget a folder and its photos' rows. The files are never touched."""
         root = self._root(path)
@@ -155,18 +180,31 @@ class Library:
 
     # -- work ----------------------------------------------------------------
 
-    def scan(self, paths: list[str | Path] | None = None) -> Work[list[ScanResult]]:
+    def scan(self, paths: list[str | Path] | None = None,
+             confirm_missing: bool = False) -> Work[list[ScanResult]]:
+        """confirm_missing: the user's word that photos gone from these folders are
+        really gone (a folder where none of them is left, or many gone at once), so
+        they are marked missing rather than the folder offline or them unconfirmed."""
         roots = [self._root(p) for p in paths] if paths else self.store.roots()
-        return scan(self.store, [r.id for r in roots])
+        return scan(self.store, [r.id for r in roots], confirm=confirm_missing)
 
     def index(self, control: Control | None = None, batch_size: int = 16,
               device: str | None = None, models: ModelSet | None = None) -> Work[IndexReport]:
         """Process pending photos with the models chosen in the settings (loaded when
         the work starts, kept for the next run); `models` overrides them (tests, benches)."""
         def work():
-            chosen = models or self.model_set(device)
-            return (yield from run_index(self.store, self.thumbs_dir, chosen,
-                                         batch_size=batch_size, control=control))
+            with index_lock(self.folder):
+                key = run_key(*self._models_key(device), self.store.vocabulary())
+                last = last_run(self.folder)
+                if models is None and last.get("key") == key and not self.store.pending_count():
+                    yield Progress("index", 0, 0)  # a run always reports its start
+                    return IndexReport(waiting=list(last.get("waiting", ())))
+                chosen = models or self.model_set(device)
+                report = yield from run_index(self.store, self.thumbs_dir, chosen,
+                                              batch_size=batch_size, control=control)
+                if models is None and not report.cancelled:
+                    remember_run(self.folder, key, report.waiting)
+                return report
         return work()
 
     # -- models ----------------------------------------------------------------
@@ -185,14 +223,20 @@ class Library:
         once and reused while the settings, vocabulary and installed files stay the same."""
         settings = self.settings()
         vocabulary = self.store.vocabulary()
-        key = (settings, device,
-               tuple(self.weights.path(settings.model(r)) is not None for r in ("clip", "detector")))
+        key = self._models_key(device)
         if getattr(self, "_model_key", None) != key:
             self._model_set = load_model_set(self.folder, settings, self.weights, vocabulary,
                                              device)
             self._model_key = key
         self._model_set.words = vocabulary
         return self._model_set
+
+    def _models_key(self, device: str | None) -> tuple:
+        """What decides which models an index run loads: the settings and which of the
+        chosen weights are installed."""
+        settings = self.settings()
+        return (settings, device,
+                tuple(self.weights.path(settings.model(r)) is not None for r in ("clip", "detector")))
 
     def models(self) -> list:
         """Every known model (ModelChoice): role, installed, size, licence, chosen here."""
@@ -223,9 +267,7 @@ class Library:
         from .index import apply_word
         from .modelset import load_clip_only, load_tagger
 
-        word = " ".join(word.split())
-        if not word:
-            raise LibraryError("A vocabulary word cannot be empty.")
+        word = clean_label(word, "vocabulary word")
         settings = self.settings()
         loaded = models or getattr(self, "_model_set", None)
         clip = loaded.clip if loaded is not None and loaded.clip is not None else \
@@ -254,17 +296,37 @@ class Library:
         """Photos whose files are gone from a reachable folder (kept until purged)."""
         return self.store.missing()
 
-    def purge_missing(self) -> int:
-        """Forget the missing photos and their tags and names; the only way photos
-        leave the library. Files on disk are never touched."""
-        return self.store.purge_missing()
+    def purge_plan(self) -> PurgePlan:
+        """What `purge_missing` would remove now, each missing photo checked again on
+        disk, with the tags and names it carries; and what it would keep, and why."""
+        return plan_purge(self.store)
+
+    def purge_missing(self, include_user_data: bool = False) -> int:
+        """Forget the missing photos (and their tags and names): the only way photos
+        leave the library. Each is checked again at this moment (its file still absent,
+        its folder online on the same drive); photos carrying your own tags or names
+        stay unless include_user_data. Journaled: `undo_purge` puts them back. Files on
+        disk are never touched. Returns how many were removed."""
+        plan = self.purge_plan()
+        ids = [item.photo.id for item in plan.items if include_user_data or not item.user_data]
+        return self.store.purge(ids)
+
+    def undo_purge(self) -> int:
+        """Put back the photos (rows, tags, names, boxes) the last purge removed; they
+        come back as missing. Returns how many."""
+        last = self.store.last_purge()
+        if last is None:
+            raise LibraryError("There is no purge to undo.")
+        return len(self.store.restore_purge(last[0]))
 
     # -- reading -------------------------------------------------------------
 
     def status(self) -> Status:
         by_root = self.store.counts_by_root()
+        unconfirmed = self.store.unconfirmed_counts()
         empty = dict.fromkeys(self.store.counts(), 0)
-        roots = [RootStatus(r, by_root.get(r.id, empty)) for r in self.store.roots()]
+        roots = [RootStatus(r, by_root.get(r.id, empty), unconfirmed.get(r.id, 0))
+                 for r in self.store.roots()]
         return Status(self.folder, self.store.counts(), roots)
 
     def problems(self) -> list[Problem]:
@@ -274,6 +336,11 @@ class Library:
         return found
 
     def photo(self, path: str | Path) -> Photo:
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:  # never indexed: scans skip such names
+            raise LibraryError(f"{shown(str(path))} is not a photo in this library (its name is "
+                               "not valid UTF-8; rename the file to index it).") from None
         absolute = str(Path(path).expanduser().absolute())
         photo = self.store.photo_by_path(absolute) or self.store.photo_by_path(
             str(Path(path).expanduser().resolve(strict=False))
@@ -313,15 +380,13 @@ class Library:
     # -- user data -----------------------------------------------------------
 
     def tag(self, path: str | Path, add: list[str] = (), remove: list[str] = ()) -> list[Tag]:
+        add = [clean_label(word) for word in add]
+        remove = [clean_label(word) for word in remove]  # as --add stored it
         photo = self.photo(path)
         with self.store.transaction():
             for word in add:
-                word = " ".join(word.split())
-                if not word:
-                    raise LibraryError("A tag cannot be empty.")
                 self.store.add_user_tag(photo.id, word)
             for word in remove:
-                word = " ".join(word.split())  # as --add stored it
                 if not self.store.remove_tag(photo.id, word):
                     raise LibraryError(f"{path} has no tag {word!r}.")
         return self.store.tags_of(photo.id)

@@ -3,14 +3,13 @@ weights, adding a vocabulary word, and cutting a subject out of a photo."""
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .db import Photo, Store, StoredDetection
 from .errors import LibraryError
+from .fileio import WriteRefused, atomic_write
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -91,20 +90,15 @@ def check_output(store: Store, photo: Photo, out: Path, force: bool) -> Path:
 
 
 def write_png(image, out: Path, force: bool) -> None:
-    """Encode in memory, then write only `out` (created exclusively unless forced), so
-    no temporary file appears anywhere and an existing file is never clobbered by a race."""
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", optimize=False)
+    """Encode, then write atomically (fileio): a failure (a full disk) leaves the old
+    file as it was, a link to a device is refused, and without force an existing file,
+    even one that appeared meanwhile, is never replaced."""
     try:
-        with open(out, "wb" if force else "xb") as f:
-            try:
-                f.write(buffer.getbuffer())
-            except OSError:
-                f.close()
-                os.unlink(out)  # never leave half a PNG under the user's name
-                raise
-    except FileExistsError:
-        raise LibraryError(f"{out} already exists; add --force to overwrite it.") from None
+        atomic_write(out, lambda f: image.save(f, "PNG", optimize=False), replace=force)
+    except WriteRefused:
+        if not force and out.exists():
+            raise LibraryError(f"{out} already exists; add --force to overwrite it.") from None
+        raise
     except OSError as e:
         raise LibraryError(f"Cannot write {out}: {e.strerror or e}.") from None
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from .db import Store, StoredDetection, Subject
 from .errors import UserError
+from .labels import clean_label
 
 # Cosine similarity of two region embeddings above which an unnamed box is offered
 # as "is this Ana?". High on purpose: a wrong suggestion costs a click, a flood of
@@ -33,9 +34,7 @@ def kind_for(label: str) -> str:
 
 
 def name_box(store: Store, detection_id: int, name: str) -> StoredDetection:
-    name = " ".join(name.split())
-    if not name:
-        raise NamingError("A name cannot be empty.")
+    name = clean_label(name, "name")
     if ":" in name:
         raise NamingError(f"{name!r}: a name cannot contain ':' (it would read as a search filter).")
     box = store.detection(detection_id)

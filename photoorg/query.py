@@ -24,6 +24,12 @@ _KEY = re.compile(r"^([A-Za-z]+):(.*)$", re.S)
 _WORD = re.compile(r"[^\W_]+")
 
 
+# Each term, phrase and filter becomes a clause of one SQL statement; SQLite refuses
+# an expression tree deeper than 1,000, and no person types more than a few dozen.
+MAX_TERMS = 100
+MAX_YEAR = 9998  # year:9999 would end at year 10000, past what a date can hold
+
+
 class QueryError(UserError):
     """A query the parser cannot read; str() is one sentence naming the bad token."""
 
@@ -81,11 +87,16 @@ def _tokens(text: str) -> list[str]:
 
 def _date_start(value: str, token: str, key: str) -> tuple[date, str]:
     m = _DATE.match(value)
-    problem = (f"'{token}' is not a date {key}: understands; write a year, year-month or day "
-               f"such as {key}:2021, {key}:2021-06 or {key}:2021-06-30.")
+    if key == "year":  # year: takes a plain year only: never offer year:2021-06
+        problem = f"'{token}' is not a year; write a year from 1 to {MAX_YEAR}, such as year:2021."
+    else:
+        problem = (f"'{token}' is not a date {key}: understands; write a year, year-month or "
+                   f"day such as {key}:2021, {key}:2021-06 or {key}:2021-06-30 (years 1 to {MAX_YEAR}).")
     if not m:
         raise QueryError(problem)
     year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)
+    if not 1 <= year <= MAX_YEAR:
+        raise QueryError(problem)
     try:
         start = date(year, month, day)
     except ValueError:
@@ -131,10 +142,24 @@ def _filter(key: str, value: str, negated: bool, token: str) -> Filter:
     return Filter(key, value, negated, token)
 
 
+def _checked_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding, passed through by the shell
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")[:60]
+        raise QueryError(f"The query {shown!r} is not valid UTF-8 text; type it again in a "
+                         "UTF-8 terminal.") from None
+    return unicodedata.normalize("NFC", text)
+
+
 def parse(text: str) -> Query:
     terms, phrases, excluded, filters = [], set(), [], []
     similar, similar_token = None, ""
-    for raw in _tokens(unicodedata.normalize("NFC", text or "")):
+    tokens = _tokens(_checked_text(text or ""))
+    if len(tokens) > MAX_TERMS:
+        raise QueryError(f"A query holds at most {MAX_TERMS} words and filters; this one has "
+                         f"{len(tokens)}.")
+    for raw in tokens:
         token = raw.replace('"', "")
         quoted = '"' in raw
         negated = raw.startswith("-") and len(raw) > 1 and raw[1] != "-"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from .db import Root
+from .roots import ignorable
 
 
 @dataclass
@@ -30,12 +31,13 @@ class RootState:
 
 def presence(path: str) -> tuple | None:
     """What the root looks like from outside: which folder sits at the path (a drive
-    mounted there is another one) and whether it has anything in it. None when it
-    cannot be read."""
+    mounted there is another one) and whether it has anything in it that counts
+    (roots.ignorable: a .DS_Store or lost+found does not). None when it cannot be
+    read. Online or offline is the scan's verdict (roots.judge), never decided here."""
     try:
         st = os.stat(path)
         with os.scandir(path) as entries:
-            has_entries = any(True for _ in entries)
+            has_entries = any(not ignorable(e.name) for e in entries)
     except OSError:
         return None
     return (st.st_dev, st.st_ino, has_entries)

@@ -3,9 +3,11 @@
 A file is new or changed when its size or mtime differs from what the store has; only
 those are hashed. A new file whose content matches a missing photo is that photo,
 moved: the row (tags, names, embeddings) follows it. Files gone from a reachable root
-become missing and are kept. A root that cannot be reached, or that comes back empty
-while the library knows photos in it (an unplugged drive's mount point), is offline
-and nothing in it changes state.
+become missing and are kept. A root that cannot be reached, or where none of the
+photos the library knows is there (an unplugged drive's mount point, even one holding
+a .DS_Store or lost+found), is offline and nothing in it changes state: the rule is
+in roots.py. Photos gone in bulk (roots.is_bulk) are only noted as unconfirmed until
+the user confirms them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .coalesce import Change
 from .db import KnownFile, ScanProblem, Store
 from .imaging import is_supported
 from .progress import Progress, Work
+from .roots import SAMPLE_SIZE, Evidence, ignorable, is_bulk, judge
 
 _HASH_CHUNK = 64 * 1024
 
@@ -35,6 +38,7 @@ class ScanResult:
     changed: int = 0
     moved: int = 0
     missing: int = 0
+    unconfirmed: int = 0  # gone in bulk: kept as they were until the user confirms
     problems: list[ScanProblem] = field(default_factory=list)
 
 
@@ -85,7 +89,7 @@ def walk(root: str, root_id: int, problems: list[ScanProblem],
             problems.append(ScanProblem(root_id, _display(folder), f"cannot read folder: {e.strerror or e}"))
             continue
         for entry in entries:
-            if entry.name.startswith("."):
+            if ignorable(entry.name):  # hidden, trash, lost+found: never photos to index
                 continue
             try:
                 st = entry.stat()  # follows symlinks
@@ -109,18 +113,9 @@ def walk(root: str, root_id: int, problems: list[ScanProblem],
                 yield FoundFile(rel, st.st_size, st.st_mtime_ns)
 
 
-def _reachable(root: str, store: Store, root_id: int) -> str | None:
-    """None when the root can be scanned, else why it is offline."""
-    try:
-        if not os.path.isdir(root):
-            return "folder not found (drive unplugged or folder moved?)"
-        with os.scandir(root) as entries:
-            has_entries = any(True for _ in entries)
-    except OSError as e:
-        return f"folder cannot be read: {e.strerror or e}"
-    if not has_entries and store.count_present(root_id) > 0:
-        return "folder is empty but the library knows photos in it (drive not mounted?)"
-    return None
+def _evidence(store: Store, root_id: int, path: str) -> Evidence:
+    sample = [os.path.join(path, rel) for rel in store.present_sample(root_id, SAMPLE_SIZE)]
+    return Evidence(store.root(root_id).device, store.count_present(root_id), sample)
 
 
 def _under_any(rel_path: str, root: str, folders: list[str]) -> bool:
@@ -146,15 +141,18 @@ class Survey:
 Skip = Callable[[str, FoundFile], bool]
 
 
-def survey(store: Store, root_id: int, skip: Skip | None = None) -> Survey:
+def survey(store: Store, root_id: int, skip: Skip | None = None,
+           confirm: bool = False) -> Survey:
+    """confirm: the user says the photos are really gone (not an unplugged drive):
+    a reachable folder is scanned even where none of its known photos is there."""
     root = store.root(root_id)
     found_here = Survey(root_id, root.path, ScanResult(root.path))
-    reason = _reachable(root.path, store, root_id)
-    if reason:
-        store.set_root_online(root_id, False, reason)
-        found_here.result.online, found_here.result.offline_reason = False, reason
+    verdict = judge(root.path, _evidence(store, root_id, root.path))
+    if not verdict.online and not (confirm and verdict.device is not None):
+        store.set_root_online(root_id, False, verdict.reason)
+        found_here.result.online, found_here.result.offline_reason = False, verdict.reason
         return found_here
-    store.set_root_online(root_id, True)
+    store.set_root_online(root_id, True, device=verdict.device)
     known = found_here.known = store.known_files(root_id)
     unreadable: list[str] = []
     seen: set[str] = set()
@@ -176,11 +174,13 @@ def survey(store: Store, root_id: int, skip: Skip | None = None) -> Survey:
 
 
 def scan(store: Store, root_ids: list[int], batch_size: int = 500,
-         skip: Skip | None = None) -> Work[list[ScanResult]]:
+         skip: Skip | None = None, confirm: bool = False) -> Work[list[ScanResult]]:
     """Survey every root first, then mark what is gone as missing, then write what is
     new: so a file moved from one root to another is recognised whichever root comes
-    first. Yields progress while hashing; returns one result per root."""
-    surveys = [survey(store, root_id, skip) for root_id in root_ids]
+    first. Yields progress while hashing; returns one result per root. `confirm`:
+    the user's word that what is gone is gone (no bulk guard, no offline by evidence)."""
+    surveys = [survey(store, root_id, skip, confirm) for root_id in root_ids]
+    _hold_bulk(store, surveys, confirm)
     with store.transaction():
         for s in surveys:
             store.mark_missing(k.id for k in s.gone)
@@ -203,6 +203,20 @@ def scan(store: Store, root_ids: list[int], batch_size: int = 500,
             store.replace_scan_problems(s.root_id, s.result.problems)
             store.mark_root_scanned(s.root_id)
     return [s.result for s in surveys]
+
+
+def _hold_bulk(store: Store, surveys: list[Survey], confirm: bool) -> None:
+    """Photos gone in bulk are not marked missing on a scan's word: they are noted as
+    unconfirmed (status says so) and kept as they are until `scan --confirm-missing`."""
+    gone_this_pass = sum(len(s.gone) for s in surveys)
+    for s in surveys:
+        if not s.result.online:
+            continue
+        bulk = is_bulk(len(s.gone), store.count_present(s.root_id), gone_this_pass)
+        held = s.gone if bulk and not confirm else []
+        if held:
+            s.result.unconfirmed, s.gone = len(held), []
+        store.replace_unconfirmed(s.root_id, (k.id for k in held))
 
 
 def _hash_or_problem(s: Survey, found: FoundFile) -> str | None:

@@ -9,11 +9,11 @@ the file, never as a failure deep inside a model loader.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from .errors import UserError
+from .fileio import atomic_write_text
 
 FILENAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -105,11 +105,7 @@ def _check_model(path, role: str, name: str) -> None:
 
 def save_settings(folder: Path, settings: Settings) -> Path:
     """Write all values, atomically (a crash never leaves half a file)."""
-    path = settings_path(folder)
-    tmp = path.with_name(f".{FILENAME}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(settings), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(settings_path(folder), json.dumps(asdict(settings), indent=2) + "\n")
 
 
 def use_model(folder: Path, name: str) -> Settings:

@@ -3,13 +3,12 @@ thumbnail, an edited one gets a new one, and an offline drive stays browsable.""
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 
 from PIL import Image
 
 from .db import Photo
+from .fileio import atomic_write
 from .imaging import load_image
 
 THUMB_SIDE = 256
@@ -28,12 +27,9 @@ def save_thumbnail(cache_dir: Path, photo: Photo, image: Image.Image) -> Path:
     small = image.copy()
     small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Per thread, not only per process: the GUI's thumbnail loader and the indexer
-    # may make the same thumbnail at once, and must not share a temporary file.
-    partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
-    small.save(partial, "JPEG", quality=85)
-    os.replace(partial, target)  # never a half-written thumbnail under the real name
-    return target
+    # A unique temporary file per write: the GUI's thumbnail loader and the indexer
+    # may make the same thumbnail at once; never a half-written one under the real name.
+    return atomic_write(target, lambda f: small.save(f, "JPEG", quality=85))
 
 
 def thumbnail(cache_dir: Path, photo: Photo) -> Path:

@@ -55,6 +55,7 @@ from filelock import FileLock
 
 from .db import Store
 from .db import search as sql
+from .fileio import atomic_write_text
 
 FORMAT = 1
 _SAMPLE = 20_000  # rows used to estimate a query's null distribution
@@ -319,9 +320,7 @@ class VectorIndex:
         meta = {"format": FORMAT, "model": self.model, "dim": self.dim, "seq": self.seq,
                 "born": self.born,
                 "photos": self.photos.count, "regions": self.regions.count}
-        tmp = self.folder / "meta.json.tmp"
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, self.folder / "meta.json")
+        atomic_write_text(self.folder / "meta.json", json.dumps(meta))
 
     # -- searching -------------------------------------------------------------
 

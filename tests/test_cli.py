@@ -46,7 +46,7 @@ def test_add_status_errors_end_to_end(tmp_path, messy_dir):
     status = json.loads(photoorg(lib, "status", "--json").stdout)
     assert status["counts"] == {"pending": 0, "indexed": 4, "error": 4, "missing": 0}
     assert status["roots"] == [{"path": str(messy_dir), "online": True, "offline_reason": None,
-                                "counts": status["counts"]}]
+                                "counts": status["counts"], "unconfirmed_missing": 0}]
     errors = json.loads(photoorg(lib, "errors", "--json").stdout)
     assert len(errors) == 6
     assert all(e["path"].startswith(str(messy_dir)) and e["reason"] for e in errors)

@@ -11,6 +11,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
+from ..errors import UserError
+from ..fileio import atomic_write_bytes
 from ..progress import Progress
 from .canvas import box_label
 
@@ -136,7 +138,14 @@ class CutoutDialog(QDialog):
             if not path:
                 return None
         target = Path(path).with_suffix(".png")
-        target.write_bytes(self.result_image)  # the dialog asked before replacing a file
+        try:  # the dialog asked before replacing a file; a failed write keeps the old one
+            atomic_write_bytes(target, self.result_image)
+        except UserError as e:
+            self.status.setText(str(e))
+            return None
+        except OSError as e:
+            self.status.setText(f"Cannot write {target}: {e.strerror or e}.")
+            return None
         self.status.setText(f"Saved {target}")
         return target
 

@@ -23,6 +23,9 @@ def register(commands) -> None:
     scan = commands.add_parser("scan", help="rescan folders for new, changed, moved and missing photos")
     scan.add_argument("paths", nargs="*", metavar="PATH", help="folders to scan (default: all)")
     scan.add_argument("--no-index", action="store_true", help="only scan; index later")
+    scan.add_argument("--confirm-missing", action="store_true",
+                      help="the photos gone from these folders are really gone: mark them "
+                      "missing even when none is left or many went at once")
     scan.set_defaults(run=cmd_scan)
 
     status = commands.add_parser("status", help="photos per state and folders online/offline")
@@ -55,11 +58,11 @@ def _query_help() -> str:
     return QUERY_HELP
 
 
-def _scan_and_index(lib, paths, index: bool) -> int:
+def _scan_and_index(lib, work, index: bool) -> int:
     from ..progress import drive
 
     bar = ProgressPrinter()
-    results = drive(lib.scan(paths), bar)
+    results = drive(work, bar)
     bar.close()
     for r in results:
         if not r.online:
@@ -67,6 +70,9 @@ def _scan_and_index(lib, paths, index: bool) -> int:
             continue
         print(f"{r.root}: {r.seen} photos, {r.new} new, {r.changed} changed, "
               f"{r.moved} moved, {r.missing} missing")
+        if r.unconfirmed:
+            print(f"  {r.unconfirmed} photos look gone at once; they are kept, unconfirmed. "
+                  f"If they are really gone: photoorg scan --confirm-missing {r.root}")
         for problem in r.problems:
             print(f"  {problem.path}: {problem.reason}")
     if index:
@@ -83,8 +89,7 @@ def _index(lib) -> None:
 
 def cmd_add(args) -> int:
     with open_library(args) as lib:
-        roots = lib.add_roots(args.paths)
-        return _scan_and_index(lib, [r.path for r in roots], not args.no_index)
+        return _scan_and_index(lib, lib.add(args.paths), not args.no_index)
 
 
 def cmd_remove(args) -> int:
@@ -96,7 +101,8 @@ def cmd_remove(args) -> int:
 
 def cmd_scan(args) -> int:
     with open_library(args) as lib:
-        return _scan_and_index(lib, args.paths or None, not args.no_index)
+        work = lib.scan(args.paths or None, confirm_missing=args.confirm_missing)
+        return _scan_and_index(lib, work, not args.no_index)
 
 
 def cmd_status(args) -> int:
@@ -107,7 +113,8 @@ def cmd_status(args) -> int:
             "library": str(status.folder),
             "counts": status.counts,
             "roots": [{"path": r.root.path, "online": r.root.online,
-                       "offline_reason": r.root.offline_reason, "counts": r.counts}
+                       "offline_reason": r.root.offline_reason, "counts": r.counts,
+                       "unconfirmed_missing": r.unconfirmed}
                       for r in status.roots],
         }, sys.stdout, indent=2)
         print()
@@ -119,6 +126,9 @@ def cmd_status(args) -> int:
     for r in status.roots:
         state = "online" if r.root.online else f"offline ({r.root.offline_reason})"
         print(f"  {r.root.path}: {state}, {sum(r.counts.values())} photos")
+        if r.unconfirmed:
+            print(f"    {r.unconfirmed} photos looked gone at once and are kept, unconfirmed; "
+                  f"if they are really gone: photoorg scan --confirm-missing {r.root.path}")
     return 0
 
 

@@ -36,10 +36,16 @@ def register(commands) -> None:
     watch.set_defaults(run=cmd_watch)
 
     purge = commands.add_parser(
-        "purge", help="remove photos whose files are gone (--missing) from the library",
+        "purge", help="remove photos whose files are gone (--missing) from the library; "
+        "--undo puts the last purge back",
     )
-    purge.add_argument("--missing", action="store_true", required=True,
-                       help="photos whose files are missing from their (online) folder")
+    what = purge.add_mutually_exclusive_group(required=True)
+    what.add_argument("--missing", action="store_true",
+                      help="photos whose files are missing from their (online) folder")
+    what.add_argument("--undo", action="store_true",
+                      help="put back the photos, tags and names the last purge removed")
+    purge.add_argument("--include-user-data", action="store_true",
+                       help="also remove missing photos that carry your own tags or names")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(run=cmd_purge)
 
@@ -106,27 +112,59 @@ def _photos(n: int) -> str:
     return f"{n} missing photo" + ("" if n == 1 else "s")
 
 
+def _listing(item) -> str:
+    carries = [f"tags: {', '.join(item.tags)}"] if item.tags else []
+    carries += [f"names: {', '.join(item.names)}"] if item.names else []
+    return f"  {item.photo.path}" + (f"  ({'; '.join(carries)})" if carries else "")
+
+
+def _show_plan(plan, include_user_data: bool) -> list:
+    """Print what will go and what stays; return the items that will go."""
+    for kept in plan.kept[:10]:
+        print(f"  kept: {kept.photo.path}: {kept.why}")
+    if len(plan.kept) > 10:
+        print(f"  ... and {len(plan.kept) - 10} more kept")
+    going = [i for i in plan.items if include_user_data or not i.user_data]
+    # Everything with user data is listed in full: that is what the user would lose.
+    shown = [i for i in going if i.user_data] + [i for i in going if not i.user_data][:10]
+    for item in shown:
+        print(_listing(item))
+    if len(going) > len(shown):
+        print(f"  ... and {len(going) - len(shown)} more without tags or names")
+    held = len(plan.with_user_data) if not include_user_data else 0
+    if held:
+        print(f"{_photos(held)} carry your own tags or names and stay; add "
+              "--include-user-data to remove them too.")
+    return going
+
+
 def cmd_purge(args) -> int:
     from ..library import LibraryError
 
     with open_library(args) as lib:
-        missing = lib.missing()
-        if not missing:
+        if args.undo:
+            restored = lib.undo_purge()
+            print(f"Put back {_photos(restored)}, with their tags and names; "
+                  "run `photoorg scan` if their files are back.")
+            return 0
+        plan = lib.purge_plan()
+        if not plan.items and not plan.kept:
             print("No missing photos.")
             return 0
-        for photo in missing[:10]:
-            print(f"  {photo.path}")
-        if len(missing) > 10:
-            print(f"  ... and {len(missing) - 10} more")
+        going = _show_plan(plan, args.include_user_data)
+        if not going:
+            print("Nothing to remove now.")
+            return 0
         if not args.yes:
             if not sys.stdin.isatty():
-                raise LibraryError(f"{_photos(len(missing))} would be removed; "
+                raise LibraryError(f"{_photos(len(going))} would be removed; "
                                    "add --yes to confirm without a terminal.")
-            answer = input(f"Remove {_photos(len(missing))}, with their tags and names, "
+            answer = input(f"Remove {_photos(len(going))}, with their tags and names, "
                            "from the library? Files are not touched. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("Nothing removed.")
                 return 0
-        removed = lib.purge_missing()
-    print(f"Removed {_photos(removed)} from the library; no file was touched.")
+        removed = lib.purge_missing(include_user_data=args.include_user_data)
+    print(f"Removed {_photos(removed)} from the library; no file was touched "
+          "(`photoorg purge --undo` puts them back).")
     return 0

@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import UserError
+from ..fileio import atomic_write_text
 from ..progress import Progress, Work, drive
 
 
@@ -280,7 +281,7 @@ class WeightStore:
         # The note goes first: a file without a note is treated as unverified, never
         # the reverse, and os.replace makes the weights appear all at once.
         note = {"sha256": digest, "source": source, "verified": verified}
-        self._note_path(spec).write_text(json.dumps(note, indent=1))
+        atomic_write_text(self._note_path(spec), json.dumps(note, indent=1))
         os.replace(part, target)
         return target
 
