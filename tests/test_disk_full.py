@@ -87,7 +87,7 @@ def test_index_on_a_full_disk_leaves_every_photo_whole(tmp_path, no_room):
     with Library(tmp_path / "lib") as lib:
         # A photo is indexed with its stage recorded, or still pending without it.
         for photo in lib.store.photos_where("1"):
-            done = lib.store.processed_model(photo.id, "decode")
+            done = lib.store.processed_of([photo.id]).get(photo.id, {}).get("decode")
             assert (photo.state, done is not None) in (("indexed", True), ("pending", False))
         assert lib.store.integrity_ok()
 
