@@ -82,7 +82,7 @@ def test_tags_and_names_are_stored_whole_or_refused(library, text):
         assert lib.store.integrity_ok()
     else:
         stored = " ".join(text.split())
-        assert stored in [t.tag for t in tags] or stored.casefold() == "wedding"
+        assert stored.casefold() in [t.tag.casefold() for t in tags]
         assert 0 < len(stored) <= 200 and "\0" not in stored
         if stored.casefold() != "wedding":
             lib.tag(photo.path, remove=[text])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from photoorg.library import LibraryError
+from photoorg.errors import UserError
 from photoorg.progress import drive
 
 
@@ -49,7 +49,7 @@ def test_named_box_gets_subject_of_matching_kind(library, photo_dir):
 def test_bad_names_are_refused_in_one_sentence(library, photo_dir, bad):
     photo = _indexed(library, photo_dir)[0]
     (box,) = _boxes(library, photo, ["person"])
-    with pytest.raises(LibraryError):
+    with pytest.raises(UserError):
         library.name_box(box, bad)
 
 
