@@ -156,10 +156,66 @@ def _search(db: Database) -> None:
         )
 
 
+def _faces(db: Database) -> None:
+    # Faces (and, for pets, their whole boxes: kind is the species) with their vector,
+    # the group they were clustered into, and the name the user gave (named_by 'user')
+    # or photoorg gave above its strict threshold ('auto'). Names live on the face rows
+    # and on the groups, and both point at the one subjects table that search uses.
+    _run(
+        db,
+        """
+        CREATE TABLE face_groups (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            subject_id INTEGER REFERENCES subjects(id) ON DELETE SET NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            detection_id INTEGER REFERENCES detections(id) ON DELETE SET NULL,
+            kind TEXT NOT NULL,
+            x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+            score REAL NOT NULL,
+            clarity REAL NOT NULL,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            group_id INTEGER REFERENCES face_groups(id) ON DELETE SET NULL,
+            subject_id INTEGER REFERENCES subjects(id) ON DELETE SET NULL,
+            named_by TEXT CHECK (named_by IN ('user', 'auto'))
+        );
+        CREATE INDEX faces_photo ON faces(photo_id);
+        CREATE INDEX faces_group ON faces(group_id);
+        CREATE INDEX faces_subject ON faces(subject_id);
+        CREATE INDEX faces_model ON faces(model, kind);
+        -- "Not this person": two faces never grouped together again.
+        CREATE TABLE faces_apart (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            other_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            PRIMARY KEY (face_id, other_id)
+        ) WITHOUT ROWID;
+        -- "Not Ana": never named or suggested as this subject again.
+        CREATE TABLE face_rejections (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+            PRIMARY KEY (face_id, subject_id)
+        ) WITHOUT ROWID;
+        -- What the face stage left out of each photo, so it can be said.
+        CREATE TABLE face_scans (
+            photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+            found INTEGER NOT NULL,
+            too_small INTEGER NOT NULL,
+            capped INTEGER NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
     ("0002_rejected_suggestions", _rejected_suggestions),
     ("0003_search", _search),
+    ("0006_faces", _faces),
 ]
 
 

@@ -617,8 +617,9 @@ class Store:
         row = self._rows(
             "SELECT r.path, p.rel_path, "
             " (SELECT group_concat(tag, ' ') FROM tags WHERE photo_id = p.id AND source != 'rejected'), "
-            " (SELECT group_concat(s.name, ' ') FROM detections d JOIN subjects s ON s.id = d.subject_id "
-            "  WHERE d.photo_id = p.id) "
+            " (SELECT group_concat(s.name, ' ') FROM subjects s WHERE s.id IN "
+            "  (SELECT subject_id FROM detections WHERE photo_id = p.id "
+            "   UNION SELECT subject_id FROM faces WHERE photo_id = p.id)) "
             "FROM photos p JOIN roots r ON r.id = p.root_id WHERE p.id = ?",
             [photo_id],
         )

@@ -10,6 +10,7 @@ from .db import Photo, Root, Store, Tag
 from .imaging import is_supported
 from .index import Control, IndexReport, run_index
 from .modelset import ModelSet, load_model_set
+from .people import group_new_faces
 from .progress import Work
 from .scan import ScanResult, scan
 from .settings import Settings, load_settings
@@ -162,8 +163,10 @@ class Library:
         the work starts, kept for the next run); `models` overrides them (tests, benches)."""
         def work():
             chosen = models or self.model_set(device)
-            return (yield from run_index(self.store, self.thumbs_dir, chosen,
-                                         batch_size=batch_size, control=control))
+            report = yield from run_index(self.store, self.thumbs_dir, chosen,
+                                          batch_size=batch_size, control=control)
+            group_new_faces(self.store)  # the faces found in this run join groups
+            return report
         return work()
 
     # -- models ----------------------------------------------------------------
@@ -183,7 +186,8 @@ class Library:
         settings = self.settings()
         vocabulary = self.store.vocabulary()
         key = (settings, device,
-               tuple(self.weights.path(settings.model(r)) is not None for r in ("clip", "detector")))
+               tuple(self.weights.path(settings.model(r)) is not None
+                     for r in ("clip", "detector", "face", "face-landmarks")))
         if getattr(self, "_model_key", None) != key:
             self._model_set = load_model_set(self.folder, settings, self.weights, vocabulary,
                                              device)

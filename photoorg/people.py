@@ -1,0 +1,250 @@
+"""People and pets that group themselves: faces clustered, groups named in bulk.
+
+Grouping is incremental average linkage: a new face joins the group whose members lie
+closest to it on average, if that average is under the kind's threshold, else it
+starts a group. Nothing is re-clustered per photo; `recluster` redoes the unnamed
+groups on demand (clearest faces first, by the same rule). Two faces of one photo are
+never put in one group, nor two faces the user set apart ("not this person").
+
+Thresholds, measured with bench/people.py on faces-mini (329 LFW photos, 30 people,
+dlib HOG + 5-point + ResNet): GROUP_DISTANCE 0.6 (Euclidean, dlib's own figure) gave
+the precision/recall written beside it. A face joining a named group is named
+automatically only when its average distance is under AUTO_NAME_DISTANCE; between
+that and GROUP_DISTANCE it joins as a suggestion (shown in the group, named when the
+user confirms the group).
+
+Pets use the same rule on their boxes' CLIP vectors (unit length, per species) with
+PET_GROUP_DISTANCE. No CLIP weights exist on the development machines, so that
+threshold is a first guess (cosine similarity 0.875), tested only for plumbing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from .db import Store
+from .db import faces as facedb
+from .db.faces import Face, FaceGroup
+from .errors import UserError
+from .naming import NamingError
+
+GROUP_DISTANCE = 0.6  # faces-mini: see the module docstring and bench/people.py
+AUTO_NAME_DISTANCE = 0.45
+PET_GROUP_DISTANCE = 0.5  # unit CLIP vectors; unmeasured (no CLIP weights here)
+APART_ANCHORS = 20  # a face moved out is set apart from this many of the group's clearest
+
+
+class PeopleError(UserError):
+    """A grouping or naming request that cannot be done; str() is one sentence."""
+
+
+def _threshold(kind: str) -> float:
+    return GROUP_DISTANCE if kind == "person" else PET_GROUP_DISTANCE
+
+
+def _prepare(kind: str, matrix: np.ndarray) -> np.ndarray:
+    if kind == "person" or not matrix.size:
+        return matrix
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
+
+
+# -- grouping -------------------------------------------------------------------------
+
+
+def group_new_faces(store: Store) -> int:
+    """Every face not in a group joins one (or starts one); returns how many moved."""
+    moved = 0
+    with store.transaction():
+        for model, kind in facedb.ungrouped(store):
+            moved += _assign(store, model, kind)
+    return moved
+
+
+def recluster(store: Store) -> int:
+    """Redo the unnamed groups from scratch (named groups and named faces stay);
+    returns the number of groups afterwards."""
+    with store.transaction():
+        store.db.execute("UPDATE faces SET group_id = NULL WHERE subject_id IS NULL AND group_id IN "
+                         "(SELECT id FROM face_groups WHERE subject_id IS NULL)")
+        facedb.drop_empty_groups(store)
+        for model, kind in facedb.ungrouped(store):
+            _assign(store, model, kind, clearest_first=True)
+    return len(facedb.groups(store))
+
+
+def _assign(store: Store, model: str, kind: str, clearest_first: bool = False) -> int:
+    ids, photos, group_of, matrix = facedb.vectors(store, model, kind)
+    if not len(ids):
+        return 0
+    matrix = _prepare(kind, matrix)
+    index = {int(f): i for i, f in enumerate(ids)}
+    apart = defaultdict(set)
+    for a, b in facedb.apart_pairs(store):
+        if a in index and b in index:
+            apart[index[a]].add(index[b])
+    rejected = defaultdict(set)
+    for face_id, subject_id in facedb.rejections(store):
+        rejected[face_id].add(subject_id)
+    named = {g.id: g.subject_id for g in facedb.groups(store, "g.subject_id IS NOT NULL")}
+    # Dense group numbers, so the per-group averages are one bincount.
+    dense: dict[int, int] = {}
+    group_ids: list[int] = []
+    slot = np.full(len(ids), -1, np.int64)
+    for i, g in enumerate(group_of):
+        if g >= 0:
+            slot[i] = dense.setdefault(int(g), len(group_ids))
+            if slot[i] == len(group_ids):
+                group_ids.append(int(g))
+    todo = [i for i in range(len(ids)) if slot[i] < 0]
+    if clearest_first:
+        clarity = {f.id: f.clarity for f in facedb.faces(store, [int(ids[i]) for i in todo])}
+        todo.sort(key=lambda i: -clarity[int(ids[i])])
+    threshold = _threshold(kind)
+    changes, auto_named = [], []
+    for i in todo:
+        member = slot >= 0
+        distances = np.linalg.norm(matrix[member] - matrix[i], axis=1)
+        slots = slot[member]
+        sums = np.bincount(slots, distances, minlength=len(group_ids))
+        counts = np.bincount(slots, minlength=len(group_ids))
+        average = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
+        barred = set(slot[photos == photos[i]].tolist()) | {int(slot[j]) for j in apart[i]}
+        choice = -1
+        for s in np.argsort(average):
+            if average[s] >= threshold:
+                break
+            subject = named.get(group_ids[s])
+            if int(s) not in barred and subject not in rejected[int(ids[i])]:
+                choice = int(s)
+                break
+        if choice < 0:
+            group_ids.append(facedb.new_group(store, kind))
+            choice = len(group_ids) - 1
+        elif named.get(group_ids[choice]) is not None and average[choice] < AUTO_NAME_DISTANCE:
+            auto_named.append((int(ids[i]), named[group_ids[choice]], int(photos[i])))
+        slot[i] = choice
+        changes.append((int(ids[i]), group_ids[choice]))
+    facedb.set_groups(store, changes)
+    for face_id, subject_id, _ in auto_named:
+        facedb.name_face(store, face_id, subject_id, "auto")
+    facedb.refresh_names(store, sorted({p for _, _, p in auto_named}))
+    return len(changes)
+
+
+# -- reading --------------------------------------------------------------------------
+
+
+def groups(store: Store, kind: str | None = None, limit: int | None = None) -> list[FaceGroup]:
+    """Groups largest first; kind "person", "pet" or None for both."""
+    where = {"person": "g.kind = 'person'", "pet": "g.kind != 'person'"}.get(kind or "", "1")
+    return facedb.groups(store, where, limit=limit)
+
+
+def find_group(store: Store, ref: str) -> FaceGroup:
+    """A group by its number, or a named group by its name."""
+    ref = " ".join(str(ref).split())
+    found = (facedb.group(store, int(ref)) if ref.isdigit() else
+             next(iter(facedb.groups(store, "s.name = ?", [ref])), None))
+    if found is None:
+        raise PeopleError(f"There is no group {ref!r}; `photoorg people` lists them.")
+    return found
+
+
+def members(store: Store, group_id: int, limit: int | None = None) -> list[Face]:
+    return facedb.faces_in_group(store, group_id, limit)
+
+
+def scan_totals(store: Store) -> dict[str, int]:
+    return facedb.scan_totals(store)
+
+
+# -- naming ---------------------------------------------------------------------------
+
+
+def _clean(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise NamingError("A name cannot be empty.")
+    if ":" in name:
+        raise NamingError(f"{name!r}: a name cannot contain ':' (it would read as a search filter).")
+    return name
+
+
+def name_group(store: Store, group_id: int, name: str) -> FaceGroup:
+    """Name a group and every face in it. A name another group already has means the
+    same person: the two groups become one (refused if that would make two faces of
+    one photo the same person)."""
+    name = _clean(name)
+    target = find_group(store, str(group_id))
+    with store.transaction():
+        subject = store.subject(name, "person" if target.kind == "person" else "pet")
+        if subject.kind != ("person" if target.kind == "person" else "pet"):
+            raise PeopleError(f"{name!r} is already the name of a {subject.kind}.")
+        same = [g for g in facedb.groups(store, "g.subject_id = ? AND g.id != ?",
+                                         [subject.id, target.id])]
+        facedb.name_group(store, target.id, subject.id)
+        for other in same:
+            _merge(store, other, target)
+    return facedb.group(store, target.id)
+
+
+def unname_group(store: Store, group_id: int) -> None:
+    with store.transaction():
+        facedb.name_group(store, find_group(store, str(group_id)).id, None)
+
+
+def merge(store: Store, into: str | int, other: str | int) -> FaceGroup:
+    """Put `other`'s faces into `into`; names and "not this person" marks are kept."""
+    target, source = find_group(store, str(into)), find_group(store, str(other))
+    if target.id == source.id:
+        raise PeopleError("Those are the same group.")
+    if (target.kind == "person") != (source.kind == "person") or \
+            (target.kind != "person" and target.kind != source.kind):
+        raise PeopleError(f"Group {target.id} holds {target.kind} faces and group {source.id} "
+                          f"{source.kind}; they cannot be one.")
+    if target.name and source.name and target.subject_id != source.subject_id:
+        raise PeopleError(f"Group {target.id} is {target.name} and group {source.id} is "
+                          f"{source.name}; rename one of them first.")
+    with store.transaction():
+        _merge(store, source, target)
+    return facedb.group(store, target.id)
+
+
+def _merge(store: Store, source: FaceGroup, target: FaceGroup) -> None:
+    shared = facedb.group_photo_ids(store, source.id) & facedb.group_photo_ids(store, target.id)
+    if shared:
+        photo = store.photo(min(shared))
+        raise PeopleError(
+            f"Groups {target.id} and {source.id} both have a face in {photo.path if photo else min(shared)}, "
+            f"and two faces of one photo are never the same person; move the wrong face out first.")
+    subject_id = target.subject_id or source.subject_id
+    facedb.move_faces(store, source.id, target.id)
+    facedb.drop_empty_groups(store)
+    if subject_id is not None:
+        facedb.name_group(store, target.id, subject_id)
+
+
+def move_out(store: Store, face_id: int, not_this_person: bool = False) -> int:
+    """Take a wrongly grouped face out into a group of its own, and remember that it
+    is not with this group's faces (and, with not_this_person, not this name: never
+    named or suggested as it again). Returns the face's new group."""
+    found = facedb.faces(store, [face_id])
+    if not found:
+        raise PeopleError(f"There is no face {face_id}; the photo may have been re-indexed.")
+    face = found[0]
+    with store.transaction():
+        if face.group_id is not None:
+            anchors = [f.id for f in facedb.faces_in_group(store, face.group_id, APART_ANCHORS + 1)]
+            facedb.set_apart(store, face.id, anchors)
+            group = facedb.group(store, face.group_id)
+            if not_this_person and group is not None and group.subject_id is not None:
+                facedb.reject(store, face.id, group.subject_id)
+        new = facedb.new_group(store, face.kind)
+        facedb.set_groups(store, [(face.id, new)])
+        facedb.name_face(store, face.id, None, None)
+        facedb.drop_empty_groups(store)
+        facedb.refresh_names(store, [face.photo_id])
+    return new
