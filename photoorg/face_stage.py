@@ -39,7 +39,7 @@ WHOLE_PHOTO_SIDE = 640
 UPPER_PART = 0.6  # of a standing person's box (taller than 1.3 x its width)
 MIN_FACE_PX = 40
 MAX_FACES = 40
-MAX_PERSON_BOXES = 12  # the largest; a crowd's small boxes hold faces too small anyway
+MAX_PERSON_BOXES = MAX_FACES  # the largest; the ones beyond are counted as capped
 PERSON_MIN_SCORE = 0.3
 SAME_FACE_IOU = 0.5
 PET_LABELS = frozenset({"dog", "cat", "bird", "horse", "sheep", "cow"})
@@ -58,21 +58,23 @@ def _boxes_px(box, size) -> tuple[int, int, int, int]:
             min(w, int(round(box[2] * w))), min(h, int(round(box[3] * h))))
 
 
-def search_areas(person_boxes: list[tuple], size: tuple[int, int]) -> list[tuple]:
-    """Normalised areas to search: the upper part of each (large enough) person box,
-    or the whole photo when there is no person box."""
+def search_areas(person_boxes: list[tuple], size: tuple[int, int]) -> tuple[list[tuple], int]:
+    """Normalised areas to search (the upper part of each of the largest person boxes,
+    or the whole photo when there is no person box), and how many boxes were left out."""
     people = sorted((b for label, score, b in person_boxes
                      if label == "person" and score >= PERSON_MIN_SCORE),
-                    key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))[:MAX_PERSON_BOXES]
+                    key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    left_out = max(0, len(people) - MAX_PERSON_BOXES)
+    people = people[:MAX_PERSON_BOXES]
     if not people:
-        return [(0.0, 0.0, 1.0, 1.0)]
+        return [(0.0, 0.0, 1.0, 1.0)], 0
     areas = []
     for x0, y0, x1, y1 in people:
         w, h = (x1 - x0) * size[0], (y1 - y0) * size[1]
         if h > 1.3 * w:
             y1 = y0 + (y1 - y0) * UPPER_PART
         areas.append((x0, y0, x1, y1))
-    return areas
+    return areas, left_out
 
 
 def _wanted_width(area, full_size) -> float:
@@ -86,12 +88,12 @@ def scan_photo(model, path: str | Path, image: Image.Image, full_size: tuple[int
                person_boxes: list[tuple]) -> FaceScan:
     """Faces in one upright photo. `image` is the indexer's decoded copy; `full_size`
     the photo's own upright size; `person_boxes` (label, score, normalised box)."""
-    areas = search_areas(person_boxes, full_size)
+    areas, left_out = search_areas(person_boxes, full_size)
     if any((a[2] - a[0]) * image.width < 0.9 * _wanted_width(a, full_size) for a in areas) \
             and image.width < full_size[0]:
         image = load_image(path, max_side=FACE_SIDE)
     found: list[tuple[tuple, float, np.ndarray]] = []
-    scan = FaceScan()
+    scan = FaceScan(capped=left_out)
     for area in areas:
         x0, y0, x1, y1 = _boxes_px(area, image.size)
         if x1 - x0 < 8 or y1 - y0 < 8:
