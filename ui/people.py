@@ -1,0 +1,267 @@
+"""The People & Pets view: one tile per group (its clearest face), largest first; name
+a group once, merge groups, open one to move a face out or say "not this person".
+
+Every read and write goes through the TaskRunner (its own Library on its own thread):
+a 10,000-face merge or the crops of a few hundred tiles never block the window. Tiles
+appear at once with their names; the crops follow, a page at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import people
+
+MAX_TILES = 400  # groups shown; the rest are the smallest (often one face each)
+MAX_MEMBERS = 300
+CROPS_PER_REPORT = 24
+GroupRole = Qt.ItemDataRole.UserRole + 1
+FaceRole = Qt.ItemDataRole.UserRole + 2
+
+
+@dataclass(frozen=True)
+class Listing:
+    groups: list
+    totals: dict
+
+
+def _load_groups(lib, task) -> Listing:
+    people.group_new_faces(lib.store)  # faces found since the last look join groups
+    return Listing(people.groups(lib.store, limit=MAX_TILES), people.scan_totals(lib.store))
+
+
+def _crops(faces: list):
+    """fn(lib, task) that reports (key, PIL image) pages and ends with the count."""
+    def work(lib, task):
+        photos = {p.id: p for p in lib.store.photos({f[1] for f in faces})}
+        page = []
+        for key, photo_id, box in faces:
+            if task.cancel.is_set():
+                break
+            if photo_id in photos:
+                page.append((key, people.face_crop(photos[photo_id], lib.thumbs_dir, box)))
+            if len(page) >= CROPS_PER_REPORT:
+                task.runner.report(task, page)
+                page = []
+        if page:
+            task.runner.report(task, page)
+        return len(faces)
+    return work
+
+
+def _pixmap(image) -> QPixmap:
+    data = image.convert("RGB").tobytes()
+    qimage = QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(qimage.copy())
+
+
+def _label(group) -> str:
+    kind = "" if group.kind == "person" else f" ({group.kind})"
+    return f"{group.name or 'Unnamed'}{kind}\n{group.size} photo{'s' if group.size != 1 else ''}"
+
+
+class PeopleView(QWidget):
+    changed = Signal()  # names changed: the sidebar's people list and searches follow
+    showQuery = Signal(str)
+
+    def __init__(self, tasks, parent=None):
+        super().__init__(parent)
+        self.tasks = tasks
+        self.groups: list = []
+        self._crop_token = self._member_token = None
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.tiles = self._list(people.CROP_SIDE + 28)
+        self.tiles.itemSelectionChanged.connect(self._selection_changed)
+        self.members = self._list(people.CROP_SIDE // 2 + 28)
+        self.name_button = QPushButton("Name…")
+        self.merge_button = QPushButton("Merge")
+        self.move_button = QPushButton("Move Out")
+        self.reject_button = QPushButton("Not This Person")
+        self.name_button.clicked.connect(self._ask_name)
+        self.merge_button.clicked.connect(self.merge_selected)
+        self.move_button.clicked.connect(lambda: self.move_out_selected(False))
+        self.reject_button.clicked.connect(lambda: self.move_out_selected(True))
+        buttons = QHBoxLayout()
+        for b in (self.name_button, self.merge_button, self.move_button, self.reject_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.tiles)
+        split.addWidget(self.members)
+        split.setSizes([520, 200])
+        v = QVBoxLayout(self)
+        v.addWidget(self.summary)
+        v.addLayout(buttons)
+        v.addWidget(split, 1)
+        self._selection_changed()
+
+    def _list(self, cell: int) -> QListWidget:
+        view = QListWidget()
+        view.setViewMode(QListWidget.ViewMode.IconMode)
+        view.setResizeMode(QListWidget.ResizeMode.Adjust)
+        view.setMovement(QListWidget.Movement.Static)
+        view.setUniformItemSizes(True)
+        side = cell - 28
+        view.setIconSize(QSize(side, side))
+        view.setGridSize(QSize(cell + 24, cell + 24))
+        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        return view
+
+    # -- loading -------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self.summary.setText("Loading people and pets…")
+        self.tasks.submit("people", _load_groups, on_done=self._show, on_error=self._failed)
+
+    def _show(self, listing: Listing) -> None:
+        self.groups = listing.groups
+        chosen = {g.id for g in self.selected_groups()}
+        self.tiles.clear()
+        self.members.clear()
+        for g in listing.groups:
+            item = QListWidgetItem(_label(g))
+            item.setData(GroupRole, g.id)
+            item.setToolTip(f"Group {g.id}: {g.size} faces")
+            self.tiles.addItem(item)
+            item.setSelected(g.id in chosen)
+        self.summary.setText(self._summary(listing))
+        if self._crop_token:
+            self.tasks.cancel(self._crop_token)
+        faces = [(g.id, g.cover_photo_id, g.cover_box) for g in listing.groups]
+        self._crop_token = self.tasks.submit("people-crops", _crops(faces),
+                                             on_progress=self._set_tile_crops)
+        self._selection_changed()
+
+    def _summary(self, listing: Listing) -> str:
+        if not listing.groups:
+            return ("No faces yet. Faces are found while photos are indexed, once the face "
+                    "models are installed.")
+        named = sum(1 for g in listing.groups if g.name)
+        text = (f"{len(listing.groups)} groups, {named} named. Select a group to see its faces; "
+                "name it once and every face in it is named.")
+        t = listing.totals
+        if t.get("too_small") or t.get("capped"):
+            text += (f" Left out: {t['too_small']} faces too small to recognise, "
+                     f"{t['capped']} beyond the per-photo cap.")
+        return text
+
+    def _set_tile_crops(self, page) -> None:
+        icons = dict(page)
+        for row in range(self.tiles.count()):
+            item = self.tiles.item(row)
+            if item.data(GroupRole) in icons:
+                item.setIcon(QIcon(_pixmap(icons[item.data(GroupRole)])))
+
+    def _failed(self, message: str) -> None:
+        self.summary.setText(message)
+
+    # -- selection -------------------------------------------------------------------
+
+    def selected_groups(self) -> list:
+        ids = {item.data(GroupRole) for item in self.tiles.selectedItems()}
+        return [g for g in self.groups if g.id in ids]
+
+    def selected_faces(self) -> list[int]:
+        return [item.data(FaceRole) for item in self.members.selectedItems()]
+
+    def _selection_changed(self) -> None:
+        chosen = self.selected_groups()
+        self.name_button.setEnabled(len(chosen) == 1)
+        self.merge_button.setEnabled(len(chosen) >= 2)
+        self.move_button.setEnabled(len(chosen) == 1)
+        self.reject_button.setEnabled(len(chosen) == 1 and bool(chosen[0].name))
+        if len(chosen) == 1:
+            self._open_group(chosen[0].id)
+        else:
+            self.members.clear()
+
+    def _open_group(self, group_id: int) -> None:
+        def load(lib, task):
+            return people.members(lib.store, group_id, MAX_MEMBERS)
+
+        self.tasks.submit("people-members", load, on_done=self._show_members,
+                          on_error=self._failed)
+
+    def _show_members(self, faces: list) -> None:
+        self.members.clear()
+        for f in faces:
+            item = QListWidgetItem(f.subject_name or "?")
+            item.setData(FaceRole, f.id)
+            item.setToolTip("named by you" if f.named_by == "user" else
+                            "named automatically" if f.named_by == "auto" else "a suggestion")
+            self.members.addItem(item)
+        if self._member_token:
+            self.tasks.cancel(self._member_token)
+        self._member_token = self.tasks.submit(
+            "people-member-crops", _crops([(f.id, f.photo_id, f.box) for f in faces]),
+            on_progress=self._set_member_crops)
+
+    def _set_member_crops(self, page) -> None:
+        icons = dict(page)
+        for row in range(self.members.count()):
+            item = self.members.item(row)
+            if item.data(FaceRole) in icons:
+                item.setIcon(QIcon(_pixmap(icons[item.data(FaceRole)])))
+
+    # -- edits (each on the task thread, then a reload) ---------------------------------
+
+    def _edit(self, fn, what: str) -> None:
+        self.summary.setText(f"{what}…")
+        self.tasks.submit("people-edit", lambda lib, task: fn(lib.store),
+                          on_done=lambda _: self._edited(), on_error=self._failed)
+
+    def _edited(self) -> None:
+        self.changed.emit()
+        self.reload()
+
+    def _ask_name(self) -> None:
+        chosen = self.selected_groups()
+        if len(chosen) != 1:
+            return
+        name, ok = QInputDialog.getText(self, "Name", "Who is this?", text=chosen[0].name or "")
+        if ok:
+            self.name_selected(name)
+
+    def name_selected(self, name: str) -> None:
+        (group,) = self.selected_groups()
+        self._edit(lambda store: people.name_group(store, group.id, name), f"Naming {name}")
+
+    def merge_selected(self) -> None:
+        chosen = self.selected_groups()
+        if len(chosen) < 2:
+            return
+        target, others = chosen[0], chosen[1:]  # the largest keeps its id
+
+        def merge(store):
+            for other in others:
+                people.merge(store, target.id, other.id)
+
+        self._edit(merge, f"Merging {len(chosen)} groups")
+
+    def move_out_selected(self, not_this_person: bool) -> None:
+        faces = self.selected_faces()
+        if not faces:
+            self.summary.setText("Select the faces to move out in the lower list first.")
+            return
+
+        def move(store):
+            for face_id in faces:
+                people.move_out(store, face_id, not_this_person)
+
+        self._edit(move, "Moving faces out")
