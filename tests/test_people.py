@@ -197,7 +197,7 @@ def faces_library(tmp_path_factory):
     the shared copy is here)."""
     need_faces()
     root = tmp_path_factory.mktemp("faces")
-    truth = copy_people(root / "photos", {"abdullah_gul": 4, "amelie_mauresmo": 4,
+    truth = copy_people(root / "photos", {"abdullah_gul": 4, "carlos_moya": 4,
                                           "antonio_palocci": 4})
     lib = Library(root / "lib")
     lib.add_roots([root / "photos"])
@@ -254,10 +254,10 @@ def test_names_survive_a_face_model_change_which_requeues_only_faces(faces_libra
 
 def test_a_name_survives_an_edit_that_moves_the_face_and_a_move(faces_library, tmp_path):
     lib, truth, models = faces_library
-    path = next(p for p, who in truth.items() if who == "amelie_mauresmo")
+    path = next(p for p, who in truth.items() if who == "carlos_moya")
     photo = lib.photo(path)
     face = facedb.faces_of(lib.store, photo.id)[0]
-    group = people.name_group(lib.store, face.group_id, "Amelie")
+    group = people.name_group(lib.store, face.group_id, "Carlos")
     # The edit: the photo shifted 3 px right and down (a crop or a re-save would do this).
     image = Image.open(path)
     shifted = Image.new("RGB", image.size, (128, 128, 128))
@@ -267,7 +267,7 @@ def test_a_name_survives_an_edit_that_moves_the_face_and_a_move(faces_library, t
     assert lib.store.photo(photo.id).state == "pending"
     drive(lib.index(models=models))
     after = facedb.faces_of(lib.store, photo.id)
-    assert [(f.id, f.subject_name) for f in after] == [(face.id, "Amelie")]
+    assert [(f.id, f.subject_name) for f in after] == [(face.id, "Carlos")]
     assert after[0].box != face.box
     # The move: same content at a new path keeps the row, so the face and name stay.
     moved = Path(path).with_name("moved.jpg")
@@ -275,9 +275,9 @@ def test_a_name_survives_an_edit_that_moves_the_face_and_a_move(faces_library, t
     drive(lib.scan())
     assert lib.photo(moved).id == photo.id
     assert [(f.id, f.subject_name) for f in facedb.faces_of(lib.store, photo.id)] \
-        == [(face.id, "Amelie")]
-    assert lib.photo(moved).id in {r.photo.id for r in lib.search("person:Amelie")}
-    assert people.find_group(lib.store, "Amelie").id == group.id
+        == [(face.id, "Carlos")]
+    assert lib.photo(moved).id in {r.photo.id for r in lib.search("person:Carlos")}
+    assert people.find_group(lib.store, "Carlos").id == group.id
 
 
 def test_cli_people_name_and_merge(faces_library, capsys):

@@ -23,7 +23,7 @@ WAIT = 60_000
 def indexed(tmp_path_factory):
     need_faces()
     root = tmp_path_factory.mktemp("uipeople")
-    truth = copy_people(root / "photos", {"abdullah_gul": 3, "amelie_mauresmo": 3,
+    truth = copy_people(root / "photos", {"abdullah_gul": 3, "carlos_moya": 3,
                                           "antonio_palocci": 3})
     lib = Library(root / "lib")
     lib.add_roots([root / "photos"])
