@@ -179,6 +179,12 @@ def drop_empty_groups(store: Store) -> int:
         "(SELECT 1 FROM faces WHERE group_id = face_groups.id)").rowcount
 
 
+def group_counts(store: Store) -> dict[str, int]:
+    row = _rows(store, "SELECT count(*) AS groups, coalesce(sum(subject_id IS NOT NULL), 0) AS named "
+                       "FROM face_groups")[0]
+    return dict(row)
+
+
 def group(store: Store, group_id: int) -> FaceGroup | None:
     found = groups(store, where="g.id = ?", params=[group_id])
     return found[0] if found else None

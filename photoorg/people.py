@@ -226,7 +226,13 @@ def members(store: Store, group_id: int, limit: int | None = None) -> list[Face]
 
 
 def scan_totals(store: Store) -> dict[str, int]:
+    """Photos scanned for faces, faces found, left out as too small or beyond the cap."""
     return facedb.scan_totals(store)
+
+
+def group_counts(store: Store) -> dict[str, int]:
+    """{"groups": all groups, "named": the named ones}."""
+    return facedb.group_counts(store)
 
 
 # -- naming ---------------------------------------------------------------------------

@@ -333,3 +333,28 @@ def test_a_crowd_is_capped_and_the_cap_is_counted(tmp_path):
                                  crowd.size, boxes)
     assert scan.capped == 49 - face_stage.MAX_PERSON_BOXES
     assert face_stage.MAX_FACES - 5 <= len(scan.faces) <= face_stage.MAX_FACES
+
+
+def test_a_face_below_the_size_limit_is_skipped_and_counted(monkeypatch):
+    _, images = need_faces()
+    path = min((images / "abdullah_gul").glob("*.jpg"))
+    image = Image.open(path).convert("RGB")
+    model = face_model()
+    assert len(face_stage.scan_photo(model, path, image, image.size, []).faces) == 1
+    monkeypatch.setattr(face_stage, "MIN_FACE_PX", 200)  # the 150-px photo's face is ~70 px
+    scan = face_stage.scan_photo(model, path, image, image.size, [])
+    assert (len(scan.faces), scan.too_small, scan.capped) == (0, 1, 0)
+
+
+def test_a_sideways_face_is_not_found_and_nothing_fails(tmp_path):
+    _, images = need_faces()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.open(min((images / "abdullah_gul").glob("*.jpg"))).rotate(90).save(folder / "side.jpg")
+    lib = Library(tmp_path / "lib")
+    lib.add_roots([folder])
+    drive(lib.scan())
+    report = drive(lib.index(models=model_set(with_detector=False)))
+    assert (report.indexed, report.failed) == (1, 0)
+    assert facedb.scan_totals(lib.store)["found"] == 0
+    lib.close()

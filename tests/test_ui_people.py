@@ -65,7 +65,7 @@ def test_tiles_show_groups_largest_first_with_crops(window, qtbot):
     w, _ = window
     _open_people(w, qtbot)
     labels = [_tile(w, r).text() for r in range(3)]
-    assert labels == ["Unnamed\n3 photos"] * 3
+    assert labels == ["Unnamed\n3 faces"] * 3
     qtbot.waitUntil(lambda: all(not _tile(w, r).icon().isNull() for r in range(3)), timeout=WAIT)
 
 
@@ -91,7 +91,7 @@ def test_merge_two_groups(window, qtbot):
     assert w.people.merge_button.isEnabled()
     w.people.merge_selected()
     qtbot.waitUntil(lambda: w.people.tiles.count() == 2, timeout=WAIT)
-    assert _tile(w, 0).text() == "Unnamed\n6 photos"
+    assert _tile(w, 0).text() == "Unnamed\n6 faces"
 
 
 def test_move_out_and_not_this_person(window, qtbot):
@@ -131,3 +131,22 @@ def test_an_empty_library_says_how_faces_come(qtbot, tmp_path):
         assert w.people.tiles.count() == 0 and not w.people.merge_button.isEnabled()
     finally:
         w.close()
+
+
+def test_a_ten_thousand_face_merge_through_the_view(window, qtbot):
+    w, _ = window
+    store = w.lib.store
+    photos = sorted(p.id for p in store.photos_where("1"))
+    big = [facedb.new_group(store, "person"), facedb.new_group(store, "person")]
+    vector = bytes(128 * 4)
+    store.db.conn.executemany(
+        "INSERT INTO faces (photo_id, kind, x0, y0, x1, y1, score, clarity, model, vector, "
+        "group_id) VALUES (?, 'person', 0.2, 0.2, 0.6, 0.6, 1, 1, 'm', ?, ?)",
+        [(photos[n % 2], vector, big[n % 2]) for n in range(10_000)])
+    w.show_people()
+    qtbot.waitUntil(lambda: w.people.tiles.count() == 5, timeout=WAIT)
+    assert {_tile(w, 0).data(GroupRole), _tile(w, 1).data(GroupRole)} == set(big)
+    _select(w.people.tiles, [0, 1])
+    w.people.merge_selected()
+    qtbot.waitUntil(lambda: w.people.tiles.count() == 4, timeout=WAIT)
+    assert _tile(w, 0).text() == "Unnamed\n10000 faces"

@@ -38,11 +38,13 @@ FaceRole = Qt.ItemDataRole.UserRole + 2
 class Listing:
     groups: list
     totals: dict
+    counts: dict
 
 
 def _load_groups(lib, task) -> Listing:
     people.group_new_faces(lib.store)  # faces found since the last look join groups
-    return Listing(people.groups(lib.store, limit=MAX_TILES), people.scan_totals(lib.store))
+    return Listing(people.groups(lib.store, limit=MAX_TILES), people.scan_totals(lib.store),
+                   people.group_counts(lib.store))
 
 
 def _crops(faces: list):
@@ -72,7 +74,7 @@ def _pixmap(image) -> QPixmap:
 
 def _label(group) -> str:
     kind = "" if group.kind == "person" else f" ({group.kind})"
-    return f"{group.name or 'Unnamed'}{kind}\n{group.size} photo{'s' if group.size != 1 else ''}"
+    return f"{group.name or 'Unnamed'}{kind}\n{group.size} face{'s' if group.size != 1 else ''}"
 
 
 class PeopleView(QWidget):
@@ -152,9 +154,11 @@ class PeopleView(QWidget):
         if not listing.groups:
             return ("No faces yet. Faces are found while photos are indexed, once the face "
                     "models are installed.")
-        named = sum(1 for g in listing.groups if g.name)
-        text = (f"{len(listing.groups)} groups, {named} named. Select a group to see its faces; "
-                "name it once and every face in it is named.")
+        counts = listing.counts
+        shown = "" if counts["groups"] <= len(listing.groups) else \
+            f" (the {len(listing.groups)} largest shown)"
+        text = (f"{counts['groups']} groups{shown}, {counts['named']} named. Select a group to "
+                "see its faces; name it once and every face in it is named.")
         t = listing.totals
         if t.get("too_small") or t.get("capped"):
             text += (f" Left out: {t['too_small']} faces too small to recognise, "
