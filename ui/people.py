@@ -29,7 +29,7 @@ from .. import people
 
 MAX_TILES = 400  # groups shown; the rest are the smallest (often one face each)
 MAX_MEMBERS = 300
-CROPS_PER_REPORT = 24
+CROPS_PER_TASK = 24  # a page per task, so a search typed meanwhile waits for one page only
 GroupRole = Qt.ItemDataRole.UserRole + 1
 FaceRole = Qt.ItemDataRole.UserRole + 2
 
@@ -47,22 +47,12 @@ def _load_groups(lib, task) -> Listing:
                    people.group_counts(lib.store))
 
 
-def _crops(faces: list):
-    """fn(lib, task) that reports (key, PIL image) pages and ends with the count."""
+def _crop_page(faces: list):
+    """fn(lib, task) giving (key, PIL image) for one page of (key, photo id, box)."""
     def work(lib, task):
         photos = {p.id: p for p in lib.store.photos({f[1] for f in faces})}
-        page = []
-        for key, photo_id, box in faces:
-            if task.cancel.is_set():
-                break
-            if photo_id in photos:
-                page.append((key, people.face_crop(photos[photo_id], lib.thumbs_dir, box)))
-            if len(page) >= CROPS_PER_REPORT:
-                task.runner.report(task, page)
-                page = []
-        if page:
-            task.runner.report(task, page)
-        return len(faces)
+        return [(key, people.face_crop(photos[photo_id], lib.thumbs_dir, box))
+                for key, photo_id, box in faces if photo_id in photos and not task.cancel.is_set()]
     return work
 
 
@@ -70,6 +60,14 @@ def _pixmap(image) -> QPixmap:
     data = image.convert("RGB").tobytes()
     qimage = QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888)
     return QPixmap.fromImage(qimage.copy())
+
+
+def _set_icons(view: QListWidget, role: int, crops: list) -> None:
+    icons = dict(crops)
+    for row in range(view.count()):
+        item = view.item(row)
+        if item.data(role) in icons:
+            item.setIcon(QIcon(_pixmap(icons[item.data(role)])))
 
 
 def _label(group) -> str:
@@ -85,7 +83,8 @@ class PeopleView(QWidget):
         super().__init__(parent)
         self.tasks = tasks
         self.groups: list = []
-        self._crop_token = self._member_token = None
+        self._pages: dict[str, int] = {}  # crop kind -> generation; a newer listing wins
+        self._edits = 0
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.tiles = self._list(people.CROP_SIDE + 28)
@@ -143,11 +142,8 @@ class PeopleView(QWidget):
             self.tiles.addItem(item)
             item.setSelected(g.id in chosen)
         self.summary.setText(self._summary(listing))
-        if self._crop_token:
-            self.tasks.cancel(self._crop_token)
-        faces = [(g.id, g.cover_photo_id, g.cover_box) for g in listing.groups]
-        self._crop_token = self.tasks.submit("people-crops", _crops(faces),
-                                             on_progress=self._set_tile_crops)
+        self._load_crops("people-crops", [(g.id, g.cover_photo_id, g.cover_box)
+                                          for g in listing.groups], self.tiles, GroupRole)
         self._selection_changed()
 
     def _summary(self, listing: Listing) -> str:
@@ -165,12 +161,20 @@ class PeopleView(QWidget):
                      f"{t['capped']} beyond the per-photo cap.")
         return text
 
-    def _set_tile_crops(self, page) -> None:
-        icons = dict(page)
-        for row in range(self.tiles.count()):
-            item = self.tiles.item(row)
-            if item.data(GroupRole) in icons:
-                item.setIcon(QIcon(_pixmap(icons[item.data(GroupRole)])))
+    def _load_crops(self, kind: str, faces: list, view: QListWidget, role: int) -> None:
+        generation = self._pages[kind] = self._pages.get(kind, 0) + 1
+        self._next_page(kind, generation, faces, view, role)
+
+    def _next_page(self, kind, generation, faces, view, role) -> None:
+        page, rest = faces[:CROPS_PER_TASK], faces[CROPS_PER_TASK:]
+        if not page or self._pages.get(kind) != generation:
+            return
+
+        def done(crops):
+            _set_icons(view, role, crops)
+            self._next_page(kind, generation, rest, view, role)
+
+        self.tasks.submit(kind, _crop_page(page), on_done=done)
 
     def _failed(self, message: str) -> None:
         self.summary.setText(message)
@@ -210,24 +214,15 @@ class PeopleView(QWidget):
             item.setToolTip("named by you" if f.named_by == "user" else
                             "named automatically" if f.named_by == "auto" else "a suggestion")
             self.members.addItem(item)
-        if self._member_token:
-            self.tasks.cancel(self._member_token)
-        self._member_token = self.tasks.submit(
-            "people-member-crops", _crops([(f.id, f.photo_id, f.box) for f in faces]),
-            on_progress=self._set_member_crops)
-
-    def _set_member_crops(self, page) -> None:
-        icons = dict(page)
-        for row in range(self.members.count()):
-            item = self.members.item(row)
-            if item.data(FaceRole) in icons:
-                item.setIcon(QIcon(_pixmap(icons[item.data(FaceRole)])))
+        self._load_crops("people-member-crops", [(f.id, f.photo_id, f.box) for f in faces],
+                         self.members, FaceRole)
 
     # -- edits (each on the task thread, then a reload) ---------------------------------
 
     def _edit(self, fn, what: str) -> None:
         self.summary.setText(f"{what}…")
-        self.tasks.submit("people-edit", lambda lib, task: fn(lib.store),
+        self._edits += 1  # each edit its own kind: a second click must not replace the first
+        self.tasks.submit(f"people-edit-{self._edits}", lambda lib, task: fn(lib.store),
                           on_done=lambda _: self._edited(), on_error=self._failed)
 
     def _edited(self) -> None:
