@@ -84,6 +84,19 @@ def _wanted_width(area, full_size) -> float:
     return min(full_w, bound)
 
 
+@dataclass
+class _Hit:
+    """A face the detector found in one search area."""
+
+    box: tuple  # normalised to the upright photo
+    score: float
+    pixels: np.ndarray  # the searched crop; its descriptor is computed there
+    local: tuple  # the box in the crop's pixels
+
+    def side(self, full_size: tuple[int, int]) -> float:
+        return (self.box[2] - self.box[0]) * full_size[0]
+
+
 def scan_photo(model, path: str | Path, image: Image.Image, full_size: tuple[int, int],
                person_boxes: list[tuple]) -> FaceScan:
     """Faces in one upright photo. `image` is the indexer's decoded copy; `full_size`
@@ -92,62 +105,61 @@ def scan_photo(model, path: str | Path, image: Image.Image, full_size: tuple[int
     if any((a[2] - a[0]) * image.width < 0.9 * _wanted_width(a, full_size) for a in areas) \
             and image.width < full_size[0]:
         image = load_image(path, max_side=FACE_SIDE)
-    found: list[tuple[tuple, float, np.ndarray]] = []
+    hits = _dedupe([hit for area in areas for hit in _search(model, image, area, full_size)])
     scan = FaceScan(capped=left_out)
-    for area in areas:
-        x0, y0, x1, y1 = _boxes_px(area, image.size)
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            continue
-        crop = image.crop((x0, y0, x1, y1))
-        scale = min(1.0, _wanted_width(area, full_size) / crop.width)
-        if scale < 1.0:
-            crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))),
-                               Image.Resampling.BILINEAR)
-        # Small crops are searched at twice the size so 40-80 px faces are found too.
-        upsample = 1 if max(crop.size) < 2 * PERSON_CROP_WIDTH // 3 else 0
-        pixels = np.asarray(crop)
-        for box, score in model.detect(pixels, upsample):
-            bx = (x0 + box[0] / scale, y0 + box[1] / scale, x0 + box[2] / scale, y0 + box[3] / scale)
-            found.append((bx, score, pixels, box))
-    found = _dedupe(found)
-    norm = [(tuple(v / s for v, s in zip(b, image.size * 2)), score, pixels, box)
-            for b, score, pixels, box in found]
     kept = []
-    for item in sorted(norm, key=lambda f: -(f[0][2] - f[0][0])):
-        side = (item[0][2] - item[0][0]) * full_size[0]
-        if side < MIN_FACE_PX:
+    for hit in sorted(hits, key=lambda h: -h.side(full_size)):
+        if hit.side(full_size) < MIN_FACE_PX:
             scan.too_small += 1
         elif len(kept) >= MAX_FACES:
             scan.capped += 1
         else:
-            kept.append(item)
-    for (box, score, pixels, local), vector in zip(kept, _embed(model, kept)):
-        side = (box[2] - box[0]) * full_size[0]
-        scan.faces.append(NewFace("person", box, score, side * max(score, 0.01), vector))
+            kept.append(hit)
+    for hit, vector in zip(kept, _embed(model, kept)):
+        clarity = hit.side(full_size) * max(hit.score, 0.01)
+        scan.faces.append(NewFace("person", hit.box, hit.score, clarity, vector))
     return scan
 
 
-def _embed(model, kept) -> list[np.ndarray]:
-    """One descriptor per kept face, embedded in the crop it was found in (one call per
-    crop: dlib aligns and describes a crop's faces together)."""
+def _search(model, image: Image.Image, area: tuple, full_size: tuple[int, int]) -> list[_Hit]:
+    """HOG over one area, cropped and shrunk to its bounded width."""
+    x0, y0, x1, y1 = _boxes_px(area, image.size)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return []
+    crop = image.crop((x0, y0, x1, y1))
+    scale = min(1.0, _wanted_width(area, full_size) / crop.width)
+    if scale < 1.0:
+        crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))),
+                           Image.Resampling.BILINEAR)
+    # Small crops are searched at twice the size so 40-80 px faces are found too.
+    upsample = 1 if max(crop.size) < 2 * PERSON_CROP_WIDTH // 3 else 0
+    pixels = np.asarray(crop)
+    w, h = image.size
+    return [_Hit(((x0 + b[0] / scale) / w, (y0 + b[1] / scale) / h,
+                  (x0 + b[2] / scale) / w, (y0 + b[3] / scale) / h), score, pixels, b)
+            for b, score in model.detect(pixels, upsample)]
+
+
+def _embed(model, kept: list[_Hit]) -> list[np.ndarray]:
+    """One descriptor per kept face, one call per crop (dlib aligns and describes a
+    crop's faces together)."""
     out: list[np.ndarray | None] = [None] * len(kept)
     by_crop: dict[int, list[int]] = {}
-    for i, item in enumerate(kept):
-        by_crop.setdefault(id(item[2]), []).append(i)
+    for i, hit in enumerate(kept):
+        by_crop.setdefault(id(hit.pixels), []).append(i)
     for indexes in by_crop.values():
-        pixels = kept[indexes[0]][2]
-        vectors = model.embed(pixels, [kept[i][3] for i in indexes])
+        vectors = model.embed(kept[indexes[0]].pixels, [kept[i].local for i in indexes])
         for i, v in zip(indexes, vectors):
             out[i] = v
     return out
 
 
-def _dedupe(found: list) -> list:
+def _dedupe(hits: list[_Hit]) -> list[_Hit]:
     """A face seen in two overlapping person boxes is one face: keep the surer one."""
-    kept: list = []
-    for item in sorted(found, key=lambda f: -f[1]):
-        if all(box_iou(item[0], k[0]) < SAME_FACE_IOU for k in kept):
-            kept.append(item)
+    kept: list[_Hit] = []
+    for hit in sorted(hits, key=lambda h: -h.score):
+        if all(box_iou(hit.box, k.box) < SAME_FACE_IOU for k in kept):
+            kept.append(hit)
     return kept
 
 

@@ -318,7 +318,11 @@ def _find_faces(store: Store, models: ModelSet, jobs: list[Job]) -> None:
                 for j in batch]
 
     for job, out in zip(jobs, run_each(scan, jobs, "face model")):
-        _take(job, out, "faces", lambda j, v: setattr(j, "faces", v))
+        # A face failure costs the faces only: the photo keeps its other results and the
+        # stage, not marked done, is tried again on the next run.
+        if not isinstance(out, Failed):
+            job.faces = out
+            job.ran.add("faces")
 
 
 def _take(job: Job, out, stage: str, apply) -> None:

@@ -358,3 +358,28 @@ def test_a_sideways_face_is_not_found_and_nothing_fails(tmp_path):
     assert (report.indexed, report.failed) == (1, 0)
     assert facedb.scan_totals(lib.store)["found"] == 0
     lib.close()
+
+
+def test_a_face_model_failure_costs_the_faces_only(tmp_path, monkeypatch):
+    _, images = need_faces()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(min((images / "abdullah_gul").glob("*.jpg")), folder / "a.jpg")
+    lib = Library(tmp_path / "lib")
+    lib.add_roots([folder])
+    drive(lib.scan())
+    models = model_set(with_detector=False)
+
+    def broken(pixels, boxes):
+        raise RuntimeError("descriptor exploded")
+
+    monkeypatch.setattr(models.faces, "embed", broken)
+    report = drive(lib.index(models=models))
+    assert (report.indexed, report.failed) == (1, 0)
+    stages = {r[0] for r in lib.store.db.execute("SELECT stage FROM processed")}
+    assert stages == {"decode"}
+    monkeypatch.undo()
+    report = drive(lib.index(models=models))
+    assert (report.requeued, report.indexed) == (1, 1)
+    assert lib.store.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 1
+    lib.close()
