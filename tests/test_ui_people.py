@@ -9,7 +9,7 @@ import shutil
 import pytest
 from photoorg.db import faces as facedb
 from photoorg.ui.mainwindow import MainWindow
-from photoorg.ui.people import FaceRole, GroupRole
+from photoorg.ui.people import CroppedRole, FaceRole, GroupRole
 
 from photoorg.library import Library
 from photoorg.progress import drive
@@ -66,7 +66,9 @@ def test_tiles_show_groups_largest_first_with_crops(window, qtbot):
     _open_people(w, qtbot)
     labels = [_tile(w, r).text() for r in range(3)]
     assert labels == ["Unnamed\n3 faces"] * 3
-    qtbot.waitUntil(lambda: all(not _tile(w, r).icon().isNull() for r in range(3)), timeout=WAIT)
+    qtbot.waitUntil(lambda: all(_tile(w, r).data(CroppedRole) for r in range(3)), timeout=WAIT)
+    image = _tile(w, 0).icon().pixmap(w.people.tiles.iconSize()).toImage()
+    assert image.width() == image.height() == w.people.tiles.iconSize().width()
 
 
 def test_name_a_group_then_find_it_by_name(window, qtbot):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -32,6 +32,7 @@ MAX_MEMBERS = 300
 CROPS_PER_TASK = 24  # a page per task, so a search typed meanwhile waits for one page only
 GroupRole = Qt.ItemDataRole.UserRole + 1
 FaceRole = Qt.ItemDataRole.UserRole + 2
+CroppedRole = Qt.ItemDataRole.UserRole + 3  # True once the face crop replaced the grey
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def _set_icons(view: QListWidget, role: int, crops: list) -> None:
         item = view.item(row)
         if item.data(role) in icons:
             item.setIcon(QIcon(_pixmap(icons[item.data(role)])))
+            item.setData(CroppedRole, True)
 
 
 def _label(group) -> str:
@@ -87,9 +89,9 @@ class PeopleView(QWidget):
         self._edits = 0
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        self.tiles = self._list(people.CROP_SIDE + 28)
+        self.tiles = self._list(people.CROP_SIDE)
         self.tiles.itemSelectionChanged.connect(self._selection_changed)
-        self.members = self._list(people.CROP_SIDE // 2 + 28)
+        self.members = self._list(people.CROP_SIDE * 2 // 3)
         self.name_button = QPushButton("Name…")
         self.merge_button = QPushButton("Merge")
         self.move_button = QPushButton("Move Out")
@@ -112,17 +114,23 @@ class PeopleView(QWidget):
         v.addWidget(split, 1)
         self._selection_changed()
 
-    def _list(self, cell: int) -> QListWidget:
+    def _list(self, side: int) -> QListWidget:
         view = QListWidget()
         view.setViewMode(QListWidget.ViewMode.IconMode)
         view.setResizeMode(QListWidget.ResizeMode.Adjust)
         view.setMovement(QListWidget.Movement.Static)
-        view.setUniformItemSizes(True)
-        side = cell - 28
+        view.setWordWrap(True)
         view.setIconSize(QSize(side, side))
-        view.setGridSize(QSize(cell + 24, cell + 24))
+        view.setGridSize(QSize(side + 28, side + 48))  # the crop and two lines of text
         view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         return view
+
+    @staticmethod
+    def _placeholder(view: QListWidget) -> QIcon:
+        """Grey until the crop comes, at the crop's size, so the grid does not jump."""
+        pixmap = QPixmap(view.iconSize())
+        pixmap.fill(QColor(200, 200, 200))
+        return QIcon(pixmap)
 
     # -- loading -------------------------------------------------------------------
 
@@ -136,7 +144,7 @@ class PeopleView(QWidget):
         self.tiles.clear()
         self.members.clear()
         for g in listing.groups:
-            item = QListWidgetItem(_label(g))
+            item = QListWidgetItem(self._placeholder(self.tiles), _label(g))
             item.setData(GroupRole, g.id)
             item.setToolTip(f"Group {g.id}: {g.size} faces")
             self.tiles.addItem(item)
@@ -209,7 +217,7 @@ class PeopleView(QWidget):
     def _show_members(self, faces: list) -> None:
         self.members.clear()
         for f in faces:
-            item = QListWidgetItem(f.subject_name or "?")
+            item = QListWidgetItem(self._placeholder(self.members), f.subject_name or "?")
             item.setData(FaceRole, f.id)
             item.setToolTip("named by you" if f.named_by == "user" else
                             "named automatically" if f.named_by == "auto" else "a suggestion")
