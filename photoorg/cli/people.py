@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import people
 from . import open_library
 
 
@@ -41,6 +40,8 @@ def _describe(g) -> str:
 
 
 def cmd_people(args) -> int:
+    from .. import people  # numpy and the store: not on `photoorg --help`'s path
+
     with open_library(args) as lib:
         people.group_new_faces(lib.store)
         if args.recluster:
@@ -67,6 +68,8 @@ def cmd_people(args) -> int:
 
 
 def cmd_name(args) -> int:
+    from .. import people  # numpy and the store: not on `photoorg --help`'s path
+
     name = " ".join(args.name)
     with open_library(args) as lib:
         group = people.name_group(lib.store, people.find_group(lib.store, args.group).id, name)
@@ -77,6 +80,8 @@ def cmd_name(args) -> int:
 
 
 def cmd_merge(args) -> int:
+    from .. import people  # numpy and the store: not on `photoorg --help`'s path
+
     with open_library(args) as lib:
         group = people.merge(lib.store, args.group, args.other)
     print(f"Merged into group {group.id}" + (f" ({group.name})" if group.name else "")
@@ -85,6 +90,8 @@ def cmd_merge(args) -> int:
 
 
 def cmd_move_out(args) -> int:
+    from .. import people  # numpy and the store: not on `photoorg --help`'s path
+
     with open_library(args) as lib:
         new = people.move_out(lib.store, args.face, args.not_this_person)
     print(f"Face {args.face} is now alone in group {new}.")
