@@ -181,10 +181,11 @@ def _root_evidence(db: Database) -> None:
     db.execute("CREATE INDEX purge_journal_purge ON purge_journal(purge)")
 
 
-def _fts_source(sep: str) -> str:
+def _fts_source(sep: str, named: tuple[str, ...]) -> str:
     """Each photo's full-text row: its root folder's name and its relative path without
     the extension, with separators, '_' and '-' as spaces; its tags (not the rejected
-    ones); the names on its boxes. (os.path.basename and splitext, spelled in SQL so the
+    ones); the names given in the `named` tables (photo_id, subject_id: boxes, faces).
+    (os.path.basename and splitext, spelled in SQL so the
     triggers need no Python function: any SQLite client may write to the tables.)"""
     def basename(path: str) -> str:
         return f"substr({path}, length(rtrim({path}, replace({path}, '{sep}', ''))) + 1)"
@@ -204,22 +205,32 @@ def _fts_source(sep: str) -> str:
                    {basename("p.rel_path")} AS name,
                    coalesce((SELECT group_concat(t.tag, ' ') FROM tags t
                              WHERE t.photo_id = p.id AND t.source != 'rejected'), '') AS tags,
-                   coalesce((SELECT group_concat(s.name, ' ') FROM detections d
-                             JOIN subjects s ON s.id = d.subject_id
-                             WHERE d.photo_id = p.id), '') AS names
+                   coalesce((SELECT group_concat(s.name, ' ') FROM subjects s WHERE s.id IN (
+                             {" UNION ".join(f"SELECT subject_id FROM {t} WHERE photo_id = p.id"
+                                             for t in named)})), '') AS names
             FROM photos p JOIN roots r ON r.id = p.root_id))"""
+
+
+def _fts_refresh(photo_id: str) -> str:
+    return (f"DELETE FROM photos_fts WHERE rowid = {photo_id}; "
+            f"INSERT INTO photos_fts (rowid, path, tags, names) "
+            f"SELECT id, path, tags, names FROM photos_fts_source WHERE id = {photo_id};")
+
+
+def _fts_rename(named: tuple[str, ...]) -> tuple[str, str]:
+    """A renamed subject: every photo that carries the name, in any of `named`."""
+    photos = " UNION ".join(f"SELECT photo_id FROM {t} WHERE subject_id = NEW.id" for t in named)
+    return ("AFTER UPDATE OF name ON subjects",
+            f"DELETE FROM photos_fts WHERE rowid IN ({photos}); "
+            "INSERT INTO photos_fts (rowid, path, tags, names) SELECT id, path, tags, names "
+            f"FROM photos_fts_source WHERE id IN ({photos});")
 
 
 def _fts_triggers(db: Database) -> None:
     # The full-text index follows its sources by itself, as the embedding change log
     # does: nine store methods refreshed it by hand, and a forgotten one left search stale.
-    db.execute(f"CREATE VIEW photos_fts_source AS {_fts_source(os.sep)}")
-
-    def refresh(photo_id: str) -> str:
-        return (f"DELETE FROM photos_fts WHERE rowid = {photo_id}; "
-                f"INSERT INTO photos_fts (rowid, path, tags, names) "
-                f"SELECT id, path, tags, names FROM photos_fts_source WHERE id = {photo_id};")
-
+    db.execute(f"CREATE VIEW photos_fts_source AS {_fts_source(os.sep, ('detections',))}")
+    refresh = _fts_refresh
     triggers = {
         "photos_fts_insert": ("AFTER INSERT ON photos", refresh("NEW.id")),
         "photos_fts_move": ("AFTER UPDATE OF root_id, rel_path ON photos", refresh("NEW.id")),
@@ -232,14 +243,7 @@ def _fts_triggers(db: Database) -> None:
         "detections_fts_name": ("AFTER UPDATE OF subject_id ON detections", refresh("NEW.photo_id")),
         "detections_fts_delete": ("AFTER DELETE ON detections WHEN OLD.subject_id IS NOT NULL",
                                   refresh("OLD.photo_id")),
-        "subjects_fts_rename": (
-            "AFTER UPDATE OF name ON subjects",
-            "DELETE FROM photos_fts WHERE rowid IN "
-            "(SELECT photo_id FROM detections WHERE subject_id = NEW.id); "
-            "INSERT INTO photos_fts (rowid, path, tags, names) SELECT id, path, tags, names "
-            "FROM photos_fts_source WHERE id IN "
-            "(SELECT photo_id FROM detections WHERE subject_id = NEW.id);",
-        ),
+        "subjects_fts_rename": _fts_rename(("detections",)),
     }
     for name, (when, body) in triggers.items():
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
@@ -249,12 +253,83 @@ def _fts_triggers(db: Database) -> None:
                "SELECT id, path, tags, names FROM photos_fts_source")
 
 
+def _faces(db: Database) -> None:
+    # Faces (and, for pets, their whole boxes: kind is the species) with their vector,
+    # the group they were clustered into, and the name the user gave (named_by 'user')
+    # or photoorg gave above its strict threshold ('auto'). Names live on the face rows
+    # and on the groups, and both point at the one subjects table that search uses.
+    _run(
+        db,
+        """
+        CREATE TABLE face_groups (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            subject_id INTEGER REFERENCES subjects(id) ON DELETE SET NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            detection_id INTEGER REFERENCES detections(id) ON DELETE SET NULL,
+            kind TEXT NOT NULL,
+            x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+            score REAL NOT NULL,
+            clarity REAL NOT NULL,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            group_id INTEGER REFERENCES face_groups(id) ON DELETE SET NULL,
+            subject_id INTEGER REFERENCES subjects(id) ON DELETE SET NULL,
+            named_by TEXT CHECK (named_by IN ('user', 'auto'))
+        );
+        CREATE INDEX faces_photo ON faces(photo_id);
+        CREATE INDEX faces_group ON faces(group_id);
+        CREATE INDEX faces_subject ON faces(subject_id);
+        CREATE INDEX faces_model ON faces(model, kind);
+        -- "Not this person": two faces never grouped together again.
+        CREATE TABLE faces_apart (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            other_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            PRIMARY KEY (face_id, other_id)
+        ) WITHOUT ROWID;
+        -- "Not Ana": never named or suggested as this subject again.
+        CREATE TABLE face_rejections (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+            PRIMARY KEY (face_id, subject_id)
+        ) WITHOUT ROWID;
+        -- What the face stage left out of each photo, so it can be said.
+        CREATE TABLE face_scans (
+            photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+            found INTEGER NOT NULL,
+            too_small INTEGER NOT NULL,
+            capped INTEGER NOT NULL
+        )
+        """,
+    )
+    # Named faces are names in the full-text index too (`person:Ana`, the word "Ana").
+    named = ("detections", "faces")
+    db.execute("DROP VIEW photos_fts_source")
+    db.execute(f"CREATE VIEW photos_fts_source AS {_fts_source(os.sep, named)}")
+    db.execute("DROP TRIGGER subjects_fts_rename")
+    triggers = {
+        "subjects_fts_rename": _fts_rename(named),
+        "faces_fts_insert": ("AFTER INSERT ON faces WHEN NEW.subject_id IS NOT NULL",
+                             _fts_refresh("NEW.photo_id")),
+        "faces_fts_name": ("AFTER UPDATE OF subject_id ON faces", _fts_refresh("NEW.photo_id")),
+        "faces_fts_delete": ("AFTER DELETE ON faces WHEN OLD.subject_id IS NOT NULL",
+                             _fts_refresh("OLD.photo_id")),
+    }
+    for name, (when, body) in triggers.items():
+        db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
     ("0002_rejected_suggestions", _rejected_suggestions),
     ("0003_search", _search),
     ("0004_root_evidence", _root_evidence),
     ("0005_fts_triggers", _fts_triggers),
+    ("0006_faces", _faces),
 ]
 
 

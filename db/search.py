@@ -52,8 +52,11 @@ def _clause(c: Condition, drive: bool = False) -> tuple[str, list]:
         return ("EXISTS (SELECT 1 FROM tags WHERE photo_id = p.id AND tag = ? "
                 "AND source != 'rejected')", [v])
     if f in ("person", "pet"):
+        # A name is on a box the user named, or on a face (named in bulk through its group).
         return ("p.id IN (SELECT d.photo_id FROM detections d JOIN subjects s ON s.id = d.subject_id "
-                "WHERE s.name = ? AND s.kind = ?)", [v, f])
+                "WHERE s.name = ? AND s.kind = ? UNION SELECT f.photo_id FROM faces f "
+                "JOIN subjects s ON s.id = f.subject_id WHERE s.name = ? AND s.kind = ?)",
+                [v, f, v, f])
     if f == "folder":
         folder = str(v).replace("\\", "/")
         if folder.startswith("/"):

@@ -700,8 +700,8 @@ class Store:
 
     def subjects(self) -> list[Subject]:
         return [Subject(**r) for r in self._rows(
-            "SELECT s.id, s.name, s.kind, count(d.id) AS count FROM subjects s "
-            "LEFT JOIN detections d ON d.subject_id = s.id GROUP BY s.id ORDER BY s.name"
+            "SELECT s.id, s.name, s.kind, (SELECT count(*) FROM detections WHERE subject_id = s.id) "
+            "+ (SELECT count(*) FROM faces WHERE subject_id = s.id) AS count FROM subjects s ORDER BY s.name"
         )]
 
     def name_detection(self, detection_id: int, subject_id: int | None) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import face_stage
 from .db import Photo, PhotoMeta, Store
 from .imaging import DecodeError, load_image, read_meta
 from .models.detect import box_iou
@@ -41,7 +42,7 @@ DECODE_MODEL = f"pillow-thumb{THUMB_SIDE}"
 # larger ones decode in draft mode near the size the models want.
 EXACT_UP_TO = 1024
 # Stages that need the photo's pixels; "tags" alone runs on the stored embedding.
-IMAGE_STAGES = frozenset({"decode", "clip", "detect", "regions"})
+IMAGE_STAGES = frozenset({"decode", "clip", "detect", "regions", "faces"})
 # Boxes below this score are drawn and nameable but not counted in "2 people".
 COUNT_MIN_SCORE = 0.5
 # A crowd of 40 would cost 40 CLIP runs; the highest-scoring boxes (named ones
@@ -67,6 +68,7 @@ class Job:
     named: list = field(default_factory=list)  # the photo's named boxes (db rows), kept
     boxes: list = field(default_factory=list)  # Region targets, see _regions
     clip_tags: list[tuple[str, float]] = field(default_factory=list)
+    faces: object = None  # face_stage.FaceScan
     ran: set[str] = field(default_factory=set)
 
 
@@ -143,6 +145,8 @@ def stage_models(models: ModelSet) -> dict[str, str]:
         current["detect"] = models.detector.model_id
     if "clip" in current and "detect" in current:
         current["regions"] = f"{current['clip']}|{current['detect']}"
+    if models.faces is not None:
+        current["faces"] = models.faces.model_id
     return current
 
 
@@ -153,7 +157,7 @@ def _needs(done: dict[str, str], current: dict[str, str]) -> set[str]:
     if "clip" in needs:
         needs |= {"tags", "regions"}
     if "detect" in needs:
-        needs |= {"tags", "regions"}
+        needs |= {"tags", "regions", "faces"}
     return needs & set(current)
 
 
@@ -301,6 +305,24 @@ def infer(store: Store, models: ModelSet, jobs: list[Job]) -> None:
         _embed_regions(store, models, _live(jobs, "regions"))
     if models.tagger is not None:
         _tag(models, _live(jobs, "tags"))
+    if models.faces is not None:
+        _find_faces(store, models, _live(jobs, "faces"))
+
+
+def _find_faces(store: Store, models: ModelSet, jobs: list[Job]) -> None:
+    """Per-box work: faces inside the photo's person boxes (photoorg/face_stage.py)."""
+    def scan(batch: list[Job]) -> list:
+        return [face_stage.scan_photo(models.faces, j.photo.path, j.image,
+                                      (j.meta.width, j.meta.height),
+                                      [(r.label, r.score, r.box) for r in _regions(store, j)])
+                for j in batch]
+
+    for job, out in zip(jobs, run_each(scan, jobs, "face model")):
+        # A face failure costs the faces only: the photo keeps its other results and the
+        # stage, not marked done, is tried again on the next run.
+        if not isinstance(out, Failed):
+            job.faces = out
+            job.ran.add("faces")
 
 
 def _take(job: Job, out, stage: str, apply) -> None:
@@ -418,6 +440,10 @@ def write(store: Store, job: Job, current: dict[str, str], report: IndexReport) 
         store.replace_region_embeddings(pid, current["clip"], regions)
     if job.ran & {"tags", "detect"}:
         store.set_auto_tags(pid, _auto_tags(store, job, current))
+    if "faces" in job.ran:
+        face_stage.save_faces(store, pid, current["faces"], job.faces)
+    if "regions" in job.ran:
+        face_stage.save_pets(store, pid, current["regions"])
     for stage in job.ran:
         store.set_processed(pid, stage, current[stage])
     store.set_state(pid, "indexed")
@@ -453,7 +479,7 @@ def run_index(store: Store, thumbs_dir: Path, models: ModelSet | None = None,
     current = stage_models(models)
     report = IndexReport(waiting=list(models.missing), models=dict(current))
     with store.transaction():
-        for stage in ("clip", "tags", "detect", "regions"):
+        for stage in ("clip", "tags", "detect", "regions", "faces"):
             if stage in current:
                 report.requeued += store.requeue_stale(stage, current[stage])
     total = store.pending_count()

@@ -14,6 +14,7 @@ from .indexstate import index_lock, last_run, remember_run, run_key
 from .labels import clean_label, shown
 from .modelops import make_cutout, model_choices, names_to_download
 from .modelset import ModelSet, load_model_set
+from .people import group_new_faces
 from .progress import Progress, Work
 from .purge import PurgePlan, plan_purge
 from .scan import ScanResult, scan
@@ -204,6 +205,7 @@ class Library:
                                               batch_size=batch_size, control=control)
                 if models is None and not report.cancelled:
                     remember_run(self.folder, key, report.waiting)
+                group_new_faces(self.store)  # the faces found in this run join groups
                 return report
         return work()
 
@@ -236,7 +238,8 @@ class Library:
         chosen weights are installed."""
         settings = self.settings()
         return (settings, device,
-                tuple(self.weights.path(settings.model(r)) is not None for r in ("clip", "detector")))
+                tuple(self.weights.path(settings.model(r)) is not None
+                      for r in ("clip", "detector", "face", "face-landmarks")))
 
     def models(self) -> list:
         """Every known model (ModelChoice): role, installed, size, licence, chosen here."""

@@ -30,7 +30,8 @@ def model_choices(weights: WeightStore, settings: Settings) -> list[ModelChoice]
 
 def names_to_download(weights: WeightStore, settings: Settings) -> list[str]:
     """The chosen models that are not installed yet."""
-    chosen = [settings.clip, settings.detector, settings.segmenter]
+    chosen = [settings.clip, settings.detector, settings.segmenter, settings.face,
+              settings.face_landmarks]
     return [name for name in chosen if weights.path(name) is None]
 
 

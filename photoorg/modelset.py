@@ -16,6 +16,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .models.clip import ClipModel
     from .models.detect import Detector
+    from .models.faces import FaceModel
     from .models.registry import WeightStore
     from .models.tagging import Tagger
 
@@ -25,6 +26,7 @@ class ModelSet:
     clip: ClipModel | None = None
     tagger: Tagger | None = None
     detector: Detector | None = None
+    faces: FaceModel | None = None
     missing: list[str] = field(default_factory=list)  # one sentence per model not installed
     words: list[str] = field(default_factory=list)  # the user's own vocabulary words
 
@@ -61,6 +63,12 @@ def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
         setattr(found, role, model)
     if found.clip is not None:
         found.tagger = load_tagger(found.clip, folder)
+    from .models.faces import FaceModelMissing, load_face_model
+
+    try:
+        found.faces = load_face_model(weights, settings.face_landmarks, settings.face)
+    except FaceModelMissing as e:
+        found.missing.append(str(e))
     return found
 
 

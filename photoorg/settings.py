@@ -17,7 +17,8 @@ from .fileio import atomic_write_text
 
 FILENAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda", "mps")
-_ROLE_KEYS = {"clip": "clip", "detector": "detector", "segmenter": "segmenter"}
+_ROLE_KEYS = {"clip": "clip", "detector": "detector", "segmenter": "segmenter",
+              "face": "face", "face-landmarks": "face_landmarks"}
 
 
 class SettingsError(UserError):
@@ -35,14 +36,16 @@ class Settings:
     clip: str = ""
     detector: str = ""
     segmenter: str = ""
+    face: str = ""
+    face_landmarks: str = ""
     device: str = "auto"
 
     def __post_init__(self) -> None:
         # Empty means "the default": the registry's choice can then improve with a new
         # release without rewriting anyone's settings file.
-        for role in _ROLE_KEYS:
-            if not getattr(self, role):
-                object.__setattr__(self, role, _default(role))
+        for role, key in _ROLE_KEYS.items():
+            if not getattr(self, key):
+                object.__setattr__(self, key, _default(role))
 
     def model(self, role: str) -> str:
         return getattr(self, _ROLE_KEYS[role])

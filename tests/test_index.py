@@ -305,7 +305,7 @@ def test_missing_weights_still_index_thumbnails_and_say_which_model(tmp_path, mo
     lib = _library(tmp_path, "noweights", 3)
     report = drive(lib.index())
     assert (report.indexed, report.failed) == (3, 0)
-    assert len(report.waiting) == 2
+    assert len(report.waiting) == 3  # CLIP, the detector, the face models
     settings = load_settings(lib.folder)
     for sentence, name in zip(report.waiting, (settings.clip, settings.detector)):
         assert name in sentence and f"photoorg models download {name}" in sentence
@@ -398,7 +398,7 @@ def test_cli_index_names_the_missing_model_in_one_sentence(tmp_path, capsys, mon
     out, err = capsys.readouterr()
     assert "indexed 2 photos, 0 failed" in out
     lines = [line for line in err.splitlines() if line.startswith("photoorg:")]
-    assert len(lines) == 2 and all("photoorg models download" in line for line in lines)
+    assert len(lines) == 3 and all("photoorg models download" in line for line in lines)
 
 
 def test_named_boxes_survive_reindex_without_duplicates(tmp_path, tiny_models):

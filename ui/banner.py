@@ -23,6 +23,8 @@ FEATURES = {
     "clip": "Tags and free-text search",
     "detector": "People & pet boxes",
     "segmenter": "Cut-outs",
+    "face": "Faces grouped into people",
+    "face-landmarks": "Faces grouped into people",
 }
 
 

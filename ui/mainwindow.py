@@ -30,6 +30,7 @@ from .banner import ModelBanner
 from .cutout import CutoutDialog, export_all
 from .grid import ThumbnailGrid
 from .issues import IssuesView
+from .people import PeopleView
 from .photomodel import HitSource, IdSource, PhotoListModel
 from .sidebar import KindRole, Sidebar, ValueRole
 from .tasks import IndexWorker, TaskRunner
@@ -104,8 +105,9 @@ class MainWindow(QMainWindow):
         v.addWidget(self.grid)
         self.issues = IssuesView()
         self.welcome = WelcomeView(self.lib)
+        self.people = PeopleView(self.tasks)
         self.stack = QStackedWidget()
-        for page in (grid_page, self.issues, self.welcome):
+        for page in (grid_page, self.issues, self.welcome, self.people):
             self.stack.addWidget(page)
         self.grid_page = grid_page
         split = QSplitter()
@@ -178,6 +180,8 @@ class MainWindow(QMainWindow):
         self.sidebar.showFolder.connect(self.show_folder)
         self.sidebar.showQuery.connect(self._sidebar_query)
         self.sidebar.showIssues.connect(self.show_issues)
+        self.sidebar.showPeople.connect(self.show_people)
+        self.people.changed.connect(self.refresh_sidebar)
         self.sidebar.addFolder.connect(self.choose_folder)
         self.sidebar.removeFolder.connect(self.remove_folder)
         self.sidebar.rescanFolder.connect(lambda root: self.worker.scan([root.path]))
@@ -223,6 +227,10 @@ class MainWindow(QMainWindow):
     def show_issues(self) -> None:
         self.issues.show_problems(self.lib.problems())
         self.stack.setCurrentWidget(self.issues)
+
+    def show_people(self) -> None:
+        self.stack.setCurrentWidget(self.people)
+        self.people.reload()
 
     def _sidebar_all(self) -> None:
         self.search.clear()

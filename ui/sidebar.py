@@ -23,6 +23,7 @@ class Sidebar(QTreeWidget):
     showFolder = Signal(object)  # Root
     showQuery = Signal(str)
     showIssues = Signal()
+    showPeople = Signal()
     addFolder = Signal()
     removeFolder = Signal(object)  # Root
     rescanFolder = Signal(object)  # Root
@@ -65,6 +66,7 @@ class Sidebar(QTreeWidget):
             for tag, count in tags[:MAX_TAGS]:
                 self._entry(section, f"{tag}  ({count})", "query", filter_query("tag", tag))
         section = self._section("People & Pets")
+        self._entry(section, "All people & pets", "people", None)
         for s in subjects:
             self._entry(section, f"{s.name}  ({s.count})", "query", filter_query(s.kind, s.name))
         if not subjects:
@@ -154,6 +156,8 @@ class Sidebar(QTreeWidget):
             self.showQuery.emit(value)
         elif kind == "issues":
             self.showIssues.emit()
+        elif kind == "people":
+            self.showPeople.emit()
         elif kind == "add":
             self.addFolder.emit()
 

@@ -47,6 +47,8 @@ def load(role: str, name: str | None = None, *, store: WeightStore, device: str 
     """
     if role not in ROLES:
         raise ModelError(f"Unknown model role {role!r}; use one of {', '.join(ROLES)}.")
+    if role.startswith("face"):  # two files and a built-in detector, loaded together
+        raise ModelError("Face models load together: use models.faces.load_face_model.")
     spec = spec_for(name or DEFAULTS[role])
     if spec.role != role:
         raise ModelError(f"The model {spec.name!r} is a {spec.role}, not a {role}.")

@@ -4,7 +4,10 @@ Every file comes from where its authors publish it: open_clip's Hugging Face rep
 (the `hf_hub` entries of `open_clip.get_pretrained_cfg`, fetched as
 `https://huggingface.co/<repo>/resolve/main/open_clip_model.safetensors`, the file
 open_clip itself prefers), torchvision's weight enums (`Weights.url`), and the
-YOLOX and rembg GitHub releases. Nothing is fetched unless the user asks.
+YOLOX and rembg GitHub releases, and dlib.net for the face models (dlib's own
+bz2-compressed files; the store unpacks them, and checks the sha256 of the unpacked
+file, the form every copy shares). dlib's HOG face detector is built into dlib and
+needs no file. Nothing is fetched unless the user asks.
 
 Checksums: YOLOX-Nano and U2-Netp have published sha256 sums. torchvision publishes
 the first hex digits of each file's sha256 in its file name (the torch.hub
@@ -35,8 +38,8 @@ from ..progress import Progress, Work, drive
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    role: str  # "clip" | "detector" | "segmenter"
-    backend: str  # "open_clip" | "torchvision" | "onnx"
+    role: str  # "clip" | "detector" | "segmenter" | "face" | "face-landmarks"
+    backend: str  # "open_clip" | "torchvision" | "onnx" | "dlib"
     arch: str
     url: str
     sha256: str | None
@@ -62,6 +65,9 @@ class ModelStatus:
 
 _HF = "https://huggingface.co/{}/resolve/main/open_clip_model.safetensors"
 _TV = "https://download.pytorch.org/models/{}"
+_DLIB = "https://dlib.net/files/{}.bz2"
+# Davis King's model files, released into the public domain (CC0) with dlib's examples.
+_DLIB_LICENCE = "CC0-1.0 (public domain; dlib.net model files)"
 _TV_LICENCE = "BSD-3-Clause code; COCO-trained weights, dataset terms may apply (torchvision)"
 _MIB = 1024 * 1024
 
@@ -116,6 +122,19 @@ _SPECS = (
     _tv("maskrcnn-resnet50-v2", "segmenter", "maskrcnn_resnet50_fpn_v2",
         "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth", 177.219,
         "torchvision Mask R-CNN ResNet-50 FPN v2, 47.4 box / 41.8 mask COCO mAP"),
+    # Sizes are the unpacked files' (the .bz2 downloads are smaller); the sha256 sums are
+    # of the unpacked files as PyPI face-recognition-models 0.3.0 carries them.
+    ModelSpec("dlib-face-resnet-v1", "face", "dlib", "resnet",
+              _DLIB.format("dlib_face_recognition_resnet_model_v1.dat"),
+              "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+              22_466_066, _DLIB_LICENCE, "dlib_face_recognition_resnet_model_v1.dat", None,
+              "dlib ResNet face descriptor (128-d), 99.38% on LFW (published); with dlib's "
+              "HOG face detector"),
+    ModelSpec("dlib-face-landmarks-5", "face-landmarks", "dlib", "shape_predictor",
+              _DLIB.format("shape_predictor_5_face_landmarks.dat"),
+              "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+              9_150_489, _DLIB_LICENCE, "shape_predictor_5_face_landmarks.dat", None,
+              "dlib 5-point face landmarks, to align a face before its descriptor"),
 )
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
@@ -133,11 +152,14 @@ DEFAULTS: dict[str, str] = {
     "clip": "clip-vit-b-32-256-datacomp",
     "detector": "yolox-nano",
     "segmenter": "u2netp",
+    "face": "dlib-face-resnet-v1",
+    "face-landmarks": "dlib-face-landmarks-5",
 }
 
-ROLES = ("clip", "detector", "segmenter")
+ROLES = ("clip", "detector", "segmenter", "face", "face-landmarks")
 
 # torch.hub names files "<name>-<first sha256 hex digits>.<ext>" and checks that prefix.
+_BZ2_MAGIC = b"BZh"
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 _CHUNK = 1 << 20
 _TIMEOUT_S = 10
@@ -234,7 +256,7 @@ class WeightStore:
         source = url or spec.url
         self.root.mkdir(parents=True, exist_ok=True)
         part = self.root / (spec.filename + ".part")
-        digest = yield from _fetch(name, source, part, spec.size_bytes)
+        digest = _unpacked(part, (yield from _fetch(name, source, part, spec.size_bytes)))
         expected = expected_sha256(spec)
         if not _matches(expected, digest):
             part.unlink(missing_ok=True)
@@ -249,17 +271,18 @@ class WeightStore:
         src = Path(src)
         if not src.is_file():
             raise ModelError(f"Cannot import {name!r}: {src} is not a readable file.")
-        digest = _sha256(src)
+        self.root.mkdir(parents=True, exist_ok=True)
+        part = self.root / (spec.filename + ".part")
+        shutil.copyfile(src, part)
+        digest = _unpacked(part, _sha256(part))
         expected = expected_sha256(spec)
         verified = expected is not None and _matches(expected, digest)
         if expected is not None and not verified and not allow_mismatch:
+            part.unlink(missing_ok=True)
             raise ChecksumMismatch(
                 f"{src} does not match the published checksum of {name!r} (expected sha256 "
                 f"{expected}, got {digest}); if you trust this file, import it again with "
                 f"--allow-mismatch.")
-        self.root.mkdir(parents=True, exist_ok=True)
-        part = self.root / (spec.filename + ".part")
-        shutil.copyfile(src, part)
         return self._install(spec, part, digest, str(src.resolve()), verified)
 
     def status(self) -> list[ModelStatus]:
@@ -293,6 +316,27 @@ class WeightStore:
             return json.loads(self._note_path(spec).read_text())
         except (OSError, ValueError):
             return {}
+
+
+def _unpacked(part: Path, digest: str) -> str:
+    """A bz2 file (dlib publishes its models so) is unpacked in place; returns the
+    sha256 of what is kept. No model file of ours starts with bz2's magic otherwise."""
+    import bz2
+
+    with open(part, "rb") as f:
+        if f.read(3) != _BZ2_MAGIC:
+            return digest
+    plain = part.with_name(part.name + ".unpacked")
+    try:
+        with bz2.open(part, "rb") as src, open(plain, "wb") as out:
+            shutil.copyfileobj(src, out, _CHUNK)
+    except (OSError, EOFError, ValueError) as e:
+        plain.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
+        raise ModelError(f"{part.name[:-5]} looks bz2-compressed but cannot be unpacked "
+                         f"({e}); fetch the file again.") from None
+    os.replace(plain, part)
+    return _sha256(part)
 
 
 def _fetch(name: str, url: str, part: Path, size_hint: int) -> Work[str]:

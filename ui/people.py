@@ -1,0 +1,274 @@
+"""The People & Pets view: one tile per group (its clearest face), largest first; name
+a group once, merge groups, open one to move a face out or say "not this person".
+
+Every read and write goes through the TaskRunner (its own Library on its own thread):
+a 10,000-face merge or the crops of a few hundred tiles never block the window. Tiles
+appear at once with their names; the crops follow, a page at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import people
+
+MAX_TILES = 400  # groups shown; the rest are the smallest (often one face each)
+MAX_MEMBERS = 300
+CROPS_PER_TASK = 24  # a page per task, so a search typed meanwhile waits for one page only
+GroupRole = Qt.ItemDataRole.UserRole + 1
+FaceRole = Qt.ItemDataRole.UserRole + 2
+CroppedRole = Qt.ItemDataRole.UserRole + 3  # True once the face crop replaced the grey
+
+
+@dataclass(frozen=True)
+class Listing:
+    groups: list
+    totals: dict
+    counts: dict
+
+
+def _load_groups(lib, task) -> Listing:
+    people.group_new_faces(lib.store)  # faces found since the last look join groups
+    return Listing(people.groups(lib.store, limit=MAX_TILES), people.scan_totals(lib.store),
+                   people.group_counts(lib.store))
+
+
+def _crop_page(faces: list):
+    """fn(lib, task) giving (key, PIL image) for one page of (key, photo id, box)."""
+    def work(lib, task):
+        photos = {p.id: p for p in lib.store.photos({f[1] for f in faces})}
+        return [(key, people.face_crop(photos[photo_id], lib.thumbs_dir, box))
+                for key, photo_id, box in faces if photo_id in photos and not task.cancel.is_set()]
+    return work
+
+
+def _pixmap(image) -> QPixmap:
+    data = image.convert("RGB").tobytes()
+    qimage = QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(qimage.copy())
+
+
+def _set_icons(view: QListWidget, role: int, crops: list) -> None:
+    icons = dict(crops)
+    for row in range(view.count()):
+        item = view.item(row)
+        if item.data(role) in icons:
+            item.setIcon(QIcon(_pixmap(icons[item.data(role)])))
+            item.setData(CroppedRole, True)
+
+
+def _label(group) -> str:
+    kind = "" if group.kind == "person" else f" ({group.kind})"
+    return f"{group.name or 'Unnamed'}{kind}\n{group.size} face{'s' if group.size != 1 else ''}"
+
+
+class PeopleView(QWidget):
+    changed = Signal()  # names changed: the sidebar's people list and searches follow
+    showQuery = Signal(str)
+
+    def __init__(self, tasks, parent=None):
+        super().__init__(parent)
+        self.tasks = tasks
+        self.groups: list = []
+        self._pages: dict[str, int] = {}  # crop kind -> generation; a newer listing wins
+        self._edits = 0
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.tiles = self._list(people.CROP_SIDE)
+        self.tiles.itemSelectionChanged.connect(self._selection_changed)
+        self.members = self._list(people.CROP_SIDE * 2 // 3)
+        self.name_button = QPushButton("Name…")
+        self.merge_button = QPushButton("Merge")
+        self.move_button = QPushButton("Move Out")
+        self.reject_button = QPushButton("Not This Person")
+        self.name_button.clicked.connect(self._ask_name)
+        self.merge_button.clicked.connect(self.merge_selected)
+        self.move_button.clicked.connect(lambda: self.move_out_selected(False))
+        self.reject_button.clicked.connect(lambda: self.move_out_selected(True))
+        buttons = QHBoxLayout()
+        for b in (self.name_button, self.merge_button, self.move_button, self.reject_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.tiles)
+        split.addWidget(self.members)
+        split.setSizes([520, 200])
+        v = QVBoxLayout(self)
+        v.addWidget(self.summary)
+        v.addLayout(buttons)
+        v.addWidget(split, 1)
+        self._selection_changed()
+
+    def _list(self, side: int) -> QListWidget:
+        view = QListWidget()
+        view.setViewMode(QListWidget.ViewMode.IconMode)
+        view.setResizeMode(QListWidget.ResizeMode.Adjust)
+        view.setMovement(QListWidget.Movement.Static)
+        view.setWordWrap(True)
+        view.setIconSize(QSize(side, side))
+        view.setGridSize(QSize(side + 28, side + 48))  # the crop and two lines of text
+        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        return view
+
+    @staticmethod
+    def _placeholder(view: QListWidget) -> QIcon:
+        """Grey until the crop comes, at the crop's size, so the grid does not jump."""
+        pixmap = QPixmap(view.iconSize())
+        pixmap.fill(QColor(200, 200, 200))
+        return QIcon(pixmap)
+
+    # -- loading -------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self.summary.setText("Loading people and pets…")
+        self.tasks.submit("people", _load_groups, on_done=self._show, on_error=self._failed)
+
+    def _show(self, listing: Listing) -> None:
+        self.groups = listing.groups
+        chosen = {g.id for g in self.selected_groups()}
+        self.tiles.clear()
+        self.members.clear()
+        for g in listing.groups:
+            item = QListWidgetItem(self._placeholder(self.tiles), _label(g))
+            item.setData(GroupRole, g.id)
+            item.setToolTip(f"Group {g.id}: {g.size} faces")
+            self.tiles.addItem(item)
+            item.setSelected(g.id in chosen)
+        self.summary.setText(self._summary(listing))
+        self._load_crops("people-crops", [(g.id, g.cover_photo_id, g.cover_box)
+                                          for g in listing.groups], self.tiles, GroupRole)
+        self._selection_changed()
+
+    def _summary(self, listing: Listing) -> str:
+        if not listing.groups:
+            return ("No faces yet. Faces are found while photos are indexed, once the face "
+                    "models are installed.")
+        counts = listing.counts
+        shown = "" if counts["groups"] <= len(listing.groups) else \
+            f" (the {len(listing.groups)} largest shown)"
+        text = (f"{counts['groups']} groups{shown}, {counts['named']} named. Select a group to "
+                "see its faces; name it once and every face in it is named.")
+        t = listing.totals
+        if t.get("too_small") or t.get("capped"):
+            text += (f" Left out: {t['too_small']} faces too small to recognise, "
+                     f"{t['capped']} beyond the per-photo cap.")
+        return text
+
+    def _load_crops(self, kind: str, faces: list, view: QListWidget, role: int) -> None:
+        generation = self._pages[kind] = self._pages.get(kind, 0) + 1
+        self._next_page(kind, generation, faces, view, role)
+
+    def _next_page(self, kind, generation, faces, view, role) -> None:
+        page, rest = faces[:CROPS_PER_TASK], faces[CROPS_PER_TASK:]
+        if not page or self._pages.get(kind) != generation:
+            return
+
+        def done(crops):
+            _set_icons(view, role, crops)
+            self._next_page(kind, generation, rest, view, role)
+
+        self.tasks.submit(kind, _crop_page(page), on_done=done)
+
+    def _failed(self, message: str) -> None:
+        self.summary.setText(message)
+
+    # -- selection -------------------------------------------------------------------
+
+    def selected_groups(self) -> list:
+        ids = {item.data(GroupRole) for item in self.tiles.selectedItems()}
+        return [g for g in self.groups if g.id in ids]
+
+    def selected_faces(self) -> list[int]:
+        return [item.data(FaceRole) for item in self.members.selectedItems()]
+
+    def _selection_changed(self) -> None:
+        chosen = self.selected_groups()
+        self.name_button.setEnabled(len(chosen) == 1)
+        self.merge_button.setEnabled(len(chosen) >= 2)
+        self.move_button.setEnabled(len(chosen) == 1)
+        self.reject_button.setEnabled(len(chosen) == 1 and bool(chosen[0].name))
+        if len(chosen) == 1:
+            self._open_group(chosen[0].id)
+        else:
+            self.members.clear()
+
+    def _open_group(self, group_id: int) -> None:
+        def load(lib, task):
+            return people.members(lib.store, group_id, MAX_MEMBERS)
+
+        self.tasks.submit("people-members", load, on_done=self._show_members,
+                          on_error=self._failed)
+
+    def _show_members(self, faces: list) -> None:
+        self.members.clear()
+        for f in faces:
+            item = QListWidgetItem(self._placeholder(self.members), f.subject_name or "?")
+            item.setData(FaceRole, f.id)
+            item.setToolTip("named by you" if f.named_by == "user" else
+                            "named automatically" if f.named_by == "auto" else "a suggestion")
+            self.members.addItem(item)
+        self._load_crops("people-member-crops", [(f.id, f.photo_id, f.box) for f in faces],
+                         self.members, FaceRole)
+
+    # -- edits (each on the task thread, then a reload) ---------------------------------
+
+    def _edit(self, fn, what: str) -> None:
+        self.summary.setText(f"{what}…")
+        self._edits += 1  # each edit its own kind: a second click must not replace the first
+        self.tasks.submit(f"people-edit-{self._edits}", lambda lib, task: fn(lib.store),
+                          on_done=lambda _: self._edited(), on_error=self._failed)
+
+    def _edited(self) -> None:
+        self.changed.emit()
+        self.reload()
+
+    def _ask_name(self) -> None:
+        chosen = self.selected_groups()
+        if len(chosen) != 1:
+            return
+        name, ok = QInputDialog.getText(self, "Name", "Who is this?", text=chosen[0].name or "")
+        if ok:
+            self.name_selected(name)
+
+    def name_selected(self, name: str) -> None:
+        (group,) = self.selected_groups()
+        self._edit(lambda store: people.name_group(store, group.id, name), f"Naming {name}")
+
+    def merge_selected(self) -> None:
+        chosen = self.selected_groups()
+        if len(chosen) < 2:
+            return
+        target, others = chosen[0], chosen[1:]  # the largest keeps its id
+
+        def merge(store):
+            for other in others:
+                people.merge(store, target.id, other.id)
+
+        self._edit(merge, f"Merging {len(chosen)} groups")
+
+    def move_out_selected(self, not_this_person: bool) -> None:
+        faces = self.selected_faces()
+        if not faces:
+            self.summary.setText("Select the faces to move out in the lower list first.")
+            return
+
+        def move(store):
+            for face_id in faces:
+                people.move_out(store, face_id, not_this_person)
+
+        self._edit(move, "Moving faces out")
