@@ -201,6 +201,7 @@ def test_issues_view_lists_unreadable_files(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: _settled(w) and bool(w.sidebar.entries("issues")), timeout=WAIT)
     w.sidebar.itemClicked.emit(w.sidebar.entries("issues")[0], 0)
     assert w.stack.currentWidget() is w.issues
+    qtbot.waitUntil(lambda: w.tasks.settled, timeout=WAIT)  # read on the task thread
     model = w.issues.model
     assert model.rowCount() == 1
     assert model.index(0, 0).data().endswith("empty.jpg") and "empty" in model.index(0, 1).data()
@@ -276,10 +277,10 @@ def test_completion_pause_and_cli_entry(window, qtbot, photo_dir):
     w.lib.store.set_auto_tags(photo.id, [("beach", 0.9, "test-clip")])
     w.search.setFocus()
     qtbot.keyClicks(w.search, "tag:be")
-    assert "tag:beach" in w.completions.stringList()
+    qtbot.waitUntil(lambda: "tag:beach" in w.completions.stringList(), timeout=WAIT)
     w.search.clear()
     qtbot.keyClicks(w.search, "pers")
-    assert "person:" in w.completions.stringList()
+    qtbot.waitUntil(lambda: "person:" in w.completions.stringList(), timeout=WAIT)
 
     w.pause_button.setChecked(True)
     assert w.worker.paused and w.pause_button.text() == "Resume"
