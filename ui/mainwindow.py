@@ -47,12 +47,14 @@ class LibraryState:
     subjects: list
     problems: int
     ids: list[int] | None  # the browsed photos, when the grid shows a folder or all
+    photos: list  # the shown photos that were still in progress, as they are now
 
 
-def _read_state(lib, browse: bool, root) -> LibraryState:
+def _read_state(lib, browse: bool, root, unfinished: list[int]) -> LibraryState:
     """On the task thread (its own Library)."""
     ids = lib.browse(root) if browse else None
-    return LibraryState(lib.status(), lib.tag_counts(), lib.subjects(), len(lib.problems()), ids)
+    return LibraryState(lib.status(), lib.tag_counts(), lib.subjects(), len(lib.problems()), ids,
+                        lib.photos(unfinished))
 
 class MainWindow(QMainWindow):
     def __init__(self, folder: Path | str | None = None, watch: bool = True):
@@ -225,8 +227,8 @@ class MainWindow(QMainWindow):
             self.model.set_source(IdSource(self.lib, ids, title, root))
 
     def show_issues(self) -> None:
-        self.issues.show_problems(self.lib.problems())
         self.stack.setCurrentWidget(self.issues)
+        self.tasks.submit("problems", lambda lib, task: lib.problems(), self.issues.show_problems)
 
     def show_people(self) -> None:
         self.stack.setCurrentWidget(self.people)
@@ -253,7 +255,10 @@ class MainWindow(QMainWindow):
         source = self.model.source()
         browse = isinstance(source, IdSource)
         root = source.root if browse else None
-        self.tasks.submit("refresh", lambda lib, task: _read_state(lib, browse, root),
+        # Shown photos still in progress are read again with the rest.
+        unfinished = [p.id for p in (self.model.item(r).photo for r in range(self.model.rowCount()))
+                      if p.state != "indexed"]
+        self.tasks.submit("refresh", lambda lib, task: _read_state(lib, browse, root, unfinished),
                           lambda state: self._apply_state(source, state))
 
     def _apply_state(self, source, state: LibraryState) -> None:
@@ -268,8 +273,7 @@ class MainWindow(QMainWindow):
             self.model.set_source(IdSource(self.lib, state.ids, source.title, source.root))
             QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
             return
-        fetched = [self.model.item(r).photo for r in range(self.model.rowCount())]
-        for photo in self.lib.photos([p.id for p in fetched if p.state != "indexed"]):
+        for photo in state.photos:
             self.model.refresh_photo(photo)
 
     # -- search ----------------------------------------------------------------------
@@ -282,7 +286,13 @@ class MainWindow(QMainWindow):
     def _complete(self, text: str) -> None:
         from ..search import completions
 
-        options = completions(self.lib.store, text) if text.strip() else []
+        if not text.strip():
+            self._show_completions([])
+            return
+        self.tasks.submit("complete", lambda lib, task: completions(lib.store, text),
+                          self._show_completions)
+
+    def _show_completions(self, options: list[str]) -> None:
         self.completions.setStringList(options)
         if options and self.search.hasFocus():
             self.search.completer().complete()

@@ -146,7 +146,7 @@ def run(out: Path, photos: Path, weights: dict[str, Path]) -> list[Path]:
         viewer = window.viewer
         viewer.resize(1400, 900)
         wait(app, lambda: False, 0.3)
-        wait(app, lambda: viewer.canvas.image is not None
+        wait(app, lambda: viewer.canvas.image is not None and viewer.tasks.settled
              and viewer.canvas.image.width() >= min(photo.width or 0, 1000))
         wait(app, lambda: False, 0.5)
         shots.append(shoot(viewer, out / "viewer.png"))

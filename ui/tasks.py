@@ -206,6 +206,12 @@ class TaskRunner(QThread):
             self._cv.notify()
         return token
 
+    @property
+    def settled(self) -> bool:
+        """Nothing waits or runs, and every result has reached its callback."""
+        with self._cv:
+            return not self._waiting and self._current is None and not self._callbacks
+
     def cancel(self, token: int) -> None:
         with self._cv:
             self._waiting = [t for t in self._waiting if t.token != token]

@@ -1,11 +1,13 @@
 """The photo viewer: the photo with its boxes, naming, suggestions and tags.
 
-Reads and small edits go through the GUI thread's Library (one short transaction
-each); decoding the full photo happens on the task thread."""
+The GUI thread never touches the database: reads, edits and decoding the full photo
+run on the task thread (its own Library), and their results come back as callbacks."""
 
 from __future__ import annotations
 
+import itertools
 import os
+from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QShortcut
@@ -21,7 +23,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..library import LibraryError
 from .canvas import PhotoCanvas, qimage_from_pil
 
 VIEW_SIDE = 2048
@@ -34,6 +35,25 @@ def _load_full(photo):
     return qimage_from_pil(load_image(photo.path, max_side=VIEW_SIDE))
 
 
+@dataclass(frozen=True)
+class _State:
+    """What the side panel shows of one photo, read on the task thread."""
+
+    boxes: list
+    suggestions: list
+    names: list[str]
+    tags: list
+
+
+def _read_state(lib, photo) -> _State:
+    return _State(lib.detections(photo), lib.suggestions(photo), [s.name for s in lib.subjects()],
+                  lib.tags_of(photo))
+
+
+def _folder_online(lib, photo) -> bool:
+    return next((r.online for r in lib.roots() if r.id == photo.root_id), True)
+
+
 class ViewerWindow(QWidget):
     """One window; show_photo() switches photo. `changed` tells the main window
     that names or tags changed (sidebar counts, search results)."""
@@ -43,7 +63,8 @@ class ViewerWindow(QWidget):
 
     def __init__(self, lib, tasks, parent=None):
         super().__init__(parent, Qt.WindowType.Window)
-        self.lib, self.tasks = lib, tasks
+        self.thumbs_dir, self.tasks = lib.thumbs_dir, tasks
+        self._edits = itertools.count(1)  # each edit its own task kind: none replaces another
         self.photo = None
         self.photos: list = []
         self.setWindowTitle("photoorg")
@@ -117,6 +138,7 @@ class ViewerWindow(QWidget):
         self.photo = photo
         self.canvas.set_focus(*(focus or (None, None)))
         self.setWindowTitle(f"{os.path.basename(photo.rel_path)} — photoorg")
+        self.message.clear()
         self.canvas.set_image(self._cached_preview(photo), "")
         self.tasks.submit("viewer-image", lambda lib, task: _load_full(photo),
                           lambda image, p=photo: self._image_loaded(p, image),
@@ -134,7 +156,7 @@ class ViewerWindow(QWidget):
     def _cached_preview(self, photo) -> QImage | None:
         from ..thumbs import thumbnail_path
 
-        path = thumbnail_path(self.lib.thumbs_dir, photo)
+        path = thumbnail_path(self.thumbs_dir, photo)
         image = QImage(str(path)) if path.exists() else None
         return image if image is not None and not image.isNull() else None
 
@@ -145,11 +167,14 @@ class ViewerWindow(QWidget):
     def _image_failed(self, photo, message: str) -> None:
         if self.photo is None or photo.id != self.photo.id:
             return
-        root = next((r for r in self.lib.roots() if r.id == photo.root_id), None)
-        if root is not None and not root.online:
-            note = "The folder is offline: showing the cached preview."
-        else:
-            note = f"Cannot show the full photo: {message}"
+        self.tasks.submit("viewer-folder", lambda lib, task: _folder_online(lib, photo),
+                          lambda online: self._image_note(photo, message, online))
+
+    def _image_note(self, photo, message: str, online: bool) -> None:
+        if self.photo is None or photo.id != self.photo.id:
+            return
+        note = ("The folder is offline: showing the cached preview." if not online
+                else f"Cannot show the full photo: {message}")
         self.canvas.set_image(self.canvas.image, note)
 
     # -- state -------------------------------------------------------------------
@@ -158,12 +183,15 @@ class ViewerWindow(QWidget):
         photo = self.photo
         if photo is None:
             return
-        self.message.clear()
         self.title.setText(_describe(photo))
-        boxes = self.lib.detections(photo)
-        suggestions = self.lib.suggestions(photo)
-        names = [s.name for s in self.lib.subjects()]
-        self.canvas.set_boxes(boxes, suggestions, names)
+        self.tasks.submit("viewer-state", lambda lib, task: _read_state(lib, photo),
+                          lambda state: self._show_state(photo, state))
+
+    def _show_state(self, photo, state: _State) -> None:
+        if self.photo is None or photo.id != self.photo.id:
+            return  # another photo is shown by now
+        boxes, suggestions = state.boxes, state.suggestions
+        self.canvas.set_boxes(boxes, suggestions, state.names)
         self.box_list.clear()
         by_box = {s.detection_id: s for s in suggestions}
         for det in boxes:
@@ -179,7 +207,7 @@ class ViewerWindow(QWidget):
         if not boxes:
             self.box_list.addItem("No people or pets found")
         self._show_suggestions(suggestions)
-        self._show_tags()
+        self._show_tags(state.tags)
 
     def _show_suggestions(self, suggestions) -> None:
         while self.suggest_box.count():
@@ -204,9 +232,9 @@ class ViewerWindow(QWidget):
         h.addWidget(no)
         return row
 
-    def _show_tags(self) -> None:
+    def _show_tags(self, tags: list) -> None:
         self.tag_list.clear()
-        for tag in self.lib.tags_of(self.photo):
+        for tag in tags:
             text = tag.tag if tag.source == "user" else f"{tag.tag}  (auto, {tag.score:.0%})"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, tag.tag)
@@ -221,19 +249,21 @@ class ViewerWindow(QWidget):
             self.canvas.edit_name(det)
 
     def name_box(self, det, name: str) -> None:
-        self._edit(lambda: self.lib.name_box(det.id, name))
+        self._edit(lambda lib: lib.name_box(det.id, name))
 
     def confirm_suggestion(self, s) -> None:
-        self._edit(lambda: self.lib.name_box(s.detection_id, s.subject.name))
+        self._edit(lambda lib: lib.name_box(s.detection_id, s.subject.name))
 
     def reject_suggestion(self, s) -> None:
-        self._edit(lambda: self.lib.reject_suggestion(s.detection_id, s.subject.id))
+        self._edit(lambda lib: lib.reject_suggestion(s.detection_id, s.subject.id))
 
     def add_tag(self, word: str) -> None:
-        self._edit(lambda: self.lib.tag(self.photo.path, add=[word]))
+        path = self.photo.path
+        self._edit(lambda lib: lib.tag(path, add=[word]))
 
     def remove_tag(self, word: str) -> None:
-        self._edit(lambda: self.lib.tag(self.photo.path, remove=[word]))
+        path = self.photo.path
+        self._edit(lambda lib: lib.tag(path, remove=[word]))
 
     def _add_tag(self) -> None:
         word = self.tag_edit.text().strip()
@@ -247,14 +277,23 @@ class ViewerWindow(QWidget):
             self.remove_tag(item.data(Qt.ItemDataRole.UserRole))
 
     def _edit(self, action) -> None:
-        try:
-            action()
-        except LibraryError as e:
+        """action(lib) on the task thread, then the panel read again there."""
+        photo = self.photo
+        self.message.clear()
+
+        def work(lib, task):
+            action(lib)
+            return _read_state(lib, photo)
+
+        def done(state: _State) -> None:
+            self._show_state(photo, state)
+            self.changed.emit()
+
+        def failed(sentence: str) -> None:
+            self.message.setText(sentence)
             self.refresh()
-            self.message.setText(str(e))
-            return
-        self.refresh()
-        self.changed.emit()
+
+        self.tasks.submit(f"viewer-edit-{next(self._edits)}", work, done, failed)
 
 
 def _heading(text: str) -> QLabel:
