@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 
 from .db import Photo, Store
-from .roots import SAMPLE_SIZE, Evidence, judge, same_device
+from .roots import evidence, judge, same_device
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ class PurgePlan:
 
 def _folder_doubt(store: Store, root_id: int, path: str, device: int | None) -> str | None:
     """Why the photos of this folder cannot be purged now, or None."""
-    sample = [os.path.join(path, rel) for rel in store.present_sample(root_id, SAMPLE_SIZE)]
-    verdict = judge(path, Evidence(device, store.count_present(root_id), sample))
+    present = [rel for rel, k in store.known_files(root_id).items() if k.state != "missing"]
+    verdict = judge(path, evidence(path, device, present))
     if not verdict.online:
         return f"its folder is offline now: {verdict.reason}"
     if not same_device(path, device):

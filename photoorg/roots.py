@@ -51,6 +51,14 @@ class Verdict:
     device: int | None = None  # st_dev of the folder now, when it could be read
 
 
+def evidence(path: str, device: int | None, present: Sequence[str]) -> Evidence:
+    """Evidence from the relative paths of the photos believed present in the root:
+    SAMPLE_SIZE of them, spread evenly over the list (so not all from one folder)."""
+    step = max(1, len(present) // SAMPLE_SIZE)
+    sample = [os.path.join(path, rel) for rel in present[::step][:SAMPLE_SIZE]]
+    return Evidence(device, len(present), sample)
+
+
 def ignorable(name: str) -> bool:
     """An entry that says nothing about whether the drive is there."""
     return name.startswith(".") or name in IGNORED_NAMES
