@@ -10,7 +10,7 @@ from .db import Photo, Root, Store, Tag
 from .imaging import is_supported
 from .index import Control, IndexReport, run_index
 from .indexstate import index_lock, last_run, remember_run, run_key
-from .labels import clean_label, shown
+from .labels import LabelError, clean_label, shown
 from .modelset import ModelSet, load_model_set
 from .progress import Progress, Work
 from .purge import PurgePlan, plan_purge
@@ -420,7 +420,7 @@ class Library:
 
         try:
             return name_box(self.store, detection_id, name)
-        except NamingError as e:
+        except (NamingError, LabelError) as e:
             raise LibraryError(str(e)) from None
 
     def unname_box(self, detection_id: int) -> None:
