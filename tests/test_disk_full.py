@@ -128,3 +128,30 @@ def test_thumbnails_on_a_full_disk_stop_the_run_instead_of_failing_every_photo(t
         with pytest.raises(UserError, match="full"):
             drive(lib.index(models=ModelSet(), batch_size=2))
         assert lib.store.counts() == {"pending": 6, "indexed": 0, "error": 0, "missing": 0}
+
+
+def test_a_library_on_a_full_disk_says_full_not_io_error(tmp_path, capsys):
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs privileges this machine does not give")
+    try:
+        [first] = photos(tmp_path / "r", 1)
+        assert main(["--library", str(disk / "lib"), "add", "--no-index", str(tmp_path / "r")]) == 0
+        try:  # fill the disk to the last block
+            with open(disk / "filler", "wb") as f:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+        except OSError:
+            pass
+        capsys.readouterr()
+        assert main(["--library", str(disk / "lib"), "status"]) == 0  # reading still works
+        tags = [arg for i in range(60) for arg in ("--add", f"tag {i} " + "x" * 150)]
+        code = main(["--library", str(disk / "lib"), "tag", str(first), *tags])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err
+        assert FULL in err.lower() and "writable" not in err
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)  # even if a failure left a file open
