@@ -80,7 +80,7 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
                                factory=_Connection)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, LibraryReadOnly):  # SQLITE_READONLY_CANTINIT
             conn.close()
             conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
                                    factory=_Connection)
