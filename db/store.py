@@ -91,7 +91,7 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
                                factory=_Connection)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, LibraryReadOnly):  # SQLITE_READONLY_CANTINIT
             conn.close()
             conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
                                    factory=_Connection)
@@ -278,17 +278,6 @@ class Store:
             "WHERE id = ?",
             [int(online), None if online else reason, device if online else None, root_id],
         )
-
-    def present_sample(self, root_id: int, n: int) -> list[str]:
-        """Relative paths of up to n photos believed present in a root, spread over it
-        (every k-th row by id), as evidence that the drive is there."""
-        total = self.count_present(root_id)
-        step = max(1, total // max(n, 1))
-        return [r[0] for r in self._rows(
-            "SELECT rel_path FROM (SELECT rel_path, row_number() OVER (ORDER BY id) AS k "
-            "FROM photos WHERE root_id = ? AND state != 'missing') WHERE (k - 1) % ? = 0 LIMIT ?",
-            [root_id, step, n],
-        )]
 
     def replace_unconfirmed(self, root_id: int, photo_ids: Iterable[int]) -> None:
         """The photos a scan found gone in bulk (not marked missing) for one root."""

@@ -41,8 +41,10 @@ def index_lock(folder: Path) -> Iterator[None]:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise IndexBusy(f"Another photoorg process (`watch`, `index` or the app) is "
-                            f"indexing {folder} now; it takes the pending photos too.") from None
+            raise IndexBusy(
+                f"Another photoorg process (`watch`, `index` or the app) is "
+                f"indexing {folder} now; it takes the pending photos too."
+            ) from None
         try:
             yield
         finally:
@@ -59,8 +61,13 @@ def last_run(folder: Path) -> dict:
 
 def remember_run(folder: Path, key: str, waiting: list[str]) -> None:
     try:
-        atomic_write_text(folder / STATE_NAME, json.dumps({"key": key, "waiting": waiting}))
-    except (OSError, UserError):  # only a shortcut for next time: never fail a run for it
+        atomic_write_text(
+            folder / STATE_NAME, json.dumps({"key": key, "waiting": waiting})
+        )
+    except (
+        OSError,
+        UserError,
+    ):  # only a shortcut for next time: never fail a run for it
         pass
 
 

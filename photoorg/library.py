@@ -11,7 +11,7 @@ from .errors import LibraryError
 from .imaging import is_supported
 from .index import Control, IndexReport, run_index
 from .indexstate import index_lock, last_run, remember_run, run_key
-from .labels import clean_label, shown
+from .labels import LabelError, clean_label, shown
 from .modelops import make_cutout, model_choices, names_to_download
 from .modelset import ModelSet, load_model_set
 from .people import group_new_faces
@@ -421,7 +421,7 @@ class Library:
 
         try:
             return name_box(self.store, detection_id, name)
-        except NamingError as e:
+        except (NamingError, LabelError) as e:
             raise LibraryError(str(e)) from None
 
     def unname_box(self, detection_id: int) -> None:

@@ -25,12 +25,23 @@ from dataclasses import dataclass
 
 # Entries a filesystem, an OS or a desktop leaves on an otherwise empty mount point.
 # Names starting with "." (.DS_Store, .Trash-0, .hidden, .Spotlight-V100) are ignored too.
-IGNORED_NAMES = frozenset({"lost+found", "$RECYCLE.BIN", "System Volume Information",
-                           "Thumbs.db", "desktop.ini"})
-SAMPLE_SIZE = 16  # known photos checked per judgement: 16 stats, well under a millisecond
+IGNORED_NAMES = frozenset(
+    {
+        "lost+found",
+        "$RECYCLE.BIN",
+        "System Volume Information",
+        "Thumbs.db",
+        "desktop.ini",
+    }
+)
+SAMPLE_SIZE = (
+    16  # known photos checked per judgement: 16 stats, well under a millisecond
+)
 BULK_SHARE = 0.2  # more than this share of a root's photos gone in one pass...
 BULK_COUNT = 500  # ...or this many in one pass over all roots, is "bulk"
-BULK_FLOOR = 10  # below this many, a pass is never bulk: small folders lose a few photos
+BULK_FLOOR = (
+    10  # below this many, a pass is never bulk: small folders lose a few photos
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,14 @@ class Verdict:
     online: bool
     reason: str | None = None  # why offline, one sentence fragment
     device: int | None = None  # st_dev of the folder now, when it could be read
+
+
+def evidence(path: str, device: int | None, present: Sequence[str]) -> Evidence:
+    """Evidence from the relative paths of the photos believed present in the root:
+    SAMPLE_SIZE of them, spread evenly over the list (so not all from one folder)."""
+    step = max(1, len(present) // SAMPLE_SIZE)
+    sample = [os.path.join(path, rel) for rel in present[::step][:SAMPLE_SIZE]]
+    return Evidence(device, len(present), sample)
 
 
 def ignorable(name: str) -> bool:
@@ -71,15 +90,22 @@ def judge(path: str, evidence: Evidence) -> Verdict:
     if evidence.present == 0:
         return Verdict(True, device=info.st_dev)
     if not visible:
-        return Verdict(False, "folder is empty (apart from hidden, trash or lost+found entries) "
-                       f"but the library knows {evidence.present} photos in it (drive not mounted?)",
-                       info.st_dev)
+        return Verdict(
+            False,
+            "folder is empty (apart from hidden, trash or lost+found entries) "
+            f"but the library knows {evidence.present} photos in it (drive not mounted?)",
+            info.st_dev,
+        )
     if evidence.sample and not any(os.path.lexists(p) for p in evidence.sample):
         other_drive = evidence.device is not None and evidence.device != info.st_dev
         where = " and it is on another device than before" if other_drive else ""
-        return Verdict(False, f"none of the photos the library knows in it is there{where} "
-                       "(drive not mounted?); if they are really gone, run "
-                       f"`photoorg scan --confirm-missing {path}`", info.st_dev)
+        return Verdict(
+            False,
+            f"none of the photos the library knows in it is there{where} "
+            "(drive not mounted?); if they are really gone, run "
+            f"`photoorg scan --confirm-missing {path}`",
+            info.st_dev,
+        )
     return Verdict(True, device=info.st_dev)
 
 

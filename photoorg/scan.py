@@ -23,7 +23,7 @@ from .coalesce import Change
 from .db import KnownFile, ScanProblem, Store
 from .imaging import is_supported
 from .progress import Progress, Work
-from .roots import SAMPLE_SIZE, Evidence, ignorable, is_bulk, judge
+from .roots import evidence, ignorable, is_bulk, judge
 
 _HASH_CHUNK = 64 * 1024
 
@@ -113,11 +113,6 @@ def walk(root: str, root_id: int, problems: list[ScanProblem],
                 yield FoundFile(rel, st.st_size, st.st_mtime_ns)
 
 
-def _evidence(store: Store, root_id: int, path: str) -> Evidence:
-    sample = [os.path.join(path, rel) for rel in store.present_sample(root_id, SAMPLE_SIZE)]
-    return Evidence(store.root(root_id).device, store.count_present(root_id), sample)
-
-
 def _under_any(rel_path: str, root: str, folders: list[str]) -> bool:
     full = os.path.join(root, rel_path)
     return any(full != f and PurePath(full).is_relative_to(f) for f in folders)
@@ -147,13 +142,16 @@ def survey(store: Store, root_id: int, skip: Skip | None = None,
     a reachable folder is scanned even where none of its known photos is there."""
     root = store.root(root_id)
     found_here = Survey(root_id, root.path, ScanResult(root.path))
-    verdict = judge(root.path, _evidence(store, root_id, root.path))
+    # The rows the scan compares against are the evidence too: no extra query.
+    known = store.known_files(root_id)
+    present = [rel for rel, k in known.items() if k.state != "missing"]
+    verdict = judge(root.path, evidence(root.path, root.device, present))
     if not verdict.online and not (confirm and verdict.device is not None):
         store.set_root_online(root_id, False, verdict.reason)
         found_here.result.online, found_here.result.offline_reason = False, verdict.reason
         return found_here
     store.set_root_online(root_id, True, device=verdict.device)
-    known = found_here.known = store.known_files(root_id)
+    found_here.known = known
     unreadable: list[str] = []
     seen: set[str] = set()
     for found in walk(root.path, root_id, found_here.result.problems, unreadable):
@@ -212,7 +210,8 @@ def _hold_bulk(store: Store, surveys: list[Survey], confirm: bool) -> None:
     for s in surveys:
         if not s.result.online:
             continue
-        bulk = is_bulk(len(s.gone), store.count_present(s.root_id), gone_this_pass)
+        present = sum(1 for k in s.known.values() if k.state != "missing")
+        bulk = is_bulk(len(s.gone), present, gone_this_pass)
         held = s.gone if bulk and not confirm else []
         if held:
             s.result.unconfirmed, s.gone = len(held), []

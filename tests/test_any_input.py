@@ -18,26 +18,54 @@ from tests.conftest import write_photo
 ANY_CHAR = st.characters(codec=None, exclude_categories=())
 # Pieces of the query language, so the parser's branches are reached, not only words.
 PIECES = st.sampled_from(
-    [f"{k}:" for k in FILTER_KEYS] + ["-", '"', " ", "9999", "2021-06-31", "0", "*", "NEAR(",
-                                      "AND", "--", "'", "%", "\0", "\udcff", "ı", "ß", "e\u0301"]
+    [f"{k}:" for k in FILTER_KEYS]
+    + [
+        "-",
+        '"',
+        " ",
+        "9999",
+        "2021-06-31",
+        "0",
+        "*",
+        "NEAR(",
+        "AND",
+        "--",
+        "'",
+        "%",
+        "\0",
+        "\udcff",
+        "ı",
+        "ß",
+        "e\u0301",
+    ]
 )
-QUERY = st.lists(st.one_of(PIECES, st.text(ANY_CHAR, max_size=8)), max_size=30).map("".join)
-FUZZ = settings(max_examples=300, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+QUERY = st.lists(st.one_of(PIECES, st.text(ANY_CHAR, max_size=8)), max_size=30).map(
+    "".join
+)
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     folder = tmp_path_factory.mktemp("any_input")
     for i, name in enumerate(["beach.jpg", "Ana 2021.jpg", "dog_park.png"]):
-        write_photo(folder / "photos" / name, color=(i * 60, 90, 20),
-                    taken=f"202{i}:06:01 10:00:00")
+        write_photo(
+            folder / "photos" / name,
+            color=(i * 60, 90, 20),
+            taken=f"202{i}:06:01 10:00:00",
+        )
     lib = Library(folder / "lib")
     lib.add_roots([folder / "photos"])
     drive(lib.scan())
     photo = lib.photo(folder / "photos" / "beach.jpg")
     lib.tag(photo.path, add=["Wedding"])
-    [box] = lib.store.replace_detections(photo.id, "m", [Detection("person", 0.9, (0, 0, 1, 1))])
+    [box] = lib.store.replace_detections(
+        photo.id, "m", [Detection("person", 0.9, (0, 0, 1, 1))]
+    )
     lib.name_box(box, "Ana")
     yield lib, photo, box
     lib.close()
@@ -91,5 +119,8 @@ def test_tags_and_names_are_stored_whole_or_refused(library, text):
     except UserError:
         pass
     else:
-        assert lib.detections(photo)[0].subject_name.casefold() == " ".join(text.split()).casefold()
+        assert (
+            lib.detections(photo)[0].subject_name.casefold()
+            == " ".join(text.split()).casefold()
+        )
     lib.name_box(box, "Ana")

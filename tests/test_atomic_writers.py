@@ -18,6 +18,7 @@ from photoorg.errors import UserError
 @pytest.fixture
 def disk_fills(monkeypatch):
     """From now on, every fsync says the disk is full."""
+
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -45,8 +46,24 @@ def test_thumbnail_is_whole_or_absent(tmp_path, disk_fills):
     from photoorg.db import Photo
     from photoorg.thumbs import save_thumbnail, thumbnail_path
 
-    photo = Photo(1, 1, "a.jpg", str(tmp_path / "a.jpg"), 1, 1, "abcdef", None, None, None,
-                  None, None, None, None, "pending", None)
+    photo = Photo(
+        1,
+        1,
+        "a.jpg",
+        str(tmp_path / "a.jpg"),
+        1,
+        1,
+        "abcdef",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "pending",
+        None,
+    )
     with pytest.raises(UserError, match="full"):
         save_thumbnail(tmp_path / "thumbs", photo, Image.new("RGB", (600, 400)))
     target = thumbnail_path(tmp_path / "thumbs", photo)
@@ -79,7 +96,9 @@ def test_vector_index_meta_keeps_the_old_one(tmp_path, monkeypatch):
     index = VectorIndex.open(store, "m")
     meta = index.folder / "meta.json"
     before = meta.read_text()
-    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full"))
+    )
     index.seq += 1
     with pytest.raises(UserError, match="full"):
         index._save()

@@ -38,8 +38,13 @@ def no_room(monkeypatch):
 
 
 def photos(root: Path, n: int) -> list[Path]:
-    return [write_photo(root / f"sub{i % 3}" / f"photo_with_a_long_name_{i:04d}.jpg",
-                        color=(i % 256, i * 3 % 256, 7)) for i in range(n)]
+    return [
+        write_photo(
+            root / f"sub{i % 3}" / f"photo_with_a_long_name_{i:04d}.jpg",
+            color=(i % 256, i * 3 % 256, 7),
+        )
+        for i in range(n)
+    ]
 
 
 def integrity_ok(library: Path) -> bool:
@@ -51,7 +56,18 @@ def test_add_on_a_full_disk_registers_nothing(tmp_path, no_room, capsys):
     photos(tmp_path / "r", 200)
     Library(tmp_path / "lib").close()
     no_room()
-    assert main(["--library", str(tmp_path / "lib"), "add", "--no-index", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            [
+                "--library",
+                str(tmp_path / "lib"),
+                "add",
+                "--no-index",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert FULL in err.lower() and err.count("\n") == 1
     with Library(tmp_path / "lib") as lib:
@@ -61,9 +77,24 @@ def test_add_on_a_full_disk_registers_nothing(tmp_path, no_room, capsys):
 
 def test_tag_on_a_full_disk_adds_none_of_the_tags(tmp_path, no_room, capsys):
     [first, *_] = photos(tmp_path / "r", 3)
-    assert main(["--library", str(tmp_path / "lib"), "add", "--no-index", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            [
+                "--library",
+                str(tmp_path / "lib"),
+                "add",
+                "--no-index",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     no_room()
-    tags = [arg for i in range(60) for arg in ("--add", f"a long tag number {i} " + "x" * 150)]
+    tags = [
+        arg
+        for i in range(60)
+        for arg in ("--add", f"a long tag number {i} " + "x" * 150)
+    ]
     assert main(["--library", str(tmp_path / "lib"), "tag", str(first), *tags]) == 2
     assert FULL in capsys.readouterr().err.lower()
     with Library(tmp_path / "lib") as lib:
@@ -95,22 +126,34 @@ def test_index_on_a_full_disk_leaves_every_photo_whole(tmp_path, no_room):
 def test_add_on_a_real_small_filesystem(tmp_path, capsys):
     disk = tmp_path / "small"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(disk)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(disk)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    ):
         pytest.skip("mounting a tmpfs needs privileges this machine does not give")
     try:
         photos(tmp_path / "r", 1500)
-        code = main(["--library", str(disk / "lib"), "add", "--no-index", str(tmp_path / "r")])
+        code = main(
+            ["--library", str(disk / "lib"), "add", "--no-index", str(tmp_path / "r")]
+        )
         err = capsys.readouterr().err
         assert code == 2 and FULL in err.lower() and "Traceback" not in err
         with Library(disk / "lib") as lib:  # reading still works on the full disk
             assert lib.roots() == [] and sum(lib.store.counts().values()) == 0
             assert lib.store.integrity_ok()
     finally:
-        subprocess.run(["umount", "--lazy", str(disk)], check=True)  # even if a failure left a file open
+        subprocess.run(
+            ["umount", "--lazy", str(disk)], check=True
+        )  # even if a failure left a file open
 
 
-def test_thumbnails_on_a_full_disk_stop_the_run_instead_of_failing_every_photo(tmp_path, monkeypatch):
+def test_thumbnails_on_a_full_disk_stop_the_run_instead_of_failing_every_photo(
+    tmp_path, monkeypatch
+):
     import errno
     import os
 
@@ -127,4 +170,57 @@ def test_thumbnails_on_a_full_disk_stop_the_run_instead_of_failing_every_photo(t
         monkeypatch.setattr(os, "fsync", full)  # only file writes fsync: the thumbnails
         with pytest.raises(UserError, match="full"):
             drive(lib.index(models=ModelSet(), batch_size=2))
-        assert lib.store.counts() == {"pending": 6, "indexed": 0, "error": 0, "missing": 0}
+        assert lib.store.counts() == {
+            "pending": 6,
+            "indexed": 0,
+            "error": 0,
+            "missing": 0,
+        }
+
+
+def test_a_library_on_a_full_disk_says_full_not_io_error(tmp_path, capsys):
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(disk)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    ):
+        pytest.skip("mounting a tmpfs needs privileges this machine does not give")
+    try:
+        [first] = photos(tmp_path / "r", 1)
+        assert (
+            main(
+                [
+                    "--library",
+                    str(disk / "lib"),
+                    "add",
+                    "--no-index",
+                    str(tmp_path / "r"),
+                ]
+            )
+            == 0
+        )
+        try:  # fill the disk to the last block
+            with open(disk / "filler", "wb") as f:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+        except OSError:
+            pass
+        capsys.readouterr()
+        assert (
+            main(["--library", str(disk / "lib"), "status"]) == 0
+        )  # reading still works
+        tags = [arg for i in range(60) for arg in ("--add", f"tag {i} " + "x" * 150)]
+        code = main(["--library", str(disk / "lib"), "tag", str(first), *tags])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err
+        assert FULL in err.lower() and "writable" not in err
+    finally:
+        subprocess.run(
+            ["umount", "--lazy", str(disk)], check=True
+        )  # even if a failure left a file open

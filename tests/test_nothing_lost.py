@@ -23,8 +23,10 @@ def run(library: Path, *args: str) -> int:
 
 
 def make_photos(root: Path, n: int) -> list[Path]:
-    return [write_photo(root / f"p{i:03d}.jpg", color=(i * 7 % 256, i * 13 % 256, i % 256))
-            for i in range(n)]
+    return [
+        write_photo(root / f"p{i:03d}.jpg", color=(i * 7 % 256, i * 13 % 256, i % 256))
+        for i in range(n)
+    ]
 
 
 def counts(library: Path) -> dict[str, int]:
@@ -77,13 +79,18 @@ def test_purge_lists_user_data_needs_consent_and_can_be_undone(tmp_path, capsys)
     lib, root = tmp_path / "lib", tmp_path / "r"
     photos = make_photos(root, 6)
     assert run(lib, "add", "--no-index", str(root)) == 0
-    assert run(lib, "tag", str(photos[0]), "--add", "Wedding", "--add", "Ana's day") == 0
+    assert (
+        run(lib, "tag", str(photos[0]), "--add", "Wedding", "--add", "Ana's day") == 0
+    )
     with Library(lib) as opened:  # a named box, as the viewer stores it
         from photoorg.models.detect import Detection
 
         photo = opened.photo(photos[0])
-        [box] = opened.store.replace_detections(photo.id, "onnx:yolox-nano",
-                                                [Detection("person", 0.9, (0.1, 0.1, 0.5, 0.9))])
+        [box] = opened.store.replace_detections(
+            photo.id,
+            "onnx:yolox-nano",
+            [Detection("person", 0.9, (0.1, 0.1, 0.5, 0.9))],
+        )
         opened.name_box(box, "Ana")
     os.remove(photos[0])
     os.remove(photos[1])
@@ -103,11 +110,16 @@ def test_purge_lists_user_data_needs_consent_and_can_be_undone(tmp_path, capsys)
 
     assert run(lib, "purge", "--undo") == 0
     assert "Put back 1 missing photo" in capsys.readouterr().out
-    write_photo(photos[0], color=(0, 0, 0))  # same name, and the row came back as missing
+    write_photo(
+        photos[0], color=(0, 0, 0)
+    )  # same name, and the row came back as missing
     with Library(lib) as opened:
         [back] = opened.missing()
         assert back.path == str(photos[0])
-        assert sorted(t.tag for t in opened.store.tags_of(back.id)) == ["Ana's day", "Wedding"]
+        assert sorted(t.tag for t in opened.store.tags_of(back.id)) == [
+            "Ana's day",
+            "Wedding",
+        ]
         assert [d.subject_name for d in opened.store.detections_of(back.id)] == ["Ana"]
         drive(opened.scan())  # the file is there again: the row takes it back
         assert [h.photo.id for h in opened.search("person:Ana", limit=5)] == [back.id]
@@ -127,8 +139,12 @@ def _stray(root: Path, kind: str) -> None:
         (root / kind).write_text("left on the mount point")
 
 
-@pytest.mark.parametrize("stray", [".DS_Store", ".hidden", "lost+found/", ".Trash-0/", "readme.txt"])
-def test_a_mount_point_with_a_stray_entry_is_offline_not_all_missing(tmp_path, stray, capsys):
+@pytest.mark.parametrize(
+    "stray", [".DS_Store", ".hidden", "lost+found/", ".Trash-0/", "readme.txt"]
+)
+def test_a_mount_point_with_a_stray_entry_is_offline_not_all_missing(
+    tmp_path, stray, capsys
+):
     lib, root = tmp_path / "lib", tmp_path / "drive"
     make_photos(root, 10)
     assert run(lib, "add", "--no-index", str(root)) == 0
@@ -148,15 +164,26 @@ def test_a_mount_point_with_a_stray_entry_is_offline_not_all_missing(tmp_path, s
     assert run(lib, "scan", "--no-index") == 0
     with Library(lib) as opened:
         assert opened.roots()[0].online
-        assert opened.store.counts() == {"pending": 10, "indexed": 0, "error": 0, "missing": 0}
+        assert opened.store.counts() == {
+            "pending": 10,
+            "indexed": 0,
+            "error": 0,
+            "missing": 0,
+        }
 
 
 def test_a_real_unmounted_tmpfs_under_a_stray_file_is_offline(tmp_path):
     root = tmp_path / "mnt"
     root.mkdir()
     (root / "readme.txt").write_text("mount the photo drive here")  # under the mount
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    ):
         pytest.skip("mounting a tmpfs needs privileges this machine does not give")
     try:
         make_photos(root, 8)
@@ -165,7 +192,9 @@ def test_a_real_unmounted_tmpfs_under_a_stray_file_is_offline(tmp_path):
             drive(lib.scan())
             device = lib.roots()[0].device
     finally:
-        subprocess.run(["umount", "--lazy", str(root)], check=True)  # even if a failure left a file open
+        subprocess.run(
+            ["umount", "--lazy", str(root)], check=True
+        )  # even if a failure left a file open
     with Library(tmp_path / "lib") as lib:
         [result] = drive(lib.scan())
         assert not result.online and "another device" in result.offline_reason
@@ -183,7 +212,10 @@ def test_many_photos_gone_at_once_are_unconfirmed_until_the_user_says(tmp_path, 
     assert "12 photos look gone at once" in capsys.readouterr().out
     assert counts(lib)["missing"] == 0
     assert run(lib, "status") == 0
-    assert "12 photos looked gone at once and are kept, unconfirmed" in capsys.readouterr().out
+    assert (
+        "12 photos looked gone at once and are kept, unconfirmed"
+        in capsys.readouterr().out
+    )
     assert run(lib, "scan", "--no-index", "--confirm-missing", str(root)) == 0
     assert counts(lib)["missing"] == 12
     assert run(lib, "status") == 0
@@ -214,7 +246,12 @@ def test_the_watcher_takes_a_mount_point_with_a_ds_store_for_offline(tmp_path):
         Path(root, ".DS_Store").write_bytes(b"\0")
         Path(root, "lost+found").mkdir()
         until(lambda: not w.lib.roots()[0].online, what="the root offline")
-        assert w.lib.store.counts() == {"pending": 4, "indexed": 0, "error": 0, "missing": 0}
+        assert w.lib.store.counts() == {
+            "pending": 4,
+            "indexed": 0,
+            "error": 0,
+            "missing": 0,
+        }
     finally:
         w.close()
 
@@ -233,7 +270,9 @@ def cutout_lib(tmp_path, monkeypatch):
     lib.close()
 
 
-def test_cutout_force_onto_a_link_to_dev_full_is_refused_and_the_link_kept(cutout_lib, tmp_path, capsys):
+def test_cutout_force_onto_a_link_to_dev_full_is_refused_and_the_link_kept(
+    cutout_lib, tmp_path, capsys
+):
     lib, photo = cutout_lib
     link = tmp_path / "keep.png"
     os.symlink("/dev/full", link)
@@ -249,8 +288,14 @@ def test_cutout_force_on_a_full_disk_keeps_the_old_file(cutout_lib, tmp_path):
 
     small = tmp_path / "small"
     small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    ):
         pytest.skip("mounting a tmpfs needs privileges this machine does not give")
     try:
         keep = small / "keep.png"
@@ -269,7 +314,9 @@ def test_cutout_force_on_a_full_disk_keeps_the_old_file(cutout_lib, tmp_path):
         assert keep.read_bytes() == b"the user's old cut-out"
         assert sorted(p.name for p in small.iterdir()) == ["filler", "keep.png"]
     finally:
-        subprocess.run(["umount", "--lazy", str(small)], check=True)  # even if a failure left a file open
+        subprocess.run(
+            ["umount", "--lazy", str(small)], check=True
+        )  # even if a failure left a file open
 
 
 # -- 4. no traceback for any input ----------------------------------------------------
@@ -277,9 +324,15 @@ def test_cutout_force_on_a_full_disk_keeps_the_old_file(cutout_lib, tmp_path):
 
 def cli(library: Path, *args: str | bytes) -> subprocess.CompletedProcess:
     """The real command in a subprocess: arguments may be raw bytes, as a shell passes them."""
-    argv = [os.fsencode(sys.executable), b"-m", b"photoorg", b"--library", os.fsencode(library),
-            *(a if isinstance(a, bytes) else a.encode() for a in args)]
-    return subprocess.run(argv, capture_output=True, timeout=120)
+    argv = [
+        os.fsencode(sys.executable),
+        b"-m",
+        b"photoorg",
+        b"--library",
+        os.fsencode(library),
+        *(a if isinstance(a, bytes) else a.encode() for a in args),
+    ]
+    return subprocess.run(argv, capture_output=True, timeout=120, check=False)
 
 
 @pytest.fixture
@@ -290,8 +343,9 @@ def small_library(tmp_path):
     return lib, root
 
 
-@pytest.mark.parametrize("query", ["year:9999", "-year:9999", "after:9999", "before:0001-01-01",
-                                   "year:0"])
+@pytest.mark.parametrize(
+    "query", ["year:9999", "-year:9999", "after:9999", "before:0001-01-01", "year:0"]
+)
 def test_dates_out_of_range_are_a_sentence(small_library, query):
     lib, _ = small_library
     done = cli(lib, "search", "--", query)
@@ -313,22 +367,31 @@ def test_many_terms_within_the_limit_search(small_library):
 
     lib, root = small_library
     with Library(lib) as opened:
-        hits = opened.search(" ".join(["-nothing"] * (MAX_TERMS - 1) + ["p001"]), limit=5)
+        hits = opened.search(
+            " ".join(["-nothing"] * (MAX_TERMS - 1) + ["p001"]), limit=5
+        )
         assert [h.photo.path for h in hits] == [str(root / "p001.jpg")]
 
 
-@pytest.mark.parametrize("args, said", [
-    ((b"search", b"caf\xe9"), b"UTF-8"),
-    ((b"tag", b"PHOTO", b"--add", b"caf\xe9"), b"UTF-8"),
-    ((b"tag", b"r/\xff.jpg", b"--add", b"x"), b"not valid UTF-8"),
-    ((b"add", b"FOLDER"), b"not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        ((b"search", b"caf\xe9"), b"UTF-8"),
+        ((b"tag", b"PHOTO", b"--add", b"caf\xe9"), b"UTF-8"),
+        ((b"tag", b"r/\xff.jpg", b"--add", b"x"), b"not valid UTF-8"),
+        ((b"add", b"FOLDER"), b"not valid UTF-8"),
+    ],
+)
 def test_non_utf8_arguments_are_a_sentence(small_library, args, said):
     lib, root = small_library
     (root.parent / os.fsdecode(b"\xffolder")).mkdir()
     (root / os.fsdecode(b"\xff.jpg")).write_bytes((root / "p000.jpg").read_bytes())
-    args = [a.replace(b"PHOTO", os.fsencode(root / "p000.jpg")).replace(b"r/", os.fsencode(root) + b"/")
-            .replace(b"FOLDER", os.fsencode(root.parent) + b"/\xffolder") for a in args]
+    args = [
+        a.replace(b"PHOTO", os.fsencode(root / "p000.jpg"))
+        .replace(b"r/", os.fsencode(root) + b"/")
+        .replace(b"FOLDER", os.fsencode(root.parent) + b"/\xffolder")
+        for a in args
+    ]
     done = cli(lib, *args)
     assert done.returncode == 2, done.stderr
     assert b"Traceback" not in done.stderr and said in done.stderr
@@ -346,7 +409,9 @@ def test_tag_and_name_limits_hold_in_the_engine(small_library, bad):
         photo = opened.photo(root / "p000.jpg")
         with pytest.raises(UserError):
             opened.tag(photo.path, add=[bad])
-        [box] = opened.store.replace_detections(photo.id, "m", [Detection("dog", 0.9, (0, 0, 1, 1))])
+        [box] = opened.store.replace_detections(
+            photo.id, "m", [Detection("dog", 0.9, (0, 0, 1, 1))]
+        )
         with pytest.raises(UserError):
             opened.name_box(box, bad)
         assert opened.tags_of(photo) == [] and opened.subjects() == []

@@ -8,8 +8,14 @@ from photoorg.roots import Evidence, ignorable, is_bulk, judge
 
 
 def test_entries_left_on_a_mount_point_say_nothing():
-    for name in (".DS_Store", ".Trash-1000", ".hidden", "lost+found", "$RECYCLE.BIN",
-                 "System Volume Information"):
+    for name in (
+        ".DS_Store",
+        ".Trash-1000",
+        ".hidden",
+        "lost+found",
+        "$RECYCLE.BIN",
+        "System Volume Information",
+    ):
         assert ignorable(name), name
     for name in ("readme.txt", "DCIM", "photo.jpg"):
         assert not ignorable(name), name
@@ -31,7 +37,9 @@ def test_verdicts(tmp_path):
     moved = judge(str(root), Evidence(device + 1, 3, [str(root / "a.jpg")]))
     assert not moved.online and "another device" in moved.reason
     (root / "a.jpg").write_bytes(b"x")
-    renumbered = judge(str(root), Evidence(device + 1, 3, [str(root / "a.jpg"), str(root / "b.jpg")]))
+    renumbered = judge(
+        str(root), Evidence(device + 1, 3, [str(root / "a.jpg"), str(root / "b.jpg")])
+    )
     assert renumbered.online and renumbered.device == device  # sdb1 came back as sdc1
 
 
