@@ -12,7 +12,7 @@ from .. import __version__
 from ..errors import UserError
 
 # Modules that define subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ("library", "watch", "models", "gui")
+COMMAND_MODULES = ("library", "watch", "models", "organize", "gui")
 
 
 def build_parser() -> argparse.ArgumentParser:
