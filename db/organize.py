@@ -134,6 +134,33 @@ class OrganizeStore:
             r["path"] = os.path.join(r.pop("root"), r["rel_path"])
         return [Candidate(**r) for r in rows]
 
+    def top_tags(self) -> dict[int, str]:
+        """photo id -> its first user tag (alphabetical), else its best automatic tag."""
+        found: dict[int, str] = {}
+        for photo_id, tag in self.db.execute(
+            "SELECT photo_id, tag FROM tags WHERE source != 'rejected' "
+            "ORDER BY photo_id, source = 'auto', CASE source WHEN 'user' THEN tag END, score DESC"
+        ).fetchall():
+            found.setdefault(photo_id, tag)
+        return found
+
+    def main_subjects(self) -> dict[int, dict[str, str]]:
+        """photo id -> {'person': name, 'pet': name} of the largest named box of each kind."""
+        found: dict[int, dict[str, str]] = {}
+        for photo_id, kind, name in self.db.execute(
+            "SELECT d.photo_id, s.kind, s.name FROM detections d JOIN subjects s ON s.id = d.subject_id "
+            "ORDER BY d.photo_id, (d.x1 - d.x0) * (d.y1 - d.y0) DESC"
+        ).fetchall():
+            found.setdefault(photo_id, {}).setdefault(kind, name)
+        return found
+
+    def shot_dates(self) -> dict[int, tuple[str, str]]:
+        """photo id -> (ISO time, EXIF tag it came from), where duplicate finding read it."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(
+            "SELECT f.photo_id, f.shot_at, f.shot_from FROM photo_features f "
+            "JOIN photos p ON p.id = f.photo_id WHERE f.content = p.hash AND f.shot_at IS NOT NULL"
+        ).fetchall()}
+
     # -- carrying user data to a keeper ------------------------------------------
 
     def carry_over(self, from_id: int, to_id: int, same_framing: bool) -> None:

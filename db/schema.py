@@ -188,7 +188,7 @@ def _organize(db: Database) -> None:
         CREATE TABLE journal_ops (
             id INTEGER PRIMARY KEY,
             run_id INTEGER NOT NULL REFERENCES journal_runs(id) ON DELETE CASCADE,
-            op TEXT NOT NULL CHECK (op IN ('mkdir', 'move', 'copy', 'trash')),
+            op TEXT NOT NULL CHECK (op IN ('root', 'mkdir', 'move', 'copy', 'trash')),
             src TEXT NOT NULL,
             dst TEXT,
             size INTEGER,

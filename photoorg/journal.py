@@ -116,6 +116,13 @@ class Journal:
             path.mkdir()
             self.org.set_op_state(op, "done")
 
+    def add_root(self, path: str) -> int:
+        """The target folder becomes a library folder, so its photos stay in the library."""
+        op = self.org.add_op(self.run_id, "root", path)
+        root = self.store.add_root(path)
+        self.org.set_op_state(op, "done")
+        return root.id
+
     def move(self, src: str, dst: str, *, copy: bool = False, photo_id: int | None = None,
              src_root_id: int | None = None, src_rel: str | None = None,
              dst_root_id: int | None = None, dst_rel: str | None = None) -> None:
@@ -179,7 +186,11 @@ def undo(store: Store, folder: Path) -> UndoReport:
 
 
 def _undo_op(org: OrganizeStore, op: Op, report: UndoReport) -> None:
-    if op.op == "mkdir":
+    if op.op == "root":
+        root = org.store.root_by_path(op.src)
+        if root is not None and not sum(org.store.counts_by_root().get(root.id, {}).values()):
+            org.store.remove_root(root.id)
+    elif op.op == "mkdir":
         try:
             os.rmdir(op.src)
         except FileNotFoundError:

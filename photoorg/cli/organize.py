@@ -21,6 +21,7 @@ def register(commands) -> None:
     dupes.add_argument("--yes", action="store_true", help="do not ask before trashing")
     dupes.add_argument("--no-clip", action="store_true", help="ignore CLIP embeddings")
     dupes.set_defaults(run=cmd_dupes)
+    _register_organize(commands)
 
 
 def _relative(path: str) -> str:
@@ -78,3 +79,95 @@ def cmd_dupes(args) -> int:
         print(f"Sent {len(report.trashed)} files to the system trash; their tags and names "
               f"are on the {len(report.kept)} kept photos.")
     return 0
+
+
+def _register_organize(commands) -> None:
+    organize = commands.add_parser(
+        "organize", help="sort photos into folders by a pattern (preview with --dry-run; undoable)",
+        description="Sort photos (all, or those a QUERY finds) into folders named by a pattern, "
+        "e.g. \"{year}/{month:02}-{event}\". Fields: year month day hour minute second date camera "
+        "make model tag person pet subject name ext folder album event counter; fallbacks as "
+        "{album|year} or {tag|\"untagged\"}. `photoorg undo` puts everything back.")
+    organize.add_argument("query", nargs="*", metavar="QUERY")
+    organize.add_argument("--into", required=True, metavar="DIR")
+    organize.add_argument("--pattern", default="{year}/{month:02}", metavar="PATTERN")
+    by = organize.add_mutually_exclusive_group()
+    by.add_argument("--by-tag", action="store_true", help="a folder per tag first")
+    by.add_argument("--by-person", action="store_true", help="a folder per named person or pet first")
+    how = organize.add_mutually_exclusive_group()
+    how.add_argument("--copy", action="store_true", help="copy; the originals stay")
+    how.add_argument("--move", action="store_true", help="move (the default)")
+    organize.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
+    organize.set_defaults(run=cmd_organize)
+
+    rename = commands.add_parser(
+        "rename", help="rename photos by a pattern (preview with --dry-run; undoable)",
+        description="Rename the photos given as paths, or found by QUERY, in place, e.g. "
+        "\"{year}{month:02}{day:02}_{counter:03}\". The extension is kept.")
+    rename.add_argument("query", nargs="+", metavar="QUERY_OR_PATH")
+    rename.add_argument("--pattern", required=True, metavar="PATTERN")
+    rename.add_argument("--dry-run", action="store_true")
+    rename.set_defaults(run=cmd_rename)
+
+    undo = commands.add_parser("undo", help="undo the last organize or rename")
+    undo.set_defaults(run=cmd_undo)
+
+
+def _show_plan(plan, dry_run: bool) -> None:
+    for c in plan.changes:
+        note = f"  (date: {c.date_from})" if c.date_from else "  (sidecar)"
+        print(f"{_relative(c.src)} -> {_relative(c.dst)}{note}")
+    if plan.unchanged:
+        print(f"{len(plan.unchanged)} photos are already where the pattern puts them.")
+    if plan.new_root:
+        print(f"{plan.new_root} becomes a library folder, so the photos stay in the library.")
+    verb = "copied" if plan.copy else ("renamed" if plan.kind == "rename" else "moved")
+    count = len(plan.changes)
+    print(f"Dry run: {count} files would be {verb}; nothing was changed." if dry_run
+          else f"{count} files to be {verb}.")
+
+
+def _apply(lib, plan) -> None:
+    from ..organize import apply
+    from ..progress import drive
+
+    bar = ProgressPrinter()
+    report = drive(apply(lib, plan), bar)
+    bar.close()
+    print(f"Done: {report.files} files ({report.photos} photos); `photoorg undo` puts them back.")
+
+
+def cmd_organize(args) -> int:
+    from ..organize import plan, select
+
+    pattern = ("{tag|\"untagged\"}/" if args.by_tag else "{subject|\"nobody\"}/" if args.by_person
+               else "") + args.pattern
+    with open_library(args) as lib:
+        the_plan = plan(lib, select(lib, args.query), pattern, into=args.into, copy=args.copy)
+        _show_plan(the_plan, args.dry_run)
+        if not args.dry_run and the_plan.changes:
+            _apply(lib, the_plan)
+    return 0
+
+
+def cmd_rename(args) -> int:
+    from ..organize import plan, select
+
+    with open_library(args) as lib:
+        the_plan = plan(lib, select(lib, args.query), args.pattern, rename=True)
+        _show_plan(the_plan, args.dry_run)
+        if not args.dry_run and the_plan.changes:
+            _apply(lib, the_plan)
+    return 0
+
+
+def cmd_undo(args) -> int:
+    from ..journal import undo
+
+    with open_library(args) as lib:
+        report = undo(lib.store, lib.folder)
+    print(f"Undid {report.run.description}: {report.restored} files put back"
+          + (f", {report.removed_copies} copies removed" if report.removed_copies else "") + ".")
+    for problem in report.problems:
+        print(f"  {problem}")
+    return 1 if report.problems else 0
