@@ -183,6 +183,15 @@ class OrganizeStore:
             )
         self.store._refresh_fts(to_id)
 
+    def add_named_box(self, photo_id: int, label: str, box, subject_id: int, model: str) -> int:
+        """A box another app named (read from its XMP regions), with no detector behind it."""
+        x0, y0, x1, y1 = box
+        cur = self.db.execute(
+            "INSERT INTO detections (photo_id, label, score, x0, y0, x1, y1, model, subject_id) "
+            "VALUES (?, ?, 1.0, ?, ?, ?, ?, ?, ?)", [photo_id, label, x0, y0, x1, y1, model, subject_id])
+        self.store._refresh_fts(photo_id)
+        return cur.lastrowid
+
     # -- following moved files ---------------------------------------------------
 
     def set_photo_path(self, photo_id: int, root_id: int, rel_path: str) -> None:

@@ -1,4 +1,4 @@
-"""Organize commands: dupes, organize, rename, undo, xmp."""
+"""Organize commands: dupes, organize, rename, undo, xmp write/read."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def register(commands) -> None:
     dupes.add_argument("--no-clip", action="store_true", help="ignore CLIP embeddings")
     dupes.set_defaults(run=cmd_dupes)
     _register_organize(commands)
+    _register_xmp(commands)
 
 
 def _relative(path: str) -> str:
@@ -171,3 +172,37 @@ def cmd_undo(args) -> int:
     for problem in report.problems:
         print(f"  {problem}")
     return 1 if report.problems else 0
+
+
+def _register_xmp(commands) -> None:
+    xmp = commands.add_parser("xmp", help="write tags and names to .xmp sidecars, or read them back")
+    actions = xmp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    write = actions.add_parser("write", help="write your tags and named people/pets to photo.jpg.xmp")
+    write.add_argument("query", nargs="*", metavar="QUERY_OR_PATH")
+    write.add_argument("--auto", action="store_true", help="write automatic tags too")
+    write.set_defaults(run=cmd_xmp_write)
+    read = actions.add_parser("read", help="import keywords and named regions other apps wrote")
+    read.add_argument("query", nargs="*", metavar="QUERY_OR_PATH")
+    read.set_defaults(run=cmd_xmp_read)
+
+
+def cmd_xmp_write(args) -> int:
+    from .. import xmp
+    from ..organize import select
+
+    with open_library(args) as lib:
+        report = xmp.write(lib.store, select(lib, args.query), auto=args.auto)
+    print(f"Wrote {len(report.written)} sidecars; {report.skipped} photos had no tags or names "
+          "to write. The photos themselves were not touched.")
+    return 0
+
+
+def cmd_xmp_read(args) -> int:
+    from .. import xmp
+    from ..organize import select
+
+    with open_library(args) as lib:
+        report = xmp.read(lib.store, select(lib, args.query))
+    print(f"Read sidecars of {report.photos} photos: {report.keywords} new tags, "
+          f"{report.names} named people and pets.")
+    return 0
