@@ -41,20 +41,49 @@ def synthetic_items(n: int, seed: int = 0) -> list[Item]:
         shot = start + i * 3600.0
         if roll < 0.10 and items:  # a re-encoded copy of an earlier photo
             src = items[int(rng.integers(0, len(items)))]
-            flip = sum(1 << int(b) for b in rng.choice(64, size=int(rng.integers(0, 4)), replace=False))
-            items.append(Item(i, f"/p/copy{i}.jpg", phash=src.phash ^ flip, dhash=src.dhash,
-                              shot=src.shot, size=src.size, embedding=vectors[i]))
+            flip = sum(
+                1 << int(b)
+                for b in rng.choice(64, size=int(rng.integers(0, 4)), replace=False)
+            )
+            items.append(
+                Item(
+                    i,
+                    f"/p/copy{i}.jpg",
+                    phash=src.phash ^ flip,
+                    dhash=src.dhash,
+                    shot=src.shot,
+                    size=src.size,
+                    embedding=vectors[i],
+                )
+            )
         elif roll < 0.15 and len(items) + 6 <= n:  # a burst of 6 frames
             base = int(rng.integers(0, 2**63))
             for k in range(6):
-                items.append(Item(len(items), f"/p/b{i}_{k}.jpg", phash=base ^ (k << 3),
-                                  dhash=int(rng.integers(0, 2**63)), shot=shot + 0.2 * k,
-                                  subsec=True, camera="Canon EOS R6", size=(4000, 3000),
-                                  embedding=vectors[len(items)]))
+                items.append(
+                    Item(
+                        len(items),
+                        f"/p/b{i}_{k}.jpg",
+                        phash=base ^ (k << 3),
+                        dhash=int(rng.integers(0, 2**63)),
+                        shot=shot + 0.2 * k,
+                        subsec=True,
+                        camera="Canon EOS R6",
+                        size=(4000, 3000),
+                        embedding=vectors[len(items)],
+                    )
+                )
         else:
-            items.append(Item(i, f"/p/{i}.jpg", phash=int(rng.integers(0, 2**63)) | (int(rng.integers(0, 2)) << 63),
-                              dhash=int(rng.integers(0, 2**63)), shot=shot, size=(4000, 3000),
-                              embedding=vectors[i]))
+            items.append(
+                Item(
+                    i,
+                    f"/p/{i}.jpg",
+                    phash=int(rng.integers(0, 2**63)) | (int(rng.integers(0, 2)) << 63),
+                    dhash=int(rng.integers(0, 2**63)),
+                    shot=shot,
+                    size=(4000, 3000),
+                    embedding=vectors[i],
+                )
+            )
     return items
 
 
@@ -64,8 +93,11 @@ def bench_grouping(n: int) -> None:
     groups = group_items(items)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     tiers = Counter(TIER_NAMES[g.tier] for g in groups)
-    print(f"grouping {n:>7,} photos: {elapsed:6.2f} s wall, {cpu:6.2f} s cpu  ({len(groups)} groups: "
-          + ", ".join(f"{v} {k}" for k, v in tiers.most_common()) + ")")
+    print(
+        f"grouping {n:>7,} photos: {elapsed:6.2f} s wall, {cpu:6.2f} s cpu  ({len(groups)} groups: "
+        + ", ".join(f"{v} {k}" for k, v in tiers.most_common())
+        + ")"
+    )
 
 
 def build_library(n: int) -> Path:
@@ -85,7 +117,11 @@ def build_library(n: int) -> Path:
         name = f"IMG_{i:06}.jpg"
         (photos / folder).mkdir(parents=True, exist_ok=True)
         (photos / folder / name).touch()
-        year, month, day = 2005 + int(rng.integers(0, 20)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
+        year, month, day = (
+            2005 + int(rng.integers(0, 20)),
+            int(rng.integers(1, 13)),
+            int(rng.integers(1, 29)),
+        )
         rows.append((f"{folder}/{name}", f"{year}-{month:02}-{day:02}T12:00:00"))
     with Library(lib_dir) as lib:
         root = lib.add_roots([photos])[0]
@@ -93,7 +129,11 @@ def build_library(n: int) -> Path:
         lib.store.db.conn.executemany(
             "INSERT INTO photos (root_id, rel_path, size, mtime_ns, hash, taken_at, state, added_at) "
             "VALUES (?, ?, 0, 0, ?, ?, 'indexed', ?)",
-            [(root.id, rel, f"h{k}", taken, now) for k, (rel, taken) in enumerate(rows)])
+            [
+                (root.id, rel, f"h{k}", taken, now)
+                for k, (rel, taken) in enumerate(rows)
+            ],
+        )
     (base / "ready").touch()
     return base
 
@@ -108,8 +148,10 @@ def bench_organize(n: int) -> None:
         photos = select(lib, [])
         the_plan = plan(lib, photos, "{year}/{month:02}-{event}", into=base / "sorted")
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(f"organize --dry-run {n:>7,} photos: {elapsed:6.2f} s wall, {cpu:6.2f} s cpu  "
-          f"({len(the_plan.changes)} changes planned)")
+    print(
+        f"organize --dry-run {n:>7,} photos: {elapsed:6.2f} s wall, {cpu:6.2f} s cpu  "
+        f"({len(the_plan.changes)} changes planned)"
+    )
 
 
 def main() -> None:
@@ -117,8 +159,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--no-organize", action="store_true")
     args = parser.parse_args()
-    print(f"cpu: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (wall time "
-          "stretches with the load; cpu time is what the work itself costs)")
+    print(
+        f"cpu: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (wall time "
+        "stretches with the load; cpu time is what the work itself costs)"
+    )
     for n in args.sizes:
         bench_grouping(n)
     if not args.no_organize:

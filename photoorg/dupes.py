@@ -54,19 +54,46 @@ TIER_NAMES = {
     SIMILAR: "burst or similar shot (not a duplicate)",
 }
 NEAR_BITS = 6  # pHash bits a re-encode or resize may change (measured: 0 for both)
-CROP_BITS, CROP_DHASH_BITS = 14, 10  # a 5% crop measured 12 and 3; unrelated photos >= 20
+CROP_BITS, CROP_DHASH_BITS = (
+    14,
+    10,
+)  # a 5% crop measured 12 and 3; unrelated photos >= 20
 CLIP_NEAR, CLIP_NEAR_BITS = 0.93, 24
 CLIP_SIMILAR = 0.95
 BURST_GAP = 0.5  # seconds, when the camera wrote sub-seconds; else 1 s (whole seconds)
-BAND_BUCKET_MAX = 200  # a band value shared by more photos (flat grey frames) is skipped
+BAND_BUCKET_MAX = (
+    200  # a band value shared by more photos (flat grey frames) is skipped
+)
 TIME_WINDOW = 8  # neighbours in shot time compared for bursts and similar shots
 SIMILAR_SECONDS = 600  # similar shots (by CLIP) are looked for within ten minutes
-FORMAT_RANK = {".dng": 5, ".heic": 4, ".heif": 4, ".jpg": 3, ".jpeg": 3, ".jpe": 3,
-               ".tif": 2, ".tiff": 2, ".png": 2}
-RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw")
-KEEPER_RULE = ("keeper: the camera original (EXIF camera) first, then the most pixels, then "
-               "the format (RAW+JPEG > HEIC > JPEG > TIFF/PNG > other), then the sharpest, "
-               "then the most of your tags and names, then the largest file")
+FORMAT_RANK = {
+    ".dng": 5,
+    ".heic": 4,
+    ".heif": 4,
+    ".jpg": 3,
+    ".jpeg": 3,
+    ".jpe": 3,
+    ".tif": 2,
+    ".tiff": 2,
+    ".png": 2,
+}
+RAW_EXTENSIONS = (
+    ".dng",
+    ".cr2",
+    ".cr3",
+    ".nef",
+    ".arw",
+    ".raf",
+    ".orf",
+    ".rw2",
+    ".pef",
+    ".srw",
+)
+KEEPER_RULE = (
+    "keeper: the camera original (EXIF camera) first, then the most pixels, then "
+    "the format (RAW+JPEG > HEIC > JPEG > TIFF/PNG > other), then the sharpest, "
+    "then the most of your tags and names, then the largest file"
+)
 
 
 class DupesError(UserError):
@@ -132,8 +159,10 @@ def _exif_shot(path: str) -> tuple[str | None, str | None]:
             ifd = image.getexif().get_ifd(0x8769)
     except (OSError, ValueError, SyntaxError):
         return None, None
-    for date_tag, subsec_tag, name in ((0x9003, 0x9291, "DateTimeOriginal"),
-                                       (0x9004, 0x9292, "CreateDate")):
+    for date_tag, subsec_tag, name in (
+        (0x9003, 0x9291, "DateTimeOriginal"),
+        (0x9004, 0x9292, "CreateDate"),
+    ):
         raw = ifd.get(date_tag)
         if not raw:
             continue
@@ -161,7 +190,7 @@ def _bits(h) -> int:
 def sharpness(grey: np.ndarray) -> float:
     """Variance of the Laplacian, on a fixed-size grey image (higher is sharper)."""
     g = grey.astype(np.float32)
-    lap = (-4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:])
+    lap = -4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
     return float(lap.var())
 
 
@@ -182,9 +211,18 @@ def photo_features(photo: Candidate, thumbs_dir) -> Features:
     grey = image.convert("L")
     grey.thumbnail((256, 256))
     shot_at, shot_from = _exif_shot(photo.path)
-    return Features(photo.id, photo.hash or "", FEATURES_MODEL,
-                    _signed(_bits(imagehash.phash(image))), _signed(_bits(imagehash.dhash(image))),
-                    sharpness(np.asarray(grey)), None, None, shot_at, shot_from)
+    return Features(
+        photo.id,
+        photo.hash or "",
+        FEATURES_MODEL,
+        _signed(_bits(imagehash.phash(image))),
+        _signed(_bits(imagehash.dhash(image))),
+        sharpness(np.asarray(grey)),
+        None,
+        None,
+        shot_at,
+        shot_from,
+    )
 
 
 def full_hash(path: str) -> str:
@@ -197,7 +235,9 @@ def full_hash(path: str) -> str:
 
 def pixel_hash(path: str) -> str:
     image = load_image(path)
-    return hashlib.blake2b(image.tobytes() + repr(image.size).encode(), digest_size=20).hexdigest()
+    return hashlib.blake2b(
+        image.tobytes() + repr(image.size).encode(), digest_size=20
+    ).hexdigest()
 
 
 def update_features(store: Store, thumbs_dir, batch: int = 200) -> Work[int]:
@@ -210,7 +250,7 @@ def update_features(store: Store, thumbs_dir, batch: int = 200) -> Work[int]:
     progress = Progress("dupes", 0, len(todo), message="perceptual hashes")
     for start in range(0, len(todo), batch):
         rows = []
-        for photo in todo[start:start + batch]:
+        for photo in todo[start : start + batch]:
             try:
                 rows.append(photo_features(photo, thumbs_dir))
             except (DecodeError, OSError):
@@ -234,8 +274,11 @@ def update_features(store: Store, thumbs_dir, batch: int = 200) -> Work[int]:
     return len(todo)
 
 
-def load_items(store: Store, ids: Iterable[int] | None = None,
-               embeddings: dict[int, np.ndarray] | None = None) -> list[Item]:
+def load_items(
+    store: Store,
+    ids: Iterable[int] | None = None,
+    embeddings: dict[int, np.ndarray] | None = None,
+) -> list[Item]:
     org = OrganizeStore(store)
     known = org.features()
     items = []
@@ -251,23 +294,35 @@ def load_items(store: Store, ids: Iterable[int] | None = None,
                 subsec = f.shot_from == "SubSecDateTimeOriginal"
             except ValueError:
                 pass
-        items.append(Item(
-            p.id, p.path, f.full_hash, f.pixel_hash,
-            None if f.phash is None else f.phash & ((1 << 64) - 1),
-            None if f.dhash is None else f.dhash & ((1 << 64) - 1),
-            shot, subsec, p.camera, (p.width, p.height) if p.width else None, p.size,
-            f.sharpness or 0.0, p.user_tags + p.names,
-            (embeddings or {}).get(p.id),
-        ))
+        items.append(
+            Item(
+                p.id,
+                p.path,
+                f.full_hash,
+                f.pixel_hash,
+                None if f.phash is None else f.phash & ((1 << 64) - 1),
+                None if f.dhash is None else f.dhash & ((1 << 64) - 1),
+                shot,
+                subsec,
+                p.camera,
+                (p.width, p.height) if p.width else None,
+                p.size,
+                f.sharpness or 0.0,
+                p.user_tags + p.names,
+                (embeddings or {}).get(p.id),
+            )
+        )
     return items
 
 
 def clip_embeddings(store: Store) -> dict[int, np.ndarray]:
     """Whole-photo CLIP vectors of the first model that has any (normalised)."""
     for model in store.embedding_models():
-        ids, dets, matrix = store.embeddings(model)
+        ids, _, matrix = store.embeddings(model)
         if len(ids):
-            matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
+            matrix = matrix / np.maximum(
+                np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9
+            )
             return dict(zip(ids.tolist(), matrix))
     return {}
 
@@ -275,8 +330,9 @@ def clip_embeddings(store: Store) -> dict[int, np.ndarray]:
 # -- pairs --------------------------------------------------------------------------
 
 
-def _equal_neighbours(keys: np.ndarray, order: np.ndarray, reach: int,
-                      same=None) -> tuple[np.ndarray, np.ndarray]:
+def _equal_neighbours(
+    keys: np.ndarray, order: np.ndarray, reach: int, same=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of `order` positions up to `reach` apart whose keys are equal (or, with
     `same`, for which same(k) says so)."""
     firsts, seconds = [], []
@@ -296,7 +352,9 @@ def _band_pairs(hashes: np.ndarray, valid: np.ndarray):
     index = np.flatnonzero(valid)
     out = []
     for shift in (0, 16, 32, 48):
-        band = ((hashes[index] >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.int64)
+        band = ((hashes[index] >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(
+            np.int64
+        )
         order = np.argsort(band, kind="stable")
         out.append(_equal_neighbours(band[order], index[order], BAND_BUCKET_MAX))
     return out
@@ -306,7 +364,11 @@ def _time_pairs(shots: np.ndarray):
     """Each photo with its next TIME_WINDOW photos in shot time."""
     index = np.flatnonzero(~np.isnan(shots))
     order = index[np.argsort(shots[index], kind="stable")]
-    return [_equal_neighbours(None, order, TIME_WINDOW, same=lambda k: np.ones(len(order) - k, bool))]
+    return [
+        _equal_neighbours(
+            None, order, TIME_WINDOW, same=lambda k: np.ones(len(order) - k, bool)
+        )
+    ]
 
 
 def _full_hash_pairs(items: list[Item]):
@@ -314,7 +376,12 @@ def _full_hash_pairs(items: list[Item]):
     for i, it in enumerate(items):
         if it.full_hash:
             by_full.setdefault(it.full_hash, []).append(i)
-    pairs = [(a, b) for same in by_full.values() for k, a in enumerate(same) for b in same[k + 1:]]
+    pairs = [
+        (a, b)
+        for same in by_full.values()
+        for k, a in enumerate(same)
+        for b in same[k + 1 :]
+    ]
     array = np.array(pairs, np.int64).reshape(-1, 2)
     return [(array[:, 0], array[:, 1])]
 
@@ -324,16 +391,24 @@ def _stack_key(path: str) -> str:
     return os.path.splitext(path)[0].lower()
 
 
-def relation(a: Item, b: Item, phash_bits: int | None, dhash_bits: int | None,
-             cosine: float | None = None) -> int | None:
+def relation(
+    a: Item,
+    b: Item,
+    phash_bits: int | None,
+    dhash_bits: int | None,
+    cosine: float | None = None,
+) -> int | None:
     """The tier that links two photos (not one stack: find_pairs leaves those out), or None."""
     if a.full_hash is not None and a.full_hash == b.full_hash:
         return IDENTICAL
     if a.shot is not None and b.shot is not None and a.shot != b.shot:
         gap = BURST_GAP if a.subsec and b.subsec else 1.0
         same_camera = a.camera is not None and a.camera == b.camera
-        if (same_camera and abs(a.shot - b.shot) <= gap) or (cosine or 0) >= CLIP_SIMILAR \
-                or (phash_bits is not None and phash_bits <= NEAR_BITS):
+        if (
+            (same_camera and abs(a.shot - b.shot) <= gap)
+            or (cosine or 0) >= CLIP_SIMILAR
+            or (phash_bits is not None and phash_bits <= NEAR_BITS)
+        ):
             return SIMILAR  # another moment: never a duplicate
         return None
     if phash_bits is None:
@@ -344,7 +419,11 @@ def relation(a: Item, b: Item, phash_bits: int | None, dhash_bits: int | None,
         if a.pixel_hash is not None and a.pixel_hash == b.pixel_hash:
             return SAME_PIXELS
         return NEAR
-    if phash_bits <= CROP_BITS and dhash_bits is not None and dhash_bits <= CROP_DHASH_BITS:
+    if (
+        phash_bits <= CROP_BITS
+        and dhash_bits is not None
+        and dhash_bits <= CROP_DHASH_BITS
+    ):
         return NEAR
     if cosine is not None and cosine >= CLIP_NEAR and phash_bits <= CLIP_NEAR_BITS:
         return NEAR
@@ -363,9 +442,9 @@ def _cosines(items: list[Item], a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if it.embedding is not None:
             matrix[i] = it.embedding
     for start in range(0, len(a), 50_000):
-        x, y = a[start:start + 50_000], b[start:start + 50_000]
+        x, y = a[start : start + 50_000], b[start : start + 50_000]
         dots = np.einsum("ij,ij->i", matrix[x], matrix[y])
-        out[start:start + 50_000] = np.where(has[x] & has[y], dots, np.nan)
+        out[start : start + 50_000] = np.where(has[x] & has[y], dots, np.nan)
     return out
 
 
@@ -378,12 +457,20 @@ def find_pairs(items: list[Item]) -> list[tuple[int, int, int]]:
     ph = np.array([it.phash or 0 for it in items], dtype=np.uint64)
     dh = np.array([it.dhash or 0 for it in items], dtype=np.uint64)
     has = np.array([it.phash is not None for it in items], dtype=bool)
-    shots = np.array([np.nan if it.shot is None else it.shot for it in items], dtype=np.float64)
-    parts = _band_pairs(ph, has) + _band_pairs(dh, has) + _time_pairs(shots) + _full_hash_pairs(items)
+    shots = np.array(
+        [np.nan if it.shot is None else it.shot for it in items], dtype=np.float64
+    )
+    parts = (
+        _band_pairs(ph, has)
+        + _band_pairs(dh, has)
+        + _time_pairs(shots)
+        + _full_hash_pairs(items)
+    )
     a = np.concatenate([p[0] for p in parts]).astype(np.int64)
     b = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    keys = np.sort(np.minimum(a, b) * len(items) + np.maximum(a, b))
-    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    keys = np.unique(np.minimum(a, b) * len(items) + np.maximum(a, b))
+    if not len(keys):
+        return []
     a, b = keys // len(items), keys % len(items)
     stacks = np.unique([_stack_key(it.path) for it in items], return_inverse=True)[1]
     apart = stacks[a] != stacks[b]  # a stack is never a duplicate of itself
@@ -400,12 +487,25 @@ def find_pairs(items: list[Item]) -> list[tuple[int, int, int]]:
     near_time = gap <= SIMILAR_SECONDS
     ask = close | near_time
     cos[ask] = _cosines(items, a[ask], b[ask])
-    maybe = close | same_full | (gap <= 1.0) | (np.nan_to_num(cos, nan=0.0) >= CLIP_SIMILAR)
+    maybe = (
+        close | same_full | (gap <= 1.0) | (np.nan_to_num(cos, nan=0.0) >= CLIP_SIMILAR)
+    )
     found = []
-    for i, j, p, d, ok, c in zip(a[maybe].tolist(), b[maybe].tolist(), pbits[maybe].tolist(),
-                                 dbits[maybe].tolist(), both[maybe].tolist(), cos[maybe].tolist()):
-        tier = relation(items[i], items[j], p if ok else None, d if ok else None,
-                        None if c != c else c)
+    for i, j, p, d, ok, c in zip(
+        a[maybe].tolist(),
+        b[maybe].tolist(),
+        pbits[maybe].tolist(),
+        dbits[maybe].tolist(),
+        both[maybe].tolist(),
+        cos[maybe].tolist(),
+    ):
+        tier = relation(
+            items[i],
+            items[j],
+            p if ok else None,
+            d if ok else None,
+            None if np.isnan(c) else c,
+        )
         if tier is not None:
             found.append((i, j, tier))
     return found
@@ -417,8 +517,15 @@ def find_pairs(items: list[Item]) -> list[tuple[int, int, int]]:
 def keeper_key(item: Item) -> tuple:
     ext = os.path.splitext(item.path)[1].lower()
     pixels = item.size[0] * item.size[1] if item.size else 0
-    return (item.camera is not None, pixels, FORMAT_RANK.get(ext, 0), item.sharpness,
-            item.user_data, item.bytes, -item.id)
+    return (
+        item.camera is not None,
+        pixels,
+        FORMAT_RANK.get(ext, 0),
+        item.sharpness,
+        item.user_data,
+        item.bytes,
+        -item.id,
+    )
 
 
 def group_items(items: list[Item]) -> list[Group]:
@@ -458,7 +565,9 @@ def group_items(items: list[Item]) -> list[Group]:
     return groups
 
 
-def find_groups(store: Store, thumbs_dir=None, use_clip: bool = True) -> Work[list[Group]]:
+def find_groups(
+    store: Store, thumbs_dir=None, use_clip: bool = True
+) -> Work[list[Group]]:
     """Compute missing features, then group every present photo."""
     yield from update_features(store, thumbs_dir)
     embeddings = clip_embeddings(store) if use_clip else {}
@@ -496,8 +605,13 @@ class TrashReport:
     kept: list[str]
 
 
-def trash_others(store: Store, folder, groups: list[Group], keep: dict[int, int] | None = None,
-                 send: Callable[[str], None] | None = None) -> TrashReport:
+def trash_others(
+    store: Store,
+    folder,
+    groups: list[Group],
+    keep: dict[int, int] | None = None,
+    send: Callable[[str], None] | None = None,
+) -> TrashReport:
     """For each duplicate group, send every photo but the keeper (or the id chosen
     in `keep[group index]`) to the system trash. The user's tags and names go to the
     keeper first; each file is journaled before it is touched. A burst is left whole
@@ -516,15 +630,19 @@ def trash_others(store: Store, folder, groups: list[Group], keep: dict[int, int]
                 continue
             keeper_id = keep.get(index, group.keeper.id)
             if keeper_id not in {m.id for m in group.members}:
-                raise DupesError(f"Photo {keeper_id} is not in group {index + 1}; "
-                                 "choose one of its photos.")
+                raise DupesError(
+                    f"Photo {keeper_id} is not in group {index + 1}; "
+                    "choose one of its photos."
+                )
             keeper = next(m for m in group.members if m.id == keeper_id)
             kept.append(keeper.path)
             for m in group.members:
                 if m.id == keeper_id:
                     continue
                 with store.transaction():
-                    org.carry_over(m.id, keeper_id, _same_framing(store, m.id, keeper_id))
+                    org.carry_over(
+                        m.id, keeper_id, _same_framing(store, m.id, keeper_id)
+                    )
                 journal.trash(m.path, m.id, keeper_id, send)
                 trashed.append(m.path)
         journal.finish()

@@ -48,8 +48,10 @@ def library_lock(folder: Path):
     try:
         lock.acquire()
     except Timeout:
-        raise Busy("Another organize, rename or undo is running on this library; "
-                   "wait for it to finish, then try again.") from None
+        raise Busy(
+            "Another organize, rename or undo is running on this library; "
+            "wait for it to finish, then try again."
+        ) from None
     try:
         yield
     finally:
@@ -70,9 +72,17 @@ def place_file(src: str, dst: str, keep_source: bool = False) -> None:
         try:
             os.link(src, dst)  # fails if dst exists: never overwrite
         except FileExistsError:
-            raise JournalError(f"{dst} appeared meanwhile; {src} was left where it was.") from None
+            raise JournalError(
+                f"{dst} appeared meanwhile; {src} was left where it was."
+            ) from None
         except OSError as e:
-            if e.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            if e.errno not in (
+                errno.EXDEV,
+                errno.EPERM,
+                errno.ENOTSUP,
+                errno.EOPNOTSUPP,
+                errno.EMLINK,
+            ):
                 raise
         else:
             os.unlink(src)
@@ -87,10 +97,14 @@ def place_file(src: str, dst: str, keep_source: bool = False) -> None:
         if os.path.exists(part):
             os.unlink(part)
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(f"The disk holding {os.path.dirname(dst)} is full; {src} was left "
-                           "where it was (`photoorg undo` puts back what was already moved).") from None
+            raise DiskFull(
+                f"The disk holding {os.path.dirname(dst)} is full; {src} was left "
+                "where it was (`photoorg undo` puts back what was already moved)."
+            ) from None
         if isinstance(e, FileExistsError):
-            raise JournalError(f"{dst} appeared meanwhile; {src} was left where it was.") from None
+            raise JournalError(
+                f"{dst} appeared meanwhile; {src} was left where it was."
+            ) from None
         raise
     os.unlink(part)
     if not keep_source:
@@ -123,24 +137,52 @@ class Journal:
         self.org.set_op_state(op, "done")
         return root.id
 
-    def move(self, src: str, dst: str, *, copy: bool = False, photo_id: int | None = None,
-             src_root_id: int | None = None, src_rel: str | None = None,
-             dst_root_id: int | None = None, dst_rel: str | None = None) -> None:
+    def move(
+        self,
+        src: str,
+        dst: str,
+        *,
+        copy: bool = False,
+        photo_id: int | None = None,
+        src_root_id: int | None = None,
+        src_rel: str | None = None,
+        dst_root_id: int | None = None,
+        dst_rel: str | None = None,
+    ) -> None:
         st = os.stat(src)
         self.makedirs(os.path.dirname(dst))
-        op = self.org.add_op(self.run_id, "copy" if copy else "move", src, dst, size=st.st_size,
-                             mtime_ns=st.st_mtime_ns, photo_id=photo_id, src_root_id=src_root_id,
-                             src_rel=src_rel, dst_root_id=dst_root_id, dst_rel=dst_rel)
+        op = self.org.add_op(
+            self.run_id,
+            "copy" if copy else "move",
+            src,
+            dst,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            photo_id=photo_id,
+            src_root_id=src_root_id,
+            src_rel=src_rel,
+            dst_root_id=dst_root_id,
+            dst_rel=dst_rel,
+        )
         place_file(src, dst, keep_source=copy)
         with self.store.transaction():
             self.org.set_op_state(op, "done")
             if photo_id is not None and dst_root_id is not None and not copy:
                 self.org.set_photo_path(photo_id, dst_root_id, dst_rel)
 
-    def trash(self, path: str, photo_id: int, keeper_id: int, send: Callable[[str], None]) -> None:
+    def trash(
+        self, path: str, photo_id: int, keeper_id: int, send: Callable[[str], None]
+    ) -> None:
         st = os.stat(path)
-        op = self.org.add_op(self.run_id, "trash", path, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                             photo_id=photo_id, keeper_id=keeper_id)
+        op = self.org.add_op(
+            self.run_id,
+            "trash",
+            path,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            photo_id=photo_id,
+            keeper_id=keeper_id,
+        )
         send(path)
         with self.store.transaction():
             self.org.set_op_state(op, "done")
@@ -173,8 +215,10 @@ def undo(store: Store, folder: Path) -> UndoReport:
     with library_lock(folder):
         run = last_undoable(store)
         if run is None:
-            raise JournalError("Nothing to undo: no organize or rename run is recorded "
-                               "(files sent to the trash are restored from the system trash).")
+            raise JournalError(
+                "Nothing to undo: no organize or rename run is recorded "
+                "(files sent to the trash are restored from the system trash)."
+            )
         org = OrganizeStore(store)
         report = UndoReport(run)
         for op in reversed(org.ops(run.id)):
@@ -188,7 +232,9 @@ def undo(store: Store, folder: Path) -> UndoReport:
 def _undo_op(org: OrganizeStore, op: Op, report: UndoReport) -> None:
     if op.op == "root":
         root = org.store.root_by_path(op.src)
-        if root is not None and not sum(org.store.counts_by_root().get(root.id, {}).values()):
+        if root is not None and not sum(
+            org.store.counts_by_root().get(root.id, {}).values()
+        ):
             org.store.remove_root(root.id)
     elif op.op == "mkdir":
         try:
@@ -202,7 +248,9 @@ def _undo_op(org: OrganizeStore, op: Op, report: UndoReport) -> None:
             os.unlink(op.dst)
             report.removed_copies += 1
         elif os.path.exists(op.dst):
-            report.problems.append(f"{op.dst} changed since it was copied; it was left.")
+            report.problems.append(
+                f"{op.dst} changed since it was copied; it was left."
+            )
     elif op.op == "move":
         _undo_move(org, op, report)
     org.set_op_state(op.id, "undone")
@@ -226,10 +274,14 @@ def _undo_move(org: OrganizeStore, op: Op, report: UndoReport) -> None:
         if _same_file(op.src, op.dst):  # killed between link and unlink
             os.unlink(op.dst)
         else:
-            report.problems.append(f"{op.src} and {op.dst} both exist and differ; both were left.")
+            report.problems.append(
+                f"{op.src} and {op.dst} both exist and differ; both were left."
+            )
             return
     elif not at_src:
-        report.problems.append(f"{op.src} is gone from {op.dst} too; it cannot be put back.")
+        report.problems.append(
+            f"{op.src} is gone from {op.dst} too; it cannot be put back."
+        )
         return
     if op.mtime_ns is not None:
         st = os.stat(op.src)

@@ -37,17 +37,61 @@ from .imaging import SUPPORTED_EXTENSIONS
 from .journal import Journal, library_lock
 from .progress import Progress, Work
 
-FIELDS = ("year", "month", "day", "hour", "minute", "second", "date", "camera", "make", "model",
-          "tag", "person", "pet", "subject", "name", "ext", "folder", "album", "event", "counter")
-_TRANSLATE = (("{{yyyy}}", "{year}"), ("{{y}}", "{year}"), ("{{MM}}", "{month:02}"),
-              ("{{dd}}", "{day:02}"), ("{{HH}}", "{hour:02}"), ("{{mm}}", "{minute:02}"),
-              ("{{ss}}", "{second:02}"), ("{{filename}}", "{name}"), ("%Y", "{year}"),
-              ("%m", "{month:02}"), ("%d", "{day:02}"), ("%H", "{hour:02}"),
-              ("%M", "{minute:02}"), ("%S", "{second:02}"))
+FIELDS = (
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "date",
+    "camera",
+    "make",
+    "model",
+    "tag",
+    "person",
+    "pet",
+    "subject",
+    "name",
+    "ext",
+    "folder",
+    "album",
+    "event",
+    "counter",
+)
+_TRANSLATE = (
+    ("{{yyyy}}", "{year}"),
+    ("{{y}}", "{year}"),
+    ("{{MM}}", "{month:02}"),
+    ("{{dd}}", "{day:02}"),
+    ("{{HH}}", "{hour:02}"),
+    ("{{mm}}", "{minute:02}"),
+    ("{{ss}}", "{second:02}"),
+    ("{{filename}}", "{name}"),
+    ("%Y", "{year}"),
+    ("%m", "{month:02}"),
+    ("%d", "{day:02}"),
+    ("%H", "{hour:02}"),
+    ("%M", "{minute:02}"),
+    ("%S", "{second:02}"),
+)
 _TOKEN = re.compile(r"\{([^{}]*)\}")
 _UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
-SIDECAR_SUFFIXES = (".xmp", ".aae", ".mov", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf",
-                    ".orf", ".rw2", ".pef", ".srw")
+SIDECAR_SUFFIXES = (
+    ".xmp",
+    ".aae",
+    ".mov",
+    ".dng",
+    ".cr2",
+    ".cr3",
+    ".nef",
+    ".arw",
+    ".raf",
+    ".orf",
+    ".rw2",
+    ".pef",
+    ".srw",
+)
 _COUNTER = "\x00counter\x00"
 _COUNTER_SPEC = re.compile("\x00counter\x00(.*?)\x00counter\x00")
 
@@ -106,18 +150,24 @@ class _Token:
 def compile_pattern(pattern: str) -> list[str | _Token]:
     """Text and tokens; refuses what would leave the target folder."""
     if not pattern.strip():
-        raise PatternError("The pattern is empty; give one such as \"{year}/{month:02}\".")
+        raise PatternError(
+            'The pattern is empty; give one such as "{year}/{month:02}".'
+        )
     for old, new in _TRANSLATE:
         pattern = pattern.replace(old, new)
     if pattern.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", pattern):
-        raise PatternError(f"The pattern {pattern!r} is an absolute path; patterns are relative "
-                           "to the target folder.")
+        raise PatternError(
+            f"The pattern {pattern!r} is an absolute path; patterns are relative "
+            "to the target folder."
+        )
     if any(part.strip() == ".." for part in re.split(r"[/\\]", pattern)):
-        raise PatternError(f"The pattern {pattern!r} contains '..'; it may not leave the target folder.")
+        raise PatternError(
+            f"The pattern {pattern!r} contains '..'; it may not leave the target folder."
+        )
     parts: list[str | _Token] = []
     last = 0
     for match in _TOKEN.finditer(pattern):
-        parts.append(pattern[last:match.start()])
+        parts.append(pattern[last : match.start()])
         parts.append(_token(match.group(1)))
         last = match.end()
     parts.append(pattern[last:])
@@ -127,7 +177,11 @@ def compile_pattern(pattern: str) -> list[str | _Token]:
 
 
 def _token(body: str) -> _Token:
-    body, _, spec = body.partition(":") if not body.strip().startswith(('"', "'")) else (body, "", "")
+    body, _, spec = (
+        body.partition(":")
+        if not body.strip().startswith(('"', "'"))
+        else (body, "", "")
+    )
     alternatives = []
     for alt in body.split("|"):
         alt = alt.strip()
@@ -136,8 +190,10 @@ def _token(body: str) -> _Token:
         elif alt in FIELDS:
             alternatives.append(("field", alt))
         else:
-            raise PatternError(f"Unknown field {{{alt}}} in the pattern; fields are "
-                               f"{', '.join(FIELDS)}, and \"quoted text\" as a fallback.")
+            raise PatternError(
+                f"Unknown field {{{alt}}} in the pattern; fields are "
+                f'{", ".join(FIELDS)}, and "quoted text" as a fallback.'
+            )
     return _Token(tuple(alternatives), spec)
 
 
@@ -208,9 +264,13 @@ class _Facts:
     """What the pattern's fields read, fetched in bulk once per plan."""
 
     def __init__(self, org: OrganizeStore, parts):
-        self.used = used = {name for p in parts if isinstance(p, _Token) for _, name in p.alternatives}
+        self.used = used = {
+            name for p in parts if isinstance(p, _Token) for _, name in p.alternatives
+        }
         self.tags = org.top_tags() if "tag" in used else {}
-        self.subjects = org.main_subjects() if used & {"person", "pet", "subject"} else {}
+        self.subjects = (
+            org.main_subjects() if used & {"person", "pet", "subject"} else {}
+        )
         self.shots = org.shot_dates()
 
     def of(self, photo: Photo) -> tuple[dict, str]:
@@ -219,16 +279,31 @@ class _Facts:
         stem, ext = os.path.splitext(name)
         folder = head.rpartition(os.sep)[2]
         facts = {
-            "when": when, "year": when.year, "month": when.month, "day": when.day, "hour": when.hour,
-            "minute": when.minute, "second": when.second, "name": stem,
-            "ext": ext.lstrip(".").lower(), "folder": folder, "album": folder, "event": folder,
-            "make": photo.camera_make, "model": photo.camera_model,
+            "when": when,
+            "year": when.year,
+            "month": when.month,
+            "day": when.day,
+            "hour": when.hour,
+            "minute": when.minute,
+            "second": when.second,
+            "name": stem,
+            "ext": ext.lstrip(".").lower(),
+            "folder": folder,
+            "album": folder,
+            "event": folder,
+            "make": photo.camera_make,
+            "model": photo.camera_model,
         }
         if self.used & {"camera", "date", "tag", "person", "pet", "subject"}:
             named = self.subjects.get(photo.id, {})
-            facts.update(date=when.date().isoformat(), camera=_camera(photo),
-                         tag=self.tags.get(photo.id), person=named.get("person"),
-                         pet=named.get("pet"), subject=named.get("person") or named.get("pet"))
+            facts.update(
+                date=when.date().isoformat(),
+                camera=_camera(photo),
+                tag=self.tags.get(photo.id),
+                person=named.get("person"),
+                pet=named.get("pet"),
+                subject=named.get("person") or named.get("pet"),
+            )
         return facts, source
 
 
@@ -284,13 +359,13 @@ class _Names:
 
 
 def _relative(path: str, root: str) -> str:
-    return path[len(root.rstrip(os.sep)) + 1:]
+    return path[len(root.rstrip(os.sep)) + 1 :]
 
 
 def _sidecar_owner(lower: str) -> str | None:
     for suffix in (".supplemental-metadata.json", ".json") + SIDECAR_SUFFIXES:
         if lower.endswith(suffix) and len(lower) > len(suffix):
-            return lower[:-len(suffix)]
+            return lower[: -len(suffix)]
     return None
 
 
@@ -302,7 +377,9 @@ def sidecars(names: _Names, folder: str, name: str, claimed: set[str]) -> list[s
         return []
     lower = name.lower()
     found = []
-    for actual in sorted(index.get(lower, []) + index.get(os.path.splitext(lower)[0], [])):
+    for actual in sorted(
+        index.get(lower, []) + index.get(os.path.splitext(lower)[0], [])
+    ):
         path = os.path.join(folder, actual)
         if actual.lower() != lower and path not in claimed and os.path.isfile(path):
             claimed.add(path)
@@ -312,9 +389,9 @@ def sidecars(names: _Names, folder: str, name: str, claimed: set[str]) -> list[s
 
 def _sidecar_name(side: str, old: str, new: str) -> str:
     if side.lower().startswith(old.lower()):
-        return new + side[len(old):]
+        return new + side[len(old) :]
     old_stem, new_stem = os.path.splitext(old)[0], os.path.splitext(new)[0]
-    return new_stem + side[len(old_stem):]
+    return new_stem + side[len(old_stem) :]
 
 
 def _strip_extension(name: str, ext: str) -> str:
@@ -328,15 +405,19 @@ def _strip_extension(name: str, ext: str) -> str:
 def _check_target(lib, into: Path) -> None:
     library = lib.folder.resolve()
     if into == library or library in into.parents:
-        raise OrganizeError(f"{into} is inside photoorg's own library folder ({library}); "
-                            "choose a folder for your photos elsewhere.")
+        raise OrganizeError(
+            f"{into} is inside photoorg's own library folder ({library}); "
+            "choose a folder for your photos elsewhere."
+        )
     if into.exists() and not into.is_dir():
         raise OrganizeError(f"{into} is a file; --into takes a folder.")
     existing = into
     while not existing.exists():
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OrganizeError(f"{existing} is read-only; choose a folder you can write to.")
+        raise OrganizeError(
+            f"{existing} is read-only; choose a folder you can write to."
+        )
 
 
 def _root_for(lib, folder: Path):
@@ -346,13 +427,22 @@ def _root_for(lib, folder: Path):
     return None
 
 
-def plan(lib, photos: list[Photo], pattern: str, *, into: str | Path | None = None,
-         copy: bool = False, rename: bool = False) -> Plan:
+def plan(
+    lib,
+    photos: list[Photo],
+    pattern: str,
+    *,
+    into: str | Path | None = None,
+    copy: bool = False,
+    rename: bool = False,
+) -> Plan:
     """Where each photo (and its sidecars) would go; nothing is touched."""
     parts = compile_pattern(pattern)
     if rename and any("/" in p for p in parts if isinstance(p, str)):
-        raise PatternError("A rename pattern names a file, without '/'; use organize to "
-                           "sort into folders.")
+        raise PatternError(
+            "A rename pattern names a file, without '/'; use organize to "
+            "sort into folders."
+        )
     org = OrganizeStore(lib.store)
     roots = {r.id: r.path for r in lib.roots()}
     target_root = None
@@ -362,30 +452,48 @@ def plan(lib, photos: list[Photo], pattern: str, *, into: str | Path | None = No
         into = Path(into).expanduser().resolve()
         _check_target(lib, into)
         target_root = _root_for(lib, into)
-        if target_root is None and not copy and any(
-                into in Path(r).parents for r in roots.values()):
-            raise OrganizeError(f"{into} holds a library folder; sort into a folder inside it "
-                                "or elsewhere.")
-    description = f"{'rename' if rename else 'organize'} {len(photos)} photos by {pattern!r}" + (
-        "" if rename else f" into {into}")
-    result = Plan("rename" if rename else "organize", copy, description,
-                  new_root=None if rename or copy or target_root else str(into),
-                  target_root_id=target_root.id if target_root else None)
+        if (
+            target_root is None
+            and not copy
+            and any(into in Path(r).parents for r in roots.values())
+        ):
+            raise OrganizeError(
+                f"{into} holds a library folder; sort into a folder inside it "
+                "or elsewhere."
+            )
+    description = (
+        f"{'rename' if rename else 'organize'} {len(photos)} photos by {pattern!r}"
+        + ("" if rename else f" into {into}")
+    )
+    result = Plan(
+        "rename" if rename else "organize",
+        copy,
+        description,
+        new_root=None if rename or copy or target_root else str(into),
+        target_root_id=target_root.id if target_root else None,
+    )
     facts = _Facts(org, parts)
     names = _Names(org, roots)
     claimed: set[str] = set()
     counters: dict[str, int] = {}
-    dated = sorted(((facts.of(p), p) for p in photos), key=lambda fp: (fp[0][0]["when"], fp[1].rel_path))
+    dated = sorted(
+        ((facts.of(p), p) for p in photos),
+        key=lambda fp: (fp[0][0]["when"], fp[1].rel_path),
+    )
     for (fact, source), photo in dated:
         rendered = render(parts, fact)
         counters[rendered] = count = counters.get(rendered, 0) + 1
         if _COUNTER in rendered:
-            rendered = _COUNTER_SPEC.sub(lambda m: _format(count, m.group(1)), rendered)
+            rendered = _COUNTER_SPEC.sub(
+                lambda m, n=count: _format(n, m.group(1)), rendered
+            )
         src_folder, src_name = os.path.split(photo.path)
         if rename:
             segments = clean_segments(rendered)
             if not segments:
-                raise PatternError(f"The pattern {pattern!r} gives {photo.path} an empty name.")
+                raise PatternError(
+                    f"The pattern {pattern!r} gives {photo.path} an empty name."
+                )
             ext = os.path.splitext(src_name)[1]
             dst_folder, name = src_folder, _strip_extension(segments[-1], ext) + ext
             dst_root_id = photo.root_id
@@ -393,13 +501,37 @@ def plan(lib, photos: list[Photo], pattern: str, *, into: str | Path | None = No
             dst_folder = os.path.join(str(into), *clean_segments(rendered))
             name = src_name
             dst_root_id = target_root.id if target_root else None
-        _add(result, names, claimed, photo, src_folder, src_name, dst_folder, name, source,
-             dst_root_id, roots, into)
+        _add(
+            result,
+            names,
+            claimed,
+            photo,
+            src_folder,
+            src_name,
+            dst_folder,
+            name,
+            source,
+            dst_root_id,
+            roots,
+            into,
+        )
     return result
 
 
-def _add(result: Plan, names: _Names, claimed: set[str], photo: Photo, src_folder: str,
-         src_name: str, dst_folder: str, name: str, source: str, dst_root_id, roots, into) -> None:
+def _add(
+    result: Plan,
+    names: _Names,
+    claimed: set[str],
+    photo: Photo,
+    src_folder: str,
+    src_name: str,
+    dst_folder: str,
+    name: str,
+    source: str,
+    dst_root_id,
+    roots,
+    into,
+) -> None:
     same_folder = src_folder == dst_folder
     if same_folder and name == src_name:
         result.unchanged.append(photo.path)
@@ -408,9 +540,12 @@ def _add(result: Plan, names: _Names, claimed: set[str], photo: Photo, src_folde
     candidate, n = name, 1
     same_file = same_folder and name.lower() == src_name.lower()
     while not same_file and not (
-            names.free(dst_folder, candidate, dst_root_id)
-            and all(names.free(dst_folder, _sidecar_name(s, src_name, candidate), dst_root_id)
-                    for s in sides)):
+        names.free(dst_folder, candidate, dst_root_id)
+        and all(
+            names.free(dst_folder, _sidecar_name(s, src_name, candidate), dst_root_id)
+            for s in sides
+        )
+    ):
         n += 1
         stem, ext = os.path.splitext(name)
         candidate = f"{stem} ({n}){ext}"
@@ -422,15 +557,33 @@ def _add(result: Plan, names: _Names, claimed: set[str], photo: Photo, src_folde
         dst_rel = _relative(dst, str(into))
     else:
         dst_rel = None
-    result.changes.append(Change(photo.path, dst, photo.id, photo.size, photo.mtime_ns, source,
-                                 photo.root_id, photo.rel_path, dst_rel))
+    result.changes.append(
+        Change(
+            photo.path,
+            dst,
+            photo.id,
+            photo.size,
+            photo.mtime_ns,
+            source,
+            photo.root_id,
+            photo.rel_path,
+            dst_rel,
+        )
+    )
     for side in sides:
         side_name = _sidecar_name(side, src_name, candidate)
         names.take(dst_folder, side_name)
         src = os.path.join(src_folder, side)
         st = os.stat(src)
-        result.changes.append(Change(src, os.path.join(dst_folder, side_name), None, st.st_size,
-                                     st.st_mtime_ns))
+        result.changes.append(
+            Change(
+                src,
+                os.path.join(dst_folder, side_name),
+                None,
+                st.st_size,
+                st.st_mtime_ns,
+            )
+        )
 
 
 # -- applying ---------------------------------------------------------------------------
@@ -460,8 +613,10 @@ def _check_space(plan_: Plan) -> None:
     for path, total in needed.values():
         free = shutil.disk_usage(path).free
         if total > free:
-            raise OrganizeError(f"{path} has {free / 1e6:.0f} MB free and the photos need "
-                                f"{total / 1e6:.0f} MB; nothing was changed.")
+            raise OrganizeError(
+                f"{path} has {free / 1e6:.0f} MB free and the photos need "
+                f"{total / 1e6:.0f} MB; nothing was changed."
+            )
 
 
 def _check_sources(plan_: Plan) -> None:
@@ -469,8 +624,10 @@ def _check_sources(plan_: Plan) -> None:
         return
     for folder in sorted({os.path.dirname(c.src) for c in plan_.changes}):
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise OrganizeError(f"{folder} is read-only, so its photos cannot be moved out; "
-                                "use --copy, or make it writable.")
+            raise OrganizeError(
+                f"{folder} is read-only, so its photos cannot be moved out; "
+                "use --copy, or make it writable."
+            )
 
 
 def apply(lib, plan_: Plan) -> Work[ApplyReport]:
@@ -492,17 +649,28 @@ def apply(lib, plan_: Plan) -> Work[ApplyReport]:
         for done, change in enumerate(plan_.changes, 1):
             reason = _stale(change)
             if reason:
-                raise PlanStale(f"{reason}; the files before it were moved (`photoorg undo` "
-                                "puts them back).")
+                raise PlanStale(
+                    f"{reason}; the files before it were moved (`photoorg undo` "
+                    "puts them back)."
+                )
             photo_root = root_id if plan_.kind == "organize" else change.src_root_id
-            journal.move(change.src, change.dst, copy=plan_.copy, photo_id=change.photo_id,
-                         src_root_id=change.src_root_id, src_rel=change.src_rel,
-                         dst_root_id=photo_root if change.dst_rel else None, dst_rel=change.dst_rel)
+            journal.move(
+                change.src,
+                change.dst,
+                copy=plan_.copy,
+                photo_id=change.photo_id,
+                src_root_id=change.src_root_id,
+                src_rel=change.src_rel,
+                dst_root_id=photo_root if change.dst_rel else None,
+                dst_rel=change.dst_rel,
+            )
             if done % 50 == 0:
                 progress = replace(progress, done=done)
                 yield progress
         journal.finish()
-    return ApplyReport(len(plan_.changes), sum(1 for c in plan_.changes if c.photo_id is not None))
+    return ApplyReport(
+        len(plan_.changes), sum(1 for c in plan_.changes if c.photo_id is not None)
+    )
 
 
 def select(lib, words: list[str]) -> list[Photo]:

@@ -54,8 +54,14 @@ def q(name: str) -> str:
     return f"{{{NS[prefix]}}}{local}"
 
 
-OURS = ("dc:subject", "lr:hierarchicalSubject", "digiKam:TagsList", "mwg-rs:Regions",
-        "MP:RegionInfo", "Iptc4xmpExt:PersonInImage")
+OURS = (
+    "dc:subject",
+    "lr:hierarchicalSubject",
+    "digiKam:TagsList",
+    "mwg-rs:Regions",
+    "MP:RegionInfo",
+    "Iptc4xmpExt:PersonInImage",
+)
 
 
 class XmpError(UserError):
@@ -87,10 +93,19 @@ def to_displayed(box, orientation: int):
     return _map_box(box, orientation, inverse=False)
 
 
-def _map_point(x: float, y: float, orientation: int, inverse: bool) -> tuple[float, float]:
-    forward = {1: lambda x, y: (x, y), 2: lambda x, y: (1 - x, y), 3: lambda x, y: (1 - x, 1 - y),
-               4: lambda x, y: (x, 1 - y), 5: lambda x, y: (y, x), 6: lambda x, y: (1 - y, x),
-               7: lambda x, y: (1 - y, 1 - x), 8: lambda x, y: (y, 1 - x)}
+def _map_point(
+    x: float, y: float, orientation: int, inverse: bool
+) -> tuple[float, float]:
+    forward = {
+        1: lambda x, y: (x, y),
+        2: lambda x, y: (1 - x, y),
+        3: lambda x, y: (1 - x, 1 - y),
+        4: lambda x, y: (x, 1 - y),
+        5: lambda x, y: (y, x),
+        6: lambda x, y: (1 - y, x),
+        7: lambda x, y: (1 - y, 1 - x),
+        8: lambda x, y: (y, 1 - x),
+    }
     backward = {6: lambda x, y: (y, 1 - x), 8: lambda x, y: (1 - y, x)}
     table = backward if inverse and orientation in backward else forward
     return table.get(orientation, forward[1])(x, y)
@@ -118,17 +133,26 @@ def orientation_of(path: str) -> int:
 def _items(node: ET.Element | None) -> list[str]:
     if node is None:
         return []
-    return [(li.text or "").strip() for li in node.iter(q("rdf:li")) if (li.text or "").strip()]
+    return [
+        (li.text or "").strip()
+        for li in node.iter(q("rdf:li"))
+        if (li.text or "").strip()
+    ]
 
 
 def _props(node: ET.Element) -> dict:
     """A struct's fields by qualified name, whether written as attributes or elements."""
-    found: dict = {k: v for k, v in node.attrib.items() if not k.startswith(f"{{{NS['rdf']}}}")}
+    found: dict = {
+        k: v for k, v in node.attrib.items() if not k.startswith(f"{{{NS['rdf']}}}")
+    }
     for child in node:
         if child.tag == q("rdf:Description"):
             found.update(_props(child))
-        elif len(child) or child.attrib.get(q("rdf:parseType")) == "Resource" or \
-                any(not k.startswith(f"{{{NS['rdf']}}}") for k in child.attrib):
+        elif (
+            len(child)
+            or child.attrib.get(q("rdf:parseType")) == "Resource"
+            or any(not k.startswith(f"{{{NS['rdf']}}}") for k in child.attrib)
+        ):
             found[child.tag] = _props(child)
         else:
             found[child.tag] = (child.text or "").strip()
@@ -149,9 +173,14 @@ def parse(text: bytes | str) -> XmpData:
         raise XmpError(f"not valid XMP ({e})") from None
     data = XmpData()
     leaves = set(_items(root.find(f".//{q('dc:subject')}")))
-    paths = {p.replace("|", "/") for p in _items(root.find(f".//{q('lr:hierarchicalSubject')}"))}
+    paths = {
+        p.replace("|", "/")
+        for p in _items(root.find(f".//{q('lr:hierarchicalSubject')}"))
+    }
     paths |= set(_items(root.find(f".//{q('digiKam:TagsList')}")))
-    covered = {p.rsplit("/", 1)[-1] for p in paths} | {p.split("/")[0] for p in paths if "/" in p}
+    covered = {p.rsplit("/", 1)[-1] for p in paths} | {
+        p.split("/")[0] for p in paths if "/" in p
+    }
     data.keywords = {p for p in paths if not p.startswith(PEOPLE + "/") and p != PEOPLE}
     data.keywords |= {k for k in leaves if k not in covered}
     regions = root.find(f".//{q('mwg-rs:Regions')}")
@@ -159,9 +188,15 @@ def parse(text: bytes | str) -> XmpData:
         props = _props(regions)
         dims = props.get(q("mwg-rs:AppliedToDimensions"))
         if isinstance(dims, dict) and dims.get(q("stDim:w")):
-            data.dimensions = (int(_float(dims.get(q("stDim:w")))), int(_float(dims.get(q("stDim:h")))))
-        for li in regions.find(q("mwg-rs:RegionList")).iter(q("rdf:li")) \
-                if regions.find(q("mwg-rs:RegionList")) is not None else ():
+            data.dimensions = (
+                int(_float(dims.get(q("stDim:w")))),
+                int(_float(dims.get(q("stDim:h")))),
+            )
+        for li in (
+            regions.find(q("mwg-rs:RegionList")).iter(q("rdf:li"))
+            if regions.find(q("mwg-rs:RegionList")) is not None
+            else ()
+        ):
             region = _region(_props(li))
             if region:
                 data.regions.append(region)
@@ -174,7 +209,12 @@ def _region(props: dict) -> Region | None:
         return None
     x, y = _float(area.get(q("stArea:x"))), _float(area.get(q("stArea:y")))
     w, h = _float(area.get(q("stArea:w"))), _float(area.get(q("stArea:h")))
-    box = (max(0.0, x - w / 2), max(0.0, y - h / 2), min(1.0, x + w / 2), min(1.0, y + h / 2))
+    box = (
+        max(0.0, x - w / 2),
+        max(0.0, y - h / 2),
+        min(1.0, x + w / 2),
+        min(1.0, y + h / 2),
+    )
     return Region(name, props.get(q("mwg-rs:Type")) or "Face", box)
 
 
@@ -203,8 +243,11 @@ def read_sidecars(photo_path: str) -> XmpData:
 
 
 def _sub(parent: ET.Element, name: str, text: str | None = None, **attrs) -> ET.Element:
-    node = ET.SubElement(parent, q(name), {q(k.replace("__", ":")) if "__" in k else k: v
-                                           for k, v in attrs.items()})
+    node = ET.SubElement(
+        parent,
+        q(name),
+        {q(k.replace("__", ":")) if "__" in k else k: v for k, v in attrs.items()},
+    )
     if text is not None:
         node.text = text
     return node
@@ -217,7 +260,7 @@ def _array(parent: ET.Element, name: str, kind: str, values) -> None:
 
 
 def _resource(parent: ET.Element, name: str) -> ET.Element:
-    return _sub(parent, name, **{"rdf__parseType": "Resource"})
+    return _sub(parent, name, rdf__parseType="Resource")
 
 
 def _number(value: float) -> str:
@@ -236,7 +279,9 @@ def _take(descriptions: list[ET.Element], name: str) -> list[ET.Element]:
     return found
 
 
-def _other_regions(old: list[ET.Element], list_path: str, name_of, ours: set[str]) -> list[ET.Element]:
+def _other_regions(
+    old: list[ET.Element], list_path: str, name_of, ours: set[str]
+) -> list[ET.Element]:
     """Region entries another app wrote, for names photoorg does not write."""
     kept = []
     for node in old:
@@ -254,13 +299,17 @@ def merge(existing: bytes | None, data: XmpData) -> bytes:
         try:
             root = ET.fromstring(existing)
         except ET.ParseError as e:
-            raise XmpError(f"the sidecar is not valid XMP ({e}); it was left as it was") from None
+            raise XmpError(
+                f"the sidecar is not valid XMP ({e}); it was left as it was"
+            ) from None
     else:
         root = ET.Element(q("x:xmpmeta"))
     rdf = root if root.tag == q("rdf:RDF") else root.find(q("rdf:RDF"))
     if rdf is None:
         rdf = _sub(root, "rdf:RDF")
-    descriptions = rdf.findall(q("rdf:Description")) or [_sub(rdf, "rdf:Description", **{"rdf__about": ""})]
+    descriptions = rdf.findall(q("rdf:Description")) or [
+        _sub(rdf, "rdf:Description", rdf__about="")
+    ]
     old = {name: _take(descriptions, name) for name in OURS}
     before = parse(existing) if existing else XmpData()
     desc = descriptions[0]
@@ -268,19 +317,35 @@ def merge(existing: bytes | None, data: XmpData) -> bytes:
     names = sorted({r.name for r in data.regions}, key=str.lower)
     people = [f"{PEOPLE}/{n}" for n in names]
     previous_people = {r.name for r in before.regions}
-    people += [f"{PEOPLE}/{n}" for n in sorted(previous_people - set(names), key=str.lower)]
+    people += [
+        f"{PEOPLE}/{n}" for n in sorted(previous_people - set(names), key=str.lower)
+    ]
     paths = keywords + people
     if paths:
-        _array(desc, "dc:subject", "Bag", sorted({p.rsplit("/", 1)[-1] for p in paths}, key=str.lower))
-        _array(desc, "lr:hierarchicalSubject", "Bag", [p.replace("/", "|") for p in paths])
+        _array(
+            desc,
+            "dc:subject",
+            "Bag",
+            sorted({p.rsplit("/", 1)[-1] for p in paths}, key=str.lower),
+        )
+        _array(
+            desc, "lr:hierarchicalSubject", "Bag", [p.replace("/", "|") for p in paths]
+        )
         _array(desc, "digiKam:TagsList", "Seq", paths)
     _write_regions(desc, data, old, set(names))
-    persons = sorted({r.name for r in data.regions if r.kind == "Face"}
-                     | set(_items_of(old["Iptc4xmpExt:PersonInImage"])), key=str.lower)
+    persons = sorted(
+        {r.name for r in data.regions if r.kind == "Face"}
+        | set(_items_of(old["Iptc4xmpExt:PersonInImage"])),
+        key=str.lower,
+    )
     if persons:
         _array(desc, "Iptc4xmpExt:PersonInImage", "Bag", persons)
     ET.indent(root, "  ")
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        + ET.tostring(root, encoding="utf-8")
+        + b"\n"
+    )
 
 
 def _items_of(nodes: list[ET.Element]) -> list[str]:
@@ -288,10 +353,18 @@ def _items_of(nodes: list[ET.Element]) -> list[str]:
 
 
 def _write_regions(desc: ET.Element, data: XmpData, old: dict, ours: set[str]) -> None:
-    mwg_kept = _other_regions(old["mwg-rs:Regions"], f"{q('mwg-rs:RegionList')}/{q('rdf:Bag')}",
-                              lambda p: p.get(q("mwg-rs:Name")), ours)
-    mp_kept = _other_regions(old["MP:RegionInfo"], f"{q('MPRI:Regions')}/{q('rdf:Bag')}",
-                             lambda p: p.get(q("MPReg:PersonDisplayName")), ours)
+    mwg_kept = _other_regions(
+        old["mwg-rs:Regions"],
+        f"{q('mwg-rs:RegionList')}/{q('rdf:Bag')}",
+        lambda p: p.get(q("mwg-rs:Name")),
+        ours,
+    )
+    mp_kept = _other_regions(
+        old["MP:RegionInfo"],
+        f"{q('MPRI:Regions')}/{q('rdf:Bag')}",
+        lambda p: p.get(q("MPReg:PersonDisplayName")),
+        ours,
+    )
     if data.regions or mwg_kept:
         regions = _resource(desc, "mwg-rs:Regions")
         if data.dimensions:
@@ -302,10 +375,15 @@ def _write_regions(desc: ET.Element, data: XmpData, old: dict, ours: set[str]) -
         bag = _sub(_sub(regions, "mwg-rs:RegionList"), "rdf:Bag")
         bag.extend(mwg_kept)
         for r in data.regions:
-            li = _sub(bag, "rdf:li", **{"rdf__parseType": "Resource"})
+            li = _sub(bag, "rdf:li", rdf__parseType="Resource")
             area = _resource(li, "mwg-rs:Area")
             x0, y0, x1, y1 = r.box
-            for key, value in (("x", (x0 + x1) / 2), ("y", (y0 + y1) / 2), ("w", x1 - x0), ("h", y1 - y0)):
+            for key, value in (
+                ("x", (x0 + x1) / 2),
+                ("y", (y0 + y1) / 2),
+                ("w", x1 - x0),
+                ("h", y1 - y0),
+            ):
                 _sub(area, f"stArea:{key}", _number(value))
             _sub(area, "stArea:unit", "normalized")
             _sub(li, "mwg-rs:Name", r.name)
@@ -314,9 +392,13 @@ def _write_regions(desc: ET.Element, data: XmpData, old: dict, ours: set[str]) -
         bag = _sub(_sub(_resource(desc, "MP:RegionInfo"), "MPRI:Regions"), "rdf:Bag")
         bag.extend(mp_kept)
         for r in data.regions:
-            li = _sub(bag, "rdf:li", **{"rdf__parseType": "Resource"})
+            li = _sub(bag, "rdf:li", rdf__parseType="Resource")
             x0, y0, x1, y1 = r.box
-            _sub(li, "MPReg:Rectangle", ", ".join(_number(v) for v in (x0, y0, x1 - x0, y1 - y0)))
+            _sub(
+                li,
+                "MPReg:Rectangle",
+                ", ".join(_number(v) for v in (x0, y0, x1 - x0, y1 - y0)),
+            )
             _sub(li, "MPReg:PersonDisplayName", r.name)
 
 
@@ -329,15 +411,31 @@ class XmpReport:
     skipped: int  # photos with nothing to write
 
 
-def photo_data(store: Store, photo: Photo, auto: bool, kinds: dict[str, str]) -> XmpData:
-    tags = [t.tag for t in store.tags_of(photo.id) if t.source == "user" or (auto and t.source == "auto")]
+def photo_data(
+    store: Store, photo: Photo, auto: bool, kinds: dict[str, str]
+) -> XmpData:
+    tags = [
+        t.tag
+        for t in store.tags_of(photo.id)
+        if t.source == "user" or (auto and t.source == "auto")
+    ]
     orientation = orientation_of(photo.path)
     dims = None
     if photo.width and photo.height:
-        dims = (photo.height, photo.width) if orientation in (5, 6, 7, 8) else (photo.width, photo.height)
-    regions = [Region(d.subject_name, "Pet" if kinds.get(d.subject_name) == "pet" else "Face",
-                      to_stored(d.box, orientation))
-               for d in store.detections_of(photo.id) if d.subject_name]
+        dims = (
+            (photo.height, photo.width)
+            if orientation in (5, 6, 7, 8)
+            else (photo.width, photo.height)
+        )
+    regions = [
+        Region(
+            d.subject_name,
+            "Pet" if kinds.get(d.subject_name) == "pet" else "Face",
+            to_stored(d.box, orientation),
+        )
+        for d in store.detections_of(photo.id)
+        if d.subject_name
+    ]
     return XmpData({t.replace("|", "/") for t in tags}, regions, dims)
 
 
@@ -384,16 +482,24 @@ def read(store: Store, photos: list[Photo]) -> ImportReport:
             for region in data.regions:
                 if any(d.subject_name == region.name for d in boxes):
                     continue
-                subject = store.subject(region.name, "pet" if region.kind == "Pet" else "person")
+                subject = store.subject(
+                    region.name, "pet" if region.kind == "Pet" else "person"
+                )
                 box = to_displayed(region.box, orientation)
-                match = max((d for d in boxes if d.subject_id is None),
-                            key=lambda d: box_iou(d.box, box), default=None)
+                match = max(
+                    (d for d in boxes if d.subject_id is None),
+                    key=lambda d: box_iou(d.box, box),
+                    default=None,
+                )
                 if match is not None and box_iou(match.box, box) >= 0.5:
                     store.name_detection(match.id, subject.id)
                 else:
-                    org.add_named_box(photo.id, "dog" if region.kind == "Pet" else "person",
-                                      box, subject.id, XMP_MODEL)
+                    org.add_named_box(
+                        photo.id,
+                        "dog" if region.kind == "Pet" else "person",
+                        box,
+                        subject.id,
+                        XMP_MODEL,
+                    )
                 names += 1
     return ImportReport(touched, keywords, names)
-
-

@@ -11,17 +11,29 @@ from PIL import Image, ImageDraw, ImageFilter
 
 def scene(seed: int, size=(640, 480)) -> Image.Image:
     rng = np.random.default_rng(seed)
-    image = Image.fromarray(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)).resize(size, Image.BICUBIC)
+    image = Image.fromarray(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)).resize(
+        size, Image.BICUBIC
+    )
     draw = ImageDraw.Draw(image)
     for _ in range(6):
         x, y = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))
         r = int(rng.integers(20, 120))
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+        draw.ellipse(
+            (x - r, y - r, x + r, y + r),
+            fill=tuple(int(v) for v in rng.integers(0, 255, 3)),
+        )
     return image.filter(ImageFilter.GaussianBlur(2))
 
 
-def save(image: Image.Image, path: Path, *, taken: str | None = None, subsec: str | None = None,
-         camera: tuple[str, str] | None = None, quality: int = 92) -> Path:
+def save(
+    image: Image.Image,
+    path: Path,
+    *,
+    taken: str | None = None,
+    subsec: str | None = None,
+    camera: tuple[str, str] | None = None,
+    quality: int = 92,
+) -> Path:
     exif = Image.Exif()
     if camera:
         exif[0x010F], exif[0x0110] = camera

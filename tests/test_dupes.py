@@ -11,7 +11,15 @@ import pytest
 from PIL.PngImagePlugin import PngInfo
 
 from photoorg.cli import main
-from photoorg.dupes import IDENTICAL, NEAR, SAME_PIXELS, SIMILAR, find_groups, trash_others
+from photoorg.dupes import (
+    NEAR,
+    SAME_PIXELS,
+    SIMILAR,
+    Item,
+    find_groups,
+    group_items,
+    trash_others,
+)
 from photoorg.modelset import ModelSet
 from photoorg.progress import drive
 
@@ -31,7 +39,12 @@ def _library_of(library, folder: Path):
 def dupes_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "photos"
     original = scene(1)
-    save(original, folder / "trip" / "IMG_0001.jpg", taken="2023:05:01 10:00:00", camera=CANON)
+    save(
+        original,
+        folder / "trip" / "IMG_0001.jpg",
+        taken="2023:05:01 10:00:00",
+        camera=CANON,
+    )
     (folder / "backup").mkdir()
     shutil.copy2(folder / "trip" / "IMG_0001.jpg", folder / "backup" / "IMG_0001.jpg")
     save(original.resize((320, 240)), folder / "shared" / "small.jpg")
@@ -39,10 +52,19 @@ def dupes_dir(tmp_path: Path) -> Path:
     save(crop(original, 0.05), folder / "shared" / "cropped.jpg")
     for k in range(12):  # a burst: one camera, 0.1 s apart, a subject moving
         frame = scene(50).transform((640, 480), 0, (1, 0, -2 * k, 0, 1, 0))
-        save(frame, folder / "burst" / f"B{k:02}.jpg", taken=f"2023:05:02 12:00:0{(k // 10)}",
-             subsec=f"{(k % 10) * 100:03}", camera=CANON)
+        save(
+            frame,
+            folder / "burst" / f"B{k:02}.jpg",
+            taken=f"2023:05:02 12:00:0{(k // 10)}",
+            subsec=f"{(k % 10) * 100:03}",
+            camera=CANON,
+        )
     for seed in range(100, 108):
-        save(scene(seed), folder / "other" / f"o{seed}.jpg", taken=f"2023:06:{seed - 99:02} 09:00:00")
+        save(
+            scene(seed),
+            folder / "other" / f"o{seed}.jpg",
+            taken=f"2023:06:{seed - 99:02} 09:00:00",
+        )
     return folder
 
 
@@ -54,17 +76,31 @@ def test_copies_grouped_in_tiers_and_unrelated_photos_alone(library, dupes_dir):
     groups = _groups(_library_of(library, dupes_dir))
     by_tier = {}
     for g in groups:
-        by_tier.setdefault(g.tier, []).append(sorted(Path(m.path).relative_to(dupes_dir).as_posix()
-                                                     for m in g.members))
-    copies = ["backup/IMG_0001.jpg", "shared/cropped.jpg", "shared/reencoded.jpg",
-              "shared/small.jpg", "trip/IMG_0001.jpg"]
+        by_tier.setdefault(g.tier, []).append(
+            sorted(Path(m.path).relative_to(dupes_dir).as_posix() for m in g.members)
+        )
+    copies = [
+        "backup/IMG_0001.jpg",
+        "shared/cropped.jpg",
+        "shared/reencoded.jpg",
+        "shared/small.jpg",
+        "trip/IMG_0001.jpg",
+    ]
     assert by_tier[NEAR] == [copies]
     assert by_tier[SIMILAR] == [[f"burst/B{k:02}.jpg" for k in range(12)]]
     assert set(by_tier) == {NEAR, SIMILAR}  # the unrelated photos are in no group
     near = next(g for g in groups if g.tier == NEAR)
-    assert near.keeper.path in {str(dupes_dir / "trip/IMG_0001.jpg"), str(dupes_dir / "backup/IMG_0001.jpg")}
-    relations = {Path(m.path).relative_to(dupes_dir).as_posix(): m.relation for m in near.members}
-    other_original = ({"trip/IMG_0001.jpg", "backup/IMG_0001.jpg"} - {Path(near.keeper.path).relative_to(dupes_dir).as_posix()}).pop()
+    assert near.keeper.path in {
+        str(dupes_dir / "trip/IMG_0001.jpg"),
+        str(dupes_dir / "backup/IMG_0001.jpg"),
+    }
+    relations = {
+        Path(m.path).relative_to(dupes_dir).as_posix(): m.relation for m in near.members
+    }
+    other_original = (
+        {"trip/IMG_0001.jpg", "backup/IMG_0001.jpg"}
+        - {Path(near.keeper.path).relative_to(dupes_dir).as_posix()}
+    ).pop()
     assert relations[other_original] == "identical bytes"
     assert relations["shared/small.jpg"] == "re-encoded, resized or cropped"
 
@@ -93,12 +129,21 @@ def test_trash_carries_tags_to_keeper_and_is_recorded(library, dupes_dir):
     library.tag(dupes_dir / "shared" / "small.jpg", add=["Holiday"])
     groups = [g for g in _groups(library) if g.tier <= NEAR]
     sent = []
-    report = trash_others(library.store, library.folder, groups, send=lambda p: (sent.append(p), Path(p).unlink()))
+    report = trash_others(
+        library.store,
+        library.folder,
+        groups,
+        send=lambda p: (sent.append(p), Path(p).unlink()),
+    )
     keeper = groups[0].keeper
     assert sorted(sent) == sorted(m.path for m in groups[0].members if not m.keep)
     assert report.kept == [keeper.path]
     assert [t.tag for t in library.tags_of(library.photo(keeper.path))] == ["Holiday"]
-    assert all(library.store.photo(m.id).state == "missing" for m in groups[0].members if not m.keep)
+    assert all(
+        library.store.photo(m.id).state == "missing"
+        for m in groups[0].members
+        if not m.keep
+    )
     ops = library.store.db.execute("SELECT op, state FROM journal_ops").fetchall()
     assert ops == [("trash", "done")] * 4
 
@@ -108,7 +153,20 @@ def test_dupes_cli_json_lists_tiers_and_rule(library, dupes_dir, capsys):
     library.close()
     assert main(["--library", str(library.folder), "dupes", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert [g["tier"] for g in out["groups"]] == ["re-encoded, resized or cropped",
-                                                   "burst or similar shot (not a duplicate)"]
-    assert out["groups"][0]["duplicate"] is True and out["groups"][1]["duplicate"] is False
+    assert [g["tier"] for g in out["groups"]] == [
+        "re-encoded, resized or cropped",
+        "burst or similar shot (not a duplicate)",
+    ]
+    assert (
+        out["groups"][0]["duplicate"] is True and out["groups"][1]["duplicate"] is False
+    )
     assert out["rule"].startswith("keeper: the camera original")
+
+
+def test_photos_far_apart_in_time_and_look_make_no_group():
+    items = [
+        Item(1, "/p/a.jpg", phash=0x0F0F, dhash=1, shot=0.0),
+        Item(2, "/p/b.jpg", phash=0xF0F0 << 40, dhash=2 << 50, shot=86_400.0),
+    ]
+    assert group_items(items) == []
+    assert group_items(items[:1]) == []

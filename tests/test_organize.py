@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -28,19 +27,34 @@ CANON = ("Canon", "EOS R6")
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
     folder = tmp_path / "photos"
-    save(scene(1), folder / "Rome" / "IMG_1.jpg", taken="2021:07:14 12:00:00", camera=CANON)
-    save(scene(2), folder / "Rome" / "IMG_2.jpg", taken="2021:07:15 09:30:00", camera=CANON)
+    save(
+        scene(1),
+        folder / "Rome" / "IMG_1.jpg",
+        taken="2021:07:14 12:00:00",
+        camera=CANON,
+    )
+    save(
+        scene(2),
+        folder / "Rome" / "IMG_2.jpg",
+        taken="2021:07:15 09:30:00",
+        camera=CANON,
+    )
     save(scene(3), folder / "misc" / "IMG_1.jpg", taken="2021:07:20 08:00:00")
     save(scene(4), folder / "nodate.png")
     os.utime(folder / "nodate.png", (1_600_000_000, 1_600_000_000))  # 2020-09-13
-    (folder / "Rome" / "IMG_1.jpg.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    (folder / "Rome" / "IMG_1.jpg.xmp").write_text(
+        "<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
+    )
     (folder / "Rome" / "IMG_1.AAE").write_text("edits")
     (folder / "Rome" / "IMG_1.CR2").write_bytes(b"raw bytes")
     (folder / "Rome" / "IMG_1.jpg.supplemental-metadata.json").write_text("{}")
@@ -65,14 +79,22 @@ def _plan(lib, into, pattern="{year}/{month:02}-{event}", **kw):
 def test_dry_run_plans_every_change_and_touches_nothing(lib, photos, tmp_path):
     before = snapshot(photos)
     p = _plan(lib, tmp_path / "sorted")
-    moves = {os.path.relpath(c.src, photos): (os.path.relpath(c.dst, tmp_path / "sorted"), c.date_from)
-             for c in p.changes}
+    moves = {
+        os.path.relpath(c.src, photos): (
+            os.path.relpath(c.dst, tmp_path / "sorted"),
+            c.date_from,
+        )
+        for c in p.changes
+    }
     assert moves == {
         "Rome/IMG_1.jpg": ("2021/07-Rome/IMG_1.jpg", "DateTimeOriginal"),
         "Rome/IMG_1.AAE": ("2021/07-Rome/IMG_1.AAE", ""),
         "Rome/IMG_1.CR2": ("2021/07-Rome/IMG_1.CR2", ""),
         "Rome/IMG_1.jpg.xmp": ("2021/07-Rome/IMG_1.jpg.xmp", ""),
-        "Rome/IMG_1.jpg.supplemental-metadata.json": ("2021/07-Rome/IMG_1.jpg.supplemental-metadata.json", ""),
+        "Rome/IMG_1.jpg.supplemental-metadata.json": (
+            "2021/07-Rome/IMG_1.jpg.supplemental-metadata.json",
+            "",
+        ),
         "Rome/IMG_2.jpg": ("2021/07-Rome/IMG_2.jpg", "DateTimeOriginal"),
         "misc/IMG_1.jpg": ("2021/07-misc/IMG_1.jpg", "DateTimeOriginal"),
         "nodate.png": ("2020/09/nodate.png", "file time"),
@@ -88,9 +110,15 @@ def test_apply_then_undo_restores_bytes_names_and_mtimes(lib, photos, tmp_path):
     drive(apply(lib, _plan(lib, tmp_path / "sorted")))
     sorted_dir = tmp_path / "sorted"
     assert sorted(snapshot(sorted_dir)) == [
-        "2020/09/nodate.png", "2021/07-Rome/IMG_1.AAE", "2021/07-Rome/IMG_1.CR2",
-        "2021/07-Rome/IMG_1.jpg", "2021/07-Rome/IMG_1.jpg.supplemental-metadata.json",
-        "2021/07-Rome/IMG_1.jpg.xmp", "2021/07-Rome/IMG_2.jpg", "2021/07-misc/IMG_1.jpg"]
+        "2020/09/nodate.png",
+        "2021/07-Rome/IMG_1.AAE",
+        "2021/07-Rome/IMG_1.CR2",
+        "2021/07-Rome/IMG_1.jpg",
+        "2021/07-Rome/IMG_1.jpg.supplemental-metadata.json",
+        "2021/07-Rome/IMG_1.jpg.xmp",
+        "2021/07-Rome/IMG_2.jpg",
+        "2021/07-misc/IMG_1.jpg",
+    ]
     moved = lib.store.photo(photo.id)
     assert moved.path == str(sorted_dir / "2021" / "07-Rome" / "IMG_1.jpg")
     assert (moved.state, [t.tag for t in lib.tags_of(moved)]) == ("indexed", ["Trip"])
@@ -118,28 +146,47 @@ def test_rename_with_counter_keeps_one_extension(lib, photos):
     picked = [str(photos / "Rome" / "IMG_1.jpg"), str(photos / "Rome" / "IMG_2.jpg")]
     p = plan(lib, select(lib, picked), "Rome_{year}_{counter:03}.jpg", rename=True)
     assert [os.path.relpath(c.dst, photos) for c in p.changes] == [
-        "Rome/Rome_2021_001.jpg", "Rome/Rome_2021_001.AAE", "Rome/Rome_2021_001.CR2",
-        "Rome/Rome_2021_001.jpg.supplemental-metadata.json", "Rome/Rome_2021_001.jpg.xmp",
-        "Rome/Rome_2021_002.jpg"]
+        "Rome/Rome_2021_001.jpg",
+        "Rome/Rome_2021_001.AAE",
+        "Rome/Rome_2021_001.CR2",
+        "Rome/Rome_2021_001.jpg.supplemental-metadata.json",
+        "Rome/Rome_2021_001.jpg.xmp",
+        "Rome/Rome_2021_002.jpg",
+    ]
 
 
 def test_fallback_fields_and_literals(lib, photos, tmp_path):
-    p = _plan(lib, tmp_path / "t", pattern="{person|tag|\"nobody\"}/{camera|\"unknown camera\"}")
+    p = _plan(
+        lib, tmp_path / "t", pattern='{person|tag|"nobody"}/{camera|"unknown camera"}'
+    )
     got = {os.path.relpath(c.dst, tmp_path / "t") for c in p.changes if c.photo_id}
-    assert got == {"nobody/Canon EOS R6/IMG_1.jpg", "nobody/Canon EOS R6/IMG_2.jpg",
-                   "nobody/unknown camera/IMG_1.jpg", "nobody/unknown camera/nodate.png"}
+    assert got == {
+        "nobody/Canon EOS R6/IMG_1.jpg",
+        "nobody/Canon EOS R6/IMG_2.jpg",
+        "nobody/unknown camera/IMG_1.jpg",
+        "nobody/unknown camera/nodate.png",
+    }
     immich = _plan(lib, tmp_path / "t", pattern="{{y}}/{{MM}}/{{dd}}")
     exiftool = _plan(lib, tmp_path / "t", pattern="%Y/%m/%d")
     assert [c.dst for c in immich.changes] == [c.dst for c in exiftool.changes]
-    assert str(tmp_path / "t" / "2021" / "07" / "14" / "IMG_1.jpg") in [c.dst for c in immich.changes]
+    assert str(tmp_path / "t" / "2021" / "07" / "14" / "IMG_1.jpg") in [
+        c.dst for c in immich.changes
+    ]
 
 
-@pytest.mark.parametrize("pattern, words", [
-    ("../{year}", "'..'"), ("/etc/{year}", "absolute path"), ("{yaer}", "Unknown field {yaer}"),
-    ("{year", "unmatched brace"),
-])
+@pytest.mark.parametrize(
+    "pattern, words",
+    [
+        ("../{year}", "'..'"),
+        ("/etc/{year}", "absolute path"),
+        ("{yaer}", "Unknown field {yaer}"),
+        ("{year", "unmatched brace"),
+    ],
+)
 def test_bad_patterns_are_one_sentence(lib, tmp_path, pattern, words):
-    with pytest.raises(PatternError, match=words.replace("{", r"\{").replace("}", r"\}")):
+    with pytest.raises(
+        PatternError, match=words.replace("{", r"\{").replace("}", r"\}")
+    ):
         _plan(lib, tmp_path / "t", pattern=pattern)
 
 
@@ -151,9 +198,15 @@ def test_target_inside_library_folder_is_refused(lib, photos):
 def test_read_only_target_is_refused(lib, photos, tmp_path, monkeypatch):
     # Tests run as root, which writes anywhere: os.access answers as a user would.
     real = os.access
-    monkeypatch.setattr(os, "access", lambda p, m: False if str(p) == str(tmp_path / "ro") else real(p, m))
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, m: False if str(p) == str(tmp_path / "ro") else real(p, m),
+    )
     (tmp_path / "ro").mkdir()
-    with pytest.raises(UserError, match=r"ro is read-only; choose a folder you can write to\."):
+    with pytest.raises(
+        UserError, match=r"ro is read-only; choose a folder you can write to\."
+    ):
         _plan(lib, tmp_path / "ro" / "sorted")
 
 
@@ -162,25 +215,33 @@ def test_photo_changed_since_the_plan_moves_nothing(lib, photos, tmp_path):
     p = _plan(lib, tmp_path / "sorted")
     with open(photos / "misc" / "IMG_1.jpg", "ab") as f:
         f.write(b"edited")
-    before["misc/IMG_1.jpg"] = ((photos / "misc" / "IMG_1.jpg").read_bytes(),
-                                (photos / "misc" / "IMG_1.jpg").stat().st_mtime_ns)
-    with pytest.raises(PlanStale, match="IMG_1.jpg changed since the preview; nothing was changed"):
+    before["misc/IMG_1.jpg"] = (
+        (photos / "misc" / "IMG_1.jpg").read_bytes(),
+        (photos / "misc" / "IMG_1.jpg").stat().st_mtime_ns,
+    )
+    with pytest.raises(
+        PlanStale, match="IMG_1.jpg changed since the preview; nothing was changed"
+    ):
         drive(apply(lib, p))
     assert snapshot(photos) == before
 
 
 def test_two_runs_at_once_are_refused(lib, photos, tmp_path):
     p = _plan(lib, tmp_path / "sorted")
-    with library_lock(lib.folder):
-        with pytest.raises(Busy, match="Another organize, rename or undo is running"):
-            drive(apply(lib, p))
+    with (
+        library_lock(lib.folder),
+        pytest.raises(Busy, match="Another organize, rename or undo is running"),
+    ):
+        drive(apply(lib, p))
     assert not (tmp_path / "sorted").exists()
 
 
-def test_disk_full_mid_copy_leaves_whole_files_and_undo_cleans(lib, photos, tmp_path, monkeypatch):
+def test_disk_full_mid_copy_leaves_whole_files_and_undo_cleans(
+    lib, photos, tmp_path, monkeypatch
+):
     import shutil
 
-    import photoorg.journal as journal
+    from photoorg import journal
 
     before = snapshot(photos)
     calls, real_copy = [], shutil.copy2
@@ -225,9 +286,22 @@ def test_kill_9_mid_move_then_undo_restores_everything(lib, photos, tmp_path):
     ids = {p.rel_path: p.id for p in select(lib, [])}
     lib.close()
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLER, "--library", str(lib.folder), "organize",
-         "--into", str(tmp_path / "sorted"), "--pattern", "{year}/{event}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            KILLER,
+            "--library",
+            str(lib.folder),
+            "organize",
+            "--into",
+            str(tmp_path / "sorted"),
+            "--pattern",
+            "{year}/{event}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "ready\n" in iter(proc.stdout.readline, "")
     finally:
@@ -246,9 +320,25 @@ def test_kill_9_mid_move_then_undo_restores_everything(lib, photos, tmp_path):
 def test_cli_dry_run_prints_old_new_and_date_source(lib, photos, tmp_path, capsys):
     lib.close()
     before = snapshot(photos)
-    assert main(["--library", str(lib.folder), "organize", "--into", str(tmp_path / "s"),
-                 "--dry-run", "--pattern", "{year}"]) == 0
+    assert (
+        main(
+            [
+                "--library",
+                str(lib.folder),
+                "organize",
+                "--into",
+                str(tmp_path / "s"),
+                "--dry-run",
+                "--pattern",
+                "{year}",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert f"{photos / 'nodate.png'} -> {tmp_path / 's' / '2020' / 'nodate.png'}  (date: file time)" in out
+    assert (
+        f"{photos / 'nodate.png'} -> {tmp_path / 's' / '2020' / 'nodate.png'}  (date: file time)"
+        in out
+    )
     assert "Dry run: 8 files would be moved; nothing was changed." in out
     assert snapshot(photos) == before

@@ -15,7 +15,6 @@ from photoorg import xmp
 from photoorg.cli import main
 from photoorg.models.detect import Detection
 from photoorg.modelset import ModelSet
-from photoorg.organize import select
 from photoorg.progress import drive
 
 from .conftest import write_photo
@@ -69,7 +68,9 @@ def lib(library, tmp_path):
 
 def _name(lib, path, name, box, kind="person", label="person"):
     photo = lib.photo(path)
-    [det] = lib.store.replace_detections(photo.id, "test-detector", [Detection(label, 0.9, box)])
+    [det] = lib.store.replace_detections(
+        photo.id, "test-detector", [Detection(label, 0.9, box)]
+    )
     lib.store.name_detection(det, lib.store.subject(name, kind).id)
     return photo
 
@@ -86,8 +87,9 @@ def test_write_then_read_round_trip_keeps_three_keyword_fields_in_sync(lib, tmp_
     lib.store.replace_auto_tags(lib.photo(path).id, "clip", [("sky", 0.9)])
     _name(lib, path, "Ana", (0.1, 0.2, 0.3, 0.6))
     photo = lib.photo(path)
-    dog = lib.store.replace_detections(photo.id, "test-detector",
-                                       [Detection("dog", 0.8, (0.5, 0.5, 0.9, 0.9))])[0]
+    dog = lib.store.replace_detections(
+        photo.id, "test-detector", [Detection("dog", 0.8, (0.5, 0.5, 0.9, 0.9))]
+    )[0]
     lib.store.name_detection(dog, lib.store.subject("Rex", "pet").id)
     report = xmp.write(lib.store, [photo])
     sidecar = Path(str(path) + ".xmp")
@@ -95,25 +97,45 @@ def test_write_then_read_round_trip_keeps_three_keyword_fields_in_sync(lib, tmp_
     assert path.read_bytes() == original
     root = ET.fromstring(sidecar.read_bytes())
     assert _values(root, "dc:subject") == ["Ana", "beach", "Rex", "Rome"]
-    assert _values(root, "lr:hierarchicalSubject") == ["beach", "Places|Rome", "People|Ana", "People|Rex"]
-    assert _values(root, "digiKam:TagsList") == ["beach", "Places/Rome", "People/Ana", "People/Rex"]
+    assert _values(root, "lr:hierarchicalSubject") == [
+        "beach",
+        "Places|Rome",
+        "People|Ana",
+        "People|Rex",
+    ]
+    assert _values(root, "digiKam:TagsList") == [
+        "beach",
+        "Places/Rome",
+        "People/Ana",
+        "People/Rex",
+    ]
     assert _values(root, "Iptc4xmpExt:PersonInImage") == ["Ana"]
     data = xmp.parse(sidecar.read_bytes())
-    assert data.keywords == {"beach", "Places/Rome"}  # "sky" is automatic: only with --auto
+    assert data.keywords == {
+        "beach",
+        "Places/Rome",
+    }  # "sky" is automatic: only with --auto
     assert data.dimensions == (64, 48)
-    assert [(r.name, r.kind, tuple(round(v, 6) for v in r.box)) for r in data.regions] == [
-        ("Ana", "Face", (0.1, 0.2, 0.3, 0.6)), ("Rex", "Pet", (0.5, 0.5, 0.9, 0.9))]
+    assert [
+        (r.name, r.kind, tuple(round(v, 6) for v in r.box)) for r in data.regions
+    ] == [("Ana", "Face", (0.1, 0.2, 0.3, 0.6)), ("Rex", "Pet", (0.5, 0.5, 0.9, 0.9))]
     assert xmp.write(lib.store, [photo]).written == []  # unchanged: not rewritten
 
 
 def test_regions_are_on_the_stored_unrotated_image(lib, tmp_path):
-    path = tmp_path / "photos" / "rotated.jpg"  # stored 64x32, shown 32x64 (orientation 6)
-    photo = _name(lib, path, "Ana", (0.0, 0.0, 0.5, 0.25))  # top-left of the shown photo
+    path = (
+        tmp_path / "photos" / "rotated.jpg"
+    )  # stored 64x32, shown 32x64 (orientation 6)
+    photo = _name(
+        lib, path, "Ana", (0.0, 0.0, 0.5, 0.25)
+    )  # top-left of the shown photo
     xmp.write(lib.store, [photo])
     data = xmp.parse(Path(str(path) + ".xmp").read_bytes())
     assert data.dimensions == (64, 32)
     # Shown top-left is stored bottom-left: x 0..0.25, y 0.5..1.
-    assert [tuple(round(v, 6) for v in r.box) for r in data.regions] == [(0.0, 0.5, 0.25, 1.0)]
+    assert [tuple(round(v, 6) for v in r.box) for r in data.regions] == [
+        (0.0, 0.5, 0.25, 1.0)
+    ]
 
 
 def test_merge_keeps_everything_other_apps_wrote(lib, tmp_path):
@@ -145,10 +167,16 @@ def test_read_imports_lightroom_keywords_and_regions(lib, tmp_path, capsys):
 
     with Library(lib.folder) as again:
         photo = again.photo(path)
-        assert sorted(t.tag for t in again.tags_of(photo)) == ["Places/France/Paris", "sunset"]
+        assert sorted(t.tag for t in again.tags_of(photo)) == [
+            "Places/France/Paris",
+            "sunset",
+        ]
         [box] = again.detections(photo)
         assert (box.subject_name, box.model, tuple(round(v, 6) for v in box.box)) == (
-            "Carla", "xmp-sidecar", (0.4, 0.3, 0.6, 0.7))
+            "Carla",
+            "xmp-sidecar",
+            (0.4, 0.3, 0.6, 0.7),
+        )
         assert [h.photo.path for h in again.search("person:Carla")] == [str(path)]
 
 
@@ -162,14 +190,21 @@ def test_cli_auto_writes_automatic_tags_only_when_asked(lib, tmp_path, capsys):
     assert xmp.parse(Path(str(path) + ".xmp").read_bytes()).keywords == {"sky"}
 
 
-@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool (libimage-exiftool-perl) not installed")
+@pytest.mark.skipif(
+    shutil.which("exiftool") is None,
+    reason="exiftool (libimage-exiftool-perl) not installed",
+)
 def test_exiftool_reads_our_keywords_and_regions(lib, tmp_path):
     path = tmp_path / "photos" / "upright.jpg"
     lib.tag(path, add=["beach", "Places/Rome"])
     photo = _name(lib, path, "Ana", (0.1, 0.2, 0.3, 0.6))
     xmp.write(lib.store, [photo])
-    out = subprocess.run(["exiftool", "-j", "-struct", "-XMP:all", str(path) + ".xmp"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["exiftool", "-j", "-struct", "-XMP:all", str(path) + ".xmp"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     [tags] = json.loads(out)
     assert tags["Subject"] == ["Ana", "beach", "Rome"]
     assert tags["HierarchicalSubject"] == ["beach", "Places|Rome", "People|Ana"]
@@ -177,6 +212,13 @@ def test_exiftool_reads_our_keywords_and_regions(lib, tmp_path):
     assert tags["PersonInImage"] == ["Ana"]
     region = tags["RegionInfo"]
     assert region["AppliedToDimensions"] == {"W": 64, "H": 48, "Unit": "pixel"}
-    assert region["RegionList"] == [{"Area": {"X": 0.2, "Y": 0.4, "W": 0.2, "H": 0.4, "Unit": "normalized"},
-                                     "Name": "Ana", "Type": "Face"}]
-    assert tags["RegionInfoMP"]["Regions"] == [{"Rectangle": "0.1, 0.2, 0.2, 0.4", "PersonDisplayName": "Ana"}]
+    assert region["RegionList"] == [
+        {
+            "Area": {"X": 0.2, "Y": 0.4, "W": 0.2, "H": 0.4, "Unit": "normalized"},
+            "Name": "Ana",
+            "Type": "Face",
+        }
+    ]
+    assert tags["RegionInfoMP"]["Regions"] == [
+        {"Rectangle": "0.1, 0.2, 0.2, 0.4", "PersonDisplayName": "Ana"}
+    ]
