@@ -4,7 +4,10 @@ unrelated photos are not, a burst is one group and never a duplicate."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +173,38 @@ def test_photos_far_apart_in_time_and_look_make_no_group():
     ]
     assert group_items(items) == []
     assert group_items(items[:1]) == []
+
+
+def test_cli_trash_asks_then_uses_the_system_trash(library, dupes_dir, tmp_path):
+    _library_of(library, dupes_dir)
+    library.close()
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }  # the trash send2trash uses
+    command = [
+        sys.executable,
+        "-m",
+        "photoorg",
+        "--library",
+        str(library.folder),
+        "dupes",
+        "--trash",
+    ]
+    asked = subprocess.run(
+        command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL
+    )
+    assert (asked.returncode, asked.stdout.splitlines()[-1]) == (
+        1,
+        "Nothing was trashed (answer y, or pass --yes).",
+    )
+    done = subprocess.run(command + ["--yes"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        "Sent 4 files to the system trash; their tags and names are on the 1 kept photos."
+    )
+    trashed = sorted(p.name for p in (tmp_path / "data" / "Trash" / "files").iterdir())
+    assert len(trashed) == 4 and all(name.endswith(".jpg") for name in trashed)
+    assert sorted(p.name for p in (dupes_dir / "burst").iterdir()) == [
+        f"B{k:02}.jpg" for k in range(12)
+    ]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from photoorg.cli import main
+from photoorg.dupes import find_groups
 from photoorg.errors import UserError
 from photoorg.journal import Busy, library_lock, undo
 from photoorg.modelset import ModelSet
@@ -87,7 +88,7 @@ def test_dry_run_plans_every_change_and_touches_nothing(lib, photos, tmp_path):
         for c in p.changes
     }
     assert moves == {
-        "Rome/IMG_1.jpg": ("2021/07-Rome/IMG_1.jpg", "DateTimeOriginal"),
+        "Rome/IMG_1.jpg": ("2021/07-Rome/IMG_1.jpg", "EXIF date as indexed"),
         "Rome/IMG_1.AAE": ("2021/07-Rome/IMG_1.AAE", ""),
         "Rome/IMG_1.CR2": ("2021/07-Rome/IMG_1.CR2", ""),
         "Rome/IMG_1.jpg.xmp": ("2021/07-Rome/IMG_1.jpg.xmp", ""),
@@ -95,8 +96,8 @@ def test_dry_run_plans_every_change_and_touches_nothing(lib, photos, tmp_path):
             "2021/07-Rome/IMG_1.jpg.supplemental-metadata.json",
             "",
         ),
-        "Rome/IMG_2.jpg": ("2021/07-Rome/IMG_2.jpg", "DateTimeOriginal"),
-        "misc/IMG_1.jpg": ("2021/07-misc/IMG_1.jpg", "DateTimeOriginal"),
+        "Rome/IMG_2.jpg": ("2021/07-Rome/IMG_2.jpg", "EXIF date as indexed"),
+        "misc/IMG_1.jpg": ("2021/07-misc/IMG_1.jpg", "EXIF date as indexed"),
         "nodate.png": ("2020/09/nodate.png", "file time"),
     }
     assert snapshot(photos) == before
@@ -277,6 +278,7 @@ KILLER = textwrap.dedent("""
             time.sleep(60)
     journal.place_file = slow
     from photoorg.cli import main
+from photoorg.dupes import find_groups
     sys.exit(main(sys.argv[1:]))
 """)
 
@@ -342,3 +344,17 @@ def test_cli_dry_run_prints_old_new_and_date_source(lib, photos, tmp_path, capsy
     )
     assert "Dry run: 8 files would be moved; nothing was changed." in out
     assert snapshot(photos) == before
+
+
+def test_after_dupes_the_plan_names_the_exact_exif_date_tag(library, tmp_path):
+    folder = tmp_path / "p"
+    save(scene(5), folder / "a.jpg", taken="2019:12:31 23:59:59", subsec="900")
+    library.add_roots([folder])
+    drive(library.scan())
+    drive(library.index(models=ModelSet()))
+    drive(find_groups(library.store, library.thumbs_dir))
+    [change] = _plan(library, tmp_path / "s", pattern="{year}/{date}").changes
+    assert (change.dst, change.date_from) == (
+        str(tmp_path / "s" / "2019" / "2019-12-31" / "a.jpg"),
+        "SubSecDateTimeOriginal",
+    )

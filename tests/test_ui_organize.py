@@ -88,7 +88,7 @@ def test_preview_apply_and_undo_from_the_dialog(setup, qtbot, tmp_path):
     lines = sorted(dialog.preview_list.item(i).text() for i in range(4))
     assert lines[0] == (
         f"{folder / 'a' / 'IMG_1.jpg'} -> {tmp_path / 'sorted' / '2023' / 'IMG_1.jpg'}"
-        "  (date: DateTimeOriginal)"
+        "  (date: EXIF date as indexed)"
     )
     assert not (tmp_path / "sorted").exists()
     dialog.apply_button.click()
