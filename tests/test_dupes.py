@@ -192,13 +192,20 @@ def test_cli_trash_asks_then_uses_the_system_trash(library, dupes_dir, tmp_path)
         "--trash",
     ]
     asked = subprocess.run(
-        command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     assert (asked.returncode, asked.stdout.splitlines()[-1]) == (
         1,
         "Nothing was trashed (answer y, or pass --yes).",
     )
-    done = subprocess.run(command + ["--yes"], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        command + ["--yes"], capture_output=True, text=True, env=env, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == (
         "Sent 4 files to the system trash; their tags and names are on the 1 kept photos."

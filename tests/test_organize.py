@@ -278,7 +278,6 @@ KILLER = textwrap.dedent("""
             time.sleep(60)
     journal.place_file = slow
     from photoorg.cli import main
-from photoorg.dupes import find_groups
     sys.exit(main(sys.argv[1:]))
 """)
 
