@@ -357,3 +357,41 @@ def test_after_dupes_the_plan_names_the_exact_exif_date_tag(library, tmp_path):
         str(tmp_path / "s" / "2019" / "2019-12-31" / "a.jpg"),
         "SubSecDateTimeOriginal",
     )
+
+
+def test_sorting_inside_the_folder_needs_no_rescan(lib, photos):
+    photo = lib.photo(photos / "misc" / "IMG_1.jpg")
+    drive(apply(lib, _plan(lib, photos / "Sorted", pattern="{year}")))
+    moved = lib.store.photo(photo.id)
+    # Rome's IMG_1.jpg (July 14) comes first and keeps the name; this one (July 20) gets " (2)".
+    assert (moved.root_id, moved.rel_path, moved.state) == (
+        photo.root_id,
+        "Sorted/2021/IMG_1 (2).jpg",
+        "indexed",
+    )
+    [result] = drive(lib.scan())
+    assert (result.new, result.changed, result.moved, result.missing) == (0, 0, 0, 0)
+
+
+def test_rename_apply_and_undo_from_the_command_line(lib, photos, capsys):
+    before = snapshot(photos)
+    lib.close()
+    target = str(photos / "Rome" / "IMG_2.jpg")
+    assert (
+        main(
+            [
+                "--library",
+                str(lib.folder),
+                "rename",
+                "--pattern",
+                "{date}_{camera}",
+                target,
+            ]
+        )
+        == 0
+    )
+    assert (photos / "Rome" / "2021-07-15_Canon EOS R6.jpg").exists()
+    assert not Path(target).exists()
+    assert main(["--library", str(lib.folder), "undo"]) == 0
+    assert "1 files put back" in capsys.readouterr().out
+    assert snapshot(photos) == before
