@@ -656,16 +656,24 @@ def apply(lib, plan_: Plan) -> Work[ApplyReport]:
                     "puts them back)."
                 )
             photo_root = root_id if plan_.kind == "organize" else change.src_root_id
-            journal.move(
-                change.src,
-                change.dst,
-                copy=plan_.copy,
-                photo_id=change.photo_id,
-                src_root_id=change.src_root_id,
-                src_rel=change.src_rel,
-                dst_root_id=photo_root if change.dst_rel else None,
-                dst_rel=change.dst_rel,
-            )
+            try:
+                journal.move(
+                    change.src,
+                    change.dst,
+                    copy=plan_.copy,
+                    photo_id=change.photo_id,
+                    src_root_id=change.src_root_id,
+                    src_rel=change.src_rel,
+                    dst_root_id=photo_root if change.dst_rel else None,
+                    dst_rel=change.dst_rel,
+                )
+            except (
+                OSError
+            ) as e:  # permission, a vanished folder: one sentence, not a traceback
+                raise OrganizeError(
+                    f"Could not move {change.src} to {change.dst}: {e.strerror or e}; it was left "
+                    "where it was, and `photoorg undo` puts back the files moved before it."
+                ) from None
             if done % 50 == 0:
                 progress = replace(progress, done=done)
                 yield progress

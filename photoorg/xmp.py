@@ -409,6 +409,7 @@ def _write_regions(desc: ET.Element, data: XmpData, old: dict, ours: set[str]) -
 class XmpReport:
     written: list[str]
     skipped: int  # photos with nothing to write
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, why)
 
 
 def photo_data(
@@ -441,19 +442,26 @@ def photo_data(
 
 def write(store: Store, photos: list[Photo], auto: bool = False) -> XmpReport:
     kinds = {s.name: s.kind for s in store.subjects()}
-    written, skipped = [], 0
+    written, skipped, failed = [], 0, []
     for photo in photos:
         data = photo_data(store, photo, auto, kinds)
         target = Path(photo.path + ".xmp")
-        existing = target.read_bytes() if target.is_file() else None
-        if not data.keywords and not data.regions and existing is None:
-            skipped += 1
-            continue
-        text = merge(existing, data)
-        if text != existing:
-            atomic_write_bytes(target, text)
-            written.append(str(target))
-    return XmpReport(written, skipped)
+        try:
+            existing = target.read_bytes() if target.is_file() else None
+            if not data.keywords and not data.regions and existing is None:
+                skipped += 1
+                continue
+            text = merge(existing, data)
+            if text != existing:
+                atomic_write_bytes(target, text)
+                written.append(str(target))
+        except UserError as e:  # not XMP, or not a file we may replace
+            failed.append((str(target), str(e)))
+        except (
+            OSError
+        ) as e:  # a read-only or offline folder: the others still get theirs
+            failed.append((str(target), e.strerror or str(e)))
+    return XmpReport(written, skipped, failed)
 
 
 @dataclass(frozen=True)
@@ -461,14 +469,20 @@ class ImportReport:
     photos: int
     keywords: int
     names: int
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (photo, why)
 
 
 def read(store: Store, photos: list[Photo]) -> ImportReport:
     """Keywords become user tags; named regions name the matching box (or a new one)."""
     org = OrganizeStore(store)
     touched = keywords = names = 0
+    failed = []
     for photo in photos:
-        data = read_sidecars(photo.path)
+        try:
+            data = read_sidecars(photo.path)
+        except XmpError as e:
+            failed.append((photo.path, str(e)))
+            continue
         if not data.keywords and not data.regions:
             continue
         touched += 1
@@ -502,4 +516,4 @@ def read(store: Store, photos: list[Photo]) -> ImportReport:
                         XMP_MODEL,
                     )
                 names += 1
-    return ImportReport(touched, keywords, names)
+    return ImportReport(touched, keywords, names, failed)

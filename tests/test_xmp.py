@@ -222,3 +222,27 @@ def test_exiftool_reads_our_keywords_and_regions(lib, tmp_path):
     assert tags["RegionInfoMP"]["Regions"] == [
         {"Rectangle": "0.1, 0.2, 0.2, 0.4", "PersonDisplayName": "Ana"}
     ]
+
+
+def test_unwritable_and_unreadable_sidecars_are_reported_and_the_rest_go_on(
+    lib, tmp_path, capsys
+):
+    folder = tmp_path / "photos"
+    lib.tag(folder / "upright.jpg", add=["beach"])
+    lib.tag(folder / "rotated.jpg", add=["snow"])
+    (folder / "upright.jpg.xmp").mkdir()  # a folder where the sidecar would go
+    (folder / "rotated.xmp").write_text("<x:xmpmeta not closed")
+    lib.close()
+    assert main(["--library", str(lib.folder), "xmp", "write"]) == 1
+    captured = capsys.readouterr()
+    assert "Wrote 1 sidecars" in captured.out
+    assert (
+        f"{folder / 'upright.jpg.xmp'}: {folder / 'upright.jpg.xmp'} is not a regular file"
+        in captured.err
+    )
+    assert xmp.parse((folder / "rotated.jpg.xmp").read_bytes()).keywords == {"snow"}
+    assert main(["--library", str(lib.folder), "xmp", "read"]) == 1
+    assert (
+        f"{folder / 'rotated.jpg'}: {folder / 'rotated.xmp'}: not valid XMP"
+        in capsys.readouterr().err
+    )

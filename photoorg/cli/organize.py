@@ -263,11 +263,13 @@ def cmd_xmp_write(args) -> int:
 
     with open_library(args) as lib:
         report = xmp.write(lib.store, select(lib, args.query), auto=args.auto)
+    for path, why in report.failed:
+        print(f"{path}: {why}", file=sys.stderr)
     print(
         f"Wrote {len(report.written)} sidecars; {report.skipped} photos had no tags or names "
         "to write. The photos themselves were not touched."
     )
-    return 0
+    return 1 if report.failed else 0
 
 
 def cmd_xmp_read(args) -> int:
@@ -276,8 +278,10 @@ def cmd_xmp_read(args) -> int:
 
     with open_library(args) as lib:
         report = xmp.read(lib.store, select(lib, args.query))
+    for path, why in report.failed:
+        print(f"{path}: {why}", file=sys.stderr)
     print(
         f"Read sidecars of {report.photos} photos: {report.keywords} new tags, "
         f"{report.names} named people and pets."
     )
-    return 0
+    return 1 if report.failed else 0
