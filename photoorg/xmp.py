@@ -457,9 +457,7 @@ def write(store: Store, photos: list[Photo], auto: bool = False) -> XmpReport:
                 written.append(str(target))
         except UserError as e:  # not XMP, or not a file we may replace
             failed.append((str(target), str(e)))
-        except (
-            OSError
-        ) as e:  # a read-only or offline folder: the others still get theirs
+        except OSError as e:  # a read-only or offline folder: the others go on
             failed.append((str(target), e.strerror or str(e)))
     return XmpReport(written, skipped, failed)
 
