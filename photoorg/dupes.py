@@ -24,8 +24,9 @@ either hash (a pair within 3 bits always shares one; the bands overlap, starting
 every 8 bits, for crops whose changed bits scatter), plus
 neighbours in shot time. On 294 COCO photos and 10 copies of them (resized,
 re-encoded at quality 50, cropped 5%), all 10 copies are grouped and no unrelated pair.
-Measured (bench/dupes.py, synthetic hashes and 512-d vectors, 2 shared cores at
-load 9): grouping 100,000 photos takes 2.3 s of CPU (4.4 s wall), 10,000 take 0.4 s.
+Measured (bench/dupes.py, synthetic hashes and 512-d vectors, 2 cores shared at
+load 10): grouping 100,000 photos costs 5.8 s of CPU (19 s wall on the busy
+machine), 10,000 cost 0.15 s.
 
 The suggested keeper follows KEEPER_RULE; trashing the others goes through
 send2trash (the system trash), is journaled, and carries the user's tags and names
@@ -437,22 +438,45 @@ def relation(
     return None
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy's hash-based unique was 8x slower on 3M pairs)."""
+    values = np.sort(values)
+    return (
+        values[np.concatenate(([True], values[1:] != values[:-1]))]
+        if len(values)
+        else values
+    )
+
+
 def _cosines(items: list[Item], a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """CLIP cosine per pair (NaN where either photo has no embedding), in chunks."""
-    dims = next((len(it.embedding) for it in items if it.embedding is not None), 0)
+    """CLIP cosine per pair (NaN where either photo has no embedding). Only the
+    photos these pairs name are gathered into a matrix."""
     out = np.full(len(a), np.nan, np.float32)
-    if not dims:
+    needed = _sorted_unique(np.concatenate([a, b]))
+    needed = needed[[items[i].embedding is not None for i in needed.tolist()]]
+    if not len(needed):
         return out
-    has = np.array([it.embedding is not None for it in items])
-    matrix = np.zeros((len(items), dims), np.float32)
-    for i, it in enumerate(items):
-        if it.embedding is not None:
-            matrix[i] = it.embedding
+    matrix = np.stack([items[i].embedding for i in needed.tolist()]).astype(np.float32)
+    x, y = np.searchsorted(needed, a), np.searchsorted(needed, b)
+    x, y = np.minimum(x, len(needed) - 1), np.minimum(y, len(needed) - 1)
+    has = (needed[x] == a) & (needed[y] == b)
     for start in range(0, len(a), 50_000):
-        x, y = a[start : start + 50_000], b[start : start + 50_000]
-        dots = np.einsum("ij,ij->i", matrix[x], matrix[y])
-        out[start : start + 50_000] = np.where(has[x] & has[y], dots, np.nan)
+        part = slice(start, start + 50_000)
+        dots = np.einsum("ij,ij->i", matrix[x[part]], matrix[y[part]])
+        out[part] = np.where(has[part], dots, np.nan)
     return out
+
+
+def _codes(values: list[str | None]) -> np.ndarray:
+    """Equal strings -> equal integers; None -> a code shared with nothing."""
+    table: dict[str, int] = {}
+    return np.array(
+        [
+            table.setdefault(v, len(table)) if v else -1 - i
+            for i, v in enumerate(values)
+        ],
+        np.int64,
+    )
 
 
 def find_pairs(items: list[Item]) -> list[tuple[int, int, int]]:
@@ -475,19 +499,19 @@ def find_pairs(items: list[Item]) -> list[tuple[int, int, int]]:
     )
     a = np.concatenate([p[0] for p in parts]).astype(np.int64)
     b = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    keys = np.unique(np.minimum(a, b) * len(items) + np.maximum(a, b))
+    keys = _sorted_unique(np.minimum(a, b) * len(items) + np.maximum(a, b))
     if not len(keys):
         return []
     a, b = keys // len(items), keys % len(items)
-    stacks = np.unique([_stack_key(it.path) for it in items], return_inverse=True)[1]
+    stacks = _codes([_stack_key(it.path) for it in items])
     apart = stacks[a] != stacks[b]  # a stack is never a duplicate of itself
     a, b = a[apart], b[apart]
     pbits = np.bitwise_count(ph[a] ^ ph[b]).astype(np.int64)
     dbits = np.bitwise_count(dh[a] ^ dh[b]).astype(np.int64)
     both = has[a] & has[b]
     gap = np.abs(shots[a] - shots[b])
-    full = np.array([it.full_hash or "" for it in items], dtype=object)
-    same_full = (full[a] == full[b]) & (full[a] != "")
+    full = _codes([it.full_hash for it in items])
+    same_full = full[a] == full[b]
     close = both & (pbits <= max(CROP_BITS, CLIP_NEAR_BITS))
     # Similar shots are near in time: only those pairs are compared by meaning.
     cos = np.full(len(a), np.nan, np.float32)
