@@ -215,3 +215,38 @@ def test_cli_trash_asks_then_uses_the_system_trash(library, dupes_dir, tmp_path)
     assert sorted(p.name for p in (dupes_dir / "burst").iterdir()) == [
         f"B{k:02}.jpg" for k in range(12)
     ]
+
+
+# shared/ in the checkout, ../shared beside it (as bench/ looks), or beside its worktrees.
+COCO = next(
+    (
+        up / "shared" / "photos" / "coco-train-mini" / "images"
+        for up in Path(__file__).resolve().parents[1:4]
+        if (up / "shared").is_dir()
+    ),
+    Path("/nonexistent"),
+)
+
+
+@pytest.mark.skipif(not COCO.is_dir(), reason="the shared COCO sample is not here")
+def test_real_photos_copies_grouped_and_no_false_groups(library, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "coco"
+    names = sorted(p.name for p in COCO.glob("*.jpg"))[:40]
+    folder.mkdir()
+    for name in names:
+        shutil.copy2(COCO / name, folder / name)
+    for k, name in enumerate(names[:3]):  # resized, re-encoded, cropped 5%
+        image = Image.open(COCO / name).convert("RGB")
+        w, h = image.size
+        copy = [
+            image.resize((w // 2, h // 2)),
+            image,
+            image.crop((w // 20, h // 20, w - w // 20, h - h // 20)),
+        ][k]
+        copy.save(folder / f"copy{k}.jpg", quality=[90, 50, 90][k])
+    groups = _groups(_library_of(library, folder))
+    found = sorted(sorted(Path(m.path).name for m in g.members) for g in groups)
+    assert found == sorted(sorted([names[k], f"copy{k}.jpg"]) for k in range(3))
+    assert {g.keeper.path for g in groups} == {str(folder / n) for n in names[:3]}

@@ -100,3 +100,26 @@ def test_preview_apply_and_undo_from_the_dialog(setup, qtbot, tmp_path):
     qtbot.waitUntil(lambda: dialog.status.text().startswith("Undid"), timeout=WAIT)
     assert {p: p.read_bytes() for p in folder.rglob("*.jpg")} == before
     assert not (tmp_path / "sorted").exists()
+
+
+def test_main_window_organize_menu_opens_both_views(qtbot, tmp_path):
+    from photoorg.ui.mainwindow import MainWindow
+
+    w = MainWindow(tmp_path / "library", watch=False)
+    qtbot.addWidget(w)
+    actions = [
+        a.text()
+        for m in w.menuBar().actions()
+        if m.text() == "&Organize"
+        for a in m.menu().actions()
+    ]
+    assert actions == ["Duplicates…", "Sort or Rename These Photos…"]
+    dupes = w.show_duplicates()
+    qtbot.waitUntil(
+        lambda: dupes.status.text() == "No duplicates or bursts found.", timeout=WAIT
+    )
+    organize = w.organize_view()
+    assert organize.ids == []
+    dupes.close()
+    organize.close()
+    w.close()
