@@ -323,6 +323,56 @@ def _faces(db: Database) -> None:
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
 
 
+def _organize(db: Database) -> None:
+    # Per-photo features for duplicate finding, keyed on the content they were computed
+    # from (photos.hash), so an edited photo is recomputed. And the journal of every
+    # file operation photoorg made on the user's files (organize, rename, trash): each
+    # op is written before the file is touched, so undo can restore even a killed run.
+    _run(
+        db,
+        """
+        CREATE TABLE photo_features (
+            photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+            content TEXT NOT NULL,
+            model TEXT NOT NULL,
+            phash INTEGER,
+            dhash INTEGER,
+            sharpness REAL,
+            full_hash TEXT,
+            pixel_hash TEXT,
+            shot_at TEXT,
+            shot_from TEXT
+        );
+        CREATE INDEX photo_features_full ON photo_features(full_hash);
+        CREATE TABLE journal_runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('organize', 'rename', 'trash')),
+            description TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            undone_at REAL
+        );
+        CREATE TABLE journal_ops (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES journal_runs(id) ON DELETE CASCADE,
+            op TEXT NOT NULL CHECK (op IN ('root', 'mkdir', 'move', 'copy', 'trash')),
+            src TEXT NOT NULL,
+            dst TEXT,
+            size INTEGER,
+            mtime_ns INTEGER,
+            photo_id INTEGER,
+            src_root_id INTEGER,
+            src_rel TEXT,
+            dst_root_id INTEGER,
+            dst_rel TEXT,
+            keeper_id INTEGER,
+            state TEXT NOT NULL DEFAULT 'planned' CHECK (state IN ('planned', 'done', 'undone'))
+        );
+        CREATE INDEX journal_ops_run ON journal_ops(run_id, id)
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
     ("0002_rejected_suggestions", _rejected_suggestions),
@@ -330,6 +380,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0004_root_evidence", _root_evidence),
     ("0005_fts_triggers", _fts_triggers),
     ("0006_faces", _faces),
+    ("0007_organize", _organize),
 ]
 
 

@@ -147,6 +147,9 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(lambda: self.search.setFocus())
         view.addAction(find)
+        organize = self.menuBar().addMenu("&Organize")
+        organize.addAction("Duplicates…", self.show_duplicates)
+        organize.addAction("Sort or Rename These Photos…", self.organize_view)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("Search Syntax", self.show_query_help)
         help_menu.addAction("&About photoorg", self.show_about)
@@ -490,6 +493,22 @@ class MainWindow(QMainWindow):
         if failed:
             text += f"; {len(failed)} failed ({failed[0][1]})"
         self.status_text.setText(text)
+
+    def show_duplicates(self):
+        from .duplicates import DuplicatesDialog
+
+        dialog = DuplicatesDialog(self.lib, self.tasks, self)
+        dialog.finished.connect(self.refresh_sidebar)
+        dialog.show()
+        return dialog
+
+    def organize_view(self):
+        from .organize import OrganizeDialog, view_ids
+
+        dialog = OrganizeDialog(self.lib, self.tasks, view_ids(self.grid, self.model.source()), self)
+        dialog.finished.connect(self.refresh_sidebar)
+        dialog.show()
+        return dialog
 
     def show_about(self) -> None:
         from .about import AboutDialog

@@ -12,7 +12,7 @@ from .. import __version__
 from ..errors import UserError
 
 # Modules that define subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ("library", "watch", "models", "people")
+COMMAND_MODULES = ("library", "watch", "models", "people", "organize")
 
 
 def build_parser(extra_commands=()) -> argparse.ArgumentParser:
