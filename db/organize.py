@@ -206,7 +206,6 @@ class OrganizeStore:
                 "AND subject_id IS NOT NULL)",
                 [to_id, from_id, to_id],
             )
-        self.store._refresh_fts(to_id)
 
     def add_named_box(
         self, photo_id: int, label: str, box, subject_id: int, model: str
@@ -218,7 +217,6 @@ class OrganizeStore:
             "VALUES (?, ?, 1.0, ?, ?, ?, ?, ?, ?)",
             [photo_id, label, x0, y0, x1, y1, model, subject_id],
         )
-        self.store._refresh_fts(photo_id)
         return cur.lastrowid
 
     # -- following moved files ---------------------------------------------------
@@ -229,7 +227,6 @@ class OrganizeStore:
             "UPDATE photos SET root_id = ?, rel_path = ? WHERE id = ?",
             [root_id, rel_path, photo_id],
         )
-        self.store._refresh_fts(photo_id)
 
     def rel_paths(self, root_id: int) -> set[str]:
         """Every rel_path the library knows in a root, lower-cased (targets must avoid them)."""
