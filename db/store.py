@@ -792,5 +792,9 @@ class Store:
         )
         return None if blob is None else np.frombuffer(blob, np.float32)
 
+    def embedding_models(self) -> list[str]:
+        """The CLIP models that have embeddings here (duplicate finding compares within one)."""
+        return [r["model"] for r in self._rows("SELECT DISTINCT model FROM embeddings")]
+
     def integrity_ok(self) -> bool:
         return self._one("PRAGMA integrity_check") == "ok"

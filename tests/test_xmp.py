@@ -84,7 +84,7 @@ def test_write_then_read_round_trip_keeps_three_keyword_fields_in_sync(lib, tmp_
     path = tmp_path / "photos" / "upright.jpg"
     original = path.read_bytes()
     lib.tag(path, add=["beach", "Places/Rome"])
-    lib.store.replace_auto_tags(lib.photo(path).id, "clip", [("sky", 0.9)])
+    lib.store.set_auto_tags(lib.photo(path).id, [("sky", 0.9, "clip")])
     _name(lib, path, "Ana", (0.1, 0.2, 0.3, 0.6))
     photo = lib.photo(path)
     dog = lib.store.replace_detections(
@@ -182,7 +182,7 @@ def test_read_imports_lightroom_keywords_and_regions(lib, tmp_path, capsys):
 
 def test_cli_auto_writes_automatic_tags_only_when_asked(lib, tmp_path, capsys):
     path = tmp_path / "photos" / "upright.jpg"
-    lib.store.replace_auto_tags(lib.photo(path).id, "clip", [("sky", 0.9)])
+    lib.store.set_auto_tags(lib.photo(path).id, [("sky", 0.9, "clip")])
     lib.close()
     assert main(["--library", str(lib.folder), "xmp", "write"]) == 0
     assert not Path(str(path) + ".xmp").exists()
