@@ -196,16 +196,16 @@ def test_missing_models_banner_and_about_licences(window, qtbot, photo_dir, tmp_
     assert w.banner.isVisible()
     text = w.banner.text.text()
     assert "People &amp; pet boxes" in text or "People & pet boxes" in text
-    assert "yolox-nano" in text and "Download (" in w.banner.download_button.text()
+    assert "picodet-s" in text and "Download (" in w.banner.download_button.text()
     bogus = tmp_path / "not-weights.onnx"
     bogus.write_bytes(b"nonsense")
-    need = next(n for n in w.banner.missing if n.name == "yolox-nano")
+    need = next(n for n in w.banner.missing if n.name == "picodet-s")
     error = w.banner.import_file(need, str(bogus))
     assert error and "checksum" in error
     from photoorg.ui.about import AboutDialog
 
     about = AboutDialog(w.lib, w)
-    assert about.licences()["yolox-nano"] == "Apache-2.0"
+    assert about.licences()["picodet-s"] == "Apache-2.0"
 
 
 def test_welcome_suggests_pictures_folder(window, qtbot, tmp_path, monkeypatch):
