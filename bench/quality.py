@@ -371,24 +371,43 @@ def threshold_report(ds: Dataset, name: str, rows: list[dict]) -> None:
 
 # ---------------------------------------------------------------- mask IoU
 
+MASK_MIN_AREA = 15_000  # px: the subjects a user cuts out, not a face in the crowd
+
+
 def mask_report(ds: Dataset, args) -> None:
+    """Mask IoU of each segmenter given each subject's COCO box (so the figure is the
+    mask's, not the detector's), with the photo's other people/animals as the other
+    detected subjects; U2-Netp both plain (as before issue 12) and as the app runs it,
+    and the app's default as the GUI saves it (after cut_out's feathering)."""
     from photoorg.models.detect import KEEP_LABELS
 
     cats = {c["id"]: c["name"] for c in ds.coco.dataset["categories"]}
     by_id = {p.coco_id: p for p in ds.photos if p.coco_id is not None}
-    anns = [a for a in ds.coco.dataset["annotations"]
-            if a["image_id"] in by_id and not a["iscrowd"] and a["area"] >= 32 * 32
-            and cats[a["category_id"]] in KEEP_LABELS]
-    anns = sorted(anns, key=lambda a: a["id"])[: args.masks]
-    print(f"Cut-out mask IoU vs COCO masks, {len(anns)} people/animals (area >= 32^2), "
-          f"given the COCO box:")
+    subjects = [a for a in ds.coco.dataset["annotations"]
+                if a["image_id"] in by_id and not a["iscrowd"] and cats[a["category_id"]] in KEEP_LABELS]
+    anns = sorted((a for a in subjects if a["area"] >= args.min_area), key=lambda a: a["id"])
+    anns = anns[: args.masks]
+    print(f"Cut-out mask IoU vs COCO masks, {len(anns)} people/animals (area >= "
+          f"{args.min_area:,} px), given the COCO box:")
     for choice in args.segmenter:
         name, _, path = choice.partition("=")
-        mask_iou_for(ds, name, Path(path) if path else SHARED_WEIGHTS.get(name), anns, by_id,
-                     cats, args.device)
+        weights = Path(path) if path else SHARED_WEIGHTS.get(name)
+        for variant in (("plain", "app") if name == "u2netp" else ("app",)):
+            mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, args.device, variant)
+    default = default_segmenter()
+    print(f"  GUI default ({default}, the saved PNG's alpha after feathering):")
+    mask_iou_for(ds, default, SHARED_WEIGHTS.get(default), anns, subjects, by_id, cats,
+                 args.device, "gui")
 
 
-def mask_iou_for(ds, name, weights, anns, by_id, cats, device) -> None:
+def default_segmenter() -> str:
+    from photoorg.models.registry import DEFAULTS
+
+    return DEFAULTS["segmenter"]
+
+
+def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant) -> None:
+    from photoorg.cutout import cut_out
     from photoorg.imaging import load_image
     from photoorg.models.registry import MODELS
     from photoorg.models.segment import load_segmenter
@@ -397,24 +416,31 @@ def mask_iou_for(ds, name, weights, anns, by_id, cats, device) -> None:
         print(f"  {name:22} n/a: no weights (pass --segmenter {name}=PATH)")
         return
     segmenter = load_segmenter(MODELS[name], weights, device)
+    if variant == "plain":
+        segmenter.refine = False
     ious: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     for a in anns:
         photo = by_id[a["image_id"]]
         image = load_image(photo.path)
         w, h = image.size
-        x, y, bw, bh = a["bbox"]
-        alpha = segmenter.mask(image, (x / w, y / h, (x + bw) / w, (y + bh) / h))
+        norm = lambda b: (b[0] / w, b[1] / h, (b[0] + b[2]) / w, (b[1] + b[3]) / h)  # noqa: E731
+        others = [norm(o["bbox"]) for o in subjects
+                  if o["image_id"] == a["image_id"] and o["id"] != a["id"]]
+        alpha = segmenter.mask(image, norm(a["bbox"]), others)
+        if variant == "gui":
+            alpha = np.asarray(cut_out(image, alpha))[..., 3] / 255.0
         truth = ds.coco.annToMask(a).astype(bool)
         pred = alpha >= 0.5
-        union = (pred | truth).sum()
-        ious.setdefault(cats[a["category_id"]], []).append((pred & truth).sum() / union)
-    per = time.perf_counter() - t0
-    every = [v for vals in ious.values() for v in vals]
-    cells = "  ".join(f"{k} {np.mean(ious[k]):.3f} (n={len(ious[k])})"
-                      for k in AP_CLASSES if k in ious)
-    print(f"  {segmenter.model_id:22} all {np.mean(every):.3f} (n={len(every)})  {cells}"
-          f"   [{per / max(len(anns), 1) * 1000:.0f} ms/subject]")
+        ious.setdefault(cats[a["category_id"]], []).append((pred & truth).sum() / (pred | truth).sum())
+    per = (time.perf_counter() - t0) / max(len(anns), 1)
+    every = np.array([v for vals in ious.values() for v in vals])
+    people = np.array(ious.get("person", []))
+    animals = np.array([v for k, vals in ious.items() if k != "person" for v in vals])
+    cell = lambda v: f"{np.mean(v):.3f}/{np.median(v):.3f} (n={len(v)})" if len(v) else "n/a"  # noqa: E731
+    label = f"{segmenter.model_id} {variant}"
+    print(f"  {label:28} mean/median all {cell(every)}  people {cell(people)}  "
+          f"animals {cell(animals)}   [{per * 1000:.0f} ms/subject]")
 
 
 # ---------------------------------------------------------------- tags and search
@@ -481,7 +507,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the plain YOLOX loop (checks photoorg's pipeline loses nothing)")
     ap.add_argument("--weights", type=Path, help="detector weights file")
     ap.add_argument("--segmenter", action="append", help="NAME or NAME=PATH (repeatable)")
-    ap.add_argument("--masks", type=int, default=200, help="most subjects to segment")
+    ap.add_argument("--masks", type=int, default=1000, help="most subjects to segment")
+    ap.add_argument("--min-area", type=int, default=MASK_MIN_AREA,
+                    help="smallest subject (COCO mask area, px) to segment")
     ap.add_argument("--clip", default=DEFAULTS["clip"])
     ap.add_argument("--clip-weights", type=Path)
     ap.add_argument("--clip-random", action="store_true", help="smoke test only: random CLIP")
