@@ -416,8 +416,8 @@ def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant
         print(f"  {name:22} n/a: no weights (pass --segmenter {name}=PATH)")
         return
     segmenter = load_segmenter(MODELS[name], weights, device)
-    if variant == "plain":
-        segmenter.refine = False
+    if variant == "plain":  # U2-Netp as it ran before issue 12
+        segmenter.refine, segmenter.margin = False, 0.1
     ious: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     for a in anns:
