@@ -272,17 +272,40 @@ def _matched(ds: Dataset, rows: list[dict], labels: tuple[str, ...]) -> tuple[li
     return scored, n_truth
 
 
-def _photo_level(ds: Dataset, rows: list[dict], labels: tuple[str, ...]) -> tuple[list, int]:
-    """(best score of `labels` in the photo, photo has one) per photo, and how many do."""
+def _photo_level(ds: Dataset, rows: list[dict], labels: tuple[str, ...],
+                 suppress: bool = True) -> tuple[list, int]:
+    """(best score of `labels` in the photo, photo has one) per photo, and how many do;
+    suppress=False counts every box, as has: did before calibration."""
     cat_ids = {ds.coco.getCatIds(catNms=[label])[0] for label in labels}
     ids = [p.coco_id for p in ds.photos if p.coco_id is not None]
     has = {a["image_id"] for a in ds.coco.dataset["annotations"]
            if a["category_id"] in cat_ids and not a["iscrowd"]}
     best: dict[int, float] = {}
-    for r in rows:
+    for r in (tag_candidates(ds, rows) if suppress else rows):
         if r["category_id"] in cat_ids:
             best[r["image_id"]] = max(best.get(r["image_id"], 0.0), r["score"])
     return [(best[i], i in has) for i in ids if i in best], sum(i in has for i in ids)
+
+
+def tag_candidates(ds: Dataset, rows: list[dict]) -> list[dict]:
+    """The rows that may tag their photo: without the animal boxes that sit on a better-
+    scored other animal (photoorg.models.boxes.confused_animals, as the indexer does)."""
+    from types import SimpleNamespace
+
+    from photoorg.models.boxes import confused_animals
+
+    names = {c["id"]: c["name"] for c in ds.coco.dataset["categories"]}
+    by_image: dict[int, list[dict]] = {}
+    for r in rows:
+        by_image.setdefault(r["image_id"], []).append(r)
+    kept = []
+    for group in by_image.values():
+        dets = [SimpleNamespace(label=names[r["category_id"]], score=r["score"],
+                                box=(r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2],
+                                     r["bbox"][1] + r["bbox"][3])) for r in group]
+        confused = confused_animals(dets)
+        kept += [r for i, r in enumerate(group) if i not in confused]
+    return kept
 
 
 def _pr(scored: list, n_truth: int, cut: float) -> tuple[float, float]:
@@ -327,14 +350,15 @@ def calibrate(ds: Dataset, rows: list[dict]):
     return out, groups
 
 
-def teddy_dogs(ds: Dataset, rows: list[dict], cut: float) -> int:
+def teddy_dogs(ds: Dataset, rows: list[dict], cut: float, suppress: bool = True) -> int:
     """Photos a dog box over `cut` would tag "dog" that hold a teddy bear and no dog."""
     [dog] = ds.coco.getCatIds(catNms=["dog"])
     [teddy] = ds.coco.getCatIds(catNms=["teddy bear"])
     has = {}
     for a in ds.coco.dataset["annotations"]:
         has.setdefault(a["image_id"], set()).add(a["category_id"])
-    tagged = {r["image_id"] for r in rows if r["category_id"] == dog and r["score"] >= cut}
+    tagged = {r["image_id"] for r in (tag_candidates(ds, rows) if suppress else rows)
+              if r["category_id"] == dog and r["score"] >= cut}
     return sum(1 for i in tagged if teddy in has.get(i, ()) and dog not in has[i])
 
 
@@ -358,12 +382,13 @@ def threshold_report(ds: Dataset, name: str, rows: list[dict]) -> None:
             print(f"    {key:8} {source:11} draw {th.draw:.2f} (P {d[0]:.2f} R {d[1]:.2f})  "
                   f"count {th.count:.2f} (P {c[0]:.2f} R {c[1]:.2f})  "
                   f"tag {th.tag:.2f} (P {t[0]:.2f} R {t[1]:.2f}, {n_photos} photos)")
-    dogs, n_dogs = _photo_level(ds, rows, ("dog",))
+    dogs, n_dogs = _photo_level(ds, rows, ("dog",), suppress=False)
     old = _pr(dogs, n_dogs, 0.35)
     print(f"    before calibration, has:dog = any drawn dog box (score >= 0.35): "
           f"photo P {old[0]:.2f} R {old[1]:.2f}")
     cut = thresholds_of(stored or UNCALIBRATED, "dog").tag
-    print(f"    has:dog photos with a teddy bear and no dog: {teddy_dogs(ds, rows, 0.35)} at 0.35, "
+    print(f"    has:dog photos with a teddy bear and no dog: {teddy_dogs(ds, rows, 0.35, False)} "
+          f"before (any box >= 0.35), "
           f"{teddy_dogs(ds, rows, cut)} at the registry's tag cut {cut:.2f}")
     print("    registry form: {" + ", ".join(
         f'"{k}": _T({v.draw}, {v.count}, {v.tag})' for k, v in fitted.items()) + "}")

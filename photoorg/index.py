@@ -415,7 +415,7 @@ def _auto_tags(store: Store, job: Job, current: dict[str, str]) -> list[tuple[st
     old = [(t.tag, t.score, t.model) for t in store.tags_of(job.photo.id)
            if t.source == "auto"]
     if "detect" in job.ran:
-        boxes = [(d.label, d.score) for d in job.detections + job.named]
+        boxes = job.detections + job.named
         counted = [(t, s, current["detect"]) for t, s in detection_tags(boxes, current["detect"])]
     else:
         counted = [t for t in old if t[2] in detect_models]

@@ -113,7 +113,7 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models)
         assert {r[0] for r in region_rows} <= {d.id for d in boxes}
         assert {r[1] for r in region_rows} == {4 * model_set.clip.dim}
         tags = lib.store.tags_of(photo_id)
-        expected_counts = dict(detection_tags([(d.label, d.score) for d in boxes], det_id))
+        expected_counts = dict(detection_tags(boxes, det_id))
         by_name = {t.tag: t for t in tags}
         for name in expected_counts:
             assert by_name[name].model == det_id

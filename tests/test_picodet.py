@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from photoorg.models import picodet
-from photoorg.models.boxes import COCO80, KEEP_LABELS, UNCALIBRATED, box_iou
+from photoorg.models.boxes import COCO80, KEEP_LABELS, UNCALIBRATED, Detection, box_iou
 from photoorg.models.detect import detection_tags, load_detector, thresholds_for
 from photoorg.models.registry import DEFAULTS, MODELS, spec_for_model_id
 
@@ -92,19 +92,38 @@ def test_registry_holds_calibrated_cuts_for_both_detectors_and_picodet_is_defaul
     assert thresholds_for("onnx:nobody-knows") is UNCALIBRATED
 
 
+def _boxes(*rows):
+    """Detections at separate places unless a row gives its own box."""
+    return [Detection(label, score, row[0] if row else (0.1 * i, 0.0, 0.1 * i + 0.05, 0.1))
+            for i, (label, score, *row) in enumerate(rows)]
+
+
 def test_detection_tags_follow_each_cut():
     th = MODELS["picodet-s"].thresholds
     person, dog = th["person"], th["dog"]
-    boxes = [("person", person.count + 0.1), ("person", person.count + 0.01),
-             ("person", (person.count + person.draw) / 2),  # drawn, tagged, not counted
-             ("dog", dog.tag - 0.02),  # drawn but not a "dog" photo
-             ("horse", th["*"].tag + 0.05)]
+    boxes = _boxes(("person", person.count + 0.1), ("person", person.count + 0.01),
+                   ("person", (person.count + person.draw) / 2),  # drawn, tagged, not counted
+                   ("dog", dog.tag - 0.02),  # drawn but not a "dog" photo
+                   ("horse", th["*"].tag + 0.05))
     tags = dict(detection_tags(boxes, "onnx:picodet-s"))
     assert tags == {"2 people": pytest.approx(person.count + 0.01),
                     "person": pytest.approx(person.count + 0.1),
                     "horse": pytest.approx(th["*"].tag + 0.05)}
-    assert detection_tags([("dog", dog.tag)], "onnx:picodet-s") == [("dog", dog.tag)]
+    assert detection_tags(_boxes(("dog", dog.tag)), "onnx:picodet-s") == [("dog", dog.tag)]
     assert detection_tags([], "onnx:picodet-s") == []
+
+
+def test_a_cat_also_called_dog_is_tagged_cat_only():
+    """The photo from coco-train-mini that showed in has:dog: one cat, boxed as cat 0.67
+    and as dog 0.48 at nearly the same place."""
+    cat_box, dog_box = (0.0, 0.07, 0.57, 0.78), (0.0, 0.08, 0.57, 0.78)
+    boxes = _boxes(("cat", 0.67, cat_box), ("dog", 0.48, dog_box))
+    assert detection_tags(boxes, "onnx:picodet-s") == [("cat", 0.67)]
+    # A dog beside the cat, or a person on the dog's box, is still a dog.
+    beside = _boxes(("cat", 0.67, cat_box), ("dog", 0.48, (0.6, 0.1, 0.95, 0.8)))
+    assert [t for t, _ in detection_tags(beside, "onnx:picodet-s")] == ["cat", "dog"]
+    held = _boxes(("person", 0.9, dog_box), ("dog", 0.48, dog_box))
+    assert [t for t, _ in detection_tags(held, "onnx:picodet-s")] == ["1 person", "dog", "person"]
 
 
 def test_load_detector_keeps_boxes_from_each_labels_draw_cut():

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QHBox
                                QPushButton, QVBoxLayout)
 
 from ..cutout import crop_to_subject
+from ..errors import UserError
 from ..fileio import atomic_write_bytes
 from ..progress import drive
 from .canvas import box_label
@@ -121,7 +122,11 @@ class CutoutDialog(QDialog):
                 return None
         target = Path(path).with_suffix(".png")
         data = self.cropped_image if self.crop.isChecked() else self.result_image
-        atomic_write_bytes(target, data)  # the file dialog asked before replacing a file
+        try:
+            atomic_write_bytes(target, data)  # the file dialog asked before replacing a file
+        except UserError as e:
+            self.status.setText(str(e))
+            return None
         self.status.setText(f"Saved {target}")
         return target
 

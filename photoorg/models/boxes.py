@@ -4,7 +4,7 @@ detector front (detect.py) import them without importing each other."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -62,6 +62,24 @@ def thresholds_of(thresholds: Thresholds, label: str) -> ClassThresholds:
 def draw_cuts(thresholds: Thresholds) -> dict[str, float]:
     """label -> the least score a box of that label needs to be kept at all."""
     return {label: thresholds_of(thresholds, label).draw for label in KEEP_LABELS}
+
+
+# Two animal boxes this alike are one animal the detector could not name for sure.
+SAME_ANIMAL_IOU = 0.7
+
+
+def confused_animals(detections: Sequence) -> set[int]:
+    """Indices of animal boxes (anything with .label, .score, .box) that sit on a better-
+    scored box of another animal label: a cat also called "dog" at 0.48 is a cat. They
+    stay drawn and nameable; they just do not tag the photo."""
+    out = set()
+    for i, d in enumerate(detections):
+        if d.label == "person":
+            continue
+        if any(o.label not in ("person", d.label) and o.score > d.score
+               and box_iou(o.box, d.box) >= SAME_ANIMAL_IOU for o in detections):
+            out.add(i)
+    return out
 
 
 def box_iou(a, b) -> float:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable, Mapping, Protocol
+from typing import Mapping, Protocol, Sequence
 
 from PIL import Image
 
 from ..errors import UserError
-from .boxes import (KEEP_LABELS, UNCALIBRATED, Detection, Thresholds, box_iou, draw_cuts,
-                    normalise_box, thresholds_of)
+from .boxes import (KEEP_LABELS, UNCALIBRATED, Detection, Thresholds, box_iou,
+                    confused_animals, draw_cuts, normalise_box, thresholds_of)
 from .picodet import load_picodet
 from .registry import spec_for_model_id
 from .yolox import load_yolox
@@ -47,22 +47,23 @@ def thresholds_for(model_id: str) -> Thresholds:
     return (spec.thresholds if spec is not None and spec.thresholds else UNCALIBRATED)
 
 
-def detection_tags(boxes: Iterable[tuple[str, float]], model_id: str) -> list[tuple[str, float]]:
-    """The photo's tags from its (label, score) boxes under the detector's calibrated cuts:
-    "1 person" / "3 people" from boxes over the person count cut (score: the weakest box
-    counted), and each label whose best box passes its tag cut (score: that box's).
-    A box under the cuts stays drawn and nameable; it just does not tag the photo."""
+def detection_tags(boxes: Sequence, model_id: str) -> list[tuple[str, float]]:
+    """The photo's tags from its boxes (anything with .label, .score, .box) under the
+    detector's calibrated cuts: "1 person" / "3 people" from boxes over the person count
+    cut (score: the weakest box counted), and each label whose best box passes its tag cut
+    (score: that box's), unless the box sits on a better-scored other animal. A box under
+    the cuts stays drawn and nameable; it just does not tag the photo."""
     thresholds = thresholds_for(model_id)
-    boxes = list(boxes)
     out = []
-    people = [s for label, s in boxes if label == "person"
-              and s >= thresholds_of(thresholds, "person").count]
+    people = [d.score for d in boxes if d.label == "person"
+              and d.score >= thresholds_of(thresholds, "person").count]
     if people:
         out.append(("1 person" if len(people) == 1 else f"{len(people)} people", min(people)))
+    confused = confused_animals(boxes)
     best: dict[str, float] = {}
-    for label, score in boxes:
-        if score >= thresholds_of(thresholds, label).tag:
-            best[label] = max(score, best.get(label, 0.0))
+    for i, d in enumerate(boxes):
+        if i not in confused and d.score >= thresholds_of(thresholds, d.label).tag:
+            best[d.label] = max(d.score, best.get(d.label, 0.0))
     return out + sorted(best.items())
 
 
