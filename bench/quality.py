@@ -133,7 +133,7 @@ def reference_yolox(ds: Dataset, onnx_path: Path, decode=full_decode) -> list[di
     from PIL import Image
     from torchvision.ops import batched_nms
 
-    from photoorg.models.yolox import COCO80  # class names only
+    from photoorg.models.boxes import COCO80  # class names only
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     grids, strides = [], []
@@ -368,8 +368,8 @@ def threshold_report(ds: Dataset, name: str, rows: list[dict]) -> None:
 
     fitted, groups = calibrate(ds, rows)
     stored = MODELS[name].thresholds
-    print(f"  thresholds: box precision/recall at the draw and count cuts (IoU 0.5), photo "
-          f"precision/recall of the has:/label tag; registry = what the app uses")
+    print("  thresholds: box precision/recall at the draw and count cuts (IoU 0.5), photo "
+          "precision/recall of the has:/label tag; registry = what the app uses")
     for key, labels in groups.items():
         boxes, n_boxes = _matched(ds, rows, labels)
         photos, n_photos = _photo_level(ds, rows, labels)
@@ -448,11 +448,9 @@ def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant
     for a in anns:
         photo = by_id[a["image_id"]]
         image = load_image(photo.path)
-        w, h = image.size
-        norm = lambda b: (b[0] / w, b[1] / h, (b[0] + b[2]) / w, (b[1] + b[3]) / h)  # noqa: E731
-        others = [norm(o["bbox"]) for o in subjects
+        others = [_normalised(o["bbox"], image.size) for o in subjects
                   if o["image_id"] == a["image_id"] and o["id"] != a["id"]]
-        alpha = segmenter.mask(image, norm(a["bbox"]), others)
+        alpha = segmenter.mask(image, _normalised(a["bbox"], image.size), others)
         if variant == "gui":
             alpha = np.asarray(cut_out(image, alpha))[..., 3] / 255.0
         truth = ds.coco.annToMask(a).astype(bool)
@@ -462,10 +460,21 @@ def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant
     every = np.array([v for vals in ious.values() for v in vals])
     people = np.array(ious.get("person", []))
     animals = np.array([v for k, vals in ious.items() if k != "person" for v in vals])
-    cell = lambda v: f"{np.mean(v):.3f}/{np.median(v):.3f} (n={len(v)})" if len(v) else "n/a"  # noqa: E731
     label = f"{segmenter.model_id} {variant}"
-    print(f"  {label:28} mean/median all {cell(every)}  people {cell(people)}  "
-          f"animals {cell(animals)}   [{per * 1000:.0f} ms/subject]")
+    print(f"  {label:28} mean/median all {_cell(every)}  people {_cell(people)}  "
+          f"animals {_cell(animals)}   [{per * 1000:.0f} ms/subject]")
+
+
+def _normalised(bbox, size) -> tuple[float, float, float, float]:
+    """COCO xywh pixels -> normalised x0 y0 x1 y1."""
+    (x, y, bw, bh), (w, h) = bbox, size
+    return x / w, y / h, (x + bw) / w, (y + bh) / h
+
+
+def _cell(values: np.ndarray) -> str:
+    if not len(values):
+        return "n/a"
+    return f"{np.mean(values):.3f}/{np.median(values):.3f} (n={len(values)})"
 
 
 # ---------------------------------------------------------------- tags and search

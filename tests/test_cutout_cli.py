@@ -230,7 +230,7 @@ def tagged(lib_with_boxes):
 
 
 def test_cutout_query_cuts_every_matching_subject_and_never_overwrites(tagged, tmp_path, capsys):
-    lib, wide, rotated = tagged
+    lib = tagged[0]
     folder = tmp_path / "dogs"
     folder.mkdir()
     assert _run(lib, "cutout", "--query", "has:dog", "-o", str(folder)) == 0
@@ -250,7 +250,7 @@ def test_cutout_query_cuts_every_matching_subject_and_never_overwrites(tagged, t
 
 
 def test_cutout_query_reports_one_line_per_failure(tagged, tmp_path, capsys):
-    lib, wide, rotated = tagged
+    lib, _, rotated = tagged
     rotated.unlink()
     folder = tmp_path / "out"
     folder.mkdir()
@@ -277,6 +277,6 @@ def test_cutout_query_misuse_is_one_sentence(tagged, tmp_path, capsys, args, wor
 
 
 def test_cutout_query_into_a_missing_folder(tagged, tmp_path, capsys):
-    lib, _, _ = tagged
+    lib = tagged[0]
     assert _run(lib, "cutout", "--query", "has:dog", "-o", str(tmp_path / "nope")) == 2
     assert "no such folder" in capsys.readouterr().err

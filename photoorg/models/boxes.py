@@ -3,8 +3,8 @@ picodet.py) and their users, in a module of their own so that the backends and t
 detector front (detect.py) import them without importing each other."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -86,7 +86,7 @@ def box_window(box: Box, crop: tuple[int, int, int, int], size: tuple[int, int],
     w, h = size
     x0, y0, x1, y1 = box[0] * w, box[1] * h, box[2] * w, box[3] * h
     grow = tolerance * max(x1 - x0, y1 - y0)
-    cx0, cy0, cx1, cy1 = crop
+    cx0, cy0 = crop[:2]
     cols = slice(max(0, int(x0 - grow) - cx0), max(0, int(np.ceil(x1 + grow)) - cx0))
     rows = slice(max(0, int(y0 - grow) - cy0), max(0, int(np.ceil(y1 + grow)) - cy0))
     return rows, cols

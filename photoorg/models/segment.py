@@ -8,7 +8,8 @@ full-resolution size and paste into a full-size alpha.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 from PIL import Image

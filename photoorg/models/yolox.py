@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from PIL import Image
 
 from .boxes import COCO80, Detection, per_class_nms
 from .onnxrt import ort_session
+
+__all__ = ["COCO80", "YoloxDetector", "decode", "letterbox", "load_yolox", "postprocess"]
 
 INPUT = 416
 STRIDES = (8, 16, 32)
