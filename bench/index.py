@@ -18,9 +18,8 @@ N synthetic 12-megapixel JPEGs made once under --workdir) it prints:
   (goal >= 0.9: decoding and writing hide behind inference);
 - peak resident memory during the end-to-end run.
 
-The detector is the real YOLOX-Nano from ../shared/models, imported into each bench
-library with `photoorg models import yolox-nano FILE --allow-checksum-mismatch` (the
-shared file is another export of the official weights). No CLIP weights exist here:
+The detector is the default, the real PP-PicoDet-S from ../shared/models, imported
+into each bench library with `photoorg models import picodet-s FILE`. No CLIP weights exist here:
 CLIP is the chosen architecture randomly initialised (PHOTOORG_RANDOM_WEIGHTS=1; the
 output says so). Random weights cost what trained ones cost, so speeds hold; the
 number of boxes per photo (and so of box embeddings) comes from the real detector.
@@ -42,7 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 COCO = SHARED / "photos" / "coco-train-mini" / "images"
-YOLOX = SHARED / "models" / "yolox_nano.onnx"
+DETECTOR = SHARED / "models" / "picodet_s_416_coco.onnx"
 
 
 def make_synthetic(folder: Path, n: int) -> Path:
@@ -121,7 +120,7 @@ class Timed:
 
 
 def new_library(workdir: Path, name: str, photos: list[Path]):
-    """A fresh library over a folder of links to `photos`, with YOLOX imported."""
+    """A fresh library over a folder of links to `photos`, with PicoDet imported."""
     from photoorg.cli import main
     from photoorg.library import Library
     from photoorg.modelset import text_cache_dir
@@ -139,9 +138,8 @@ def new_library(workdir: Path, name: str, photos: list[Path]):
     cache.mkdir(exist_ok=True)
     text_cache_dir(lib_dir).parent.mkdir(parents=True)
     text_cache_dir(lib_dir).symlink_to(cache)
-    if main(["--library", str(lib_dir), "models", "import", "yolox-nano", str(YOLOX),
-             "--allow-checksum-mismatch"]) != 0:
-        sys.exit("bench: could not import the YOLOX file")
+    if main(["--library", str(lib_dir), "models", "import", "picodet-s", str(DETECTOR)]) != 0:
+        sys.exit("bench: could not import the PicoDet file")
     lib = Library(lib_dir)
     lib.add_roots([folder])
     drive(lib.scan())
@@ -259,9 +257,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds, best kept")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/photoorg-bench-index"))
     args = parser.parse_args()
-    os.environ["PHOTOORG_RANDOM_WEIGHTS"] = "1"  # CLIP only: YOLOX is installed for real
-    if not YOLOX.is_file():
-        sys.exit(f"bench: {YOLOX} is needed (the real detector)")
+    os.environ["PHOTOORG_RANDOM_WEIGHTS"] = "1"  # CLIP only: the detector is installed for real
+    if not DETECTOR.is_file():
+        sys.exit(f"bench: {DETECTOR} is needed (the real detector)")
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"photoorg index bench: {os.cpu_count()} CPUs, device {args.device}, "
           f"batch {args.batch_size}, load average {os.getloadavg()[0]:.1f} "

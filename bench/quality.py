@@ -32,9 +32,11 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared"
+# ../shared beside the checkout, or PHOTOORG_SHARED (a worktree one level deeper).
+SHARED = Path(os.environ.get("PHOTOORG_SHARED", HERE.parent.parent / "shared"))
 DEFAULT_FOLDER = SHARED / "photos" / "coco-train-mini"
 SHARED_WEIGHTS = {"yolox-nano": SHARED / "models" / "yolox_nano.onnx",
+                  "picodet-s": SHARED / "models" / "picodet_s_416_coco.onnx",
                   "u2netp": SHARED / "models" / "u2netp.onnx"}
 AP_CLASSES = ("person", "dog", "cat")
 SEARCH_QUERIES = ("dog", "cat", "car", "person", "food", "bird", "boat")
@@ -131,7 +133,7 @@ def reference_yolox(ds: Dataset, onnx_path: Path, decode=full_decode) -> list[di
     from PIL import Image
     from torchvision.ops import batched_nms
 
-    from photoorg.models.yolox import COCO80  # class names only
+    from photoorg.models.boxes import COCO80  # class names only
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     grids, strides = [], []
@@ -199,48 +201,238 @@ def detection_report(ds: Dataset, args) -> None:
     from photoorg.models.detect import load_detector
     from photoorg.models.registry import MODELS
 
-    print(f"Box AP@[.5:.95] on {len(ds.photos)} photos ({args.detector}):")
-    weights = args.weights or SHARED_WEIGHTS.get(args.detector)
-    if weights is None or not Path(weights).exists():
-        print(f"  n/a: no weights for {args.detector} (pass --weights PATH)")
-        return
-    detector = load_detector(MODELS[args.detector], Path(weights), args.device,
-                             score_threshold=AP_SCORE_CUT)
-    t0 = time.perf_counter()
-    rows = pipeline_detections(ds, detector)
-    print_ap(ds, f"photoorg pipeline {detector.model_id}", rows, time.perf_counter() - t0)
-    if MODELS[args.detector].arch == "yolox":
+    for name in args.detector:
+        print(f"Box AP@[.5:.95] on {len(ds.photos)} photos ({name}):")
+        weights = args.weights if args.weights and len(args.detector) == 1 else SHARED_WEIGHTS.get(name)
+        if weights is None or not Path(weights).exists():
+            print(f"  n/a: no weights for {name} (pass --weights PATH)")
+            continue
+        detector = load_detector(MODELS[name], Path(weights), args.device,
+                                 score_threshold=AP_SCORE_CUT)
         t0 = time.perf_counter()
-        rows = reference_yolox(ds, Path(weights))
-        print_ap(ds, "plain onnxruntime loop, full decode", rows, time.perf_counter() - t0)
-        # Same decoded pixels as the pipeline: any gap left would be photoorg's own code.
-        from photoorg.imaging import load_image
+        rows = pipeline_detections(ds, detector)
+        print_ap(ds, f"photoorg pipeline {detector.model_id}", rows, time.perf_counter() - t0)
+        print(f"  model time (median of single-photo detect() calls): "
+              f"{model_ms(ds, detector):.1f} ms/photo")
+        if MODELS[name].arch == "yolox" and args.reference:
+            t0 = time.perf_counter()
+            rows_ref = reference_yolox(ds, Path(weights))
+            print_ap(ds, "plain onnxruntime loop, full decode", rows_ref, time.perf_counter() - t0)
+        threshold_report(ds, name, rows)
 
+
+def model_ms(ds: Dataset, detector, n: int = 40) -> float:
+    """Median ms of detect() on one pre-decoded photo (decode excluded), after a warm-up."""
+    from photoorg.imaging import load_image
+
+    images = [load_image(p.path, max_side=detector.input_size) for p in ds.photos[:n]]
+    detector.detect(images[:1])
+    times = []
+    for image in images:
         t0 = time.perf_counter()
-        rows = reference_yolox(ds, Path(weights), lambda p: load_image(p, max_side=416))
-        print_ap(ds, "plain loop, pipeline's decode", rows, time.perf_counter() - t0)
+        detector.detect([image])
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(times))
+
+
+# ---------------------------------------------------------------- thresholds
+
+CALIBRATED = ("person", "dog", "cat")  # enough photos for a cut of their own (>= 8)
+TARGET_PRECISION = 0.9
+DRAW_FLOOR = 0.25
+
+
+def _matched(ds: Dataset, rows: list[dict], labels: tuple[str, ...]) -> tuple[list, int]:
+    """(score, is_true) of every box of `labels`, matched greedily by score to a not yet
+    matched ground-truth box of its class at IoU >= 0.5 (boxes on crowd regions ignored),
+    and the number of ground-truth boxes."""
+    from photoorg.models.boxes import box_iou
+
+    cat_ids = {ds.coco.getCatIds(catNms=[label])[0] for label in labels}
+    truth: dict[tuple, list] = {}
+    for a in ds.coco.dataset["annotations"]:
+        if a["category_id"] in cat_ids:
+            x, y, w, h = a["bbox"]
+            truth.setdefault((a["image_id"], a["category_id"]), []).append(
+                [(x, y, x + w, y + h), a["iscrowd"], False])
+    scored = []
+    for r in sorted((r for r in rows if r["category_id"] in cat_ids), key=lambda r: -r["score"]):
+        x, y, w, h = r["bbox"]
+        box = (x, y, x + w, y + h)
+        cands = truth.get((r["image_id"], r["category_id"]), [])
+        best = max(cands, key=lambda t: (not t[2] and not t[1]) * box_iou(box, t[0]), default=None)
+        if best is not None and not best[1] and not best[2] and box_iou(box, best[0]) >= 0.5:
+            best[2] = True
+            scored.append((r["score"], True))
+        elif any(t[1] and box_iou(box, t[0]) >= 0.5 for t in cands):
+            continue  # a box on a crowd region is neither right nor wrong
+        else:
+            scored.append((r["score"], False))
+    n_truth = sum(1 for ts in truth.values() for t in ts if not t[1])
+    return scored, n_truth
+
+
+def _photo_level(ds: Dataset, rows: list[dict], labels: tuple[str, ...],
+                 suppress: bool = True) -> tuple[list, int]:
+    """(best score of `labels` in the photo, photo has one) per photo, and how many do;
+    suppress=False counts every box, as has: did before calibration."""
+    cat_ids = {ds.coco.getCatIds(catNms=[label])[0] for label in labels}
+    ids = [p.coco_id for p in ds.photos if p.coco_id is not None]
+    has = {a["image_id"] for a in ds.coco.dataset["annotations"]
+           if a["category_id"] in cat_ids and not a["iscrowd"]}
+    best: dict[int, float] = {}
+    for r in (tag_candidates(ds, rows) if suppress else rows):
+        if r["category_id"] in cat_ids:
+            best[r["image_id"]] = max(best.get(r["image_id"], 0.0), r["score"])
+    return [(best[i], i in has) for i in ids if i in best], sum(i in has for i in ids)
+
+
+def tag_candidates(ds: Dataset, rows: list[dict]) -> list[dict]:
+    """The rows that may tag their photo: without the animal boxes that sit on a better-
+    scored other animal (photoorg.models.boxes.confused_animals, as the indexer does)."""
+    from types import SimpleNamespace
+
+    from photoorg.models.boxes import confused_animals
+
+    names = {c["id"]: c["name"] for c in ds.coco.dataset["categories"]}
+    by_image: dict[int, list[dict]] = {}
+    for r in rows:
+        by_image.setdefault(r["image_id"], []).append(r)
+    kept = []
+    for group in by_image.values():
+        dets = [SimpleNamespace(label=names[r["category_id"]], score=r["score"],
+                                box=(r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2],
+                                     r["bbox"][1] + r["bbox"][3])) for r in group]
+        confused = confused_animals(dets)
+        kept += [r for i, r in enumerate(group) if i not in confused]
+    return kept
+
+
+def _pr(scored: list, n_truth: int, cut: float) -> tuple[float, float]:
+    kept = [t for s, t in scored if s >= cut]
+    tp = sum(kept)
+    return (tp / len(kept) if kept else 1.0), (tp / n_truth if n_truth else 0.0)
+
+
+def _f1_cut(scored: list, n_truth: int) -> float:
+    def f1(cut):
+        p, r = _pr(scored, n_truth, cut)
+        return 2 * p * r / (p + r) if p + r else 0.0
+    cuts = sorted({round(s, 2) for s, _ in scored if s >= 0.05})
+    return max(cuts, key=lambda c: (f1(c), -c), default=0.5)
+
+
+def _precision_cut(scored: list, n_truth: int, target: float = TARGET_PRECISION) -> float:
+    """The lowest cut whose kept set is at least `target` right; F1-optimal if none is."""
+    cuts = sorted({round(s, 2) for s, _ in scored if s >= 0.05})
+    for cut in cuts:
+        if _pr(scored, n_truth, cut)[0] >= target:
+            return cut
+    return _f1_cut(scored, n_truth)
+
+
+def calibrate(ds: Dataset, rows: list[dict]):
+    """label ("*" for the pooled rare animals) -> ClassThresholds chosen on `ds`."""
+    from photoorg.models.boxes import KEEP_LABELS, ClassThresholds
+
+    groups = {label: (label,) for label in CALIBRATED}
+    groups["*"] = tuple(sorted(KEEP_LABELS - set(CALIBRATED)))
+    out = {}
+    for key, labels in groups.items():
+        boxes, n_boxes = _matched(ds, rows, labels)
+        photos, n_photos = _photo_level(ds, rows, labels)
+        # F1 on 20 boxes can favour a cut as low as 0.10, which draws boxes on teddy bears.
+        draw = max(_f1_cut(boxes, n_boxes), DRAW_FLOOR)
+        count = _precision_cut(boxes, n_boxes)
+        # A photo tag must not be looser than the drawn box that carries it.
+        tag = max(_precision_cut(photos, n_photos), draw)
+        out[key] = ClassThresholds(draw=draw, count=count, tag=tag)
+    return out, groups
+
+
+def teddy_dogs(ds: Dataset, rows: list[dict], cut: float, suppress: bool = True) -> int:
+    """Photos a dog box over `cut` would tag "dog" that hold a teddy bear and no dog."""
+    [dog] = ds.coco.getCatIds(catNms=["dog"])
+    [teddy] = ds.coco.getCatIds(catNms=["teddy bear"])
+    has = {}
+    for a in ds.coco.dataset["annotations"]:
+        has.setdefault(a["image_id"], set()).add(a["category_id"])
+    tagged = {r["image_id"] for r in (tag_candidates(ds, rows) if suppress else rows)
+              if r["category_id"] == dog and r["score"] >= cut}
+    return sum(1 for i in tagged if teddy in has.get(i, ()) and dog not in has[i])
+
+
+def threshold_report(ds: Dataset, name: str, rows: list[dict]) -> None:
+    from photoorg.models.boxes import UNCALIBRATED, thresholds_of
+    from photoorg.models.registry import MODELS
+
+    fitted, groups = calibrate(ds, rows)
+    stored = MODELS[name].thresholds
+    print("  thresholds: box precision/recall at the draw and count cuts (IoU 0.5), photo "
+          "precision/recall of the has:/label tag; registry = what the app uses")
+    for key, labels in groups.items():
+        boxes, n_boxes = _matched(ds, rows, labels)
+        photos, n_photos = _photo_level(ds, rows, labels)
+        for source, th in (("registry", (stored or {}).get(key)), ("fitted here", fitted[key])):
+            if th is None:
+                print(f"    {key:8} {source:11} none (uncalibrated: {UNCALIBRATED['*']})")
+                continue
+            d, c, t = (_pr(boxes, n_boxes, th.draw), _pr(boxes, n_boxes, th.count),
+                       _pr(photos, n_photos, th.tag))
+            print(f"    {key:8} {source:11} draw {th.draw:.2f} (P {d[0]:.2f} R {d[1]:.2f})  "
+                  f"count {th.count:.2f} (P {c[0]:.2f} R {c[1]:.2f})  "
+                  f"tag {th.tag:.2f} (P {t[0]:.2f} R {t[1]:.2f}, {n_photos} photos)")
+    dogs, n_dogs = _photo_level(ds, rows, ("dog",), suppress=False)
+    old = _pr(dogs, n_dogs, 0.35)
+    print(f"    before calibration, has:dog = any drawn dog box (score >= 0.35): "
+          f"photo P {old[0]:.2f} R {old[1]:.2f}")
+    cut = thresholds_of(stored or UNCALIBRATED, "dog").tag
+    print(f"    has:dog photos with a teddy bear and no dog: {teddy_dogs(ds, rows, 0.35, False)} "
+          f"before (any box >= 0.35), "
+          f"{teddy_dogs(ds, rows, cut)} at the registry's tag cut {cut:.2f}")
+    print("    registry form: {" + ", ".join(
+        f'"{k}": _T({v.draw}, {v.count}, {v.tag})' for k, v in fitted.items()) + "}")
 
 
 # ---------------------------------------------------------------- mask IoU
 
+MASK_MIN_AREA = 15_000  # px: the subjects a user cuts out, not a face in the crowd
+
+
 def mask_report(ds: Dataset, args) -> None:
+    """Mask IoU of each segmenter given each subject's COCO box (so the figure is the
+    mask's, not the detector's), with the photo's other people/animals as the other
+    detected subjects; U2-Netp both plain (as before issue 12) and as the app runs it,
+    and the app's default as the GUI saves it (after cut_out's feathering)."""
     from photoorg.models.detect import KEEP_LABELS
 
     cats = {c["id"]: c["name"] for c in ds.coco.dataset["categories"]}
     by_id = {p.coco_id: p for p in ds.photos if p.coco_id is not None}
-    anns = [a for a in ds.coco.dataset["annotations"]
-            if a["image_id"] in by_id and not a["iscrowd"] and a["area"] >= 32 * 32
-            and cats[a["category_id"]] in KEEP_LABELS]
-    anns = sorted(anns, key=lambda a: a["id"])[: args.masks]
-    print(f"Cut-out mask IoU vs COCO masks, {len(anns)} people/animals (area >= 32^2), "
-          f"given the COCO box:")
+    subjects = [a for a in ds.coco.dataset["annotations"]
+                if a["image_id"] in by_id and not a["iscrowd"] and cats[a["category_id"]] in KEEP_LABELS]
+    anns = sorted((a for a in subjects if a["area"] >= args.min_area), key=lambda a: a["id"])
+    anns = anns[: args.masks]
+    print(f"Cut-out mask IoU vs COCO masks, {len(anns)} people/animals (area >= "
+          f"{args.min_area:,} px), given the COCO box:")
     for choice in args.segmenter:
         name, _, path = choice.partition("=")
-        mask_iou_for(ds, name, Path(path) if path else SHARED_WEIGHTS.get(name), anns, by_id,
-                     cats, args.device)
+        weights = Path(path) if path else SHARED_WEIGHTS.get(name)
+        for variant in (("plain", "app") if name == "u2netp" else ("app",)):
+            mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, args.device, variant)
+    default = default_segmenter()
+    print(f"  GUI default ({default}, the saved PNG's alpha after feathering):")
+    mask_iou_for(ds, default, SHARED_WEIGHTS.get(default), anns, subjects, by_id, cats,
+                 args.device, "gui")
 
 
-def mask_iou_for(ds, name, weights, anns, by_id, cats, device) -> None:
+def default_segmenter() -> str:
+    from photoorg.models.registry import DEFAULTS
+
+    return DEFAULTS["segmenter"]
+
+
+def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant) -> None:
+    from photoorg.cutout import cut_out
     from photoorg.imaging import load_image
     from photoorg.models.registry import MODELS
     from photoorg.models.segment import load_segmenter
@@ -249,24 +441,40 @@ def mask_iou_for(ds, name, weights, anns, by_id, cats, device) -> None:
         print(f"  {name:22} n/a: no weights (pass --segmenter {name}=PATH)")
         return
     segmenter = load_segmenter(MODELS[name], weights, device)
+    if variant == "plain":  # U2-Netp as it ran before issue 12
+        segmenter.refine, segmenter.margin = False, 0.1
     ious: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     for a in anns:
         photo = by_id[a["image_id"]]
         image = load_image(photo.path)
-        w, h = image.size
-        x, y, bw, bh = a["bbox"]
-        alpha = segmenter.mask(image, (x / w, y / h, (x + bw) / w, (y + bh) / h))
+        others = [_normalised(o["bbox"], image.size) for o in subjects
+                  if o["image_id"] == a["image_id"] and o["id"] != a["id"]]
+        alpha = segmenter.mask(image, _normalised(a["bbox"], image.size), others)
+        if variant == "gui":
+            alpha = np.asarray(cut_out(image, alpha))[..., 3] / 255.0
         truth = ds.coco.annToMask(a).astype(bool)
         pred = alpha >= 0.5
-        union = (pred | truth).sum()
-        ious.setdefault(cats[a["category_id"]], []).append((pred & truth).sum() / union)
-    per = time.perf_counter() - t0
-    every = [v for vals in ious.values() for v in vals]
-    cells = "  ".join(f"{k} {np.mean(ious[k]):.3f} (n={len(ious[k])})"
-                      for k in AP_CLASSES if k in ious)
-    print(f"  {segmenter.model_id:22} all {np.mean(every):.3f} (n={len(every)})  {cells}"
-          f"   [{per / max(len(anns), 1) * 1000:.0f} ms/subject]")
+        ious.setdefault(cats[a["category_id"]], []).append((pred & truth).sum() / (pred | truth).sum())
+    per = (time.perf_counter() - t0) / max(len(anns), 1)
+    every = np.array([v for vals in ious.values() for v in vals])
+    people = np.array(ious.get("person", []))
+    animals = np.array([v for k, vals in ious.items() if k != "person" for v in vals])
+    label = f"{segmenter.model_id} {variant}"
+    print(f"  {label:28} mean/median all {_cell(every)}  people {_cell(people)}  "
+          f"animals {_cell(animals)}   [{per * 1000:.0f} ms/subject]")
+
+
+def _normalised(bbox, size) -> tuple[float, float, float, float]:
+    """COCO xywh pixels -> normalised x0 y0 x1 y1."""
+    (x, y, bw, bh), (w, h) = bbox, size
+    return x / w, y / h, (x + bw) / w, (y + bh) / h
+
+
+def _cell(values: np.ndarray) -> str:
+    if not len(values):
+        return "n/a"
+    return f"{np.mean(values):.3f}/{np.median(values):.3f} (n={len(values)})"
 
 
 # ---------------------------------------------------------------- tags and search
@@ -327,10 +535,15 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
-    ap.add_argument("--detector", default="yolox-nano")
+    ap.add_argument("--detector", action="append",
+                    help="detector name (repeatable; default picodet-s and yolox-nano)")
+    ap.add_argument("--reference", action="store_true",
+                    help="also run the plain YOLOX loop (checks photoorg's pipeline loses nothing)")
     ap.add_argument("--weights", type=Path, help="detector weights file")
     ap.add_argument("--segmenter", action="append", help="NAME or NAME=PATH (repeatable)")
-    ap.add_argument("--masks", type=int, default=200, help="most subjects to segment")
+    ap.add_argument("--masks", type=int, default=1000, help="most subjects to segment")
+    ap.add_argument("--min-area", type=int, default=MASK_MIN_AREA,
+                    help="smallest subject (COCO mask area, px) to segment")
     ap.add_argument("--clip", default=DEFAULTS["clip"])
     ap.add_argument("--clip-weights", type=Path)
     ap.add_argument("--clip-random", action="store_true", help="smoke test only: random CLIP")
@@ -338,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help="comma list of: boxes,masks,tags")
     args = ap.parse_args(argv)
     args.segmenter = args.segmenter or ["u2netp", "maskrcnn-resnet50-v2"]
+    args.detector = args.detector or ["picodet-s", "yolox-nano"]
     ds = load_dataset(args.folder)
     if not ds.photos:
         print(f"No labelled photos found in {args.folder}.", file=sys.stderr)

@@ -86,13 +86,12 @@ def _clause(c: Condition, drive: bool = False) -> tuple[str, list]:
             return "(p.lat IS NOT NULL AND p.lon IS NOT NULL)", []
         if v == "error":
             return "p.state = 'error'", []
-        # A detector's box, or the tag when only the tagger saw it.
+        # The label tag: the detector's when a box passed its calibrated tag cut (a
+        # weaker box is drawn but does not make a "dog" photo), the tagger's, or the user's.
         if drive:
-            return ("p.id IN (SELECT photo_id FROM detections WHERE label = ? UNION "
-                    "SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected')", [v, v])
-        return ("(EXISTS (SELECT 1 FROM detections WHERE photo_id = p.id AND label = ?) OR "
-                "EXISTS (SELECT 1 FROM tags WHERE photo_id = p.id AND tag = ? AND source != 'rejected'))",
-                [v, v])
+            return "p.id IN (SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected')", [v]
+        return ("EXISTS (SELECT 1 FROM tags WHERE photo_id = p.id AND tag = ? AND source != 'rejected')",
+                [v])
     if f == "words":
         return "p.id IN (SELECT rowid FROM photos_fts WHERE photos_fts MATCH ?)", [v]
     raise ValueError(f"unknown search field {f!r}")
@@ -118,8 +117,7 @@ def _estimate(store: Store, c: Condition, cap: int) -> int | None:
     if c.field == "tag":
         sql, params = "SELECT 1 FROM tags WHERE tag = ? AND source != 'rejected'", [c.value]
     elif c.field == "has" and c.value in HAS_LABELS:
-        sql, params = ("SELECT photo_id FROM detections WHERE label = ? UNION "
-                       "SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected'"), [c.value] * 2
+        sql, params = "SELECT photo_id FROM tags WHERE tag = ? AND source != 'rejected'", [c.value]
     elif c.field in ("person", "pet"):
         return 0
     elif c.field == "folder" and _words_phrase(str(c.value)) and not str(c.value).startswith("/"):

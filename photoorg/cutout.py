@@ -31,3 +31,16 @@ def cut_out(image: Image.Image, alpha: np.ndarray, feather_px: float | None = No
     # Zero the colour under full transparency so hidden pixels leak nothing into the PNG.
     rgb_arr = np.where(a_arr[..., None] == 0, 0, np.asarray(rgb)).astype(np.uint8)
     return Image.fromarray(np.dstack([rgb_arr, a_arr]), "RGBA")
+
+
+def crop_to_subject(rgba: Image.Image, margin: float = 0.03) -> Image.Image:
+    """The cut-out trimmed to its visible subject's bounding box, grown by `margin` x its
+    longer side (at least 2 px) and clipped to the photo: what a user pastes elsewhere.
+    A cut-out with nothing visible is returned whole."""
+    bbox = rgba.getchannel("A").getbbox()
+    if bbox is None:
+        return rgba
+    x0, y0, x1, y1 = bbox
+    grow = max(2, round(margin * max(x1 - x0, y1 - y0)))
+    return rgba.crop((max(0, x0 - grow), max(0, y0 - grow),
+                      min(rgba.width, x1 + grow), min(rgba.height, y1 + grow)))

@@ -30,7 +30,7 @@ from PIL import Image
 from . import face_stage
 from .db import Photo, PhotoMeta, Store
 from .imaging import DecodeError, load_image, read_meta
-from .models.detect import box_iou
+from .models.detect import box_iou, detection_tags
 from .modelset import ModelSet
 from .progress import Progress, Work
 from .thumbs import THUMB_SIDE, save_thumbnail
@@ -43,8 +43,6 @@ DECODE_MODEL = f"pillow-thumb{THUMB_SIDE}"
 EXACT_UP_TO = 1024
 # Stages that need the photo's pixels; "tags" alone runs on the stored embedding.
 IMAGE_STAGES = frozenset({"decode", "clip", "detect", "regions", "faces"})
-# Boxes below this score are drawn and nameable but not counted in "2 people".
-COUNT_MIN_SCORE = 0.5
 # A crowd of 40 would cost 40 CLIP runs; the highest-scoring boxes (named ones
 # first) get region embeddings, and boxes too small to recognise anyone are skipped.
 MAX_REGIONS = 8
@@ -400,20 +398,6 @@ def _tag(models: ModelSet, jobs: list[Job]) -> None:
                 job.clip_tags = job.clip_tags + [(word, float(score))]
 
 
-def count_tags(boxes: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    """"1 person" / "3 people", and each animal's label, from confident boxes; the
-    score is how sure the detector is of the weakest box counted (of the best animal)."""
-    confident = [(label, score) for label, score in boxes if score >= COUNT_MIN_SCORE]
-    people = [score for label, score in confident if label == "person"]
-    out = []
-    if people:
-        out.append(("1 person" if len(people) == 1 else f"{len(people)} people", min(people)))
-    for label in sorted({label for label, _ in confident if label != "person"}):
-        out.append((label, max(s for lbl, s in confident if lbl == label)))
-    return out
-
-
-
 # -- writing (one transaction per batch) ---------------------------------------------
 
 
@@ -457,8 +441,8 @@ def _auto_tags(store: Store, job: Job, current: dict[str, str]) -> list[tuple[st
     old = [(t.tag, t.score, t.model) for t in store.tags_of(job.photo.id)
            if t.source == "auto"]
     if "detect" in job.ran:
-        boxes = [(d.label, d.score) for d in job.detections + job.named]
-        counted = [(t, s, current["detect"]) for t, s in count_tags(boxes)]
+        boxes = job.detections + job.named
+        counted = [(t, s, current["detect"]) for t, s in detection_tags(boxes, current["detect"])]
     else:
         counted = [t for t in old if t[2] in detect_models]
     if "tags" in job.ran:

@@ -17,6 +17,7 @@ from .modelset import ModelSet, load_model_set
 from .people import group_new_faces
 from .progress import Progress, Work
 from .purge import PurgePlan, plan_purge
+from .query import parse
 from .scan import ScanResult, scan
 from .settings import Settings, load_settings
 from .thumbs import thumbnail
@@ -38,6 +39,12 @@ def _holds_photos(folder: Path) -> bool:
         return any(entry.is_file() and is_supported(entry.name) for entry in os.scandir(folder))
     except OSError:
         return False
+
+
+def query_labels(query: str) -> frozenset[str]:
+    """The box labels a search asks for with has: ("has:dog" -> {"dog"})."""
+    return frozenset(str(f.value) for f in parse(query).filters
+                     if f.key == "has" and not f.negated and f.value not in ("gps", "error"))
 
 
 def default_folder() -> Path:
@@ -284,11 +291,39 @@ class Library:
 
     def cutout(self, path: str | Path, out: str | Path, subject: str | None = None,
                label: str | None = None, force: bool = False, segmenter: str | None = None,
-               device: str | None = None):
+               device: str | None = None, crop: bool = False):
         """Cut a box (by id or subject name), the best box with `label`, or the main
-        subject out of a photo into an RGBA PNG at full size (CutoutResult)."""
+        subject out of a photo into an RGBA PNG, at full size or cropped to the subject
+        (CutoutResult)."""
+
         return make_cutout(self.store, self.weights, self.settings(), self.photo(path),
-                           Path(out), subject, label, force, segmenter, device)
+                           Path(out), subject, label, force, segmenter, device, crop)
+
+    def cutouts(self, photos: list[Photo], folder: str | Path,
+                labels: frozenset[str] = frozenset(), crop: bool = False,
+                segmenter: str | None = None, device: str | None = None, cancel=None):
+        """Cut every subject of `photos` (boxes with one of `labels` when given) into
+        `folder` under new unique names, never overwriting (Work[CutoutBatch])."""
+        from .modelops import make_cutouts
+
+        return make_cutouts(self.store, self.weights, self.settings(), photos, Path(folder),
+                            labels, crop, segmenter, device, cancel)
+
+    def search_cutouts(self, query: str, folder: str | Path, crop: bool = False,
+                       segmenter: str | None = None, device: str | None = None,
+                       limit: int | None = None, cancel=None):
+        """cutouts() over the photos a search finds, the boxes picked by its has: labels
+        (`has:dog` cuts out the dogs, not the people beside them). A filter-only search
+        takes every match; free text ranks every photo, so it takes the first 50 (as
+        `photoorg search` shows) unless `limit` says otherwise."""
+        from .query import parse
+
+        q = parse(query)
+        if limit is None:
+            limit = 50 if q.terms or q.similar else 1_000_000
+        hits = self.search(query, limit=limit)
+        return self.cutouts([h.photo for h in hits], folder, query_labels(query), crop,
+                            segmenter, device, cancel)
 
     def watcher(self, on_notice=None, options=None):
         """A WatchService on this library's folders (not started: call start() or use

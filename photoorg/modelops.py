@@ -3,13 +3,16 @@ weights, adding a vocabulary word, and cutting a subject out of a photo."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .db import Photo, Store, StoredDetection
-from .errors import LibraryError
+from .errors import LibraryError, UserError
 from .fileio import WriteRefused, atomic_write
+from .progress import Progress, Work
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -90,12 +93,12 @@ def check_output(store: Store, photo: Photo, out: Path, force: bool) -> Path:
     return out
 
 
-def write_png(image, out: Path, force: bool) -> None:
+def write_png(image, out: Path, force: bool) -> Path:
     """Encode, then write atomically (fileio): a failure (a full disk) leaves the old
     file as it was, a link to a device is refused, and without force an existing file,
     even one that appeared meanwhile, is never replaced."""
     try:
-        atomic_write(out, lambda f: image.save(f, "PNG", optimize=False), replace=force)
+        return atomic_write(out, lambda f: image.save(f, "PNG", optimize=False), replace=force)
     except WriteRefused:
         if not force and out.exists():
             raise LibraryError(f"{out} already exists; add --force to overwrite it.") from None
@@ -104,25 +107,122 @@ def write_png(image, out: Path, force: bool) -> None:
         raise LibraryError(f"Cannot write {out}: {e.strerror or e}.") from None
 
 
-def make_cutout(store: Store, weights: WeightStore, settings: Settings, photo: Photo,
-                out: Path, subject: str | None = None, label: str | None = None,
-                force: bool = False, segmenter: str | None = None,
-                device: str | None = None) -> CutoutResult:
-    from . import models
-    from .cutout import cut_out
-    from .imaging import load_image
-
-    out = check_output(store, photo, Path(out).expanduser(), force)
+def _check_photo_file(photo: Photo) -> None:
     # Said before loading the model, and naming the photo: the bare decode error
     # ("cannot open: No such file or directory") did not say which file or why.
     if not Path(photo.path).is_file():
         raise LibraryError(f"{photo.path} is not there now (its folder is offline, or the file "
                            "was moved or deleted); reconnect it or run `photoorg scan`.")
-    detection = choose_box(store, photo, subject, label)
-    model = models.load("segmenter", segmenter or settings.segmenter, store=weights,
-                        device=device or settings.device)
+
+
+def _segmenter(weights: WeightStore, settings: Settings, segmenter: str | None,
+               device: str | None):
+    from . import models
+
+    return models.load("segmenter", segmenter or settings.segmenter, store=weights,
+                       device=device or settings.device)
+
+
+def _cut(store: Store, model, photo: Photo, detection: StoredDetection | None, crop: bool):
+    """The RGBA cut-out of one box (None: the main subject), other boxes of the photo
+    kept out of its mask; cropped to the subject plus a margin when asked."""
+    from .cutout import crop_to_subject, cut_out
+    from .imaging import load_image
+
     image = load_image(photo.path)  # full resolution, upright
     box = detection.box if detection else None
-    rgba = cut_out(image, model.mask(image, box))
+    others = [d.box for d in store.detections_of(photo.id) if detection and d.id != detection.id]
+    rgba = cut_out(image, model.mask(image, box, others))
+    return crop_to_subject(rgba) if crop else rgba
+
+
+def make_cutout(store: Store, weights: WeightStore, settings: Settings, photo: Photo,
+                out: Path, subject: str | None = None, label: str | None = None,
+                force: bool = False, segmenter: str | None = None,
+                device: str | None = None, crop: bool = False) -> CutoutResult:
+    out = check_output(store, photo, Path(out).expanduser(), force)
+    _check_photo_file(photo)
+    detection = choose_box(store, photo, subject, label)
+    model = _segmenter(weights, settings, segmenter, device)
+    rgba = _cut(store, model, photo, detection, crop)
     write_png(rgba, out, force)
-    return CutoutResult(out, rgba.size, box, detection, model.model_id)
+    return CutoutResult(out, rgba.size, detection.box if detection else None, detection,
+                        model.model_id)
+
+
+# -- many cut-outs: a search's subjects into a folder -----------------------------------
+
+
+@dataclass
+class CutoutBatch:
+    """What a batch wrote, and one (photo path, reason) per subject that failed."""
+
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def batch_targets(store: Store, photos: list[Photo],
+                  labels: frozenset[str] = frozenset()) -> list[tuple[Photo, StoredDetection | None]]:
+    """Every subject to cut out: each box of each photo (only boxes with one of `labels`
+    when given), or the photo's main subject where it has no box at all."""
+    pairs = []
+    for photo in photos:
+        boxes = store.detections_of(photo.id)
+        if labels:
+            pairs += [(photo, d) for d in boxes if d.label in labels]
+        else:
+            pairs += [(photo, d) for d in boxes] or [(photo, None)]
+    return pairs
+
+
+def cutout_name(photo: Photo, detection: StoredDetection | None) -> str:
+    """"<photo stem>-<photo id>-<name or label>-<box id>.png": the ids keep names from
+    different photos (IMG_0001.jpg in two folders) and boxes apart."""
+    stem = _safe_name(Path(photo.path).stem)
+    what = "main" if detection is None else (
+        f"{_safe_name(detection.subject_name or detection.label)}-{detection.id}")
+    return f"{stem}-{photo.id}-{what}.png"
+
+
+def _safe_name(text: str) -> str:
+    """A file-name part with no separators or dots that could leave the chosen folder."""
+    return re.sub(r"[^\w\-]+", "_", text).strip("_.") or "subject"
+
+
+def _free_path(folder: Path, name: str) -> Path:
+    """`name` in `folder`, or "<stem>-2.png", "-3"... when taken: never overwrite."""
+    target, n = folder / name, 1
+    while target.exists():
+        n += 1
+        target = folder / f"{Path(name).stem}-{n}.png"
+    return target
+
+
+def make_cutouts(store: Store, weights: WeightStore, settings: Settings, photos: list[Photo],
+                 folder: Path, labels: frozenset[str] = frozenset(), crop: bool = False,
+                 segmenter: str | None = None, device: str | None = None,
+                 cancel: Callable[[], bool] | None = None) -> Work[CutoutBatch]:
+    """Cut every subject of `photos` into `folder` (see batch_targets), one PNG each,
+    under a unique new name. A subject that fails is recorded and the batch goes on;
+    `cancel()` true ends it early with what is done."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise LibraryError(f"{folder}: no such folder; create it first.")
+    pairs = batch_targets(store, photos, labels)
+    batch = CutoutBatch()
+    if not pairs:
+        return batch
+    model = _segmenter(weights, settings, segmenter, device)
+    started = Progress("cutout", 0, len(pairs)).started
+    for n, (photo, detection) in enumerate(pairs):
+        if cancel is not None and cancel():
+            break
+        try:
+            _check_photo_file(photo)
+            rgba = _cut(store, model, photo, detection, crop)
+            batch.written.append(write_png(rgba, _free_path(folder, cutout_name(photo, detection)),
+                                           force=False))
+        except (UserError, OSError, ValueError) as e:  # one bad photo must not end the batch
+            batch.failed.append((photo.path, str(e)))
+        yield Progress("cutout", n + 1, len(pairs), started)
+    return batch

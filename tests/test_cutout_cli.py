@@ -205,3 +205,78 @@ def test_cutout_of_a_photo_whose_file_is_gone_names_it(lib_with_boxes, tmp_path,
     err = capsys.readouterr().err
     assert str(wide) in err and "scan" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_cutout_crop_keeps_the_subject_and_a_small_margin(lib_with_boxes, tmp_path, capsys):
+    lib, wide, _ = lib_with_boxes
+    out = tmp_path / "dog-crop.png"
+    assert _run(lib, "cutout", str(wide), "--label", "dog", "--crop", "-o", str(out)) == 0
+    image = Image.open(out)
+    # The dog box is x 30..150, y 40..160 of 300x200: the crop is that, grown on each side
+    # by the mask's box tolerance (4 px), the feathered edge (2 px) and the margin (4 px).
+    assert image.mode == "RGBA" and image.width <= 120 + 2 * 12 and image.height <= 120 + 2 * 12
+    alpha = np.asarray(image)[..., 3]
+    assert alpha.max() > 0 and alpha[0].max() == 0 and alpha[:, 0].max() == 0  # the margin
+    assert f"{image.width}x{image.height}" in capsys.readouterr().out
+
+
+@pytest.fixture
+def tagged(lib_with_boxes):
+    """Both photos tagged "dog" as the indexer tags a box over the dog tag cut."""
+    lib, wide, rotated = lib_with_boxes
+    for path in (wide, rotated):
+        lib.store.set_auto_tags(lib.photo(path).id, [("dog", 0.9, "onnx:yolox-nano")])
+    return lib_with_boxes
+
+
+def test_cutout_query_cuts_every_matching_subject_and_never_overwrites(tagged, tmp_path, capsys):
+    lib = tagged[0]
+    folder = tmp_path / "dogs"
+    folder.mkdir()
+    assert _run(lib, "cutout", "--query", "has:dog", "-o", str(folder)) == 0
+    first = sorted(p.name for p in folder.iterdir())
+    # One per dog box (not the people beside them): "<stem>-<photo id>-dog-<box id>.png".
+    assert len(first) == 2 and all("-dog-" in n for n in first)
+    assert {n.split("-")[0] for n in first} == {"wide", "rotated"}
+    assert "Wrote 2 cut-outs" in capsys.readouterr().out
+    kept = {n: (folder / n).read_bytes() for n in first}
+
+    assert _run(lib, "cutout", "--query", "has:dog", "--crop", "-o", str(folder)) == 0
+    names = sorted(p.name for p in folder.iterdir())
+    assert len(names) == 4 and set(first) < set(names)
+    assert all((folder / n).read_bytes() == data for n, data in kept.items())  # untouched
+    assert {n for n in names if n not in first} == {n.replace(".png", "-2.png") for n in first}
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_cutout_query_reports_one_line_per_failure(tagged, tmp_path, capsys):
+    lib, _, rotated = tagged
+    rotated.unlink()
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert _run(lib, "cutout", "--query", "has:dog", "-o", str(folder)) == 1
+    captured = capsys.readouterr()
+    failures = [line for line in captured.err.splitlines() if line.startswith("failed:")]
+    assert len(failures) == 1 and str(rotated) in failures[0] and "not there now" in failures[0]
+    assert [p.name.split("-")[0] for p in folder.iterdir()] == ["wide"]
+    assert "Wrote 1 cut-outs" in captured.out and "1 failed" in captured.out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["PHOTO", "--query", "has:dog"], "either a PHOTO or --query"),
+    (["--query", "has:dog", "--force"], "never overwrites"),
+    ([], "Name the PHOTO"),
+    (["--query", "has:dog", "--limit", "0"], "--limit 0"),
+])
+def test_cutout_query_misuse_is_one_sentence(tagged, tmp_path, capsys, args, words):
+    lib, wide, _ = tagged
+    args = [str(wide) if a == "PHOTO" else a for a in args]
+    assert _run(lib, "cutout", *args, "-o", str(tmp_path)) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+
+
+def test_cutout_query_into_a_missing_folder(tagged, tmp_path, capsys):
+    lib = tagged[0]
+    assert _run(lib, "cutout", "--query", "has:dog", "-o", str(tmp_path / "nope")) == 2
+    assert "no such folder" in capsys.readouterr().err

@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from photoorg import models
-from photoorg.index import MAX_REGIONS, Control, count_tags, stage_models
+from photoorg.index import MAX_REGIONS, Control, stage_models
 from photoorg.library import Library
+from photoorg.models.detect import detection_tags
 from photoorg.modelset import ModelSet, text_cache_dir
 from photoorg.progress import drive
 from photoorg.settings import SettingsError, load_settings
@@ -111,7 +112,7 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models)
         assert {r[0] for r in region_rows} <= {d.id for d in boxes}
         assert {r[1] for r in region_rows} == {4 * model_set.clip.dim}
         tags = lib.store.tags_of(photo_id)
-        expected_counts = dict(count_tags([(d.label, d.score) for d in boxes]))
+        expected_counts = dict(detection_tags(boxes, det_id))
         by_name = {t.tag: t for t in tags}
         for name in expected_counts:
             assert by_name[name].model == det_id
@@ -356,14 +357,6 @@ def test_a_photo_failing_in_a_model_gets_an_error_and_the_batch_goes_on(tmp_path
     errors = {Path(p.path).name for p in lib.store.errors()}
     assert errors == {"photo_00.jpg", "photo_03.jpg", "broken.jpg"}
     lib.close()
-
-
-def test_count_tags():
-    boxes = [("person", 0.9), ("person", 0.6), ("person", 0.4), ("dog", 0.7), ("dog", 0.8),
-             ("cat", 0.3)]
-    assert count_tags(boxes) == [("2 people", 0.6), ("dog", 0.8)]
-    assert count_tags([("person", 0.95)]) == [("1 person", 0.95)]
-    assert count_tags([]) == []
 
 
 def test_settings_file_is_checked_with_clear_sentences(tmp_path):

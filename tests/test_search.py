@@ -194,6 +194,7 @@ def test_each_filter_and_its_negation(lib):
     d = lib.add("broken/d.jpg", state="error")
     dog = type("D", (), {"label": "dog", "score": 0.8, "box": (0.2, 0.2, 0.4, 0.4)})()
     lib.store.replace_detections(c, "det", [dog])
+    lib.store.set_auto_tags(c, [("dog", 0.8, "det")])  # the box passed the tag cut
     ids = lambda q: {h.photo.id for h in search(lib.store, q)}  # noqa: E731
     assert ids("tag:snow") == {a} and ids("-tag:snow") == {b, c, d}
     assert ids("in:Rome") == {a} and ids("in:2021/Rome") == {a} and ids("-in:Screenshots") == {a, c, d}
@@ -207,7 +208,21 @@ def test_each_filter_and_its_negation(lib):
     assert ids("-has:error") == {a, b, c}
     assert ids("after:2019 before:2022 -tag:snow") == {c}
     hit = search(lib.store, "has:dog")[0]
-    assert hit.why == ["box: dog"] and hit.box == (0.2, 0.2, 0.4, 0.4)
+    assert hit.why == ["tag: dog (0.80)", "box: dog"] and hit.box == (0.2, 0.2, 0.4, 0.4)
+
+
+def test_has_finds_label_tags_not_every_drawn_box(lib):
+    """A box under the detector's tag cut is drawn and nameable, but its photo is no
+    "dog" photo: has: follows the label tags."""
+    weak = lib.add("x/teddy.jpg")
+    teddy = type("D", (), {"label": "dog", "score": 0.3, "box": (0.1, 0.1, 0.5, 0.5)})()
+    lib.store.replace_detections(weak, "det", [teddy])
+    sure = lib.add("x/rex.jpg")
+    rex = type("D", (), {"label": "dog", "score": 0.9, "box": (0.2, 0.2, 0.6, 0.6)})()
+    lib.store.replace_detections(sure, "det", [rex])
+    lib.store.set_auto_tags(sure, [("dog", 0.9, "det")])
+    assert [h.photo.id for h in search(lib.store, "has:dog")] == [sure]
+    assert len(lib.store.detections_of(weak)) == 1
 
 
 def test_missing_photos_never_match(lib):

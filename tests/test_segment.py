@@ -38,7 +38,8 @@ def test_crop_region_grows_by_margin_and_clips():
 
 
 def test_u2net_alpha_is_full_size_smooth_and_on_the_box():
-    seg = u2net.U2NetSegmenter(DiscSession(), "onnx:test", margin=0.0)
+    # Plain bilinear upsampling: the noise photo would give the guided filter noise edges.
+    seg = u2net.U2NetSegmenter(DiscSession(), "onnx:test", margin=0.0, edge_aware=False)
     box = (0.5, 0.25, 0.9, 0.85)  # 120 x 120 px in a 300 x 200 photo
     alpha = seg.mask(photo(), box)
     assert alpha.shape == (200, 300) and alpha.dtype == np.float32
@@ -82,3 +83,65 @@ def test_non_segmenters_are_refused():
     with pytest.raises(SegmenterError, match="not a segmenter"):
         load_segmenter(SimpleNamespace(name="yolox-nano", backend="onnx", arch="yolox"),
                        None, "cpu")
+
+
+# -- refinements of a salient mask toward the box's subject --------------------------------
+
+
+class TwoBlobSession:
+    """A U2-Net stand-in whose mask holds the subject, a small detached blob beside it and
+    one in the corner, and which remembers the pixels it was fed."""
+
+    def __init__(self):
+        self.fed = None
+
+    def get_inputs(self):
+        return [SimpleNamespace(name="input.1", shape=(1, 3, 320, 320))]
+
+    def run(self, _names, feed):
+        self.fed = feed["input.1"]
+        mask = np.zeros((320, 320), np.float32)
+        mask[100:260, 100:260] = 1  # the subject
+        mask[60:75, 60:75] = 1  # a detached blob inside the box, 1% of the subject
+        mask[0:30, 290:320] = 1  # a blob outside the box
+        return [mask[None, None], mask[None, None]]
+
+
+def test_refined_mask_stays_in_the_box_and_drops_detached_blobs():
+    image = Image.new("RGB", (400, 400), (90, 120, 150))
+    box = (0.25, 0.25, 0.75, 0.75)  # 100..300 px; the crop is 50..350 (margin 0.25)
+    plain = u2net.U2NetSegmenter(TwoBlobSession(), "onnx:test", margin=0.25, edge_aware=False,
+                                 refine=False).mask(image, box)
+    # Crop px = mask px * 300 / 320, plus 50: the inner blob at 106..120, the corner at x 322..350.
+    assert plain[108:118, 108:118].min() == pytest.approx(1.0)
+    assert plain[55:75, 325:348].min() == pytest.approx(1.0)
+    seg = u2net.U2NetSegmenter(TwoBlobSession(), "onnx:test", margin=0.25, edge_aware=False)
+    alpha = seg.mask(image, box)
+    assert alpha[108:118, 108:118].max() == 0  # detached and small: not the subject
+    assert alpha[:, 307:].max() == 0 and alpha[:, :94].max() == 0  # outside the box + 3%
+    assert alpha[200, 200] == pytest.approx(1.0)
+
+
+def test_other_subjects_are_painted_flat_before_the_model_sees_them():
+    session = TwoBlobSession()
+    seg = u2net.U2NetSegmenter(session, "onnx:test", margin=0.5, edge_aware=False)
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 255, (300, 300, 3), dtype=np.uint8))
+    seg.mask(image, (0.4, 0.4, 0.6, 0.6), others=[(0.0, 0.0, 0.45, 1.0)])
+    fed = session.fed[0]  # the crop 30..270 at 320 px: x < 0.45 lies in the other box
+    left = fed[:, :, :80]  # x 30..90 px: the neighbour, outside the subject's box
+    right = fed[:, :, 250:]  # x 217..270 px: untouched background
+    assert left.std(axis=(1, 2)).max() < 0.05 and right.std(axis=(1, 2)).min() > 0.5
+
+
+def test_guided_upsampling_snaps_a_blurry_edge_to_the_photo_edge():
+    from photoorg.models.masks import guided_upsample, resize_alpha
+
+    guide = np.zeros((400, 400), np.uint8)
+    guide[:, 203:] = 255  # the photo's edge at x = 203
+    blurry = np.clip((np.arange(40) - 19.5) / 2 + 0.5, 0, 1)[None].repeat(40, 0).astype(np.float32)
+    plain = resize_alpha(blurry, (400, 400))
+    snapped = guided_upsample(blurry, Image.fromarray(guide).convert("RGB"))
+    steps_plain, steps = np.diff(plain[200]), np.diff(snapped[200])
+    assert steps_plain.max() < 0.1  # a 20 px ramp
+    assert int(np.argmax(steps)) + 1 == 203 and steps.max() > 0.5  # one step, at the edge

@@ -182,6 +182,10 @@ def test_cut_out_a_subject_and_all_results(window, qtbot, photo_dir, tmp_path, m
     saved = dialog.save(str(tmp_path / "dog"))
     with Image.open(saved) as png:
         assert png.mode == "RGBA" and png.size == (photo.width, photo.height)
+    dialog.crop.setChecked(True)  # the subject's region only: the box is the middle 60%
+    with Image.open(dialog.save(str(tmp_path / "dog-cropped"))) as png:
+        assert png.mode == "RGBA" and 0.6 * photo.width <= png.width < photo.width
+        assert 0.6 * photo.height <= png.height < photo.height
 
     out = tmp_path / "export"
     out.mkdir()
@@ -212,16 +216,16 @@ def test_missing_models_banner_and_about_licences(window, qtbot, photo_dir, tmp_
     assert w.banner.isVisible()
     text = w.banner.text.text()
     assert "People & pet boxes" in html.unescape(text)
-    assert "yolox-nano" in text and "Download (" in w.banner.download_button.text()
+    assert "picodet-s" in text and "Download (" in w.banner.download_button.text()
     bogus = tmp_path / "not-weights.onnx"
     bogus.write_bytes(b"nonsense")
-    need = next(n for n in w.banner.missing if n.name == "yolox-nano")
+    need = next(n for n in w.banner.missing if n.name == "picodet-s")
     error = w.banner.import_file(need, str(bogus))
     assert error and "checksum" in error
     from photoorg.ui.about import AboutDialog
 
     about = AboutDialog(w.lib, w)
-    assert about.licences()["yolox-nano"] == "Apache-2.0"
+    assert about.licences()["picodet-s"] == "Apache-2.0"
 
 
 def test_welcome_suggests_pictures_folder(window, qtbot, tmp_path, monkeypatch):

@@ -3,17 +3,27 @@ subject of the current results exported into a folder, with progress."""
 
 from __future__ import annotations
 
+import io
 import os
-import re
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+)
 
+from ..cutout import crop_to_subject
 from ..errors import UserError
 from ..fileio import atomic_write_bytes
-from ..progress import Progress
+from ..progress import drive
 from .canvas import box_label
 
 PREVIEW = QSize(520, 420)
@@ -41,49 +51,27 @@ def checkerboard(image: QImage, size: QSize = PREVIEW, square: int = 12) -> QPix
     return pixmap
 
 
-def safe_name(text: str) -> str:
-    """A file-name part with no separators or dots that could leave the chosen folder."""
-    return re.sub(r"[^\w\-]+", "_", text).strip("_.") or "subject"
-
-
-def export_all(items, folder: Path):
-    """A task fn: cut out every subject (or the main subject of a photo without boxes)
-    of `items` into `folder`; yields progress through the runner."""
-    folder = Path(folder)
+def export_all(items, folder: Path, labels: frozenset[str] = frozenset(), crop: bool = False):
+    """A task fn: cut out every subject of `items` (the boxes with `labels` when given;
+    the main subject of a photo without boxes) into `folder` through Library.cutouts,
+    the code `photoorg cutout --query` runs; reports progress through the runner and
+    returns (written paths, [(photo path, reason)])."""
 
     def work(lib, task):
-        written, failed = [], []
-        started = Progress("cutout", 0, len(items)).started
-        for n, item in enumerate(items):
-            if task.cancel.is_set():
-                break
-            boxes = lib.detections(item.photo) or [None]
-            for det in boxes:
-                target = _target(folder, item.photo, det)
-                try:
-                    written.append(cut(lib, item.photo, det.id if det else None, target))
-                except Exception as e:  # noqa: BLE001 - one bad photo must not end the export
-                    failed.append((item.photo.path, str(e)))
-            task.runner.report(task, Progress("cutout", n + 1, len(items), started))
-        return written, failed
+        batch = drive(lib.cutouts([item.photo for item in items], folder, labels, crop,
+                                  cancel=task.cancel.is_set),
+                      lambda p: task.runner.report(task, p))
+        return batch.written, batch.failed
 
     return work
-
-
-def _target(folder: Path, photo, det) -> Path:
-    stem = safe_name(os.path.splitext(os.path.basename(photo.rel_path))[0])
-    what = "main" if det is None else safe_name(det.subject_name or det.label) + f"-{det.id}"
-    target = (folder / f"{stem}-{photo.id}-{what}.png").resolve()
-    if target.parent != folder.resolve():
-        raise ValueError(f"{target} is outside {folder}")
-    return target
 
 
 class CutoutDialog(QDialog):
     def __init__(self, lib, tasks, photo, parent=None):
         super().__init__(parent)
         self.lib, self.tasks, self.photo = lib, tasks, photo
-        self.result_image: bytes | None = None
+        self.result_image: bytes | None = None  # the PNG on the photo's full canvas
+        self.cropped_image: bytes | None = None  # the same, trimmed to the subject
         self.setWindowTitle(f"Cut out — {os.path.basename(photo.rel_path)}")
         v = QVBoxLayout(self)
         self.subject = QComboBox()
@@ -100,6 +88,9 @@ class CutoutDialog(QDialog):
         self.status = QLabel()
         self.status.setWordWrap(True)
         row.addWidget(self.status, 1)
+        self.crop = QCheckBox("Crop to the subject")
+        self.crop.setToolTip("Save only the subject and a small margin, not the whole photo")
+        row.addWidget(self.crop)
         self.save_button = QPushButton("Save PNG…")
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(lambda: self.save())
@@ -112,14 +103,14 @@ class CutoutDialog(QDialog):
     def render(self) -> None:
         det_id = self.subject.currentData()
         self.save_button.setEnabled(False)
-        self.result_image = None
+        self.result_image = self.cropped_image = None
         self.preview.setText("Cutting out…")
         self.tasks.submit("cutout-preview", lambda lib, task: _rendered(lib, self.photo, det_id),
                           self._shown, self._failed)
 
     def _shown(self, result) -> None:
-        png, image = result
-        self.result_image = png
+        png, cropped, image = result
+        self.result_image, self.cropped_image = png, cropped
         self.preview.setPixmap(checkerboard(image))
         self.status.setText(f"{image.width()} x {image.height()}, transparent outside the subject")
         self.save_button.setEnabled(True)
@@ -138,8 +129,9 @@ class CutoutDialog(QDialog):
             if not path:
                 return None
         target = Path(path).with_suffix(".png")
-        try:  # the dialog asked before replacing a file; a failed write keeps the old one
-            atomic_write_bytes(target, self.result_image)
+        data = self.cropped_image if self.crop.isChecked() else self.result_image
+        try:
+            atomic_write_bytes(target, data)  # the file dialog asked before replacing a file
         except UserError as e:
             self.status.setText(str(e))
             return None
@@ -151,11 +143,17 @@ class CutoutDialog(QDialog):
 
 
 def _rendered(lib, photo, det_id):
-    """The cut-out's PNG bytes and image, made in the library's cache folder."""
+    """The cut-out's PNG bytes on the full canvas and cropped to the subject, and its
+    image, made in the library's cache folder."""
+    from PIL import Image
+
     preview = lib.folder / "cache" / "cutout-preview.png"
     preview.parent.mkdir(parents=True, exist_ok=True)
     cut(lib, photo, det_id, preview, force=True)
     png = preview.read_bytes()
+    with Image.open(io.BytesIO(png)) as full:
+        buffer = io.BytesIO()
+        crop_to_subject(full).save(buffer, "PNG")
     image = QImage()
     image.loadFromData(png, "PNG")
-    return png, image
+    return png, buffer.getvalue(), image

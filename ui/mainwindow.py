@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..library import Library, LibraryError
+from ..library import Library, LibraryError, query_labels
 from ..progress import format_duration
 from .banner import ModelBanner
 from .cutout import CutoutDialog, export_all
@@ -471,7 +471,7 @@ class MainWindow(QMainWindow):
         self.cut_stop.show()
         self.status_text.setText(f"Cutting out {len(items)} photos into {folder}…")
         self._cut_token = self.tasks.submit(
-            "cutout-all", export_all(items, Path(folder)),
+            "cutout-all", export_all(items, Path(folder), query_labels(self._query)),
             lambda result: self._cut_out_done(folder, result),
             lambda message: self._cut_out_done(folder, None, message),
             self._cut_out_progress)

@@ -20,7 +20,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.exists():
     SHARED = Path("/work/shared")
 DEFAULT_PHOTOS = SHARED / "photos" / "coco-train-mini" / "images"
-DEFAULT_MODELS = {"yolox-nano": SHARED / "models" / "yolox_nano.onnx",
+DEFAULT_MODELS = {"picodet-s": SHARED / "models" / "picodet_s_416_coco.onnx",
                   "u2netp": SHARED / "models" / "u2netp.onnx"}
 
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m photoorg.ui.screenshot")
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
-    parser.add_argument("--detector", type=Path, default=DEFAULT_MODELS["yolox-nano"])
+    parser.add_argument("--detector", type=Path, default=DEFAULT_MODELS["picodet-s"])
     parser.add_argument("--segmenter", type=Path, default=DEFAULT_MODELS["u2netp"])
     args = parser.parse_args(argv)
     if not args.photos.is_dir():
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    run(args.outdir, args.photos, {"yolox-nano": args.detector, "u2netp": args.segmenter})
+    run(args.outdir, args.photos, {"picodet-s": args.detector, "u2netp": args.segmenter})
     return 0
 
 

@@ -50,13 +50,23 @@ def register(commands) -> None:
     vlist = vsub.add_parser("list", help="the words you added")
     vlist.set_defaults(run=cmd_vocab_list)
 
-    cutout = commands.add_parser("cutout", help="cut a subject out of a photo into an RGBA PNG")
-    cutout.add_argument("photo", metavar="PHOTO")
+    cutout = commands.add_parser(
+        "cutout", help="cut a subject out of a photo into an RGBA PNG, or every subject "
+                       "a search finds into a folder")
+    cutout.add_argument("photo", metavar="PHOTO", nargs="?")
     which = cutout.add_mutually_exclusive_group()
     which.add_argument("--subject", metavar="ID",
                        help="a box id (as listed when a box is not found) or a subject's name")
     which.add_argument("--label", metavar="LABEL", help="the best box with this label, e.g. dog")
-    cutout.add_argument("-o", "--output", required=True, metavar="OUT.png")
+    which.add_argument("--query", metavar="SEARCH",
+                       help='cut out every subject of a search (has:dog: its dogs) into the '
+                            'folder -o names, under new names; nothing is overwritten')
+    cutout.add_argument("-o", "--output", required=True, metavar="OUT.png|FOLDER")
+    cutout.add_argument("--crop", action="store_true",
+                        help="keep only the subject and a small margin, not the whole photo canvas")
+    cutout.add_argument("--limit", type=int, metavar="N",
+                        help="with --query: at most N photos (default: every match of a "
+                             "filter search, the first 50 of a free-text one)")
     cutout.add_argument("--force", action="store_true", help="overwrite OUT.png if it exists")
     cutout.add_argument("--segmenter", metavar="NAME", help="segmenter model (default: settings)")
     _device_option(cutout)
@@ -189,9 +199,17 @@ def cmd_vocab_list(args) -> int:
 
 
 def cmd_cutout(args) -> int:
+    from ..library import LibraryError
+
+    if args.query is not None:
+        return _cutout_search(args)
+    if args.photo is None:
+        raise LibraryError("Name the PHOTO to cut out, or give --query SEARCH to cut out "
+                           "every subject a search finds.")
     with open_library(args) as lib:
         result = lib.cutout(args.photo, args.output, subject=args.subject, label=args.label,
-                            force=args.force, segmenter=args.segmenter, device=args.device)
+                            force=args.force, segmenter=args.segmenter, device=args.device,
+                            crop=args.crop)
     what = "the main subject"
     if result.detection is not None:
         d = result.detection
@@ -199,3 +217,33 @@ def cmd_cutout(args) -> int:
     print(f"Wrote {result.path}: {what}, {result.size[0]}x{result.size[1]} RGBA "
           f"(mask by {result.model}).")
     return 0
+
+
+def _cutout_search(args) -> int:
+    from ..library import LibraryError
+    from ..progress import drive
+
+    if args.photo is not None:
+        raise LibraryError(f"Give either a PHOTO or --query, not both ({args.photo!r} and "
+                           f"--query {args.query!r}).")
+    if args.force:
+        raise LibraryError("--query never overwrites: each cut-out gets a new name, so "
+                           "--force does not apply.")
+    if args.limit is not None and args.limit < 1:
+        raise LibraryError(f"--limit {args.limit}: give how many photos to cut out, 1 or more.")
+    with open_library(args) as lib:
+        printer = ProgressPrinter()
+        try:
+            batch = drive(lib.search_cutouts(args.query, args.output, crop=args.crop,
+                                             segmenter=args.segmenter, device=args.device,
+                                             limit=args.limit), printer)
+        finally:
+            printer.close()
+    for path, reason in batch.failed:
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    if not batch.written and not batch.failed:
+        print(f"No subjects to cut out: nothing matches {args.query!r}.")
+        return 0
+    print(f"Wrote {len(batch.written)} cut-outs into {args.output}"
+          + (f"; {len(batch.failed)} failed." if batch.failed else "."))
+    return 1 if batch.failed else 0

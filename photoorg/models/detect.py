@@ -1,46 +1,46 @@
 """People and pet detection behind one small interface.
 
-Backends: torchvision detectors (here) and YOLOX-Nano through onnxruntime (yolox.py).
-Every box is normalised to the image exactly as given, so callers that pass an
-EXIF-rotated photo at any decode size get boxes in the coordinates the user sees.
+Backends: torchvision detectors (here), and YOLOX-Nano (yolox.py) and PP-PicoDet-S
+(picodet.py) through onnxruntime; the shared types live in boxes.py. Each detector's
+per-class score cuts (drawn box, "2 people", "dog" tag) come from its registry entry,
+calibrated on coco-train-mini by bench/quality.py. Every box is normalised to the image
+exactly as given, so callers that pass an EXIF-rotated photo at any decode size get boxes
+in the coordinates the user sees.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
 
 from ..errors import UserError
+from .boxes import (
+    KEEP_LABELS,
+    UNCALIBRATED,
+    Detection,
+    Thresholds,
+    box_iou,
+    confused_animals,
+    draw_cuts,
+    normalise_box,
+    thresholds_of,
+)
+from .picodet import load_picodet
+from .registry import spec_for_model_id
+from .yolox import load_yolox
 
-KEEP_LABELS = frozenset({
-    "person", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
-    "giraffe",
-})
-# Boxes below this score are not worth showing or naming; benches lower it to measure AP.
-DEFAULT_SCORE_THRESHOLD = 0.35
+__all__ = ["KEEP_LABELS", "Detection", "Detector", "DetectorError", "box_iou",
+           "detection_tags", "load_detector", "normalise_box", "thresholds_for"]
+
+# The ONNX backends by arch; each loader takes (spec, weights, device, cuts).
+ONNX_BACKENDS = {"yolox": load_yolox, "picodet": load_picodet}
 
 
 class DetectorError(UserError):
     """A detector spec this module cannot run (its message is one readable sentence)."""
-
-
-
-def box_iou(a, b) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-@dataclass(frozen=True)
-class Detection:
-    label: str
-    score: float
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1 normalised 0..1
 
 
 class Detector(Protocol):
@@ -50,12 +50,31 @@ class Detector(Protocol):
     def detect(self, images: list[Image.Image]) -> list[list[Detection]]: ...
 
 
-def normalise_box(box, image_size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """Pixel box -> 0..1 box clipped to the image (width, height)."""
-    w, h = image_size
-    x0, y0, x1, y1 = (float(v) for v in box)
-    return (min(max(x0 / w, 0.0), 1.0), min(max(y0 / h, 0.0), 1.0),
-            min(max(x1 / w, 0.0), 1.0), min(max(y1 / h, 0.0), 1.0))
+def thresholds_for(model_id: str) -> Thresholds:
+    """The calibrated cuts of the detector that made `model_id`'s boxes (registry entry);
+    the uncalibrated ones for a model the registry does not know."""
+    spec = spec_for_model_id(model_id)
+    return (spec.thresholds if spec is not None and spec.thresholds else UNCALIBRATED)
+
+
+def detection_tags(boxes: Sequence, model_id: str) -> list[tuple[str, float]]:
+    """The photo's tags from its boxes (anything with .label, .score, .box) under the
+    detector's calibrated cuts: "1 person" / "3 people" from boxes over the person count
+    cut (score: the weakest box counted), and each label whose best box passes its tag cut
+    (score: that box's), unless the box sits on a better-scored other animal. A box under
+    the cuts stays drawn and nameable; it just does not tag the photo."""
+    thresholds = thresholds_for(model_id)
+    out = []
+    people = [d.score for d in boxes if d.label == "person"
+              and d.score >= thresholds_of(thresholds, "person").count]
+    if people:
+        out.append(("1 person" if len(people) == 1 else f"{len(people)} people", min(people)))
+    confused = confused_animals(boxes)
+    best: dict[str, float] = {}
+    for i, d in enumerate(boxes):
+        if i not in confused and d.score >= thresholds_of(thresholds, d.label).tag:
+            best[d.label] = max(d.score, best.get(d.label, 0.0))
+    return out + sorted(best.items())
 
 
 def build_torchvision(arch: str, weights: Path | None, device: str):
@@ -99,14 +118,18 @@ def _set_score_threshold(model, threshold: float) -> None:
 
 
 class TorchvisionDetector:
-    def __init__(self, model, enum, model_id: str, device: str, score_threshold: float):
+    def __init__(self, model, enum, model_id: str, device: str,
+                 score_threshold: float | Mapping[str, float]):
         self._model, self._device = model, device
         self._transforms = enum.transforms()
         self._categories = enum.meta["categories"]
         self.model_id = model_id
         self.input_size = int(model.transform.max_size)
         self.score_threshold = score_threshold
-        _set_score_threshold(model, score_threshold)
+        cuts = (score_threshold if isinstance(score_threshold, Mapping)
+                else dict.fromkeys(KEEP_LABELS, float(score_threshold)))
+        self._cuts = cuts
+        _set_score_threshold(model, min(cuts.values()))
 
     def detect(self, images: list[Image.Image]) -> list[list[Detection]]:
         tensors = [self._transforms(im.convert("RGB")) for im in images]
@@ -129,22 +152,24 @@ class TorchvisionDetector:
                                      out["labels"].cpu().tolist(),
                                      out["scores"].float().cpu().tolist()):
             name = self._categories[label]
-            if name in KEEP_LABELS and score >= self.score_threshold:
+            if name in KEEP_LABELS and score >= self._cuts[name]:
                 found.append(Detection(name, score, normalise_box(box, image_size)))
         return found
 
 
 def load_detector(spec, weights: Path | None, device: str, *,
-                  score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> Detector:
-    """A Detector for spec (backend "torchvision", or "onnx" with arch "yolox").
+                  score_threshold: float | Mapping[str, float] | None = None) -> Detector:
+    """A Detector for spec (backend "torchvision", or "onnx" with arch "yolox"/"picodet").
 
+    score_threshold None keeps each label's boxes from the spec's calibrated draw cut;
+    a number applies one cut to every label (benches lower it to measure AP).
     weights None builds the real architecture randomly initialised (tests and benches;
     models.load guards that) and its model_id ends with "+random".
     """
-    if spec.backend == "onnx" and spec.arch == "yolox":
-        from .yolox import load_yolox
-
-        return load_yolox(spec, weights, device, score_threshold)
+    if score_threshold is None:
+        score_threshold = draw_cuts(getattr(spec, "thresholds", None) or UNCALIBRATED)
+    if spec.backend == "onnx" and spec.arch in ONNX_BACKENDS:
+        return ONNX_BACKENDS[spec.arch](spec, weights, device, score_threshold)
     if spec.backend != "torchvision":
         raise DetectorError(f"{spec.name} is not a detector this version can run.")
     model, enum = build_torchvision(spec.arch, weights, device)

@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 
-def ort_session(path: Path, device: str):
-    """An onnxruntime session using every core (and CUDA when asked and available)."""
+def ort_session(path: Path | bytes, device: str):
+    """An onnxruntime session using every core (and CUDA when asked and available), from
+    a file or a serialised model."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -17,4 +18,5 @@ def ort_session(path: Path, device: str):
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
-    return ort.InferenceSession(str(path), opts, providers=providers)
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, opts, providers=providers)

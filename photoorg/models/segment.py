@@ -7,6 +7,7 @@ full-resolution size and paste into a full-size alpha.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -14,9 +15,14 @@ import numpy as np
 from PIL import Image
 
 from ..errors import UserError
-from .detect import KEEP_LABELS, box_iou, build_torchvision, inference_context
+from .boxes import KEEP_LABELS, box_iou
+from .detect import build_torchvision, inference_context
+from .masks import Box, crop_region, paste_alpha, resize_alpha
+from .u2net import load_u2net
 
-Box = tuple[float, float, float, float]
+__all__ = ["Box", "Segmenter", "SegmenterError", "crop_region", "load_segmenter",
+           "paste_alpha", "resize_alpha"]
+
 # The largest side Mask R-CNN sees (its transform's max_size): bigger crops only cost memory.
 MASKRCNN_WORK_SIDE = 1333
 
@@ -28,39 +34,10 @@ class SegmenterError(UserError):
 class Segmenter(Protocol):
     model_id: str
 
-    def mask(self, image: Image.Image, box: Box | None) -> np.ndarray: ...
-
-
-def crop_region(box: Box | None, size: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
-    """Pixel crop (x0, y0, x1, y1) around a normalised box, grown by margin x its longer
-    side on every edge and clipped to the image; the whole image for None."""
-    w, h = size
-    if box is None:
-        return 0, 0, w, h
-    x0, y0, x1, y1 = box[0] * w, box[1] * h, box[2] * w, box[3] * h
-    grow = margin * max(x1 - x0, y1 - y0)
-    cx0, cy0 = max(0, int(np.floor(x0 - grow))), max(0, int(np.floor(y0 - grow)))
-    cx1, cy1 = min(w, int(np.ceil(x1 + grow))), min(h, int(np.ceil(y1 + grow)))
-    return cx0, cy0, max(cx1, cx0 + 1), max(cy1, cy0 + 1)
-
-
-def resize_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Smooth (bicubic) float resize to (width, height), clipped to 0..1."""
-    if alpha.shape[::-1] == tuple(size):
-        return np.clip(alpha, 0, 1).astype(np.float32)
-    img = Image.fromarray(np.ascontiguousarray(alpha, dtype=np.float32))
-    out = np.asarray(img.resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
-    return np.clip(out, 0, 1)
-
-
-def paste_alpha(region_alpha: np.ndarray, crop: tuple[int, int, int, int],
-                size: tuple[int, int]) -> np.ndarray:
-    """A full-size (H, W) alpha, zero outside the crop."""
-    w, h = size
-    full = np.zeros((h, w), np.float32)
-    x0, y0, x1, y1 = crop
-    full[y0:y1, x0:x1] = region_alpha
-    return full
+    def mask(self, image: Image.Image, box: Box | None,
+             others: Sequence[Box] = ()) -> np.ndarray:
+        """Full-size (H, W) alpha 0..1 of the subject in `box` (None: the main subject);
+        `others` are the photo's other detected subjects, to keep out of it."""
 
 
 class MaskRCNNSegmenter:
@@ -76,7 +53,8 @@ class MaskRCNNSegmenter:
         # Each kept instance gets a mask pasted at crop size: cap them to bound memory.
         model.roi_heads.detections_per_img = 20
 
-    def mask(self, image: Image.Image, box: Box | None) -> np.ndarray:
+    def mask(self, image: Image.Image, box: Box | None, others: Sequence[Box] = ()) -> np.ndarray:
+        # Mask R-CNN separates instances itself: `others` are not needed.
         image = image.convert("RGB")
         if box is None:
             box = self._main_subject(image)
@@ -131,8 +109,6 @@ def load_segmenter(spec, weights: Path | None, device: str) -> Segmenter:
     weights None builds the real architecture randomly initialised (model_id "+random").
     """
     if spec.backend == "onnx" and spec.arch == "u2net":
-        from .u2net import load_u2net
-
         return load_u2net(spec, weights, device)
     if spec.backend != "torchvision" or not spec.arch.startswith("maskrcnn"):
         raise SegmenterError(f"{spec.name} is not a segmenter this version can run.")

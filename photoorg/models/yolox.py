@@ -6,35 +6,22 @@ BGR 0-255 letterboxed at the top-left with pad 114, output 1x3549x85 raw head va
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .detect import KEEP_LABELS, Detection, normalise_box
+from .boxes import COCO80, Detection, per_class_nms
 from .onnxrt import ort_session
+
+__all__ = ["COCO80", "YoloxDetector", "decode", "letterbox", "load_yolox", "postprocess"]
 
 INPUT = 416
 STRIDES = (8, 16, 32)
 PAD_VALUE = 114
 NMS_IOU = 0.45  # the YOLOX demo's value
-
-# The 80 COCO classes in the order of the YOLOX head (torchvision's list minus "N/A").
-COCO80 = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
-    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
-    "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
-    "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
-    "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
-    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
-    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
-    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
-    "toothbrush",
-)
-KEEP_IDS = np.array([i for i, name in enumerate(COCO80) if name in KEEP_LABELS])
 
 
 def letterbox(image: Image.Image, size: int = INPUT) -> tuple[np.ndarray, float]:
@@ -69,38 +56,12 @@ def decode(raw: np.ndarray, r: float, size: int = INPUT) -> tuple[np.ndarray, np
     return boxes, raw[:, 4:5] * raw[:, 5:]
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best first."""
-    order = np.argsort(-scores, kind="stable")
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep = []
-    while order.size:
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        ix0 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        iy0 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        ix1 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        iy1 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-        overlap = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
-        order = rest[overlap <= iou]
-    return np.array(keep, dtype=np.int64)
-
-
-def postprocess(raw: np.ndarray, r: float, image_size: tuple[int, int], score_threshold: float,
+def postprocess(raw: np.ndarray, r: float, image_size: tuple[int, int],
+                score_threshold: float | Mapping[str, float],
                 max_detections: int = 100) -> list[Detection]:
-    """Raw head of one image -> people/animal detections, normalised to the image."""
+    """Raw head of one image -> people/animal detections over their class's cut."""
     boxes, scores = decode(raw, r)
-    found = []
-    for cls in KEEP_IDS:
-        hit = scores[:, cls] >= score_threshold
-        if not hit.any():
-            continue
-        b, s = boxes[hit], scores[hit, cls]
-        for i in nms(b, s, NMS_IOU):
-            found.append(Detection(COCO80[cls], float(s[i]), normalise_box(b[i], image_size)))
-    found.sort(key=lambda d: -d.score)
-    return found[:max_detections]
+    return per_class_nms(boxes, scores, score_threshold, image_size, NMS_IOU, max_detections)
 
 
 @dataclass
@@ -109,7 +70,7 @@ class YoloxDetector:
 
     session: object
     model_id: str
-    score_threshold: float
+    score_threshold: float | Mapping[str, float]  # one cut, or one per label
     input_size: int = INPUT
 
     def detect(self, images: list[Image.Image]) -> list[list[Detection]]:
@@ -154,7 +115,8 @@ class RandomYoloxSession:
         return [raw.astype(np.float32)]
 
 
-def load_yolox(spec, weights: Path | None, device: str, score_threshold: float) -> YoloxDetector:
+def load_yolox(spec, weights: Path | None, device: str,
+               score_threshold: float | Mapping[str, float]) -> YoloxDetector:
     if weights is None:
         return YoloxDetector(RandomYoloxSession(), f"onnx:{spec.name}+random", score_threshold)
     return YoloxDetector(ort_session(weights, device), f"onnx:{spec.name}", score_threshold)
