@@ -373,6 +373,18 @@ def _organize(db: Database) -> None:
     )
 
 
+def _detector_thresholds(db: Database) -> None:
+    # has: now reads label tags, which the detector writes under its calibrated tag cuts.
+    # A library indexed before holds its people as count tags ("1 person", "3 people")
+    # only: give those photos the "person" tag too, so has:person keeps finding them.
+    db.execute(
+        "INSERT OR IGNORE INTO tags (photo_id, tag, score, source, model) "
+        "SELECT photo_id, 'person', max(score), 'auto', model FROM tags "
+        "WHERE source = 'auto' AND (tag = '1 person' OR tag GLOB '[0-9]* people') "
+        "GROUP BY photo_id"
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
     ("0002_rejected_suggestions", _rejected_suggestions),
@@ -381,6 +393,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0005_fts_triggers", _fts_triggers),
     ("0006_faces", _faces),
     ("0007_organize", _organize),
+    ("0009_detector_thresholds", _detector_thresholds),
 ]
 
 
