@@ -124,8 +124,9 @@ def test_detector_thresholds_migration_keeps_has_person_for_old_count_tags(tmp_p
 
     store = Store(tmp_path / "library.db")
     root = store.db.execute("INSERT INTO roots (path, added_at) VALUES ('/p', 0) RETURNING id").fetchone()[0]
-    ids = [store.db.execute("INSERT INTO photos (root_id, rel_path, size, mtime_ns, added_at) VALUES (?, ?, 1, 1, 0) "
-                            "RETURNING id", [root, name]).fetchone()[0] for name in "abcd"]
+    ids = [store.db.execute("INSERT INTO photos (root_id, rel_path, size, mtime_ns, added_at) "
+                            "VALUES (?, ?, 1, 1, 0) RETURNING id", [root, name]).fetchone()[0]
+           for name in "abcd"]
     rows = [(ids[0], "3 people", 0.6, "auto", "det"), (ids[1], "1 person", 0.9, "auto", "det"),
             (ids[2], "dog", 0.8, "auto", "det"), (ids[3], "1 person", 1.0, "user", None),
             (ids[1], "beach", 0.7, "auto", "clip")]
