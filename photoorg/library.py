@@ -229,7 +229,7 @@ class Library:
         clip = loaded.clip if loaded is not None and loaded.clip is not None else \
             load_clip_only(self.folder, settings, self.weights, device)
         tagger = loaded.tagger if loaded is not None and loaded.clip is clip else \
-            load_tagger(clip, self.folder)
+            load_tagger(clip)
         return apply_word(self.store, tagger, clip.model_id, word)
 
     def vocabulary(self) -> list[str]:

@@ -29,18 +29,21 @@ class ModelSet:
     words: list[str] = field(default_factory=list)  # the user's own vocabulary words
 
 
-def text_cache_dir(folder: Path) -> Path:
-    """Where the tagger keeps its per-model vocabulary text embeddings."""
-    return Path(folder) / "cache" / "text"
+def text_cache_dir() -> Path:
+    """Where the tagger keeps vocabulary text embeddings, per model weights: the user's
+    cache folder, shared by every library ($PHOTOORG_CACHE overrides it)."""
+    from .models.usercache import user_cache
+
+    return user_cache("text")
 
 
-def load_tagger(clip: "ClipModel", folder: Path) -> "Tagger":
+def load_tagger(clip: "ClipModel") -> "Tagger":
     """The built-in vocabulary's tagger. User words are scored apart (Tagger.scores_for,
     kept by the rule's threshold alone): a word the user asked for is not crowded out
     by the built-in tags' top-k, at indexing time and when it is added alike."""
     from .models.tagging import Tagger
 
-    return Tagger(clip, text_cache_dir(folder))
+    return Tagger(clip, text_cache_dir())
 
 
 def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
@@ -60,7 +63,7 @@ def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
             continue
         setattr(found, role, model)
     if found.clip is not None:
-        found.tagger = load_tagger(found.clip, folder)
+        found.tagger = load_tagger(found.clip)
     return found
 
 

@@ -1,0 +1,108 @@
+"""CLIP's fast paths on real open_clip architectures with random weights (no CLIP
+weights exist here): the text tower cut to the longest prompt, the text cache shared
+by libraries, and the ONNX exports with their checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from photoorg import models
+from photoorg.models import registry
+from photoorg.models.vocabulary import builtin
+from tests.conftest import TINY_CLIP
+
+PROMPTS = ["a photo of a dog.", "a close-up photo of a birthday cake.",
+           "a picture of people walking on a crowded beach at sunset.", "snow.", "x"]
+
+
+def _cos(a, b) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return (a * b).sum(axis=1)
+
+
+def test_text_cut_to_longest_prompt_equals_the_77_token_pass_on_vit_b_32():
+    import open_clip
+    import torch
+
+    from photoorg.models.clip import can_trim_text, encode_text_trimmed, trim_tokens
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("ViT-B-32", pretrained=None).eval()
+    tokens = open_clip.get_tokenizer("ViT-B-32")(PROMPTS)
+    cut = trim_tokens(tokens)
+    assert tokens.shape[1] == 77 and cut.shape[1] == 14  # the beach prompt: 11 words, ".", start, end
+    with torch.inference_mode():
+        full = model.encode_text(tokens).numpy()
+        short = encode_text_trimmed(model, cut).numpy()
+    assert can_trim_text(model)
+    assert _cos(full, short).min() >= 0.99999
+    assert np.abs(full - short).max() < 1e-3 * np.abs(full).max()
+
+
+def test_mobileclip_text_tower_attends_both_ways_so_keeps_77_tokens():
+    import open_clip
+
+    from photoorg.models.clip import can_trim_text
+
+    model = open_clip.create_model("MobileCLIP-S1", pretrained=None)
+    assert can_trim_text(model) is False
+    assert open_clip.get_model_config("MobileCLIP-S1")["text_cfg"]["no_causal_mask"] is True
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory):
+    """A fixed random tiny CLIP saved as a weights file, registered as 'clip-tiny'."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    config_dir = tmp_path_factory.mktemp("configs")
+    (config_dir / "photoorg-tiny-vit.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(config_dir)
+    torch.manual_seed(3)
+    model = open_clip.create_model("photoorg-tiny-vit", pretrained=None)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    spec = registry.ModelSpec("clip-tiny", "clip", "open_clip", "photoorg-tiny-vit",
+                              "https://example.invalid/tiny.safetensors", None, 1, "MIT",
+                              "clip-tiny.safetensors", "none")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(registry.MODELS, spec.name, spec)
+        yield path
+
+
+def _library_with_tiny(tmp_path, name, tiny_file):
+    from photoorg.library import Library
+    from photoorg.settings import use_model
+
+    lib = Library(tmp_path / name)
+    lib.import_model("clip-tiny", tiny_file)
+    use_model(lib.folder, "clip-tiny")
+    return lib
+
+
+def test_two_libraries_share_one_text_cache(tmp_path, tiny_file, monkeypatch):
+    from photoorg.models.clip import ClipModel
+    from photoorg.modelset import load_model_set, text_cache_dir
+
+    monkeypatch.setenv("PHOTOORG_CACHE", str(tmp_path / "user-cache"))
+    embedded = []
+    original = ClipModel.embed_texts
+    monkeypatch.setattr(ClipModel, "embed_texts",
+                        lambda self, texts: embedded.extend(texts) or original(self, texts))
+    first, second = (_library_with_tiny(tmp_path, n, tiny_file) for n in ("one", "two"))
+    a = load_model_set(first.folder, first.settings(), first.weights, [])
+    prompts = {p for tag in builtin() for p in tag.prompts()}
+    assert prompts <= set(embedded) and len(embedded) == len(set(embedded))
+    embedded.clear()
+    b = load_model_set(second.folder, second.settings(), second.weights, [])
+    assert embedded == []  # the second library starts with the vocabulary embedded
+    assert [p.name for p in text_cache_dir().iterdir()] == [a.tagger._cache.path.name]
+    assert a.clip.weights_id == b.clip.weights_id != ""
+    x = np.random.default_rng(0).standard_normal((3, a.clip.dim)).astype(np.float32)
+    np.testing.assert_allclose(a.tagger.scores(x), b.tagger.scores(x), rtol=1e-5)
+    assert not (first.folder / "cache" / "text").exists()
