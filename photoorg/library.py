@@ -288,21 +288,21 @@ class Library:
         return thumbnail(self.thumbs_dir, photo)
 
     def text_encoder(self):
-        """The chosen CLIP model, for free-text search; None when it is not installed
+        """The chosen CLIP model's text side, for free-text search (a SearchText: loaded
+        at its first query, without torch once exported); None when it is not installed
         (search then matches tags, names and folder/file names only)."""
-        from .models.registry import ModelMissing
-        from .modelset import load_clip_only
+        from .models import random_weights_allowed
+        from .modelset import SearchText
 
         loaded = getattr(self, "_model_set", None)
         if loaded is not None and loaded.clip is not None:
             return loaded.clip
         settings = self.settings()
+        if self.weights.path(settings.clip) is None and not random_weights_allowed():
+            return None
         cached = getattr(self, "_text_encoder", None)
         if cached is None or cached[0] != settings.clip:
-            try:
-                self._text_encoder = (settings.clip, load_clip_only(self.folder, settings, self.weights))
-            except ModelMissing:
-                return None
+            self._text_encoder = (settings.clip, SearchText(settings, self.weights))
         return self._text_encoder[1]
 
     def search(self, query: str, limit: int = 50, offset: int = 0) -> list:

@@ -46,6 +46,31 @@ def load_tagger(clip: "ClipModel") -> "Tagger":
     return Tagger(clip, text_cache_dir())
 
 
+class SearchText:
+    """The chosen CLIP model's text side for search, loaded at the first query that needs
+    it: the exported ONNX text tower when there is one (no torch: a search process in
+    well under a second), else the torch model. A query answered by tags and names
+    alone loads nothing."""
+
+    def __init__(self, settings: Settings, weights: "WeightStore"):
+        from .models.clip import clip_model_id
+        from .models.registry import spec_for
+
+        self._settings, self._weights = settings, weights
+        self._path = weights.path(settings.clip)
+        self.model_id = clip_model_id(spec_for(settings.clip), self._path)
+        self._encoder = None
+
+    def embed_texts(self, texts: list[str]):
+        if self._encoder is None:
+            from .models import load
+            from .models.clip_onnx import query_encoder
+
+            self._encoder = (query_encoder(self._path) if self._path else None) or \
+                load("clip", self._settings.clip, store=self._weights, device=self._settings.device)
+        return self._encoder.embed_texts(texts)
+
+
 def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
                    vocabulary: list[str], device: str | None = None,
                    allow_random: bool = False) -> ModelSet:
@@ -63,6 +88,9 @@ def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
             continue
         setattr(found, role, model)
     if found.clip is not None:
+        from .models.clip_onnx import prepare
+
+        prepare(found.clip)  # once per weights file: the exports search and the CPU path use
         found.tagger = load_tagger(found.clip)
     return found
 

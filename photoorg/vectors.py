@@ -32,7 +32,8 @@ the gap between related (~0.3) and unrelated (~0.15-0.2) CLIP text-photo pairs a
 the cut-off's spread. sqlite-vec would keep the vectors in the database but scans
 float32 (2 GB at 1M) in one thread; faiss/usearch would be a new native dependency for
 the same exhaustive scan. Where torch lacks the int8 kernel, numpy scores the same
-int8 rows (correct, about 1 s per million).
+int8 rows (correct, about 1 s per million); so does a process that has not loaded torch
+(a `photoorg search`), rather than import it (2-3 s) for one scan.
 
 Keeping in step: migration 0003 logs each photo whose embeddings are inserted, updated
 or deleted (including by cascade when a photo row goes) in `embedding_changes` with a
@@ -49,6 +50,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,12 +78,12 @@ _ONES: dict[int, object] = {}
 
 
 def _int8_scores(codes: np.ndarray, scales: np.ndarray, query: np.ndarray) -> np.ndarray:
-    try:
-        import torch
-
-        kernel = torch.ops.aten._weight_int8pack_mm
-    except (ImportError, AttributeError):
-        kernel = None
+    # Only where torch is loaded already (the indexer, the GUI after indexing): a search
+    # process importing it for one scan pays 2-3 s for a scan numpy does in ~0.1 s per
+    # 100k rows.
+    torch = sys.modules.get("torch")
+    kernel = getattr(getattr(torch, "ops", None), "aten", None)
+    kernel = getattr(kernel, "_weight_int8pack_mm", None) if kernel is not None else None
     if kernel is not None and len(codes):
         w = torch.from_numpy(np.ascontiguousarray(codes))
         x = torch.from_numpy(np.asarray(query, np.float32)[None]).to(torch.bfloat16)

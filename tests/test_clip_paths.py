@@ -14,6 +14,9 @@ from photoorg.models import registry
 from photoorg.models.vocabulary import builtin
 from tests.conftest import TINY_CLIP
 
+TINY_SPEC = ("clip-tiny", "clip", "open_clip", "photoorg-tiny-vit",
+             "https://example.invalid/tiny.safetensors", None, 1, "MIT", "clip-tiny.safetensors",
+             "none")
 PROMPTS = ["a photo of a dog.", "a close-up photo of a birthday cake.",
            "a picture of people walking on a crowded beach at sunset.", "snow.", "x"]
 
@@ -67,9 +70,7 @@ def tiny_file(tmp_path_factory):
     model = open_clip.create_model("photoorg-tiny-vit", pretrained=None)
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    spec = registry.ModelSpec("clip-tiny", "clip", "open_clip", "photoorg-tiny-vit",
-                              "https://example.invalid/tiny.safetensors", None, 1, "MIT",
-                              "clip-tiny.safetensors", "none")
+    spec = registry.ModelSpec(*TINY_SPEC)
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(registry.MODELS, spec.name, spec)
         yield path
@@ -106,3 +107,88 @@ def test_two_libraries_share_one_text_cache(tmp_path, tiny_file, monkeypatch):
     x = np.random.default_rng(0).standard_normal((3, a.clip.dim)).astype(np.float32)
     np.testing.assert_allclose(a.tagger.scores(x), b.tagger.scores(x), rtol=1e-5)
     assert not (first.folder / "cache" / "text").exists()
+
+
+def test_cli_tokenizer_without_torch_gives_open_clips_ids():
+    import open_clip
+
+    from photoorg.models.cliptok import Tokenizer
+
+    texts = [p for tag in builtin()[:200] for p in tag.prompts()] + [
+        "Grandma's café — naïve 12,345 DOGS!!", "&amp;amp; 東京の夜景 🐶", "a " * 100, "",
+        "don't  WON'T\tthey'll"]
+    np.testing.assert_array_equal(Tokenizer()(texts), open_clip.get_tokenizer("ViT-B-32")(texts).numpy())
+
+
+def _indexed_library(tmp_path, tiny_file, monkeypatch):
+    from tests.conftest import write_photo
+
+    monkeypatch.setenv("PHOTOORG_CACHE", str(tmp_path / "user-cache"))
+    lib = _library_with_tiny(tmp_path, "lib", tiny_file)
+    for i, colour in enumerate([(250, 10, 10), (10, 250, 10), (10, 10, 250), (240, 240, 240)]):
+        write_photo(tmp_path / "photos" / f"p{i}.jpg", color=colour)
+    from photoorg.progress import drive
+
+    lib.add_roots([tmp_path / "photos"])
+    drive(lib.scan())
+    drive(lib.index())  # loads CLIP through torch once: the text tower is exported then
+    return lib
+
+
+_SEARCH = """
+import json, sys
+from photoorg.library import Library
+from photoorg.models import registry
+registry.MODELS["clip-tiny"] = registry.ModelSpec(*json.loads(sys.argv[3]))
+lib = Library(sys.argv[1])
+hits = lib.search(sys.argv[2], limit=int(sys.argv[4]))
+encoder = lib.text_encoder()._encoder
+print(json.dumps({"torch": "torch" in sys.modules, "open_clip": "open_clip" in sys.modules,
+                  "encoder": type(encoder).__name__,
+                  "hits": [[h.photo.path, h.score] for h in hits]}))
+"""
+
+
+def _search_process(lib, query, limit=10):
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _SEARCH, str(lib.folder), query,
+                          json.dumps(TINY_SPEC), str(limit)], check=True,
+                         capture_output=True, text=True, env=os.environ.copy()).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def test_search_process_encodes_text_with_the_onnx_export_and_never_imports_torch(
+        tmp_path, tiny_file, monkeypatch):
+    from photoorg.models.clip_onnx import export_dir, read_note
+
+    lib = _indexed_library(tmp_path, tiny_file, monkeypatch)
+    clip = lib.model_set().clip
+    note = read_note(export_dir(clip.weights_id) / "text.onnx")
+    assert note["ok"] is True and note["min_cosine"] >= 0.9999
+    assert note["model_id"] == clip.model_id == "open_clip:photoorg-tiny-vit:none"
+    got = _search_process(lib, "a red square on a wall")
+    assert got["torch"] is False and got["open_clip"] is False
+    assert got["encoder"] == "QueryEncoder"
+    from photoorg.search import search
+
+    want = search(lib.store, "a red square on a wall", 10, text_encoder=clip)
+    assert [p for p, _ in got["hits"]] == [h.photo.path for h in want] and want
+    np.testing.assert_allclose([s for _, s in got["hits"]], [h.score for h in want], atol=2e-3)
+    again = _search_process(lib, "a red square on a wall")  # answered from recent queries
+    assert again["hits"] == got["hits"]
+
+
+def test_a_query_answered_by_tags_alone_loads_no_text_encoder(tmp_path, tiny_file, monkeypatch):
+    lib = _indexed_library(tmp_path, tiny_file, monkeypatch)
+    photos = lib.store.photos([1, 2])
+    for photo in photos:
+        lib.tag(photo.path, add=["sunset"])
+    got = _search_process(lib, "sunset", limit=2)
+    assert got["encoder"] == "NoneType" and got["torch"] is False
+    assert sorted(p for p, _ in got["hits"]) == sorted(p.path for p in photos)
+    assert [s for _, s in got["hits"]] == [3.0, 3.0]  # exact tier: 2 + a user tag's 1.0
+    more = _search_process(lib, "sunset", limit=3)  # a third slot: similar-looking photos
+    assert more["encoder"] == "QueryEncoder" and more["torch"] is False

@@ -147,6 +147,11 @@ def _image_side(model) -> int:
     return int(max(size) if isinstance(size, (tuple, list)) else size)
 
 
+def clip_model_id(spec: "ModelSpec", weights: Path | None) -> str:
+    """What embeddings of this model record, known without loading it."""
+    return f"open_clip:{spec.arch}:{spec.pretrained_tag}" + ("" if weights else "+random")
+
+
 def load_clip(spec: "ModelSpec", weights: Path | None, device: str) -> ClipModel:
     """Build `spec.arch` through open_clip; weights None gives the real architecture
     randomly initialised (model_id then ends in "+random")."""
@@ -172,7 +177,7 @@ def load_clip(spec: "ModelSpec", weights: Path | None, device: str) -> ClipModel
         from timm.utils import reparameterize_model
 
         model = reparameterize_model(model)
-    model_id = f"open_clip:{spec.arch}:{spec.pretrained_tag}" + ("" if weights else "+random")
+    model_id = clip_model_id(spec, weights)
     from .usercache import file_digest
 
     weights_id = file_digest(weights) if weights else ""
