@@ -157,11 +157,13 @@ class Library:
         return scan(self.store, [r.id for r in roots])
 
     def index(self, control: Control | None = None, batch_size: int = 16,
-              device: str | None = None, models: ModelSet | None = None) -> Work[IndexReport]:
+              device: str | None = None, models: ModelSet | None = None,
+              precision: str | None = None) -> Work[IndexReport]:
         """Process pending photos with the models chosen in the settings (loaded when
-        the work starts, kept for the next run); `models` overrides them (tests, benches)."""
+        the work starts, kept for the next run); `models` overrides them (tests, benches);
+        `precision` overrides the setting for CLIP's image tower on the CPU."""
         def work():
-            chosen = models or self.model_set(device)
+            chosen = models or self.model_set(device, precision)
             return (yield from run_index(self.store, self.thumbs_dir, chosen,
                                          batch_size=batch_size, control=control))
         return work()
@@ -177,16 +179,18 @@ class Library:
     def settings(self) -> Settings:
         return load_settings(self.folder)
 
-    def model_set(self, device: str | None = None) -> ModelSet:
+    def model_set(self, device: str | None = None, precision: str | None = None) -> ModelSet:
         """The chosen CLIP (with tagger) and detector, whichever are installed; loaded
         once and reused while the settings, vocabulary and installed files stay the same."""
         settings = self.settings()
         vocabulary = self.store.vocabulary()
-        key = (settings, device,
+        key = (settings, device, precision,
                tuple(self.weights.path(settings.model(r)) is not None for r in ("clip", "detector")))
         if getattr(self, "_model_key", None) != key:
+            # The library's first photos join the int8 check's fixed probe images.
+            probes = [p.path for p in self.store.photos(range(1, 17))]
             self._model_set = load_model_set(self.folder, settings, self.weights, vocabulary,
-                                             device)
+                                             device, precision=precision, probes=probes)
             self._model_key = key
         self._model_set.words = vocabulary
         return self._model_set

@@ -27,6 +27,7 @@ class ModelSet:
     detector: "Detector | None" = None
     missing: list[str] = field(default_factory=list)  # one sentence per model not installed
     words: list[str] = field(default_factory=list)  # the user's own vocabulary words
+    clip_path: dict = field(default_factory=dict)  # what runs CLIP's image tower, and why
 
 
 def text_cache_dir() -> Path:
@@ -73,7 +74,8 @@ class SearchText:
 
 def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
                    vocabulary: list[str], device: str | None = None,
-                   allow_random: bool = False) -> ModelSet:
+                   allow_random: bool = False, precision: str | None = None,
+                   probes=()) -> ModelSet:
     """CLIP (with its tagger) and the detector named in `settings`, whichever are installed."""
     from .models import ModelMissing, load
 
@@ -90,8 +92,11 @@ def load_model_set(folder: Path, settings: Settings, weights: "WeightStore",
     if found.clip is not None:
         from .models.clip_onnx import prepare
 
-        prepare(found.clip)  # once per weights file: the exports search and the CPU path use
         found.tagger = load_tagger(found.clip)
+        # Once per weights file: the text export search uses, and the image tower's CPU
+        # path (int8 when its check passes on fixed probes and the library's first photos).
+        found.clip_path = prepare(found.clip, precision or settings.precision,
+                                  found.tagger.tag_embeddings, probes)
     return found
 
 

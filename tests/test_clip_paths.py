@@ -192,3 +192,76 @@ def test_a_query_answered_by_tags_alone_loads_no_text_encoder(tmp_path, tiny_fil
     assert [s for _, s in got["hits"]] == [3.0, 3.0]  # exact tier: 2 + a user tag's 1.0
     more = _search_process(lib, "sunset", limit=3)  # a third slot: similar-looking photos
     assert more["encoder"] == "QueryEncoder" and more["torch"] is False
+
+
+@pytest.fixture
+def tiny_clip(tiny_file, tmp_path, monkeypatch):
+    from photoorg.models.clip import load_clip
+
+    monkeypatch.setenv("PHOTOORG_CACHE", str(tmp_path / "user-cache"))
+    return load_clip(registry.MODELS["clip-tiny"], tiny_file, "cpu")
+
+
+def _tags(clip) -> np.ndarray:
+    tags = clip.embed_texts([t.prompts()[0] for t in builtin()[:60]])
+    return tags / np.linalg.norm(tags, axis=1, keepdims=True)
+
+
+def test_image_exports_are_made_once_per_weights_file(tiny_clip, tiny_file, monkeypatch):
+    from photoorg.models import clip_onnx
+    from photoorg.models.usercache import file_digest
+
+    chosen = clip_onnx.choose_image_path(tiny_clip, "fp32", _tags(tiny_clip))
+    folder = clip_onnx.export_dir(tiny_clip.weights_id)
+    assert tiny_clip.weights_id == file_digest(tiny_file) and folder.name in tiny_clip.weights_id
+    assert {p.name for p in folder.glob("image-*")} == {
+        "image-fp32.onnx", "image-int8.onnx", "image-int8.json"}
+    assert chosen["path"] == tiny_clip.image_path == "onnxruntime fp32"
+    assert chosen["reason"] == "forced by --precision fp32" and chosen["probes"] == 24
+    images = [im.resize((70, 50)) for im in clip_onnx.probe_images()[:4]]
+    tensors = [tiny_clip.preprocess(im) for im in images]
+    assert _cos(tiny_clip.embed_preprocessed(tensors), tiny_clip.embed_torch(tensors)).min() > 0.9999
+    monkeypatch.setattr(clip_onnx, "_export", lambda *a: pytest.fail("exported again"))
+    monkeypatch.setattr(clip_onnx, "check_int8", lambda *a, **k: pytest.fail("checked again"))
+    again = clip_onnx.choose_image_path(tiny_clip, "auto", _tags(tiny_clip))
+    assert again["mean_cosine"] == chosen["mean_cosine"]
+
+
+
+def test_int8_falls_back_to_fp32_when_its_check_fails(tiny_clip):
+    from photoorg.models import clip_onnx
+
+    chosen = clip_onnx.choose_image_path(tiny_clip, "auto", _tags(tiny_clip), min_cosine=1.01)
+    assert chosen["ok"] is False and tiny_clip.image_path == "onnxruntime fp32"
+    assert chosen["reason"] == (f"int8 differs from fp32 too much: mean cosine "
+                                f"{chosen['mean_cosine']:.4f} < 1.01")
+    note = clip_onnx.read_note(clip_onnx.export_dir(tiny_clip.weights_id) / "image-int8.onnx")
+    assert note["ok"] is False and note["mean_cosine"] == chosen["mean_cosine"]
+
+
+def test_int8_forced_runs_even_when_its_check_failed(tiny_clip):
+    from photoorg.models import clip_onnx
+    from photoorg.models.onnxrt import ort_session
+
+    chosen = clip_onnx.choose_image_path(tiny_clip, "int8", _tags(tiny_clip), min_cosine=1.01,
+                                         min_top5=1.01)
+    assert chosen["ok"] is False and chosen["reason"] == "forced by --precision int8"
+    assert tiny_clip.image_path == "onnxruntime int8"
+    tensors = [tiny_clip.preprocess(im) for im in clip_onnx.probe_images()[:3]]
+    int8 = ort_session(clip_onnx.export_dir(tiny_clip.weights_id) / "image-int8.onnx", "cpu")
+    np.testing.assert_allclose(tiny_clip.embed_preprocessed(tensors),
+                               clip_onnx._run_image(int8, tensors), atol=1e-6)
+
+
+def test_int8_check_figures_on_probes_and_library_photos(tiny_clip, tmp_path):
+    from photoorg.models import clip_onnx
+    from tests.conftest import write_photo
+
+    photos = [write_photo(tmp_path / f"p{i}.jpg", color=(40 * i, 200, 90)) for i in range(3)]
+    tags = _tags(tiny_clip)
+    chosen = clip_onnx.choose_image_path(tiny_clip, "auto", tags, photos + [tmp_path / "gone.jpg"])
+    assert chosen["probes"] == 27
+    assert 0.9 < chosen["mean_cosine"] <= 1.0 and 0 <= chosen["top5_agreement"] <= 1
+    passed = chosen["mean_cosine"] >= 0.995 and chosen["top5_agreement"] >= 0.95
+    assert chosen["ok"] is passed
+    assert tiny_clip.image_path == ("onnxruntime int8" if passed else "onnxruntime fp32")

@@ -38,6 +38,8 @@ class ClipModel:
         # exports): the file's sha256, or a hash of the parameters of random weights.
         self.weights_id = weights_id or state_digest(model)
         self.trims_text = can_trim_text(model)
+        self._onnx = None  # an onnxruntime session for the image tower (clip_onnx.py)
+        self.image_path = f"torch {'fp16' if device == 'cuda' else 'fp32'}"
         self._preprocess = preprocess
         self._tokenizer = tokenizer
         self._device = device
@@ -56,10 +58,25 @@ class ClipModel:
     def embed_images(self, images: list["Image.Image"]) -> np.ndarray:
         return self.embed_preprocessed([self.preprocess(im) for im in images])
 
+    @property
+    def device(self) -> str:
+        return self._device
+
+    def use_onnx(self, session, label: str) -> None:
+        """Run the image tower through this onnxruntime session from now on."""
+        self._onnx, self.image_path = session, label
+
     def embed_preprocessed(self, tensors: list) -> np.ndarray:
         """Embeddings of tensors made by preprocess(), e.g. in the indexer's decode threads."""
         if not tensors:
             return np.zeros((0, self.dim), np.float32)
+        if self._onnx is not None:
+            batch = np.stack([np.asarray(t, np.float32) for t in tensors])
+            return self._onnx.run(None, {"input": batch})[0].astype(np.float32, copy=False)
+        return self.embed_torch(tensors)
+
+    def embed_torch(self, tensors: list) -> np.ndarray:
+        """The torch path, whatever runs by default (the reference of the int8 check)."""
         import torch
 
         batch = torch.stack(list(tensors)).to(self._dtype)

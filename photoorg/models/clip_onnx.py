@@ -126,12 +126,14 @@ def export_text(clip: "ClipModel") -> Path | None:
     return path if ok else None
 
 
-def prepare(clip: "ClipModel") -> None:
-    """Make this weights file's exports if they are missing (a no-op once made).
-    Random weights differ in every process, so nothing is exported for them."""
+def prepare(clip: "ClipModel", precision: str, tag_embeddings: np.ndarray, probes=()) -> dict:
+    """Make this weights file's exports if they are missing (a no-op once made) and put
+    the image tower on its CPU path; returns what runs and why. Random weights differ
+    in every process, so nothing is exported for them: torch runs."""
     if clip.weights_id.startswith("random-"):
-        return
+        return {"path": clip.image_path, "reason": "random weights are not exported"}
     export_text(clip)
+    return choose_image_path(clip, precision, tag_embeddings, probes)
 
 
 def clear(weights_id: str) -> None:
@@ -202,3 +204,127 @@ def query_encoder(weights: Path) -> QueryEncoder | None:
     path = export_dir(file_digest(weights)) / "text.onnx"
     note = read_note(path)
     return QueryEncoder(path, note) if note.get("ok") else None
+
+
+# -- image tower: the CPU path ---------------------------------------------------------
+
+INT8_MIN_COSINE = 0.995
+INT8_MIN_TOP5 = 0.95
+PRECISIONS = ("auto", "fp32", "int8")
+_PROBES = 24
+
+
+def _image_module(clip: "ClipModel"):
+    import torch
+
+    class ImageTower(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixels):
+            return torch.nn.functional.normalize(self.model.encode_image(pixels).float(), dim=-1)
+
+    return ImageTower(clip.torch_model).eval()
+
+
+def export_image(clip: "ClipModel") -> tuple[Path, Path]:
+    """(fp32, int8) image tower exports of these weights, made now if missing."""
+    import torch
+
+    folder = export_dir(clip.weights_id)
+    fp32, int8 = folder / "image-fp32.onnx", folder / "image-int8.onnx"
+    if not fp32.is_file():
+        example = torch.zeros(2, 3, clip.image_size, clip.image_size)
+        _export(_image_module(clip), example, fp32, {"input": {0: "batch"}, "vectors": {0: "batch"}})
+    if not int8.is_file():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = int8.with_name(f".{int8.stem}.{os.getpid()}.tmp.onnx")
+        try:
+            quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8)
+            os.replace(tmp, int8)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return fp32, int8
+
+
+def probe_images(extra=()) -> list:
+    """The fixed probe set: deterministic pictures (gradients, shapes, textures, noise at
+    several scales) plus any photos given (the library's first ones)."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(20261129)
+    images = []
+    for i in range(_PROBES):
+        side = 256
+        base = rng.integers(0, 256, (2, 2, 3)).astype(np.uint8)
+        im = Image.fromarray(base).resize((side, side), Image.Resampling.BICUBIC)
+        draw = ImageDraw.Draw(im)
+        for _ in range(1 + i % 6):
+            box = sorted(rng.integers(0, side, 2).tolist()) + sorted(rng.integers(0, side, 2).tolist())
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            (draw.ellipse if i % 2 else draw.rectangle)((box[0], box[2], box[1], box[3]), fill=colour)
+        if i % 3 == 0:
+            grain = rng.integers(-40, 40, (side, side, 3))
+            im = Image.fromarray(np.clip(np.asarray(im, np.int16) + grain, 0, 255).astype(np.uint8))
+        images.append(im)
+    for path in extra:
+        try:
+            from ..imaging import load_image
+
+            images.append(load_image(path, max_side=512))
+        except Exception:  # noqa: BLE001 - an unreadable photo is just not a probe
+            continue
+    return images
+
+
+def check_int8(clip: "ClipModel", int8: Path, tag_embeddings: np.ndarray, extra=(),
+               min_cosine: float = INT8_MIN_COSINE, min_top5: float = INT8_MIN_TOP5) -> dict:
+    """int8 against torch fp32 on the probe set: mean cosine of the embeddings and the
+    mean share of each image's top-5 tags that both agree on."""
+    from .onnxrt import ort_session
+
+    images = probe_images(extra)
+    tensors = [clip.preprocess(im) for im in images]
+    want = clip.embed_torch(tensors)
+    got = _run_image(ort_session(int8, "cpu"), tensors)
+    cosine = float((want * got).sum(axis=1).mean())
+    top_want = np.argsort(-(want @ tag_embeddings.T), axis=1)[:, :5]
+    top_got = np.argsort(-(got @ tag_embeddings.T), axis=1)[:, :5]
+    top5 = float(np.mean([len(set(a) & set(b)) / 5 for a, b in zip(top_want, top_got)]))
+    ok = cosine >= min_cosine and top5 >= min_top5
+    why = "" if ok else "int8 differs from fp32 too much: " + ", ".join(
+        [f"mean cosine {cosine:.4f} < {min_cosine}"] * (cosine < min_cosine)
+        + [f"top-5 tag agreement {top5:.3f} < {min_top5}"] * (top5 < min_top5))
+    return {"ok": ok, "mean_cosine": round(cosine, 5), "top5_agreement": round(top5, 4),
+            "probes": len(images), "min_cosine": min_cosine, "min_top5": min_top5,
+            "reason": why}
+
+
+def _run_image(session, tensors) -> np.ndarray:
+    batch = np.stack([np.asarray(t, np.float32) for t in tensors])
+    return session.run(None, {"input": batch})[0].astype(np.float32)
+
+
+def choose_image_path(clip: "ClipModel", precision: str, tag_embeddings: np.ndarray,
+                      extra=(), **tolerance) -> dict:
+    """Put the image tower on onnxruntime (CPU only): int8 when forced, or under "auto"
+    when its check passed (checked once per weights, the figures kept in
+    image-int8.json), else fp32. Returns what runs and why ({"path", "reason", ...})."""
+    if clip.device != "cpu":
+        return {"path": f"torch {'fp16' if clip.device == 'cuda' else 'fp32'} ({clip.device})"}
+    fp32, int8 = export_image(clip)
+    check = read_note(int8)
+    if not check or "mean_cosine" not in check:
+        check = check_int8(clip, int8, tag_embeddings, extra, **tolerance)
+        _write_note(int8, check)
+    use_int8 = precision == "int8" or (precision == "auto" and check["ok"])
+    reason = "forced by --precision int8" if precision == "int8" else \
+        "forced by --precision fp32" if precision == "fp32" else \
+        "passed its check" if check["ok"] else check["reason"]
+    path = int8 if use_int8 else fp32
+    from .onnxrt import ort_session
+
+    clip.use_onnx(ort_session(path, "cpu"), f"onnxruntime {'int8' if use_int8 else 'fp32'}")
+    return {**check, "path": clip.image_path, "reason": reason}

@@ -138,6 +138,11 @@ class Tagger:
         self._bg_emb = self._cache.ensemble([background_prompts(s) for s in sections])
         self._bg_of = np.array([sections.index(t.section) for t in self.tags])
 
+    @property
+    def tag_embeddings(self) -> np.ndarray:
+        """(T, dim) one unit text embedding per tag in self.names."""
+        return self._tag_emb
+
     def scores(self, image_embeddings: np.ndarray) -> np.ndarray:
         """(N, T) probabilities p_t for every image and every tag in self.names."""
         x = np.asarray(image_embeddings, np.float32)
