@@ -5,6 +5,7 @@ by libraries, and the ONNX exports with their checks."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -98,7 +99,8 @@ def test_two_libraries_share_one_text_cache(tmp_path, tiny_file, monkeypatch):
     first, second = (_library_with_tiny(tmp_path, n, tiny_file) for n in ("one", "two"))
     a = load_model_set(first.folder, first.settings(), first.weights, [])
     prompts = {p for tag in builtin() for p in tag.prompts()}
-    assert prompts <= set(embedded) and len(embedded) == len(set(embedded))
+    counts = Counter(embedded)  # (the text export's check embeds a few probes of its own)
+    assert {counts[p] for p in prompts} == {1}
     embedded.clear()
     b = load_model_set(second.folder, second.settings(), second.weights, [])
     assert embedded == []  # the second library starts with the vocabulary embedded
@@ -120,10 +122,16 @@ def test_cli_tokenizer_without_torch_gives_open_clips_ids():
     np.testing.assert_array_equal(Tokenizer()(texts), open_clip.get_tokenizer("ViT-B-32")(texts).numpy())
 
 
-def _indexed_library(tmp_path, tiny_file, monkeypatch):
+@pytest.fixture(scope="module")
+def exports_cache(tmp_path_factory):
+    """One user cache for the library tests: the tiny model is exported once for them."""
+    return tmp_path_factory.mktemp("user-cache")
+
+
+def _indexed_library(tmp_path, tiny_file, monkeypatch, cache):
     from tests.conftest import write_photo
 
-    monkeypatch.setenv("PHOTOORG_CACHE", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("PHOTOORG_CACHE", str(cache))
     lib = _library_with_tiny(tmp_path, "lib", tiny_file)
     for i, colour in enumerate([(250, 10, 10), (10, 250, 10), (10, 10, 250), (240, 240, 240)]):
         write_photo(tmp_path / "photos" / f"p{i}.jpg", color=colour)
@@ -161,10 +169,10 @@ def _search_process(lib, query, limit=10):
 
 
 def test_search_process_encodes_text_with_the_onnx_export_and_never_imports_torch(
-        tmp_path, tiny_file, monkeypatch):
+        tmp_path, tiny_file, monkeypatch, exports_cache):
     from photoorg.models.clip_onnx import export_dir, read_note
 
-    lib = _indexed_library(tmp_path, tiny_file, monkeypatch)
+    lib = _indexed_library(tmp_path, tiny_file, monkeypatch, exports_cache)
     clip = lib.model_set().clip
     note = read_note(export_dir(clip.weights_id) / "text.onnx")
     assert note["ok"] is True and note["min_cosine"] >= 0.9999
@@ -181,8 +189,9 @@ def test_search_process_encodes_text_with_the_onnx_export_and_never_imports_torc
     assert again["hits"] == got["hits"]
 
 
-def test_a_query_answered_by_tags_alone_loads_no_text_encoder(tmp_path, tiny_file, monkeypatch):
-    lib = _indexed_library(tmp_path, tiny_file, monkeypatch)
+def test_a_query_answered_by_tags_alone_loads_no_text_encoder(tmp_path, tiny_file, monkeypatch,
+                                                            exports_cache):
+    lib = _indexed_library(tmp_path, tiny_file, monkeypatch, exports_cache)
     photos = lib.store.photos([1, 2])
     for photo in photos:
         lib.tag(photo.path, add=["sunset"])
@@ -265,3 +274,38 @@ def test_int8_check_figures_on_probes_and_library_photos(tiny_clip, tmp_path):
     passed = chosen["mean_cosine"] >= 0.995 and chosen["top5_agreement"] >= 0.95
     assert chosen["ok"] is passed
     assert tiny_clip.image_path == ("onnxruntime int8" if passed else "onnxruntime fp32")
+
+
+def test_models_list_shows_the_cpu_path_and_its_check(tmp_path, tiny_file, monkeypatch,
+                                                      exports_cache, capsys):
+    from photoorg.cli import main
+    from photoorg.models import clip_onnx
+
+    lib = _indexed_library(tmp_path, tiny_file, monkeypatch, exports_cache)
+    check = clip_onnx.read_note(clip_onnx.export_dir(lib.model_set().clip.weights_id)
+                                / "image-int8.onnx")
+    assert check["probes"] == 24 + 4  # the fixed probes and the library's four photos
+    capsys.readouterr()
+    assert main(["--library", str(lib.folder), "models", "list"]) == 0
+    out = capsys.readouterr().out
+    runs = "int8" if check["ok"] else "fp32"
+    assert (f"    CPU image path: onnxruntime {runs}; int8 check on 28 probes: mean cosine "
+            f"{check['mean_cosine']:.4f} (>= 0.995), top-5 tag agreement "
+            f"{check['top5_agreement']:.3f} (>= 0.95)") in out
+    assert "    search text: onnxruntime text tower (min cosine " in out
+    assert "to torch, >= 0.9999)\n" in out
+    assert main(["--library", str(lib.folder), "models", "list", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert listed["clip-tiny"]["cpu_path"]["int8_check"]["mean_cosine"] == check["mean_cosine"]
+    assert listed["yolox-nano"]["cpu_path"] is None
+
+
+def test_precision_flag_and_setting(tmp_path, tiny_file, monkeypatch, exports_cache, capsys):
+    from photoorg.cli import main
+
+    lib = _indexed_library(tmp_path, tiny_file, monkeypatch, exports_cache)
+    assert lib.model_set(precision="int8").clip.image_path == "onnxruntime int8"
+    assert lib.model_set(precision="fp32").clip.image_path == "onnxruntime fp32"
+    (lib.folder / "settings.json").write_text('{"clip": "clip-tiny", "precision": "int4"}')
+    assert main(["--library", str(lib.folder), "index"]) != 0
+    assert "precision 'int4' is not one of auto, fp32, int8." in capsys.readouterr().err
