@@ -1,6 +1,11 @@
 """Images per second of each CLIP candidate on this machine (random init: speed only).
 
     python bench/clip_speed.py [--device auto] [--seconds 4] [--rounds 3] [--models a,b]
+    python bench/clip_speed.py --paths [--models clip-vit-b-32-256-datacomp]
+
+--paths: the CPU paths of one model's image tower instead (models/clip_onnx.py): torch
+fp32, onnxruntime fp32 and onnxruntime dynamic int8 (exported into a temporary cache),
+images/s at batch 8 from preprocessed tensors, and the int8 check's figures.
 
 Prints, per candidate, images/s at batch 1 and batch 8, for the image encoder alone
 (preprocessed tensors) and through ClipModel.embed_images from 640x480 PIL images
@@ -69,6 +74,40 @@ class Candidate:
         return out
 
 
+def cpu_paths(name: str, seconds: float, rounds: int) -> None:
+    import tempfile
+
+    import numpy as np
+
+    os.environ["PHOTOORG_CACHE"] = tempfile.mkdtemp(prefix="photoorg-clip-speed-")
+    from photoorg.models import clip_onnx
+    from photoorg.models.onnxrt import ort_session
+
+    candidate = Candidate(name, "cpu")
+    clip, tensors = candidate.clip, list(candidate.tensors)
+    started = time.perf_counter()
+    fp32, int8 = clip_onnx.export_image(clip)
+    print(f"{name}: export fp32 + int8 {time.perf_counter() - started:.0f} s "
+          f"({fp32.stat().st_size >> 20} MiB, {int8.stat().st_size >> 20} MiB)")
+    runs = {"torch fp32": lambda: clip.embed_torch(tensors)}
+    for label, path in (("onnxruntime fp32", fp32), ("onnxruntime int8", int8)):
+        session = ort_session(path, "cpu")
+        runs[label] = lambda s=session: clip_onnx._run_image(s, tensors)
+    best = dict.fromkeys(runs, 0.0)
+    for _ in range(rounds):  # interleaved, so a burst of other load hits every path
+        for label, fn in runs.items():
+            best[label] = max(best[label], _rate(fn, len(tensors), seconds)[0])
+    for label, rate in best.items():
+        print(f"  {label:18s} {rate:6.1f} images/s (batch 8, {rate / best['torch fp32']:.2f}x torch fp32)")
+    tags = clip.embed_texts(["a photo of a dog.", "a photo of a cat.", "a photo of a beach.",
+                             "a photo of a car.", "a photo of food.", "a photo of a city.",
+                             "a photo of snow.", "a photo of people."])
+    check = clip_onnx.check_int8(clip, int8, tags / np.linalg.norm(tags, axis=1, keepdims=True))
+    print(f"  int8 check (random weights): mean cosine {check['mean_cosine']}, top-5 "
+          f"agreement {check['top5_agreement']} on {check['probes']} probes: "
+          f"{'passes' if check['ok'] else check['reason']}")
+
+
 def main() -> None:
     from photoorg.models.device import pick_device
     from photoorg.models.registry import MODELS
@@ -81,8 +120,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="measure every model this many times, interleaved; keep the best")
     parser.add_argument("--models", default=",".join(n for n, s in MODELS.items() if s.role == "clip"))
+    parser.add_argument("--paths", action="store_true",
+                        help="torch fp32 vs onnxruntime fp32 vs int8 (default model: the registry's)")
     args = parser.parse_args()
     device = pick_device(args.device)
+    if args.paths:
+        from photoorg.models.registry import DEFAULTS
+
+        chosen = args.models if "," not in args.models else DEFAULTS["clip"]
+        for name in chosen.split(","):
+            cpu_paths(name, args.seconds, args.rounds)
+        return
     import torch
 
     if args.threads:

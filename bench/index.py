@@ -123,7 +123,7 @@ def new_library(workdir: Path, name: str, photos: list[Path]):
     """A fresh library over a folder of links to `photos`, with PicoDet imported."""
     from photoorg.cli import main
     from photoorg.library import Library
-    from photoorg.modelset import text_cache_dir
+    from photoorg.models.usercache import CACHE_ENV
     from photoorg.progress import drive
 
     folder = workdir / f"{name}-photos"
@@ -134,10 +134,8 @@ def new_library(workdir: Path, name: str, photos: list[Path]):
     for p in photos:
         (folder / p.name).symlink_to(p)
     lib_dir.mkdir()
-    cache = workdir / "text-cache"  # vocabulary embeddings, shared by every bench library
-    cache.mkdir(exist_ok=True)
-    text_cache_dir(lib_dir).parent.mkdir(parents=True)
-    text_cache_dir(lib_dir).symlink_to(cache)
+    # vocabulary embeddings (per model weights), shared by every bench library
+    os.environ.setdefault(CACHE_ENV, str(workdir / "user-cache"))
     if main(["--library", str(lib_dir), "models", "import", "picodet-s", str(DETECTOR)]) != 0:
         sys.exit("bench: could not import the PicoDet file")
     lib = Library(lib_dir)

@@ -197,17 +197,19 @@ class Library:
         return scan(self.store, [r.id for r in roots], confirm=confirm_missing)
 
     def index(self, control: Control | None = None, batch_size: int = 16,
-              device: str | None = None, models: ModelSet | None = None) -> Work[IndexReport]:
+              device: str | None = None, models: ModelSet | None = None,
+              precision: str | None = None) -> Work[IndexReport]:
         """Process pending photos with the models chosen in the settings (loaded when
-        the work starts, kept for the next run); `models` overrides them (tests, benches)."""
+        the work starts, kept for the next run); `models` overrides them (tests, benches);
+        `precision` overrides the setting for CLIP's image tower on the CPU."""
         def work():
             with index_lock(self.folder):
-                key = run_key(*self._models_key(device), self.store.vocabulary())
+                key = run_key(*self._models_key(device, precision), self.store.vocabulary())
                 last = last_run(self.folder)
                 if models is None and last.get("key") == key and not self.store.pending_count():
                     yield Progress("index", 0, 0)  # a run always reports its start
                     return IndexReport(waiting=list(last.get("waiting", ())))
-                chosen = models or self.model_set(device)
+                chosen = models or self.model_set(device, precision)
                 report = yield from run_index(self.store, self.thumbs_dir, chosen,
                                               batch_size=batch_size, control=control)
                 if models is None and not report.cancelled:
@@ -227,24 +229,26 @@ class Library:
     def settings(self) -> Settings:
         return load_settings(self.folder)
 
-    def model_set(self, device: str | None = None) -> ModelSet:
+    def model_set(self, device: str | None = None, precision: str | None = None) -> ModelSet:
         """The chosen CLIP (with tagger) and detector, whichever are installed; loaded
         once and reused while the settings, vocabulary and installed files stay the same."""
         settings = self.settings()
         vocabulary = self.store.vocabulary()
-        key = self._models_key(device)
+        key = self._models_key(device, precision)
         if getattr(self, "_model_key", None) != key:
+            # The library's first photos join the int8 check's fixed probe images.
+            probes = [p.path for p in self.store.photos(range(1, 17))]
             self._model_set = load_model_set(self.folder, settings, self.weights, vocabulary,
-                                             device)
+                                             device, precision=precision, probes=probes)
             self._model_key = key
         self._model_set.words = vocabulary
         return self._model_set
 
-    def _models_key(self, device: str | None) -> tuple:
-        """What decides which models an index run loads: the settings and which of the
-        chosen weights are installed."""
+    def _models_key(self, device: str | None, precision: str | None = None) -> tuple:
+        """What decides which models an index run loads: the settings, the device and
+        CLIP's precision, and which of the chosen weights are installed."""
         settings = self.settings()
-        return (settings, device,
+        return (settings, device, precision,
                 tuple(self.weights.path(settings.model(r)) is not None
                       for r in ("clip", "detector", "face", "face-landmarks")))
 
@@ -283,7 +287,7 @@ class Library:
         clip = loaded.clip if loaded is not None and loaded.clip is not None else \
             load_clip_only(self.folder, settings, self.weights, device)
         tagger = loaded.tagger if loaded is not None and loaded.clip is clip else \
-            load_tagger(clip, self.folder)
+            load_tagger(clip)
         return apply_word(self.store, tagger, clip.model_id, word)
 
     def vocabulary(self) -> list[str]:
@@ -391,21 +395,21 @@ class Library:
         return thumbnail(self.thumbs_dir, photo)
 
     def text_encoder(self):
-        """The chosen CLIP model, for free-text search; None when it is not installed
+        """The chosen CLIP model's text side, for free-text search (a SearchText: loaded
+        at its first query, without torch once exported); None when it is not installed
         (search then matches tags, names and folder/file names only)."""
-        from .models.registry import ModelMissing
-        from .modelset import load_clip_only
+        from .models import random_weights_allowed
+        from .modelset import SearchText
 
         loaded = getattr(self, "_model_set", None)
         if loaded is not None and loaded.clip is not None:
             return loaded.clip
         settings = self.settings()
+        if self.weights.path(settings.clip) is None and not random_weights_allowed():
+            return None
         cached = getattr(self, "_text_encoder", None)
         if cached is None or cached[0] != settings.clip:
-            try:
-                self._text_encoder = (settings.clip, load_clip_only(self.folder, settings, self.weights))
-            except ModelMissing:
-                return None
+            self._text_encoder = (settings.clip, SearchText(settings, self.weights))
         return self._text_encoder[1]
 
     def search(self, query: str, limit: int = 50, offset: int = 0) -> list:

@@ -29,25 +29,55 @@ class ModelSet:
     faces: FaceModel | None = None
     missing: list[str] = field(default_factory=list)  # one sentence per model not installed
     words: list[str] = field(default_factory=list)  # the user's own vocabulary words
+    clip_path: dict = field(default_factory=dict)  # what runs CLIP's image tower, and why
 
 
-def text_cache_dir(folder: Path) -> Path:
-    """Where the tagger keeps its per-model vocabulary text embeddings."""
-    return Path(folder) / "cache" / "text"
+def text_cache_dir() -> Path:
+    """Where the tagger keeps vocabulary text embeddings, per model weights: the user's
+    cache folder, shared by every library ($PHOTOORG_CACHE overrides it)."""
+    from .models.usercache import user_cache
+
+    return user_cache("text")
 
 
-def load_tagger(clip: ClipModel, folder: Path) -> Tagger:
+def load_tagger(clip: ClipModel) -> Tagger:
     """The built-in vocabulary's tagger. User words are scored apart (Tagger.scores_for,
     kept by the rule's threshold alone): a word the user asked for is not crowded out
     by the built-in tags' top-k, at indexing time and when it is added alike."""
     from .models.tagging import Tagger
 
-    return Tagger(clip, text_cache_dir(folder))
+    return Tagger(clip, text_cache_dir())
+
+
+class SearchText:
+    """The chosen CLIP model's text side for search, loaded at the first query that needs
+    it: the exported ONNX text tower when there is one (no torch: a search process in
+    well under a second), else the torch model. A query answered by tags and names
+    alone loads nothing."""
+
+    def __init__(self, settings: Settings, weights: WeightStore):
+        from .models.clip import clip_model_id
+        from .models.registry import spec_for
+
+        self._settings, self._weights = settings, weights
+        self._path = weights.path(settings.clip)
+        self.model_id = clip_model_id(spec_for(settings.clip), self._path)
+        self._encoder = None
+
+    def embed_texts(self, texts: list[str]):
+        if self._encoder is None:
+            from .models import load
+            from .models.clip_onnx import query_encoder
+
+            self._encoder = (query_encoder(self._path) if self._path else None) or \
+                load("clip", self._settings.clip, store=self._weights, device=self._settings.device)
+        return self._encoder.embed_texts(texts)
 
 
 def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
                    vocabulary: list[str], device: str | None = None,
-                   allow_random: bool = False) -> ModelSet:
+                   allow_random: bool = False, precision: str | None = None,
+                   probes=()) -> ModelSet:
     """CLIP (with its tagger) and the detector named in `settings`, whichever are installed."""
     from .models import ModelMissing, load
 
@@ -62,7 +92,13 @@ def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
             continue
         setattr(found, role, model)
     if found.clip is not None:
-        found.tagger = load_tagger(found.clip, folder)
+        from .models.clip_onnx import prepare
+
+        found.tagger = load_tagger(found.clip)
+        # Once per weights file: the text export search uses, and the image tower's CPU
+        # path (int8 when its check passes on fixed probes and the library's first photos).
+        found.clip_path = prepare(found.clip, precision or settings.precision,
+                                  found.tagger.tag_embeddings, probes)
     from .models.faces import FaceModelMissing, load_face_model
 
     try:

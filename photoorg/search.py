@@ -10,6 +10,11 @@ Ranking, in tiers so the user's own words always win over a model's guess:
      with the photo's embedding and with its person/pet box embeddings; a box that beats
      the whole photo is returned as the region that matched. score = the cosine.
 Filters are AND-ed onto every tier; a query with filters only lists the newest matches.
+The text encoder is loaded only when tier 3 runs, i.e. when the tiers above leave
+slots of the page empty: a query whose words are tags or names of at least `limit`
+photos (e.g. "dog" in a large library) is ranked by tier 1 alone, 2 + confidence,
+and a search process then loads no model at all. In a process that has not loaded
+torch, the text goes through the exported ONNX text tower (models/clip_onnx.py).
 
 The cut-off for tier 3 (see cutoff()): a query's similarities over the whole library
 are mostly those of unrelated photos, so their median and spread (MAD, robust to the

@@ -17,6 +17,7 @@ from .fileio import atomic_write_text
 
 FILENAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "int8")  # CLIP's image tower on the CPU (models/clip_onnx.py)
 _ROLE_KEYS = {"clip": "clip", "detector": "detector", "segmenter": "segmenter",
               "face": "face", "face-landmarks": "face_landmarks"}
 
@@ -39,6 +40,7 @@ class Settings:
     face: str = ""
     face_landmarks: str = ""
     device: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         # Empty means "the default": the registry's choice can then improve with a new
@@ -89,6 +91,9 @@ def validate(raw: dict, path: Path | str = FILENAME) -> Settings:
     if settings.device not in DEVICES:
         raise SettingsError(f"{path}: device {settings.device!r} is not one of "
                             f"{', '.join(DEVICES)}.")
+    if settings.precision not in PRECISIONS:
+        raise SettingsError(f"{path}: precision {settings.precision!r} is not one of "
+                            f"{', '.join(PRECISIONS)}.")
     for role in _ROLE_KEYS:
         _check_model(path, role, settings.model(role))
     return settings

@@ -19,9 +19,12 @@ One torch thread is used: the scan is memory-bound, and under load (other proces
 the 2 cores) two threads took 105 ms against 56 ms for one. The files cost 532 bytes
 per vector (512 MB at 1M); the scores themselves 4 MB.
 
-Measured with bench/search.py on the 1M library (machine shared, load 5-10): open from
-the files 0.5 ms; full rebuild from the embeddings table 26 s (only for a new index or
-broken files); sync after 1,000 photos changed 53 ms.
+Opening maps the files and checks only their sizes and a hash of their last rows
+(recorded in meta.json at every save): nothing is read in proportion to the library.
+Measured with bench/search.py (machine shared, load 5-10): open in a fresh process
+10 ms at 100k (1M: see the report of issue 11); the first open of a library with no index files rebuilds them from the
+embeddings table (26 s at 1M; only for a new index or broken files); sync after
+1,000 photos changed 53 ms.
 
 The int8 scan is exhaustive (every row is scored: no graph or cluster can miss a photo,
 unlike HNSW/IVF); quantisation moves a cosine by at most 0.002 (measured), far below
@@ -29,7 +32,8 @@ the gap between related (~0.3) and unrelated (~0.15-0.2) CLIP text-photo pairs a
 the cut-off's spread. sqlite-vec would keep the vectors in the database but scans
 float32 (2 GB at 1M) in one thread; faiss/usearch would be a new native dependency for
 the same exhaustive scan. Where torch lacks the int8 kernel, numpy scores the same
-int8 rows (correct, about 1 s per million).
+int8 rows (correct, about 1 s per million); so does a process that has not loaded torch
+(a `photoorg search`), rather than import it (2-3 s) for one scan.
 
 Keeping in step: migration 0003 logs each photo whose embeddings are inserted, updated
 or deleted (including by cascade when a photo row goes) in `embedding_changes` with a
@@ -46,6 +50,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +64,7 @@ from .fileio import atomic_write_text
 
 FORMAT = 1
 _SAMPLE = 20_000  # rows used to estimate a query's null distribution
+_TAIL = 64  # last rows hashed into meta.json, checked on every open
 
 
 def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,12 +80,12 @@ _ONES: dict[int, object] = {}
 
 
 def _int8_scores(codes: np.ndarray, scales: np.ndarray, query: np.ndarray) -> np.ndarray:
-    try:
-        import torch
-
-        kernel = torch.ops.aten._weight_int8pack_mm
-    except (ImportError, AttributeError):
-        kernel = None
+    # Only where torch is loaded already (the indexer, the GUI after indexing): a search
+    # process importing it for one scan pays 2-3 s for a scan numpy does in ~0.1 s per
+    # 100k rows.
+    torch = sys.modules.get("torch")
+    kernel = getattr(getattr(torch, "ops", None), "aten", None)
+    kernel = getattr(kernel, "_weight_int8pack_mm", None) if kernel is not None else None
     if kernel is not None and len(codes):
         w = torch.from_numpy(np.ascontiguousarray(codes))
         x = torch.from_numpy(np.asarray(query, np.float32)[None]).to(torch.bfloat16)
@@ -127,14 +133,28 @@ class _Segment:
         self._live = None  # caches derived from keys
         self._sample = None
 
-    def load(self, count: int) -> bool:
+    def load(self, count: int, tail: str | None = None) -> bool:
+        """Map the files' first `count` rows; False when they cannot be those rows.
+
+        Only sizes and the last rows are checked (tail_digest, recorded at every save),
+        so opening costs the same at 1M rows as at 1k, and a file cut short, replaced
+        or rewritten by another library is still caught."""
         sizes = {"codes": self.dim, "scales": 4, "keys": 16}
         if count and any(not p.exists() or p.stat().st_size < count * sizes[k]
                          for k, p in self.paths.items()):
             return False
         self.count = count
         self._map()
-        return True
+        return tail is None or tail == self.tail_digest()
+
+    def tail_digest(self) -> str:
+        """A hash of the last rows' keys, scales and codes: changes with any append,
+        compaction or foreign rewrite that the row count alone would miss."""
+        tail = slice(max(0, self.count - _TAIL), self.count)
+        digest = hashlib.sha1(str(self.count).encode())
+        for arr in (self.keys, self.scales, self.codes):
+            digest.update(np.ascontiguousarray(arr[tail]).tobytes())
+        return digest.hexdigest()[:16]
 
     def append(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         if not len(keys):
@@ -239,7 +259,8 @@ class VectorIndex:
 
     def _load(self, meta: dict) -> bool:
         self.seq = meta["seq"]
-        return self.photos.load(meta["photos"]) and self.regions.load(meta["regions"])
+        return (self.photos.load(meta["photos"], meta.get("photos_tail"))
+                and self.regions.load(meta["regions"], meta.get("regions_tail")))
 
     def __len__(self) -> int:
         return int(self.photos.live.sum())
@@ -319,7 +340,8 @@ class VectorIndex:
     def _save(self) -> None:
         meta = {"format": FORMAT, "model": self.model, "dim": self.dim, "seq": self.seq,
                 "born": self.born,
-                "photos": self.photos.count, "regions": self.regions.count}
+                "photos": self.photos.count, "regions": self.regions.count,
+                "photos_tail": self.photos.tail_digest(), "regions_tail": self.regions.tail_digest()}
         atomic_write_text(self.folder / "meta.json", json.dumps(meta))
 
     # -- searching -------------------------------------------------------------

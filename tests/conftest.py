@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # A test never falls back to the user's real library.
 os.environ.pop("PHOTOORG_LIBRARY", None)
+# Nor writes to the user's cache folder: one per test session, shared by its libraries
+# as the real one is (vocabulary embeddings and ONNX exports per model weights).
+os.environ["PHOTOORG_CACHE"] = tempfile.mkdtemp(prefix="photoorg-cache-")
 
 
 # A small open_clip config run through the same classes (CLIP, VisionTransformer,

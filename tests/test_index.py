@@ -72,7 +72,7 @@ def _library(tmp_path: Path, name: str, n: int, cache: Path | None = None) -> Li
     lib.add_roots([folder])
     drive(lib.scan())
     if cache is not None:  # the module's text embeddings, so no test re-encodes the vocabulary
-        shutil.copytree(cache, text_cache_dir(lib.folder), dirs_exist_ok=True)
+        shutil.copytree(cache, text_cache_dir(), dirs_exist_ok=True)
     return lib
 
 

@@ -179,3 +179,23 @@ def test_a_library_started_over_with_more_changes_than_before_is_rebuilt(store, 
         assert got == pytest.approx({i: float(v @ old[0]) for i, v in zip(ids, new)}, abs=0.02)
     finally:
         fresh.close()
+
+
+def test_files_rewritten_under_the_same_size_are_caught_by_their_tail(store, monkeypatch):
+    rng = np.random.default_rng(11)
+    ids = [add(store, f"{i}.jpg", unit(rng)[0]) for i in range(100)]
+    VectorIndex.open(store, MODEL)
+    rebuilt = []
+    original = VectorIndex._rebuild
+    monkeypatch.setattr(VectorIndex, "_rebuild",
+                        lambda self, store: rebuilt.append(1) or original(self, store))
+    reopened = VectorIndex.open(store, MODEL)  # appended rows keep the tail digest in step
+    assert rebuilt == [] and len(reopened) == 100
+    keys = reopened.photos.paths["keys"]
+    raw = bytearray(keys.read_bytes())
+    raw[-16:] = np.array([[ids[0], -1]], np.int64).tobytes()  # last row now claims photo 1
+    keys.write_bytes(bytes(raw))
+    again = VectorIndex.open(store, MODEL)
+    assert rebuilt == [1]
+    q = unit(np.random.default_rng(12))[0]
+    assert sorted(scores_by_photo(again, q)) == ids

@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..progress import drive
+from ..settings import PRECISIONS
 from . import open_library
 from .progress import ProgressPrinter
 
@@ -15,6 +16,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 def register(commands) -> None:
     index = commands.add_parser("index", help="process pending photos (tags, boxes, embeddings)")
     _device_option(index)
+    index.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="CLIP's image tower on the CPU: int8 (fastest), fp32, or auto "
+                            "(int8 only when it passed its check against fp32; the default, "
+                            "or the library's precision setting)")
     index.add_argument("--batch-size", type=int, default=16, metavar="N",
                        help="photos per model batch and per database transaction (default 16)")
     index.set_defaults(run=cmd_index)
@@ -85,11 +90,12 @@ def _mib(n: int) -> str:
 # -- index ------------------------------------------------------------------------
 
 
-def run_index_and_report(lib, device: str | None = None, batch_size: int = 16) -> int:
+def run_index_and_report(lib, device: str | None = None, batch_size: int = 16,
+                         precision: str | None = None) -> int:
     """Index with a progress bar, then the outcome; shared with `add` and `scan`."""
 
     bar = ProgressPrinter()
-    report = drive(lib.index(batch_size=batch_size, device=device), bar)
+    report = drive(lib.index(batch_size=batch_size, device=device, precision=precision), bar)
     bar.close()
     for path, reason in report.errors:
         print(f"  {path}: {reason}")
@@ -105,21 +111,31 @@ def cmd_index(args) -> int:
         print("photoorg: --batch-size must be at least 1.", file=sys.stderr)
         return 2
     with open_library(args) as lib:
-        return run_index_and_report(lib, args.device, args.batch_size)
+        return run_index_and_report(lib, args.device, args.batch_size, args.precision)
 
 
 # -- models ---------------------------------------------------------------------------
 
 
+def _cpu_paths(choices, precision: str) -> dict:
+    """What runs each installed CLIP model on the CPU, with its checks' figures."""
+    from ..models.clip_onnx import describe
+
+    return {c.status.name: describe(c.status.path, precision) for c in choices
+            if c.status.role == "clip" and c.status.installed}
+
+
 def cmd_models_list(args) -> int:
     with open_library(args) as lib:
         choices = lib.models()
+        paths = _cpu_paths(choices, lib.settings().precision)
     if args.json:
         json.dump([{"name": c.status.name, "role": c.status.role,
                     "installed": c.status.installed, "size_bytes": c.status.size,
                     "licence": c.status.licence, "chosen": c.chosen,
                     "default": c.status.is_default, "verified": c.status.verified,
-                    "summary": c.status.summary} for c in choices], sys.stdout, indent=2)
+                    "summary": c.status.summary, "cpu_path": paths.get(c.status.name)}
+                   for c in choices], sys.stdout, indent=2)
         print()
         return 0
     for c in choices:
@@ -131,6 +147,9 @@ def cmd_models_list(args) -> int:
         print(f"{mark} {s.name:28} {s.role:9} {state:36} {_mib(s.size):>10}  {s.licence}")
         if s.summary:
             print(f"    {s.summary}")
+        if s.name in paths:
+            print(f"    CPU image path: {paths[s.name]['image']}")
+            print(f"    search text: {paths[s.name]['search']}")
     print("* = used by this library; change with `photoorg models use NAME`.")
     return 0
 

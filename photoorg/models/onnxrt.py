@@ -8,12 +8,16 @@ import os
 from pathlib import Path
 
 
-def ort_session(path: Path | bytes, device: str):
+def ort_session(path: Path | bytes, device: str, prepack: bool = True):
     """An onnxruntime session using every core (and CUDA when asked and available), from
-    a file or a serialised model."""
+    a file or a serialised model. prepack False keeps weights as stored (memory-mapped
+    external data stays mapped): for a session that runs once, as a search's text
+    encoder does."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if not prepack:
+        opts.add_session_config_entry("session.disable_prepacking", "1")
     opts.intra_op_num_threads = os.cpu_count() or 1
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():

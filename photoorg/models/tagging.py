@@ -29,11 +29,18 @@ the only knobs, and bench/quality.py measures precision/recall against them.
 A user-added word goes through the same rule (generic templates, the "user"
 section's background) on stored image embeddings: scores_for() never decodes a photo.
 
-Text embeddings are cached on disk per model, one row per prompt, in
-<cache_dir>/text-<fingerprint>.npz. The fingerprint hashes the model id and the
-model's embedding of a probe caption, so different weights under one id (two
-random initialisations, a re-imported file) never share a cache; vocabulary
-changes only add the prompts that are new.
+Text embeddings are cached on disk per model *weights*, one row per prompt, in
+<cache_dir>/text-<key>.npz, where cache_dir is the user's cache folder shared by every
+library (modelset.text_cache_dir) and the key is the weights file's sha256 (for random
+weights a hash of their parameters): a second library, or a new library.db, starts with
+the vocabulary already embedded. A stand-in model without weights_id is keyed by its
+model id and its embedding of a probe caption. Vocabulary changes only add the prompts
+that are new; a save merges with rows another process wrote meanwhile.
+
+The default model's whole vocabulary (1,503 prompts, ViT-B-32-256) is embedded in
+batches of similar length, each cut to its longest prompt (see clip.py). bench/vocab.py
+on this 2-core machine under load 9-11: cold 107.6 s against 578 s for the padded pass
+(385.6 ms a prompt), warm 39 ms; the issue's quieter run took 93-111 s padded.
 """
 
 from __future__ import annotations
@@ -60,14 +67,19 @@ class TextCache:
 
     def __init__(self, clip: ClipModel, cache_dir: Path):
         self._clip = clip
-        probe = np.round(clip.embed_texts([_PROBE])[0], 3).tobytes()
-        key = hashlib.sha256(clip.model_id.encode() + probe).hexdigest()[:16]
+        weights = getattr(clip, "weights_id", "")
+        if weights:
+            key = hashlib.sha256(weights.encode()).hexdigest()[:20]
+        else:
+            probe = np.round(clip.embed_texts([_PROBE])[0], 3).tobytes()
+            key = hashlib.sha256(clip.model_id.encode() + probe).hexdigest()[:16]
         self.path = Path(cache_dir) / f"text-{key}.npz"
         self._rows: dict[str, np.ndarray] = self._load()
 
     def embed(self, texts: Iterable[str]) -> np.ndarray:
         texts = list(texts)
-        missing = list(dict.fromkeys(t for t in texts if t not in self._rows))
+        # Similar lengths batched together: each batch runs at its longest prompt.
+        missing = sorted(dict.fromkeys(t for t in texts if t not in self._rows), key=len)
         for start in range(0, len(missing), _BATCH):
             chunk = missing[start:start + _BATCH]
             self._rows.update(zip(chunk, self._clip.embed_texts(chunk)))
@@ -95,7 +107,9 @@ class TextCache:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp.npz")
+        # Another library may have added prompts since we loaded: keep theirs too.
+        self._rows = {**self._load(), **self._rows}
+        tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.npz")
         texts = list(self._rows)
         np.savez(tmp, texts=np.array(texts), embeddings=np.stack([self._rows[t] for t in texts]))
         os.replace(tmp, self.path)
@@ -125,6 +139,11 @@ class Tagger:
         sections = sorted({t.section for t in self.tags})
         self._bg_emb = self._cache.ensemble([background_prompts(s) for s in sections])
         self._bg_of = np.array([sections.index(t.section) for t in self.tags])
+
+    @property
+    def tag_embeddings(self) -> np.ndarray:
+        """(T, dim) one unit text embedding per tag in self.names."""
+        return self._tag_emb
 
     def scores(self, image_embeddings: np.ndarray) -> np.ndarray:
         """(N, T) probabilities p_t for every image and every tag in self.names."""
