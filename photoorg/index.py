@@ -21,6 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,13 @@ DECODE_MODEL = f"pillow-thumb{THUMB_SIDE}"
 EXACT_UP_TO = 1024
 # Stages that need the photo's pixels; "tags" alone runs on the stored embedding.
 IMAGE_STAGES = frozenset({"decode", "clip", "detect", "regions"})
+# Pass 1 runs the photo-level stages on every pending photo; pass 2 the per-box stages
+# on the stored boxes (a stage that works on each person/pet box, faces for one,
+# belongs in BOX_STAGES and in infer's per-box part).
+PHOTO_STAGES = frozenset({"decode", "clip", "tags", "detect"})
+BOX_STAGES = frozenset({"regions"})
+PASSES = (("pass 1 of 2: photos", PHOTO_STAGES),
+          ("pass 2 of 2: boxes", PHOTO_STAGES | BOX_STAGES))
 # Boxes below this score are drawn and nameable but not counted in "2 people".
 COUNT_MIN_SCORE = 0.5
 # A crowd of 40 would cost 40 CLIP runs; the highest-scoring boxes (named ones
@@ -136,8 +144,9 @@ class Failed:
 def stage_models(models: ModelSet) -> dict[str, str]:
     """stage -> model id for every stage this set of models can run."""
     current = {"decode": DECODE_MODEL}
-    if models.clip is not None and models.tagger is not None:
+    if models.clip is not None:
         current["clip"] = models.clip.model_id
+    if models.clip is not None and models.tagger is not None:
         current["tags"] = models.tagger.model_id
     if models.detector is not None:
         current["detect"] = models.detector.model_id
@@ -193,7 +202,8 @@ def decode(job: Job, side: int, thumbs_dir: Path,
         job.error = f"cannot decode: {type(e).__name__}: {e}"
         return job
     try:
-        save_thumbnail(thumbs_dir, job.photo, job.image)
+        if "decode" in job.needs:  # pass 2 decodes again for the boxes: no new thumbnail
+            save_thumbnail(thumbs_dir, job.photo, job.image)
     except OSError as e:
         job.error = f"cannot write thumbnail: {e.strerror or e}"
         return job
@@ -395,14 +405,12 @@ def count_tags(boxes: list[tuple[str, float]]) -> list[tuple[str, float]]:
 # -- writing (one transaction per batch) ---------------------------------------------
 
 
-def write(store: Store, job: Job, current: dict[str, str], report: IndexReport) -> None:
+def write(store: Store, job: Job, current: dict[str, str]) -> None:
     pid = job.photo.id
     if job.error:
         store.set_state(pid, "error", job.error)
-        report.failed += 1
-        report.errors.append((job.photo.path, job.error))
         return
-    if job.meta is not None:
+    if job.meta is not None and "decode" in job.needs:
         store.set_meta(pid, job.meta)
         job.ran.add("decode")
     if "detect" in job.ran:
@@ -421,7 +429,6 @@ def write(store: Store, job: Job, current: dict[str, str], report: IndexReport) 
     for stage in job.ran:
         store.set_processed(pid, stage, current[stage])
     store.set_state(pid, "indexed")
-    report.indexed += 1
 
 
 def _auto_tags(store: Store, job: Job, current: dict[str, str]) -> list[tuple[str, float, str]]:
@@ -448,38 +455,105 @@ def _auto_tags(store: Store, job: Job, current: dict[str, str]) -> list[tuple[st
 def run_index(store: Store, thumbs_dir: Path, models: ModelSet | None = None,
               batch_size: int = 16, control: Control | None = None,
               workers: int | None = None) -> Work[IndexReport]:
+    """Every pass over the pending photos, then the tags when the vocabulary comes
+    later than the photos; yields Progress per batch (its message names the pass)."""
     models = models or ModelSet()
-    control = control or Control()
-    current = stage_models(models)
-    report = IndexReport(waiting=list(models.missing), models=dict(current))
-    with store.transaction():
-        for stage in ("clip", "tags", "detect", "regions"):
-            if stage in current:
-                report.requeued += store.requeue_stale(stage, current[stage])
-    total = store.pending_count()
-    progress = Progress("index", 0, total)
-    yield progress
+    run = _Run(store, thumbs_dir, models, batch_size, control or Control(), workers,
+               IndexReport(waiting=list(models.missing)))
     try:
-        prepare = getattr(models.clip, "preprocess", None)
-        for batch in decoded_batches(store, current, batch_size, decode_side(models),
-                                     thumbs_dir, workers, prepare):
-            control.checkpoint()
-            infer(store, models, batch)
-            for job in batch:
-                job.image = job.clip_input = None  # let the pixels go before the write
-            with store.transaction():
-                now = {p.id: p.hash for p in store.photos(j.photo.id for j in batch)}
-                for job in batch:
-                    # Decoded ahead: a photo removed since (its folder removed) or rewritten
-                    # and rescanned (pending again, for the next run) gets nothing written.
-                    if job.photo.id in now and now[job.photo.id] == job.photo.hash:
-                        write(store, job, current, report)
-            progress = Progress("index", report.indexed + report.failed, total,
-                                progress.started)
-            yield progress
+        for label, stages in PASSES:
+            yield from run.whole_pass(label, stages)
+        if models.ready_tagger() is None and models.vocabulary is not None:
+            yield from run.wait_for_vocabulary()
+            yield from run.whole_pass("tags", PHOTO_STAGES | BOX_STAGES)
     except Cancelled:
-        report.cancelled = True
-    return report
+        run.report.cancelled = True
+    run.report.models = stage_models(models)
+    return run.report
+
+
+@dataclass
+class _Run:
+    """One index run's settings and tally, shared by its passes."""
+
+    store: Store
+    thumbs_dir: Path
+    models: ModelSet
+    batch_size: int
+    control: Control
+    workers: int | None
+    report: IndexReport
+    indexed: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)
+    sweeps: int = 0
+
+    def whole_pass(self, label: str, stages: frozenset[str]) -> Work[None]:
+        # A sweep stops early when the tagger becomes ready; the next one starts over with
+        # tags, so the photos embedded before it (behind the sweep) are tagged first.
+        while (yield from self.sweep(label, stages)):
+            pass
+
+    def sweep(self, label: str, stages: frozenset[str]) -> Work[bool]:
+        """The pending photos once, with the `stages` the models can run now; True when
+        it stopped because the tagger became ready."""
+        tagger_was_ready = self.models.ready_tagger() is not None
+        current = {s: m for s, m in stage_models(self.models).items() if s in stages}
+        with self.store.transaction():
+            requeued = sum(self.store.requeue_stale(stage, model)
+                           for stage, model in current.items() if stage != "decode")
+        if self.sweeps == 0:  # later sweeps requeue the next pass's work, not a model change
+            self.report.requeued = requeued
+        self.sweeps += 1
+        total = self.store.pending_count()
+        progress = Progress("index", 0, total, message=label)
+        if total or self.sweeps == 1:
+            yield progress
+        prepare = getattr(self.models.clip, "preprocess", None)
+        batches = decoded_batches(self.store, current, self.batch_size,
+                                  decode_side(self.models), self.thumbs_dir, self.workers,
+                                  prepare)
+        with closing(batches):
+            for batch in batches:
+                self.control.checkpoint()
+                infer(self.store, self.models, batch)
+                for job in batch:
+                    job.image = job.clip_input = None  # let the pixels go before the write
+                self.write(batch, current)
+                progress = Progress("index", progress.done + len(batch), total,
+                                    progress.started, label)
+                yield progress
+                if not tagger_was_ready and self.models.ready_tagger() is not None:
+                    return True
+        return False
+
+    def write(self, batch: list[Job], current: dict[str, str]) -> None:
+        with self.store.transaction():
+            now = {p.id: p.hash for p in self.store.photos(j.photo.id for j in batch)}
+            for job in batch:
+                # Decoded ahead: a photo removed since (its folder removed) or rewritten
+                # and rescanned (pending again, for the next run) gets nothing written.
+                if job.photo.id in now and now[job.photo.id] == job.photo.hash:
+                    write(self.store, job, current)
+                    self.tally(job)
+
+    def tally(self, job: Job) -> None:
+        """A photo counts once per run, as indexed or failed (failed wins: a box
+        failing in pass 2 leaves the photo in error)."""
+        pid = job.photo.id
+        if job.error:
+            self.indexed.discard(pid)
+            if pid not in self.failed:
+                self.failed.add(pid)
+                self.report.errors.append((job.photo.path, job.error))
+        elif pid not in self.failed and (not job.needs or job.needs & PHOTO_STAGES):
+            self.indexed.add(pid)
+        self.report.indexed, self.report.failed = len(self.indexed), len(self.failed)
+
+    def wait_for_vocabulary(self) -> Work[None]:
+        """Every photo is embedded and searchable; their tags wait for the vocabulary."""
+        yield Progress("index", 0, 0, message="tags wait for the vocabulary")
+        while self.models.wait_for_tagger(timeout=0.5) is None:
+            self.control.checkpoint()
 
 
 # -- user vocabulary -------------------------------------------------------------------

@@ -465,7 +465,87 @@ def test_photos_removed_or_changed_while_indexing_are_not_written(tmp_path):
         drive(lib.scan([tmp_path / "a"]))
         lib.remove_root(tmp_path / "b")
         report = drive(work)
-        assert report.indexed == 1 and report.failed == 0
-        assert lib.photo(changed).state == "pending"
-        drive(lib.index(models=ModelSet()))
+        # The rewritten photo is pending again, so the run's second pass takes it anew.
+        assert report.indexed == 2 and report.failed == 0
+        assert lib.photo(changed).state == "indexed"
         assert (lib.photo(changed).width, lib.photo(changed).height) == (40, 80)
+
+
+class _PhotoAsQuery:
+    """A text encoder whose every query means one photo: the real CLIP's embedding of
+    that photo's pixels, so a search must find exactly that photo first."""
+
+    def __init__(self, clip, path: Path):
+        from photoorg.imaging import load_image
+
+        self.model_id = clip.model_id
+        self.vector = clip.embed_images([load_image(path)])[0]
+
+    def embed_texts(self, texts):
+        return np.stack([self.vector for _ in texts])
+
+
+def test_photos_are_searchable_before_the_vocabulary_is_ready(tmp_path, tiny_models):
+    from concurrent.futures import Future
+
+    from photoorg.search import search
+
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "early", 6)
+    vocabulary: Future = Future()  # the tagger, still embedding its prompts
+    waiting = ModelSet(model_set.clip, None, model_set.detector, vocabulary=vocabulary)
+    work = lib.index(models=waiting, batch_size=2)
+    labels = []
+    for progress in work:
+        labels.append(progress.message)
+        if progress.message == "tags wait for the vocabulary":
+            break
+    assert labels[0] == "pass 1 of 2: photos" and "pass 2 of 2: boxes" in labels
+    clip_id, tags_id = model_set.clip.model_id, model_set.tagger.model_id
+    assert lib.store.counts()["indexed"] == 6
+    ids, _, matrix = lib.store.embeddings(clip_id)
+    assert len(ids) == 6 and len(lib.store.embeddings(clip_id, regions=True)[0]) > 0
+    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags'") == [(0,)]
+    assert _rows(lib, "SELECT count(*) FROM tags WHERE model = ?", [tags_id]) == [(0,)]
+    wanted = lib.folder.parent / "early-photos" / "photo_04.jpg"
+    hits = search(lib.store, "the photo", text_encoder=_PhotoAsQuery(model_set.clip, wanted))
+    assert hits[0].photo.path == str(wanted)
+
+    vocabulary.set_result(model_set.tagger)
+    report = drive(work)
+    assert (report.indexed, report.failed, report.cancelled) == (6, 0, False)
+    assert report.models["tags"] == tags_id
+    for pid, vector in zip(ids.tolist(), matrix):
+        stored = {(t.tag, round(t.score, 5)) for t in lib.store.tags_of(pid) if t.model == tags_id}
+        expected = {(t, round(s, 5)) for t, s in model_set.tagger.tag(vector[None])[0]}
+        assert stored == expected and stored
+    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?",
+                 [tags_id]) == [(6,)]
+    assert np.array_equal(lib.store.embeddings(clip_id)[2], matrix)  # tagged, not re-embedded
+    lib.close()
+
+
+def test_vocabulary_ready_mid_pass_tags_the_photos_embedded_before_it(tmp_path, tiny_models):
+    from concurrent.futures import Future
+
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "midway", 6)
+    vocabulary: Future = Future()
+    waiting = ModelSet(model_set.clip, None, model_set.detector, vocabulary=vocabulary)
+    seen = []
+
+    def ready_after_first_batch(progress):
+        seen.append((progress.message, progress.done, progress.total))
+        if progress.done == 2 and not vocabulary.done():
+            vocabulary.set_result(model_set.tagger)
+
+    report = drive(lib.index(models=waiting, batch_size=2), ready_after_first_batch)
+    assert (report.indexed, report.failed) == (6, 0)
+    # The sweep started over with tags: the 2 embedded photos wait only for tags, the
+    # other 4 for everything; none waited for the vocabulary at the end.
+    assert seen[:3] == [("pass 1 of 2: photos", 0, 6), ("pass 1 of 2: photos", 2, 6),
+                        ("pass 1 of 2: photos", 0, 6)]
+    assert "tags wait for the vocabulary" not in [m for m, _, _ in seen]
+    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?",
+                 [model_set.tagger.model_id]) == [(6,)]
+    lib.close()
