@@ -8,6 +8,14 @@ and written in one transaction per batch. A crash loses at most the batch in fli
 the next run resumes the photos still pending. A photo that fails to decode or in a
 model gets an error row and the batch goes on.
 
+Two passes, so a big folder is searchable in the time of the first: pass 1 runs the
+photo-level stages (embedding, tags, boxes) on every pending photo; pass 2 sends the
+photos back to pending for the per-box stages (a CLIP embedding of each large box)
+and decodes again only the photos that have such a box. The tagger's vocabulary is
+embedded on a background thread (modelset.py); until it is ready photos are embedded
+without tags, and the pass in progress starts over as soon as it is, so the photos
+already embedded get their tags from the stored embeddings (no decoding) first.
+
 Stages and their `processed` rows (stage -> model id) make re-indexing exact: a run
 first requeues the photos whose stage ran with another model (Store.requeue_stale),
 then runs on each photo only the stages it needs. A new vocabulary, for one, needs
@@ -52,10 +60,17 @@ PASSES = (("pass 1 of 2: photos", PHOTO_STAGES),
           ("pass 2 of 2: boxes", PHOTO_STAGES | BOX_STAGES))
 # Boxes below this score are drawn and nameable but not counted in "2 people".
 COUNT_MIN_SCORE = 0.5
-# A crowd of 40 would cost 40 CLIP runs; the highest-scoring boxes (named ones
-# first) get region embeddings, and boxes too small to recognise anyone are skipped.
-MAX_REGIONS = 8
-REGION_MIN_PX = 16
+# Region embeddings cost one CLIP run per box, as much as the photo's own. Measured on
+# 192 COCO photos with YOLOX-Nano (bench/index.py, "boxes"): 1.57 boxes per photo; a
+# quarter of them cover under 1% of the photo, 38% under 2% (a crop CLIP sees
+# upsampled more than 3 times: a blur, and rarely what a search is about; the photo's
+# own embedding covers the scene). Boxes of at least 2% of the photo, at most 4 per
+# photo (named ones first, then the largest), cut region embeddings from 1.48 to 0.91
+# per photo, so CLIP runs 1.91 times per photo instead of 2.48 (-23%); and a photo
+# with no such box is not decoded again in pass 2.
+MAX_REGIONS = 4
+REGION_MIN_AREA = 0.02
+REGION_MIN_PX = 16  # whatever the area, a crop this small at the decoded size is noise
 REGION_MARGIN = 0.1
 
 
@@ -74,6 +89,7 @@ class Job:
     detections: list = field(default_factory=list)  # new models.detect.Detection boxes
     named: list = field(default_factory=list)  # the photo's named boxes (db rows), kept
     boxes: list = field(default_factory=list)  # Region targets, see _regions
+    boxes_planned: bool = False  # boxes read from the store when planning (pass 2)
     clip_tags: list[tuple[str, float]] = field(default_factory=list)
     ran: set[str] = field(default_factory=set)
 
@@ -86,6 +102,7 @@ class Region:
     detection_id: int | None = None  # known for stored boxes
     new_index: int | None = None  # index into Job.detections for fresh ones
     vector: np.ndarray | None = None
+    named: bool = False  # the user named its subject
 
 
 @dataclass
@@ -177,8 +194,14 @@ def plan(store: Store, photos: list[Photo], current: dict[str, str]) -> list[Job
             job.embedding = store.embedding_of(photo.id, current["clip"])
             if job.embedding is None:  # no stored vector to tag from: embed it again
                 job.needs = frozenset(needs | {"clip", "regions"} & set(current))
+        if job.needs & IMAGE_STAGES == {"regions"}:  # pass 2: decode only for a box to embed
+            job.boxes, job.boxes_planned = region_targets(_regions(store, job)), True
         jobs.append(job)
     return jobs
+
+
+def _needs_pixels(job: Job) -> bool:
+    return bool(job.needs & IMAGE_STAGES) and not (job.boxes_planned and not job.boxes)
 
 
 # -- decoding (thread pool) ----------------------------------------------------
@@ -188,7 +211,7 @@ def decode(job: Job, side: int, thumbs_dir: Path,
            prepare: Callable[[Image.Image], object] | None = None) -> Job:
     """Pixels, header and thumbnail of one photo, when any of its stages needs them;
     `prepare` (CLIP's preprocessing) also runs here, off the inference thread."""
-    if not job.needs & IMAGE_STAGES:
+    if not _needs_pixels(job):
         return job
     path = job.photo.path
     try:
@@ -334,9 +357,10 @@ def _regions(store: Store, job: Job) -> list[Region]:
     """The boxes that get a region embedding: the named ones and the fresh ones when
     the detector ran now, else every stored box."""
     if "detect" not in job.ran:
-        return [Region(d.box, d.label, d.score, detection_id=d.id)
+        return [Region(d.box, d.label, d.score, detection_id=d.id,
+                       named=d.subject_id is not None)
                 for d in store.detections_of(job.photo.id)]
-    return ([Region(d.box, d.label, d.score, detection_id=d.id) for d in job.named]
+    return ([Region(d.box, d.label, d.score, detection_id=d.id, named=True) for d in job.named]
             + [Region(tuple(d.box), d.label, d.score, new_index=i)
                for i, d in enumerate(job.detections)])
 
@@ -351,18 +375,29 @@ def _crop(image: Image.Image, box) -> Image.Image | None:
                        min(w, int(round(box[2] * w + mx))), min(h, int(round(box[3] * h + my)))))
 
 
+def _area(box) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def region_targets(regions: list[Region]) -> list[Region]:
+    """The boxes worth a CLIP run (see REGION_MIN_AREA): named ones first, whatever
+    their size (look-alike suggestions start from them), then the largest, at most
+    MAX_REGIONS."""
+    worth = [r for r in regions if r.named or _area(r.box) >= REGION_MIN_AREA]
+    worth.sort(key=lambda r: (not r.named, -_area(r.box)))
+    return worth[:MAX_REGIONS]
+
+
 def _embed_regions(store: Store, models: ModelSet, jobs: list[Job]) -> None:
     owners, crops = [], []
     for job in jobs:
-        job.boxes = _regions(store, job)
-        ranked = sorted(job.boxes, key=lambda r: (r.new_index is not None, -r.score))
-        taken = 0
-        for region in ranked:
-            crop = _crop(job.image, region.box) if taken < MAX_REGIONS else None
+        if not job.boxes_planned:
+            job.boxes = region_targets(_regions(store, job))
+        for region in job.boxes:
+            crop = _crop(job.image, region.box)
             if crop is not None:
                 owners.append((job, region))
                 crops.append(crop)
-                taken += 1
     for (job, region), out in zip(owners, run_each(models.clip.embed_images, crops,
                                                    "CLIP model (on a box)")):
         if isinstance(out, Failed):

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from photoorg import index as index_module
 from photoorg import models
-from photoorg.index import MAX_REGIONS, Control, count_tags, stage_models
+from photoorg.index import (MAX_REGIONS, REGION_MIN_AREA, Control, Region, count_tags,
+                            region_targets, stage_models)
 from photoorg.library import Library
 from photoorg.modelset import ModelSet, text_cache_dir
 from photoorg.progress import drive
@@ -76,6 +78,10 @@ def _library(tmp_path: Path, name: str, n: int, cache: Path | None = None) -> Li
     return lib
 
 
+def _area(box) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def _index(lib: Library, model_set: ModelSet, **kw):
     return drive(lib.index(models=model_set, **kw))
 
@@ -84,7 +90,14 @@ def _rows(lib: Library, sql: str, params=()) -> list[tuple]:
     return lib.store.db.execute(sql, list(params)).fetchall()
 
 
-def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models):
+@pytest.fixture
+def every_box_size(monkeypatch):
+    """The random detector's boxes on noise are small: region embeddings for every size
+    (still the largest first, MAX_REGIONS at most)."""
+    monkeypatch.setattr(index_module, "REGION_MIN_AREA", 0.0)
+
+
+def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models, every_box_size):
     model_set, _ = tiny_models
     lib = _library(tmp_path, "one", 5)
     report = _index(lib, model_set, batch_size=2)
@@ -101,6 +114,7 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models)
     for stage, model in current.items():
         assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = ? AND model = ?",
                      [stage, model]) == [(5,)], stage
+    regions = 0
 
     for photo_id in ids.tolist():
         boxes = lib.store.detections_of(photo_id)
@@ -108,9 +122,15 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models)
         assert all(0 <= v <= 1 for d in boxes for v in d.box)
         region_rows = _rows(lib, "SELECT detection_id, length(vector) FROM embeddings "
                                  "WHERE photo_id = ? AND detection_id IS NOT NULL", [photo_id])
-        assert 0 < len(region_rows) <= MAX_REGIONS
-        assert {r[0] for r in region_rows} <= {d.id for d in boxes}
-        assert {r[1] for r in region_rows} == {4 * model_set.clip.dim}
+        # the largest boxes of at least REGION_MIN_AREA of the photo, MAX_REGIONS at most
+        photo = lib.store.photo(photo_id)
+        big = sorted((d for d in boxes if _area(d.box) >= index_module.REGION_MIN_AREA),
+                     key=lambda d: -_area(d.box))[:MAX_REGIONS]
+        frame = Image.new("RGB", (photo.width, photo.height))  # crops under 16 px are noise
+        big = [d for d in big if index_module._crop(frame, d.box) is not None]
+        assert sorted(r[0] for r in region_rows) == sorted(d.id for d in big)
+        assert {r[1] for r in region_rows} <= {4 * model_set.clip.dim}
+        regions += len(region_rows)
         tags = lib.store.tags_of(photo_id)
         expected_counts = dict(count_tags([(d.label, d.score) for d in boxes]))
         by_name = {t.tag: t for t in tags}
@@ -118,11 +138,12 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models)
             assert by_name[name].model == det_id
         clip_tags = [t for t in tags if t.model == model_set.tagger.model_id]
         assert clip_tags and all(0.5 <= t.score <= 1 for t in clip_tags)
+    assert regions > 0
     assert (lib.thumbs_dir).exists() and any(lib.thumbs_dir.rglob("*.jpg"))
     lib.close()
 
 
-def test_batch_of_eight_equals_eight_single_runs(tmp_path, tiny_models):
+def test_batch_of_eight_equals_eight_single_runs(tmp_path, tiny_models, every_box_size):
     model_set, cache = tiny_models
     batched, single = _library(tmp_path, "batched", 8), _library(tmp_path, "single", 8)
     _index(batched, model_set, batch_size=8)
@@ -485,7 +506,8 @@ class _PhotoAsQuery:
         return np.stack([self.vector for _ in texts])
 
 
-def test_photos_are_searchable_before_the_vocabulary_is_ready(tmp_path, tiny_models):
+def test_photos_are_searchable_before_the_vocabulary_is_ready(tmp_path, tiny_models,
+                                                            every_box_size):
     from concurrent.futures import Future
 
     from photoorg.search import search
@@ -549,3 +571,16 @@ def test_vocabulary_ready_mid_pass_tags_the_photos_embedded_before_it(tmp_path, 
     assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?",
                  [model_set.tagger.model_id]) == [(6,)]
     lib.close()
+
+
+def test_region_targets_are_named_boxes_then_the_largest_above_the_minimum_area():
+    def region(side, named=False):
+        return Region((0.0, 0.0, side, side), "person", 0.9, detection_id=1, named=named)
+
+    tiny = region(0.1)  # 1% of the photo: below REGION_MIN_AREA
+    named_tiny, big, bigger, biggest, fifth = (region(0.1, named=True), region(0.3),
+                                               region(0.5), region(0.9), region(0.2))
+    assert _area(tiny.box) < REGION_MIN_AREA and MAX_REGIONS == 4
+    picked = region_targets([tiny, fifth, big, named_tiny, biggest, bigger])
+    assert picked == [named_tiny, biggest, bigger, big]
+    assert region_targets([tiny]) == []
