@@ -9,7 +9,21 @@ CLIP's text tower (about 1,500 prompts, 93-111 s on 2 cores before the text cach
 is warm), and photo embeddings must not wait for it. The indexer embeds photos
 meanwhile (searchable by free text at once) and tags them from their stored
 embeddings when the tagger is ready.
-"""
+
+Memory (issue 11's goal: `photoorg index` peak <= 1.0 GB; measured on 2 cores with
+torch 2.14.1+cu130, ViT-B-32-256 loaded from its file, YOLOX-Nano; RSS):
+- importing torch costs 658 MiB (387 MiB of it file-backed CUDA libraries of this
+  build), torchvision and open_clip 234 MiB more: 892 MiB before any weights;
+- open_clip reads the 605 MB weights file and copies it into the model, so the load
+  peaks at 2,055 MiB (1,506 after it): the 2,061 MiB peak of a whole index run is this
+  load; batches, decode look-ahead and the tagger add under 150 MiB (batch 8: +120);
+- the same weights mapped from the file into a model built on the meta device
+  (safetensors load_file, load_state_dict(assign=True)): 910 MiB after the load,
+  1,329 MiB after an image batch (the text tower's pages are never read while the
+  vocabulary is cached), in models/clip.py's hands;
+- without torch (onnxruntime image tower, cached text, YOLOX): 679 MiB peak with the
+  fp32 export, 230 MiB with int8; the only way under 1.0 GB with this torch build.
+
 
 from __future__ import annotations
 
