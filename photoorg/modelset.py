@@ -23,13 +23,13 @@ torch 2.14.1+cu130, ViT-B-32-256 loaded from its file, YOLOX-Nano; RSS):
   vocabulary is cached), in models/clip.py's hands;
 - without torch (onnxruntime image tower, cached text, YOLOX): 679 MiB peak with the
   fp32 export, 230 MiB with int8; the only way under 1.0 GB with this torch build.
-
+"""
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
