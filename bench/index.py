@@ -298,8 +298,8 @@ def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
         fresh.close()
     lib.close()
     best = max(models, key=lambda f: f["model_only"])
-    rate, peak, report, pass1, whole = max(ends, key=lambda e: e[0])
-    clip_rate, clip_peak, _, _, clip_whole = max(clip_ends, key=lambda e: e[0])
+    rate, _, report, pass1, whole = max(ends, key=lambda e: e[0])
+    clip_rate, _, _, _, clip_whole = max(clip_ends, key=lambda e: e[0])
     print(f"decode   {decode_rate:8.1f} photos/s  (draft to {side} px, {workers} threads, "
           f"thumbnails included)")
     print(f"CLIP     {best['clip']:8.1f} images/s  (whole photos and box crops)")
