@@ -498,7 +498,7 @@ def run_index(store: Store, thumbs_dir: Path, models: ModelSet | None = None,
     try:
         for label, stages in PASSES:
             yield from run.whole_pass(label, stages)
-        if models.ready_tagger() is None and models.vocabulary is not None:
+        if run.tags_deferred:  # the last sweep ran before the tagger was ready
             yield from run.wait_for_vocabulary()
             yield from run.whole_pass("tags", PHOTO_STAGES | BOX_STAGES)
     except Cancelled:
@@ -521,6 +521,7 @@ class _Run:
     indexed: set[int] = field(default_factory=set)
     failed: set[int] = field(default_factory=set)
     sweeps: int = 0
+    tags_deferred: bool = False
 
     def whole_pass(self, label: str, stages: frozenset[str]) -> Work[None]:
         # A sweep stops early when the tagger becomes ready; the next one starts over with
@@ -533,6 +534,8 @@ class _Run:
         it stopped because the tagger became ready."""
         tagger_was_ready = self.models.ready_tagger() is not None
         current = {s: m for s, m in stage_models(self.models).items() if s in stages}
+        self.tags_deferred = "clip" in current and "tags" not in current and \
+            self.models.vocabulary is not None
         with self.store.transaction():
             requeued = sum(self.store.requeue_stale(stage, model)
                            for stage, model in current.items() if stage != "decode")
@@ -586,6 +589,8 @@ class _Run:
 
     def wait_for_vocabulary(self) -> Work[None]:
         """Every photo is embedded and searchable; their tags wait for the vocabulary."""
+        if self.models.ready_tagger() is not None:
+            return
         yield Progress("index", 0, 0, message="tags wait for the vocabulary")
         while self.models.wait_for_tagger(timeout=0.5) is None:
             self.control.checkpoint()
