@@ -237,9 +237,11 @@ def fixed_random_clip(workdir: Path, name: str) -> Path:
     return path
 
 
-PEAK_CODE = ("import resource, sys\nfrom photoorg.cli import main\nrc = main(sys.argv[1:])\n"
-             "print('peak-kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-             "sys.exit(rc)")
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child of
+# this (large) bench process would report the bench's own size.
+PEAK_CODE = ("import sys\nfrom photoorg.cli import main\nrc = main(sys.argv[1:])\n"
+             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+             "print('peak-kb', hwm.split()[1], file=sys.stderr)\nsys.exit(rc)")
 
 
 def index_process(workdir: Path, name: str, photos: list[Path], clip_file: Path,
