@@ -332,6 +332,8 @@ def infer(store: Store, models: ModelSet, jobs: list[Job]) -> None:
             _take(job, out, "detect", lambda j, v: setattr(j, "detections", list(v)))
             if "detect" in job.ran:
                 _drop_named_again(store, job)
+    # Per-box stages (BOX_STAGES, pass 2): each reads the photo's stored boxes (_regions);
+    # a face stage goes beside this one.
     if models.clip is not None and models.detector is not None:
         _embed_regions(store, models, _live(jobs, "regions"))
     if models.tagger is not None:
