@@ -286,7 +286,7 @@ class Library:
         loaded = models or getattr(self, "_model_set", None)
         clip = loaded.clip if loaded is not None and loaded.clip is not None else \
             load_clip_only(self.folder, settings, self.weights, device)
-        tagger = loaded.tagger if loaded is not None and loaded.clip is clip else \
+        tagger = loaded.wait_for_tagger() if loaded is not None and loaded.clip is clip else \
             load_tagger(clip)
         return apply_word(self.store, tagger, clip.model_id, word)
 

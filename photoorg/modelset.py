@@ -3,10 +3,33 @@
 A model whose weights are not installed is not an error here: the set records one
 sentence per missing model, the indexer skips that stage (photos still get their
 thumbnails and metadata, and wait for the stage), and the front end shows the sentence.
+
+The tagger is built on a background thread: it embeds the whole vocabulary with
+CLIP's text tower (about 1,500 prompts, 93-111 s on 2 cores before the text cache
+is warm), and photo embeddings must not wait for it. The indexer embeds photos
+meanwhile (searchable by free text at once) and tags them from their stored
+embeddings when the tagger is ready.
+
+Memory (issue 11's goal: `photoorg index` peak <= 1.0 GB; measured on 2 cores with
+torch 2.14.1+cu130, ViT-B-32-256 loaded from its file, YOLOX-Nano; RSS):
+- importing torch costs 658 MiB (387 MiB of it file-backed CUDA libraries of this
+  build), torchvision and open_clip 234 MiB more: 892 MiB before any weights;
+- open_clip reads the 605 MB weights file and copies it into the model, so the load
+  peaks at 2,055 MiB (1,506 after it): the 2,061 MiB peak of a whole index run is this
+  load; batches, decode look-ahead and the tagger add under 150 MiB (batch 8: +120);
+- the same weights mapped from the file into a model built on the meta device
+  (safetensors load_file, load_state_dict(assign=True)): 910 MiB after the load,
+  1,329 MiB after an image batch (the text tower's pages are never read while the
+  vocabulary is cached), in models/clip.py's hands;
+- without torch (onnxruntime image tower, cached text, YOLOX): 679 MiB peak with the
+  fp32 export, 230 MiB with int8; the only way under 1.0 GB with this torch build.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +53,37 @@ class ModelSet:
     missing: list[str] = field(default_factory=list)  # one sentence per model not installed
     words: list[str] = field(default_factory=list)  # the user's own vocabulary words
     clip_path: dict = field(default_factory=dict)  # what runs CLIP's image tower, and why
+    vocabulary: Future | None = None  # the tagger while its vocabulary is being embedded
+
+    def ready_tagger(self) -> Tagger | None:
+        """The tagger if its vocabulary is embedded; never waits."""
+        if self.tagger is None and self.vocabulary is not None and self.vocabulary.done():
+            self.tagger = self.vocabulary.result()
+        return self.tagger
+
+    def wait_for_tagger(self, timeout: float | None = None) -> Tagger | None:
+        """The tagger, waiting up to `timeout` seconds for its vocabulary if it is still
+        being embedded (None when it is not ready by then; a failure is raised here)."""
+        if self.tagger is None and self.vocabulary is not None:
+            try:
+                self.tagger = self.vocabulary.result(timeout)
+            except TimeoutError:
+                return None
+        return self.tagger
+
+
+def in_background(build: Callable[[], object], name: str) -> Future:
+    """build() on a daemon thread (an interrupted command must not wait for it)."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(build())
+        except BaseException as e:  # handed to whoever waits for the result
+            future.set_exception(e)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 def text_cache_dir() -> Path:
@@ -78,7 +132,9 @@ def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
                    vocabulary: list[str], device: str | None = None,
                    allow_random: bool = False, precision: str | None = None,
                    probes=()) -> ModelSet:
-    """CLIP (with its tagger) and the detector named in `settings`, whichever are installed."""
+    """CLIP and the detector named in `settings`, whichever are installed; CLIP's
+    tagger follows in the background (ModelSet.ready_tagger), and with it CLIP's CPU
+    path (the ONNX exports and the int8 check, which need the tag embeddings)."""
     from .models import ModelMissing, load
 
     found = ModelSet(words=list(vocabulary))
@@ -94,11 +150,17 @@ def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
     if found.clip is not None:
         from .models.clip_onnx import prepare
 
-        found.tagger = load_tagger(found.clip)
-        # Once per weights file: the text export search uses, and the image tower's CPU
-        # path (int8 when its check passes on fixed probes and the library's first photos).
-        found.clip_path = prepare(found.clip, precision or settings.precision,
-                                  found.tagger.tag_embeddings, probes)
+        clip = found.clip
+
+        def build_tagger() -> Tagger:
+            tagger = load_tagger(clip)
+            # Once per weights file: the text export search uses, and the image tower's
+            # CPU path (int8 when its check passes on fixed probes and the first photos).
+            found.clip_path = prepare(clip, precision or settings.precision,
+                                      tagger.tag_embeddings, probes)
+            return tagger
+
+        found.vocabulary = in_background(build_tagger, "vocabulary")
     from .models.faces import FaceModelMissing, load_face_model
 
     try:

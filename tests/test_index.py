@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from photoorg import index as index_module
 from photoorg import models
-from photoorg.index import MAX_REGIONS, Control, stage_models
+from photoorg.index import MAX_REGIONS, REGION_MIN_AREA, Control, Region, region_targets, stage_models
 from photoorg.library import Library
 from photoorg.models.detect import detection_tags
 from photoorg.modelset import ModelSet, text_cache_dir
@@ -76,6 +77,10 @@ def _library(tmp_path: Path, name: str, n: int, cache: Path | None = None) -> Li
     return lib
 
 
+def _area(box) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def _index(lib: Library, model_set: ModelSet, **kw):
     return drive(lib.index(models=model_set, **kw))
 
@@ -84,7 +89,14 @@ def _rows(lib: Library, sql: str, params=()) -> list[tuple]:
     return lib.store.db.execute(sql, list(params)).fetchall()
 
 
-def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models):
+@pytest.fixture
+def every_box_size(monkeypatch):
+    """The random detector's boxes on noise are small: region embeddings for every size
+    (still the largest first, MAX_REGIONS at most)."""
+    monkeypatch.setattr(index_module, "REGION_MIN_AREA", 0.0)
+
+
+def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models, every_box_size):
     model_set, _ = tiny_models
     lib = _library(tmp_path, "one", 5)
     report = _index(lib, model_set, batch_size=2)
@@ -101,6 +113,7 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models)
     for stage, model in current.items():
         assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = ? AND model = ?",
                      [stage, model]) == [(5,)], stage
+    regions = 0
 
     for photo_id in ids.tolist():
         boxes = lib.store.detections_of(photo_id)
@@ -108,9 +121,15 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models)
         assert all(0 <= v <= 1 for d in boxes for v in d.box)
         region_rows = _rows(lib, "SELECT detection_id, length(vector) FROM embeddings "
                                  "WHERE photo_id = ? AND detection_id IS NOT NULL", [photo_id])
-        assert 0 < len(region_rows) <= MAX_REGIONS
-        assert {r[0] for r in region_rows} <= {d.id for d in boxes}
-        assert {r[1] for r in region_rows} == {4 * model_set.clip.dim}
+        # the largest boxes of at least REGION_MIN_AREA of the photo, MAX_REGIONS at most
+        photo = lib.store.photo(photo_id)
+        big = sorted((d for d in boxes if _area(d.box) >= index_module.REGION_MIN_AREA),
+                     key=lambda d: -_area(d.box))[:MAX_REGIONS]
+        frame = Image.new("RGB", (photo.width, photo.height))  # crops under 16 px are noise
+        big = [d for d in big if index_module._crop(frame, d.box) is not None]
+        assert sorted(r[0] for r in region_rows) == sorted(d.id for d in big)
+        assert {r[1] for r in region_rows} <= {4 * model_set.clip.dim}
+        regions += len(region_rows)
         tags = lib.store.tags_of(photo_id)
         expected_counts = dict(detection_tags(boxes, det_id))
         by_name = {t.tag: t for t in tags}
@@ -118,11 +137,12 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models)
             assert by_name[name].model == det_id
         clip_tags = [t for t in tags if t.model == model_set.tagger.model_id]
         assert clip_tags and all(0.5 <= t.score <= 1 for t in clip_tags)
+    assert regions > 0
     assert (lib.thumbs_dir).exists() and any(lib.thumbs_dir.rglob("*.jpg"))
     lib.close()
 
 
-def test_batch_of_eight_equals_eight_single_runs(tmp_path, tiny_models):
+def test_batch_of_eight_equals_eight_single_runs(tmp_path, tiny_models, every_box_size):
     model_set, cache = tiny_models
     batched, single = _library(tmp_path, "batched", 8), _library(tmp_path, "single", 8)
     _index(batched, model_set, batch_size=8)
@@ -458,7 +478,101 @@ def test_photos_removed_or_changed_while_indexing_are_not_written(tmp_path):
         drive(lib.scan([tmp_path / "a"]))
         lib.remove_root(tmp_path / "b")
         report = drive(work)
-        assert report.indexed == 1 and report.failed == 0
-        assert lib.photo(changed).state == "pending"
-        drive(lib.index(models=ModelSet()))
+        # The rewritten photo is pending again, so the run's second pass takes it anew.
+        assert report.indexed == 2 and report.failed == 0
+        assert lib.photo(changed).state == "indexed"
         assert (lib.photo(changed).width, lib.photo(changed).height) == (40, 80)
+
+
+class _PhotoAsQuery:
+    """A text encoder whose every query means one photo: the real CLIP's embedding of
+    that photo's pixels, so a search must find exactly that photo first."""
+
+    def __init__(self, clip, path: Path):
+        from photoorg.imaging import load_image
+
+        self.model_id = clip.model_id
+        self.vector = clip.embed_images([load_image(path)])[0]
+
+    def embed_texts(self, texts):
+        return np.stack([self.vector for _ in texts])
+
+
+def test_photos_are_searchable_before_the_vocabulary_is_ready(tmp_path, tiny_models,
+                                                            every_box_size):
+    from concurrent.futures import Future
+
+    from photoorg.search import search
+
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "early", 6)
+    vocabulary: Future = Future()  # the tagger, still embedding its prompts
+    waiting = ModelSet(model_set.clip, None, model_set.detector, vocabulary=vocabulary)
+    work = lib.index(models=waiting, batch_size=2)
+    labels = []
+    for progress in work:
+        labels.append(progress.message)
+        if progress.message == "tags wait for the vocabulary":
+            break
+    assert labels[0] == "pass 1 of 2: photos" and "pass 2 of 2: boxes" in labels
+    clip_id, tags_id = model_set.clip.model_id, model_set.tagger.model_id
+    assert lib.store.counts()["indexed"] == 6
+    ids, _, matrix = lib.store.embeddings(clip_id)
+    assert len(ids) == 6 and len(lib.store.embeddings(clip_id, regions=True)[0]) > 0
+    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags'") == [(0,)]
+    assert _rows(lib, "SELECT count(*) FROM tags WHERE model = ?", [tags_id]) == [(0,)]
+    wanted = lib.folder.parent / "early-photos" / "photo_04.jpg"
+    hits = search(lib.store, "the photo", text_encoder=_PhotoAsQuery(model_set.clip, wanted))
+    assert hits[0].photo.path == str(wanted)
+
+    vocabulary.set_result(model_set.tagger)
+    report = drive(work)
+    assert (report.indexed, report.failed, report.cancelled) == (6, 0, False)
+    assert report.models["tags"] == tags_id
+    for pid, vector in zip(ids.tolist(), matrix):
+        stored = {(t.tag, round(t.score, 5)) for t in lib.store.tags_of(pid) if t.model == tags_id}
+        expected = {(t, round(s, 5)) for t, s in model_set.tagger.tag(vector[None])[0]}
+        assert stored == expected and stored
+    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?",
+                 [tags_id]) == [(6,)]
+    assert np.array_equal(lib.store.embeddings(clip_id)[2], matrix)  # tagged, not re-embedded
+    lib.close()
+
+
+def test_vocabulary_ready_mid_pass_tags_the_photos_embedded_before_it(tmp_path, tiny_models):
+    from concurrent.futures import Future
+
+    model_set, _ = tiny_models
+    lib = _library(tmp_path, "midway", 6)
+    vocabulary: Future = Future()
+    waiting = ModelSet(model_set.clip, None, model_set.detector, vocabulary=vocabulary)
+    seen = []
+
+    def ready_after_first_batch(progress):
+        seen.append((progress.message, progress.done, progress.total))
+        if progress.done == 2 and not vocabulary.done():
+            vocabulary.set_result(model_set.tagger)
+
+    report = drive(lib.index(models=waiting, batch_size=2), ready_after_first_batch)
+    assert (report.indexed, report.failed) == (6, 0)
+    # The sweep started over with tags: the 2 embedded photos wait only for tags, the
+    # other 4 for everything; none waited for the vocabulary at the end.
+    assert seen[:3] == [("pass 1 of 2: photos", 0, 6), ("pass 1 of 2: photos", 2, 6),
+                        ("pass 1 of 2: photos", 0, 6)]
+    assert "tags wait for the vocabulary" not in [m for m, _, _ in seen]
+    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?",
+                 [model_set.tagger.model_id]) == [(6,)]
+    lib.close()
+
+
+def test_region_targets_are_named_boxes_then_the_largest_above_the_minimum_area():
+    def region(side, named=False):
+        return Region((0.0, 0.0, side, side), "person", 0.9, detection_id=1, named=named)
+
+    tiny = region(0.1)  # 1% of the photo: below REGION_MIN_AREA
+    named_tiny, big, bigger, biggest, fifth = (region(0.1, named=True), region(0.3),
+                                               region(0.5), region(0.9), region(0.2))
+    assert _area(tiny.box) < REGION_MIN_AREA and MAX_REGIONS == 4
+    picked = region_targets([tiny, fifth, big, named_tiny, biggest, bigger])
+    assert picked == [named_tiny, biggest, bigger, big]
+    assert region_targets([tiny]) == []

@@ -11,10 +11,12 @@ from photoorg.progress import drive
 from photoorg.ui.issues import ProblemModel
 from photoorg.ui.photomodel import (
     PAGE,
+    CellRole,
     HitSource,
     IdSource,
     PhotoListModel,
     PhotoRole,
+    StateRole,
     ThumbStateRole,
     WhyRole,
 )
@@ -68,6 +70,11 @@ def test_search_hits_keep_their_reasons(qapp):
     assert [model.item(r).photo.id for r in range(model.rowCount())] == [7, 3]
     assert model.index(0).data(WhyRole) == "tag beach (0.90)"
     assert [i.photo.id for i in model.items()] == [7, 3]
+    # The grid paints from one Cell per row: the same values as the separate roles.
+    cell = model.index(0).data(CellRole)
+    assert (cell.name, cell.why, cell.state, cell.pixmap, cell.thumb_state) == (
+        model.index(0).data(Qt.ItemDataRole.DisplayRole), "tag beach (0.90)",
+        model.index(0).data(StateRole), None, "loading")
 
 
 def test_pixmap_cache_drops_least_recently_used(qapp):

@@ -7,18 +7,40 @@ from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
-from .photomodel import PhotoRole, StateRole, ThumbStateRole, WhyRole
+from .photomodel import CellRole, PhotoRole
 
 CELL = 176
 THUMB = 160
 LABEL_H = 36  # two lines: the file name, and why a search matched it
+BADGES = {"error": QColor("#d03b3b"), "pending": QColor("#9a9a9a"),
+          "missing": QColor("#d08a1b")}
+ELIDED_KEPT = 4000  # elided labels remembered (a few screenfuls' worth)
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
+    """Paints a cell from one Cell (CellRole); elided labels are remembered, as eliding
+    is the costliest step left in a repaint."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._elided: dict[tuple[str, int, int], str] = {}
+
     def sizeHint(self, option, index) -> QSize:
         return QSize(CELL, CELL + LABEL_H)
 
+    def _elide(self, metrics, text: str, mode, width: int) -> str:
+        key = (text, width, int(mode.value))
+        elided = self._elided.get(key)
+        if elided is None:
+            if len(self._elided) >= ELIDED_KEPT:
+                self._elided.clear()
+            elided = self._elided[key] = metrics.elidedText(text, mode, width)
+        return elided
+
     def paint(self, painter: QPainter, option, index: QModelIndex) -> None:
+        cell = index.data(CellRole)
+        if cell is None:
+            return
         painter.save()
         rect = option.rect
         palette = option.palette
@@ -29,7 +51,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
             painter.drawRoundedRect(rect.adjusted(2, 2, -2, -2), 6, 6)
         frame = QRect(rect.x() + (rect.width() - THUMB) // 2, rect.y() + 8, THUMB, THUMB)
-        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        pixmap = cell.pixmap
         if pixmap is not None and not pixmap.isNull():
             # Bottom-aligned, so every name sits right under its picture.
             target = QRect(0, 0, pixmap.width(), pixmap.height())
@@ -38,22 +60,21 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.drawPixmap(target, pixmap)
         else:
             target = frame
-            self._placeholder(painter, frame, palette, index.data(ThumbStateRole))
-        self._state_badge(painter, target, index.data(StateRole))
+            self._placeholder(painter, frame, palette, cell.thumb_state)
+        self._state_badge(painter, target, cell.state)
         metrics = option.fontMetrics
         line = QRect(rect.x() + 4, frame.bottom() + 4, rect.width() - 8, metrics.height())
         painter.setPen(palette.color(QPalette.ColorRole.HighlightedText if selected
                                      else QPalette.ColorRole.Text))
-        name = metrics.elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "",
-                                  Qt.TextElideMode.ElideMiddle, line.width())
+        name = self._elide(metrics, cell.name, Qt.TextElideMode.ElideMiddle, line.width())
         painter.drawText(line, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
-        why = index.data(WhyRole)
-        if why:
+        if cell.why:
             line.translate(0, metrics.height())
             if not selected:
                 painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(line, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                             metrics.elidedText(why, Qt.TextElideMode.ElideRight, line.width()))
+                             self._elide(metrics, cell.why, Qt.TextElideMode.ElideRight,
+                                         line.width()))
         painter.restore()
 
     @staticmethod
@@ -67,8 +88,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
     @staticmethod
     def _state_badge(painter, frame, state) -> None:
-        colour = {"error": QColor("#d03b3b"), "pending": QColor("#9a9a9a"),
-                  "missing": QColor("#d08a1b")}.get(state)
+        colour = BADGES.get(state)
         if colour is None:
             return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

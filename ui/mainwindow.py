@@ -396,7 +396,8 @@ class MainWindow(QMainWindow):
         self.pause_button.setVisible(p.stage == "index")
         if p.stage == "index":
             self.status_text.setText(f"{verb} {p.done}/{p.total} · {p.rate:.1f} photos/s · "
-                                     f"ETA {format_duration(p.eta)}")
+                                     f"ETA {format_duration(p.eta)}"
+                                     + (f" · {p.message}" if p.message else ""))
         else:
             self.status_text.setText(f"{verb} {p.done}/{p.total}")
         if not self._refresh_timer.isActive():

@@ -11,6 +11,7 @@ mask, no padding mask): there the padding does change the result, so it keeps 77
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,9 @@ class ClipModel:
         import torch
 
         self._model = model
+        # The vocabulary (and with it the ONNX export) is built on a background thread
+        # while the indexer embeds photos: one forward or export at a time.
+        self.lock = threading.RLock()
         # What the weights are, for caches derived from them (text embeddings, ONNX
         # exports): the file's sha256, or a hash of the parameters of random weights.
         self.weights_id = weights_id or state_digest(model)
@@ -102,7 +106,7 @@ class ClipModel:
     def _run(self, encode, batch) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        with self.lock, torch.inference_mode():
             out = encode(self._model, batch.to(self._device)).float()
             out = torch.nn.functional.normalize(out, dim=-1)
         return out.cpu().numpy().astype(np.float32, copy=False)

@@ -173,8 +173,9 @@ def prepare(clip: ClipModel, precision: str, tag_embeddings: np.ndarray, probes=
     if clip.device != "cpu":  # the exports are made from the CPU fp32 model
         return {"path": clip.image_path, "reason": f"{clip.device}: torch runs the model"}
     try:
-        export_text(clip)
-        return choose_image_path(clip, precision, tag_embeddings, probes)
+        with clip.lock:  # no photo is embedded while the model is traced
+            export_text(clip)
+            return choose_image_path(clip, precision, tag_embeddings, probes)
     except Exception as e:  # noqa: BLE001 - an export the exporter cannot make leaves torch
         return {"path": clip.image_path, "reason": f"no ONNX export ({type(e).__name__}: {e})"}
 
