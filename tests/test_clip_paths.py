@@ -97,11 +97,13 @@ def test_two_libraries_share_one_text_cache(tmp_path, tiny_file, monkeypatch):
                         lambda self, texts: embedded.extend(texts) or original(self, texts))
     first, second = (_library_with_tiny(tmp_path, n, tiny_file) for n in ("one", "two"))
     a = load_model_set(first.folder, first.settings(), first.weights, [])
+    a.wait_for_tagger()  # the vocabulary is embedded on a background thread
     prompts = {p for tag in builtin() for p in tag.prompts()}
     counts = Counter(embedded)  # (the text export's check embeds a few probes of its own)
     assert {counts[p] for p in prompts} == {1}
     embedded.clear()
     b = load_model_set(second.folder, second.settings(), second.weights, [])
+    b.wait_for_tagger()
     assert embedded == []  # the second library starts with the vocabulary embedded
     assert [p.name for p in text_cache_dir().iterdir()] == [a.tagger._cache.path.name]
     assert a.clip.weights_id == b.clip.weights_id != ""
