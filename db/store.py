@@ -520,6 +520,15 @@ class Store:
             [stage, model],
         ).rowcount
 
+    def requeue_changed(self, stage: str, model: str) -> int:
+        """Photos whose `stage` ran with another model go back to pending (a model
+        change; a stage that never ran is the passes' own work, requeue_stale)."""
+        return self.db.execute(
+            "UPDATE photos SET state = 'pending' WHERE state = 'indexed' AND EXISTS "
+            "(SELECT 1 FROM processed WHERE photo_id = photos.id AND stage = ? AND model != ?)",
+            [stage, model],
+        ).rowcount
+
     def processed_of(self, photo_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         """photo id -> {stage: model} for a batch of photos."""
         ids = list(photo_ids)

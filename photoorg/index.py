@@ -509,6 +509,13 @@ def run_index(store: Store, thumbs_dir: Path, models: ModelSet | None = None,
     models = models or ModelSet()
     run = _Run(store, thumbs_dir, models, batch_size, control or Control(), workers,
                IndexReport(waiting=list(models.missing)))
+    # Requeued: photos whose stage ran with another model, and photo stages that never
+    # ran (a model installed since); a box stage a cancelled run did not reach is pass 2's
+    # own work, not a requeue.
+    with store.transaction():
+        run.report.requeued = sum(
+            (store.requeue_stale if stage in PHOTO_STAGES else store.requeue_changed)(stage, model)
+            for stage, model in stage_models(models).items() if stage != "decode")
     try:
         for label, stages in PASSES:
             yield from run.whole_pass(label, stages)
@@ -550,11 +557,10 @@ class _Run:
         current = {s: m for s, m in stage_models(self.models).items() if s in stages}
         self.tags_deferred = "clip" in current and "tags" not in current and \
             self.models.vocabulary is not None
-        with self.store.transaction():
-            requeued = sum(self.store.requeue_stale(stage, model)
-                           for stage, model in current.items() if stage != "decode")
-        if self.sweeps == 0:  # later sweeps requeue the next pass's work, not a model change
-            self.report.requeued = requeued
+        with self.store.transaction():  # this pass's work on photos indexed before
+            for stage, model in current.items():
+                if stage != "decode":
+                    self.store.requeue_stale(stage, model)
         self.sweeps += 1
         total = self.store.pending_count()
         progress = Progress("index", 0, total, message=label)
