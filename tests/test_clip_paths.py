@@ -10,7 +10,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from photoorg import models
 from photoorg.models import registry
 from photoorg.models.vocabulary import builtin
 from tests.conftest import TINY_CLIP

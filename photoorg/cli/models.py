@@ -6,9 +6,9 @@ import json
 import sys
 import time
 
-from . import open_library
 from ..progress import Progress
 from ..settings import PRECISIONS
+from . import open_library
 from .progress import ProgressPrinter
 
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .usercache import file_digest
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -195,8 +197,6 @@ def load_clip(spec: "ModelSpec", weights: Path | None, device: str) -> ClipModel
 
         model = reparameterize_model(model)
     model_id = clip_model_id(spec, weights)
-    from .usercache import file_digest
-
     weights_id = file_digest(weights) if weights else ""
     return ClipModel(model, preprocess, open_clip.get_tokenizer(spec.arch), device, model_id,
                      weights_id)

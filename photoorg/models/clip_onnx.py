@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .usercache import user_cache
+from .usercache import file_digest, user_cache
 
 if TYPE_CHECKING:
     from .clip import ClipModel
@@ -240,8 +240,6 @@ class QueryEncoder:
 
 def query_encoder(weights: Path) -> QueryEncoder | None:
     """The exported, checked text tower of this weights file, if there is one (no torch)."""
-    from .usercache import file_digest
-
     path = export_dir(file_digest(weights)) / "text.onnx"
     note = read_note(path)
     return QueryEncoder(path, note) if note.get("ok") else None
@@ -314,7 +312,7 @@ def probe_images(extra=()) -> list:
             from ..imaging import load_image
 
             images.append(load_image(path, max_side=512))
-        except Exception:  # noqa: BLE001 - an unreadable photo is just not a probe
+        except Exception:  # noqa: BLE001, S112 - an unreadable photo is just not a probe
             continue
     return images
 
@@ -373,8 +371,6 @@ def choose_image_path(clip: "ClipModel", precision: str, tag_embeddings: np.ndar
 def describe(weights: Path, precision: str) -> dict:
     """What runs this weights file on the CPU and the figures behind it, from the notes
     alone (no model is loaded): for `photoorg models list`."""
-    from .usercache import file_digest
-
     folder = export_dir(file_digest(weights))
     text, check = read_note(folder / "text.onnx"), read_note(folder / "image-int8.onnx")
     if not check:
