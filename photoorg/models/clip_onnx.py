@@ -22,11 +22,11 @@ the reason. The figures are kept in image-int8.json (checked once per weights) a
 shown by `photoorg models list`; the precision setting or `index --precision` forces
 either. On a GPU torch keeps running the model (fp16).
 
-Measured with bench/clip_speed.py --paths (ViT-B-32-256, random weights, batch 8,
-this 2-core machine under load 8-11, so only the ratios mean much): torch fp32 1.3
-images/s, onnxruntime fp32 3.4 (2.7x), int8 5.2 (4.1x); the issue measured 17.6 /
-19.6 / 56.6 on a quieter run. With random weights int8 fails its check (mean cosine
-0.9923): random weights are not what the check is for, and auto then runs fp32.
+Measured with bench/clip_speed.py --paths (ViT-B-32-256, random weights, batch 8, this
+2-core machine at load 1.7): torch fp32 13.7 images/s, onnxruntime fp32 13.7, int8 22.1
+(1.6x); at load 8-11: 1.3 / 3.4 / 5.2. Export of both 23 s (336 and 85 MiB). With random
+weights int8 fails its check (mean cosine 0.990-0.992, top-5 agreement 0.93-0.99):
+random weights are not what the check is for, and auto then runs fp32.
 """
 
 from __future__ import annotations
