@@ -105,9 +105,10 @@ def load_tagger(clip: ClipModel) -> Tagger:
 
 class SearchText:
     """The chosen CLIP model's text side for search, loaded at the first query that needs
-    it: the exported ONNX text tower when there is one (no torch: a search process in
-    well under a second), else the torch model. A query answered by tags and names
-    alone loads nothing."""
+    it: the exported ONNX text tower when there is one, else the torch model. A query
+    answered by tags and names alone loads nothing. One `photoorg search` process on a
+    100,000-photo library (load 1.8): tag word 0.34 s, a recent query 0.40-0.69 s, a
+    new free-text query 0.63-1.34 s; through torch it took 7.9-9.0 s."""
 
     def __init__(self, settings: Settings, weights: WeightStore):
         from .models.clip import clip_model_id

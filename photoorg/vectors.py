@@ -22,9 +22,9 @@ per vector (512 MB at 1M); the scores themselves 4 MB.
 Opening maps the files and checks only their sizes and a hash of their last rows
 (recorded in meta.json at every save): nothing is read in proportion to the library.
 Measured with bench/search.py (machine shared, load 5-10): open in a fresh process
-10 ms at 100k (1M: see the report of issue 11); the first open of a library with no index files rebuilds them from the
-embeddings table (26 s at 1M; only for a new index or broken files); sync after
-1,000 photos changed 53 ms.
+10 ms at 100k, 6-22 ms at 1M; the first open of a library with no index files rebuilds
+them from the embeddings table (26 s at 1M, 50 s under load 9; only for a new index
+or broken files); sync after 1,000 photos changed 53 ms.
 
 The int8 scan is exhaustive (every row is scored: no graph or cluster can miss a photo,
 unlike HNSW/IVF); quantisation moves a cosine by at most 0.002 (measured), far below
@@ -33,7 +33,7 @@ the cut-off's spread. sqlite-vec would keep the vectors in the database but scan
 float32 (2 GB at 1M) in one thread; faiss/usearch would be a new native dependency for
 the same exhaustive scan. Where torch lacks the int8 kernel, numpy scores the same
 int8 rows (correct, about 1 s per million); so does a process that has not loaded torch
-(a `photoorg search`), rather than import it (2-3 s) for one scan.
+(a `photoorg search`) for a matrix under 300,000 rows, rather than import it (2-3 s).
 
 Keeping in step: migration 0003 logs each photo whose embeddings are inserted, updated
 or deleted (including by cascade when a photo row goes) in `embedding_changes` with a
@@ -65,6 +65,7 @@ from .fileio import atomic_write_text
 FORMAT = 1
 _SAMPLE = 20_000  # rows used to estimate a query's null distribution
 _TAIL = 64  # last rows hashed into meta.json, checked on every open
+_TORCH_ROWS = 300_000  # from here the int8 scan imports torch for its int8 kernel
 
 
 def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,10 +81,16 @@ _ONES: dict[int, object] = {}
 
 
 def _int8_scores(codes: np.ndarray, scales: np.ndarray, query: np.ndarray) -> np.ndarray:
-    # Only where torch is loaded already (the indexer, the GUI after indexing): a search
-    # process importing it for one scan pays 2-3 s for a scan numpy does in ~0.1 s per
-    # 100k rows.
+    # torch where it is loaded already (the indexer, the GUI after indexing) or the
+    # matrix is large: below _TORCH_ROWS a search process would pay 2-3 s importing it
+    # for a scan numpy does in ~0.1 s per 100k rows; above, numpy's ~1 s per million
+    # rows on every query costs more than the import.
     torch = sys.modules.get("torch")
+    if torch is None and len(codes) >= _TORCH_ROWS:
+        try:
+            import torch
+        except ImportError:
+            torch = None
     kernel = getattr(getattr(torch, "ops", None), "aten", None)
     kernel = getattr(kernel, "_weight_int8pack_mm", None) if kernel is not None else None
     if kernel is not None and len(codes):

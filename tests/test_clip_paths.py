@@ -312,3 +312,24 @@ def test_precision_flag_and_setting(tmp_path, tiny_file, monkeypatch, exports_ca
     (lib.folder / "settings.json").write_text('{"clip": "clip-tiny", "precision": "int4"}')
     assert main(["--library", str(lib.folder), "index"]) != 0
     assert "precision 'int4' is not one of auto, fp32, int8." in capsys.readouterr().err
+
+
+def test_importing_the_chosen_clip_model_prepares_it(tmp_path, tiny_file, monkeypatch,
+                                                      exports_cache, capsys):
+    from photoorg.cli import main
+    from photoorg.models import clip_onnx
+    from photoorg.models.usercache import file_digest
+    from photoorg.settings import use_model
+
+    monkeypatch.setenv("PHOTOORG_CACHE", str(exports_cache))
+    folder = tmp_path / "lib"
+    assert main(["--library", str(folder), "models", "list"]) == 0
+    use_model(folder, "clip-tiny")
+    capsys.readouterr()
+    assert main(["--library", str(folder), "models", "import", "clip-tiny", str(tiny_file)]) == 0
+    out = capsys.readouterr().out
+    assert "Preparing CLIP for this machine" in out
+    assert "CLIP's image tower runs on onnxruntime " in out
+    exports = clip_onnx.export_dir(file_digest(tiny_file))
+    assert clip_onnx.read_note(exports / "text.onnx")["ok"] is True
+    assert (exports / "image-int8.json").is_file()

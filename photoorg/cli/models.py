@@ -154,13 +154,29 @@ def cmd_models_list(args) -> int:
     return 0
 
 
+def _prepare_clip(lib, names: list[str]) -> None:
+    """A newly installed CLIP model this library uses is readied now, once per weights
+    file (vocabulary embeddings, the ONNX exports and the int8 check), so that the
+    first index and the first search do not wait for it."""
+    if lib.settings().clip not in names:
+        return
+    print("Preparing CLIP for this machine (vocabulary, CPU exports and their check; "
+          "once per weights file)...", flush=True)
+    models = lib.model_set()
+    models.wait_for_tagger()  # the CPU path is chosen beside the vocabulary
+    chosen = models.clip_path
+    reason = f" ({chosen['reason']})" if chosen.get("reason") else ""
+    print(f"CLIP's image tower runs on {chosen.get('path', 'torch')}{reason}.")
+
+
 def cmd_models_download(args) -> int:
     with open_library(args) as lib:
         paths = drive(lib.download_models(args.name), ProgressPrinter(amount=lambda n: _mib(int(n))))
-    if not paths:
-        print("Every chosen model is installed already.")
-    for path in paths:
-        print(f"Installed {path}")
+        if not paths:
+            print("Every chosen model is installed already.")
+        for path in paths:
+            print(f"Installed {path}")
+        _prepare_clip(lib, [p.name.removesuffix(".safetensors") for p in paths])
     return 0
 
 
@@ -170,10 +186,11 @@ def cmd_models_import(args) -> int:
     with open_library(args) as lib:
         path = lib.import_model(args.name, args.file, allow_mismatch=args.allow_mismatch)
         verified = next(c.status.verified for c in lib.models() if c.status.name == args.name)
-    print(f"Installed {path}")
-    if not verified and expected_sha256(spec_for(args.name)) is not None:
-        print(f"photoorg: note: {args.file} does not match the published checksum of "
-              f"{args.name!r}; it was imported because you allowed it.", file=sys.stderr)
+        print(f"Installed {path}")
+        if not verified and expected_sha256(spec_for(args.name)) is not None:
+            print(f"photoorg: note: {args.file} does not match the published checksum of "
+                  f"{args.name!r}; it was imported because you allowed it.", file=sys.stderr)
+        _prepare_clip(lib, [args.name])
     return 0
 
 

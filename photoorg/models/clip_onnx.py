@@ -22,11 +22,11 @@ the reason. The figures are kept in image-int8.json (checked once per weights) a
 shown by `photoorg models list`; the precision setting or `index --precision` forces
 either. On a GPU torch keeps running the model (fp16).
 
-Measured with bench/clip_speed.py --paths (ViT-B-32-256, random weights, batch 8,
-this 2-core machine under load 8-11, so only the ratios mean much): torch fp32 1.3
-images/s, onnxruntime fp32 3.4 (2.7x), int8 5.2 (4.1x); the issue measured 17.6 /
-19.6 / 56.6 on a quieter run. With random weights int8 fails its check (mean cosine
-0.9923): random weights are not what the check is for, and auto then runs fp32.
+Measured with bench/clip_speed.py --paths (ViT-B-32-256, random weights, batch 8, this
+2-core machine at load 1.7): torch fp32 13.7 images/s, onnxruntime fp32 13.7, int8 22.1
+(1.6x); at load 8-11: 1.3 / 3.4 / 5.2. Export of both 23 s (336 and 85 MiB). With random
+weights int8 fails its check (mean cosine 0.990-0.992, top-5 agreement 0.93-0.99):
+random weights are not what the check is for, and auto then runs fp32.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .usercache import user_cache
+from .usercache import file_digest, user_cache
 
 if TYPE_CHECKING:
     from .clip import ClipModel
@@ -241,8 +241,6 @@ class QueryEncoder:
 
 def query_encoder(weights: Path) -> QueryEncoder | None:
     """The exported, checked text tower of this weights file, if there is one (no torch)."""
-    from .usercache import file_digest
-
     path = export_dir(file_digest(weights)) / "text.onnx"
     note = read_note(path)
     return QueryEncoder(path, note) if note.get("ok") else None
@@ -315,7 +313,7 @@ def probe_images(extra=()) -> list:
             from ..imaging import load_image
 
             images.append(load_image(path, max_side=512))
-        except Exception:  # noqa: BLE001 - an unreadable photo is just not a probe
+        except Exception:  # noqa: BLE001, S112 - an unreadable photo is just not a probe
             continue
     return images
 
@@ -374,8 +372,6 @@ def choose_image_path(clip: ClipModel, precision: str, tag_embeddings: np.ndarra
 def describe(weights: Path, precision: str) -> dict:
     """What runs this weights file on the CPU and the figures behind it, from the notes
     alone (no model is loaded): for `photoorg models list`."""
-    from .usercache import file_digest
-
     folder = export_dir(file_digest(weights))
     text, check = read_note(folder / "text.onnx"), read_note(folder / "image-int8.onnx")
     if not check:

@@ -39,8 +39,8 @@ that are new; a save merges with rows another process wrote meanwhile.
 
 The default model's whole vocabulary (1,503 prompts, ViT-B-32-256) is embedded in
 batches of similar length, each cut to its longest prompt (see clip.py). bench/vocab.py
-on this 2-core machine under load 9-11: cold 107.6 s against 578 s for the padded pass
-(385.6 ms a prompt), warm 39 ms; the issue's quieter run took 93-111 s padded.
+on this 2-core machine at load 1.8: cold 9.6-11.2 s against 86 s for the padded pass
+(57.4 ms a prompt), warm 12-14 ms; under load 9-11: 107.6 s against 578 s.
 """
 
 from __future__ import annotations
