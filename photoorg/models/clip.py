@@ -6,7 +6,8 @@ attends to a later one, so the padding never reaches the pooled token and the
 embedding is the same (tests/test_clip.py: cosine >= 0.99999 against the full pass on
 ViT-B-32). Prompts are 9 tokens on average (15 at most), so the vocabulary's 1,499
 prompts took 9.6 s instead of 86 s here (bench/vocab.py, load 1.8). MobileCLIP's text
-tower attends both ways (no causal mask, no padding mask): there the padding does change the result, so it keeps 77.
+tower attends both ways (no causal mask, no padding mask): there the padding does change
+the result, so it keeps 77.
 """
 
 from __future__ import annotations
