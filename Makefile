@@ -25,6 +25,7 @@ test: $(STAMP)
 # Lint, and the layers (ui -> cli -> Library -> engine -> db; no Qt below ui; no cycles).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	LINT_IMPORTS=$(VENV)/bin/lint-imports bash .ci/lint-imports.sh
 
 bench: $(STAMP)

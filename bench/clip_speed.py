@@ -55,14 +55,13 @@ class Candidate:
 
         self.clip = load_clip(MODELS[name], None, device)
         rng = np.random.default_rng(0)
-        self.images = [Image.fromarray(rng.integers(0, 255, (480, 640, 3), np.uint8))
-                       for _ in range(8)]
-        self.tensors = torch.stack([self.clip.preprocess(im) for im in self.images]) \
-            .to(self.clip._dtype)
+        self.images = [Image.fromarray(rng.integers(0, 255, (480, 640, 3), np.uint8)) for _ in range(8)]
+        self.tensors = torch.stack([self.clip.preprocess(im) for im in self.images]).to(self.clip._dtype)
 
     def measure(self, seconds: float) -> dict[str, tuple[float, float]]:
         out = {}
         for batch in (1, 8):
+
             def model_only(b=batch):
                 self.clip._run(lambda m, x: m.encode_image(x), self.tensors[:b])
 
@@ -87,8 +86,10 @@ def cpu_paths(name: str, seconds: float, rounds: int) -> None:
     clip, tensors = candidate.clip, list(candidate.tensors)
     started = time.perf_counter()
     fp32, int8 = clip_onnx.export_image(clip)
-    print(f"{name}: export fp32 + int8 {time.perf_counter() - started:.0f} s "
-          f"({fp32.stat().st_size >> 20} MiB, {int8.stat().st_size >> 20} MiB)")
+    print(
+        f"{name}: export fp32 + int8 {time.perf_counter() - started:.0f} s "
+        f"({fp32.stat().st_size >> 20} MiB, {int8.stat().st_size >> 20} MiB)"
+    )
     runs = {"torch fp32": lambda: clip.embed_torch(tensors)}
     for label, path in (("onnxruntime fp32", fp32), ("onnxruntime int8", int8)):
         session = ort_session(path, "cpu")
@@ -99,13 +100,24 @@ def cpu_paths(name: str, seconds: float, rounds: int) -> None:
             best[label] = max(best[label], _rate(fn, len(tensors), seconds)[0])
     for label, rate in best.items():
         print(f"  {label:18s} {rate:6.1f} images/s (batch 8, {rate / best['torch fp32']:.2f}x torch fp32)")
-    tags = clip.embed_texts(["a photo of a dog.", "a photo of a cat.", "a photo of a beach.",
-                             "a photo of a car.", "a photo of food.", "a photo of a city.",
-                             "a photo of snow.", "a photo of people."])
+    tags = clip.embed_texts(
+        [
+            "a photo of a dog.",
+            "a photo of a cat.",
+            "a photo of a beach.",
+            "a photo of a car.",
+            "a photo of food.",
+            "a photo of a city.",
+            "a photo of snow.",
+            "a photo of people.",
+        ]
+    )
     check = clip_onnx.check_int8(clip, int8, tags / np.linalg.norm(tags, axis=1, keepdims=True))
-    print(f"  int8 check (random weights): mean cosine {check['mean_cosine']}, top-5 "
-          f"agreement {check['top5_agreement']} on {check['probes']} probes: "
-          f"{'passes' if check['ok'] else check['reason']}")
+    print(
+        f"  int8 check (random weights): mean cosine {check['mean_cosine']}, top-5 "
+        f"agreement {check['top5_agreement']} on {check['probes']} probes: "
+        f"{'passes' if check['ok'] else check['reason']}"
+    )
 
 
 def main() -> None:
@@ -114,14 +126,22 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads on the CPU (default: one per core)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads on the CPU (default: one per core)"
+    )
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="measure every model this many times, interleaved; keep the best")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measure every model this many times, interleaved; keep the best",
+    )
     parser.add_argument("--models", default=",".join(n for n, s in MODELS.items() if s.role == "clip"))
-    parser.add_argument("--paths", action="store_true",
-                        help="torch fp32 vs onnxruntime fp32 vs int8 (default model: the registry's)")
+    parser.add_argument(
+        "--paths",
+        action="store_true",
+        help="torch fp32 vs onnxruntime fp32 vs int8 (default model: the registry's)",
+    )
     args = parser.parse_args()
     device = pick_device(args.device)
     if args.paths:

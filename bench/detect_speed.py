@@ -8,6 +8,7 @@ score cut is the trained default, so post-processing work is comparable). Photos
 decoded as the indexer decodes them (draft mode to the model's input size), outside the
 timing; each figure is the median of single-photo detect() calls after one warm-up.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 HERE = Path(__file__).resolve().parent
 DEFAULT_FOLDER = HERE.parent.parent / "shared" / "photos" / "coco-train-mini" / "images"
 DEFAULT_YOLOX = HERE.parent.parent / "shared" / "models" / "yolox_nano.onnx"
-CANDIDATES = ("yolox-nano", "fasterrcnn-mobilenet-v3", "retinanet-resnet50-v2",
-              "fasterrcnn-resnet50-v2")
+CANDIDATES = ("yolox-nano", "fasterrcnn-mobilenet-v3", "retinanet-resnet50-v2", "fasterrcnn-resnet50-v2")
 
 
 def time_detector(name: str, photos: list[Path], device: str, yolox: Path) -> tuple[float, int]:
@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from photoorg.models.registry import MODELS
 
-    print(f"{len(photos)} photos from {args.folder}, device {args.device}, "
-          f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
+    print(
+        f"{len(photos)} photos from {args.folder}, device {args.device}, "
+        f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    )
     print(f"{'model':26} {'input':>6} {'ms/photo':>9}  published accuracy")
     for name in args.models.split(","):
         ms, side = time_detector(name, photos, args.device, args.yolox)

@@ -41,10 +41,7 @@ def synthetic_items(n: int, seed: int = 0) -> list[Item]:
         shot = start + i * 3600.0
         if roll < 0.10 and items:  # a re-encoded copy of an earlier photo
             src = items[int(rng.integers(0, len(items)))]
-            flip = sum(
-                1 << int(b)
-                for b in rng.choice(64, size=int(rng.integers(0, 4)), replace=False)
-            )
+            flip = sum(1 << int(b) for b in rng.choice(64, size=int(rng.integers(0, 4)), replace=False))
             items.append(
                 Item(
                     i,
@@ -129,10 +126,7 @@ def build_library(n: int) -> Path:
         lib.store.db.conn.executemany(
             "INSERT INTO photos (root_id, rel_path, size, mtime_ns, hash, taken_at, state, added_at) "
             "VALUES (?, ?, 0, 0, ?, ?, 'indexed', ?)",
-            [
-                (root.id, rel, f"h{k}", taken, now)
-                for k, (rel, taken) in enumerate(rows)
-            ],
+            [(root.id, rel, f"h{k}", taken, now) for k, (rel, taken) in enumerate(rows)],
         )
     (base / "ready").touch()
     return base

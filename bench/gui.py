@@ -41,12 +41,36 @@ def build(folder: Path, n: int) -> None:
             store.db.conn.executemany(
                 "INSERT INTO photos (root_id, rel_path, size, mtime_ns, hash, width, height, "
                 "taken_at, state, added_at) VALUES (?, ?, 1000, 0, ?, 640, 480, ?, 'indexed', 0)",
-                [(root_id, f"{i // 1000:03}/IMG_{i:06}.jpg", f"h{i % SHARED_THUMBS:04}",
-                  f"20{10 + i % 14}-{1 + i % 12:02}-{1 + i % 28:02}T12:00:00") for i in range(n)])
+                [
+                    (
+                        root_id,
+                        f"{i // 1000:03}/IMG_{i:06}.jpg",
+                        f"h{i % SHARED_THUMBS:04}",
+                        f"20{10 + i % 14}-{1 + i % 12:02}-{1 + i % 28:02}T12:00:00",
+                    )
+                    for i in range(n)
+                ],
+            )
         for k in range(SHARED_THUMBS):
             colour = (40 + 12 * k, 200 - 9 * k, 90 + 5 * k)
-            photo = Photo(0, root_id, "", "", 0, 0, f"h{k:04}", None, None, None, None, None,
-                          None, None, "indexed", None)
+            photo = Photo(
+                0,
+                root_id,
+                "",
+                "",
+                0,
+                0,
+                f"h{k:04}",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "indexed",
+                None,
+            )
             save_thumbnail(lib.thumbs_dir, photo, Image.new("RGB", (320, 240), colour))
 
 
@@ -92,8 +116,12 @@ def child_first_window(folder: Path) -> dict:
     window.grid.viewport().repaint()
     shown = time.perf_counter() - start
     window.close()
-    return {"first_window_s": round(first, 3), "first_thumbnails_s": round(shown, 3),
-            "peak_rss_mb": _peak_rss_mb(), "torch_loaded": "torch" in sys.modules}
+    return {
+        "first_window_s": round(first, 3),
+        "first_thumbnails_s": round(shown, 3),
+        "peak_rss_mb": _peak_rss_mb(),
+        "torch_loaded": "torch" in sys.modules,
+    }
 
 
 def _peak_rss_mb() -> int:
@@ -128,21 +156,34 @@ def child_scroll(folder: Path, frames: int) -> dict:
     fetch_all = time.perf_counter() - t
     jumps = [frame(v) for v in range(0, bar.maximum(), max(1, bar.maximum() // frames))]
     window.close()
-    return {"wheel_ms": _stats(wheel), "page_ms": _stats(pages), "jump_ms": _stats(jumps),
-            "rows_fetched_while_scrolling": rows_loaded, "fetch_all_rows_s": round(fetch_all, 3),
-            "total_photos": window.model.total(), "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "wheel_ms": _stats(wheel),
+        "page_ms": _stats(pages),
+        "jump_ms": _stats(jumps),
+        "rows_fetched_while_scrolling": rows_loaded,
+        "fetch_all_rows_s": round(fetch_all, 3),
+        "total_photos": window.model.total(),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
 def _stats(ms: list[float]) -> dict:
     ordered = sorted(ms)
-    return {"p50": round(statistics.median(ordered), 2),
-            "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
-            "max": round(ordered[-1], 2), "frames": len(ordered)}
+    return {
+        "p50": round(statistics.median(ordered), 2),
+        "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+        "max": round(ordered[-1], 2),
+        "frames": len(ordered),
+    }
 
 
 def _run_child(kind: str, folder: Path, frames: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, "--folder", str(folder),
-                          "--frames", str(frames)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--folder", str(folder), "--frames", str(frames)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -168,20 +209,31 @@ def main() -> int:
         runs = [_run_child("first", folder, args.frames) for _ in range(3)]
         first = [r["first_window_s"] for r in runs]
         shown = [r["first_thumbnails_s"] for r in runs]
-        print(f"time to first painted window: best {min(first):.3f} s, runs {first} "
-              f"(Python start-up excluded; imports, library open and first paint included)")
+        print(
+            f"time to first painted window: best {min(first):.3f} s, runs {first} "
+            f"(Python start-up excluded; imports, library open and first paint included)"
+        )
         print(f"time to the first screenful of thumbnails: best {min(shown):.3f} s, runs {shown}")
-        print(f"peak RSS of the GUI to the first screenful, no model loaded: "
-              f"{max(r['peak_rss_mb'] for r in runs)} MiB (goal <= 300; torch imported: "
-              f"{any(r['torch_loaded'] for r in runs)})")
+        print(
+            f"peak RSS of the GUI to the first screenful, no model loaded: "
+            f"{max(r['peak_rss_mb'] for r in runs)} MiB (goal <= 300; torch imported: "
+            f"{any(r['torch_loaded'] for r in runs)})"
+        )
         scroll = _run_child("scroll", folder, args.frames)
-        for key, what in (("wheel_ms", "wheel steps (120 px)"), ("page_ms", "page steps"),
-                          ("jump_ms", "jumps across all 100k rows")):
+        for key, what in (
+            ("wheel_ms", "wheel steps (120 px)"),
+            ("page_ms", "page steps"),
+            ("jump_ms", "jumps across all 100k rows"),
+        ):
             s = scroll[key]
-            print(f"grid frame time, {what}: p50 {s['p50']} ms, p95 {s['p95']} ms, "
-                  f"max {s['max']} ms over {s['frames']} frames")
-        print(f"rows fetched while scrolling: {scroll['rows_fetched_while_scrolling']} of "
-              f"{scroll['total_photos']}; fetching all the rest: {scroll['fetch_all_rows_s']} s")
+            print(
+                f"grid frame time, {what}: p50 {s['p50']} ms, p95 {s['p95']} ms, "
+                f"max {s['max']} ms over {s['frames']} frames"
+            )
+        print(
+            f"rows fetched while scrolling: {scroll['rows_fetched_while_scrolling']} of "
+            f"{scroll['total_photos']}; fetching all the rest: {scroll['fetch_all_rows_s']} s"
+        )
         print(f"peak RSS after scrolling through every row: {scroll['peak_rss_mb']} MiB")
     return 0
 

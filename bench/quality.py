@@ -16,6 +16,7 @@ FOLDER holds instances.json (COCO) and/or labels.csv and the images they name, a
   CLIP weights: without them it prints "n/a: no CLIP weights".
 Nothing here runs on random weights unless asked (--clip-random, for a smoke test).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,11 @@ HERE = Path(__file__).resolve().parent
 # ../shared beside the checkout, or PHOTOORG_SHARED (a worktree one level deeper).
 SHARED = Path(os.environ.get("PHOTOORG_SHARED", HERE.parent.parent / "shared"))
 DEFAULT_FOLDER = SHARED / "photos" / "coco-train-mini"
-SHARED_WEIGHTS = {"yolox-nano": SHARED / "models" / "yolox_nano.onnx",
-                  "picodet-s": SHARED / "models" / "picodet_s_416_coco.onnx",
-                  "u2netp": SHARED / "models" / "u2netp.onnx"}
+SHARED_WEIGHTS = {
+    "yolox-nano": SHARED / "models" / "yolox_nano.onnx",
+    "picodet-s": SHARED / "models" / "picodet_s_416_coco.onnx",
+    "u2netp": SHARED / "models" / "u2netp.onnx",
+}
 AP_CLASSES = ("person", "dog", "cat")
 SEARCH_QUERIES = ("dog", "cat", "car", "person", "food", "bird", "boat")
 AP_SCORE_CUT = 0.01  # AP needs the low-score tail; COCO evaluations use 0.001-0.05
@@ -97,6 +100,7 @@ def _labels_of(row: dict) -> set[str]:
 
 # ---------------------------------------------------------------- detection AP
 
+
 def pipeline_detections(ds: Dataset, detector) -> list[dict]:
     """COCO result rows from photoorg's detector, fed as the indexer feeds it."""
     from photoorg.imaging import load_image
@@ -104,20 +108,33 @@ def pipeline_detections(ds: Dataset, detector) -> list[dict]:
     rows = []
     photos = [p for p in ds.photos if p.coco_id is not None]
     for start in range(0, len(photos), 8):
-        batch = photos[start:start + 8]
+        batch = photos[start : start + 8]
         images = [load_image(p.path, max_side=detector.input_size) for p in batch]
         for photo, found in zip(batch, detector.detect(images)):
             for d in found:
-                rows.append(_coco_row(ds, photo, d.label, d.score, d.box[0] * photo.width,
-                                      d.box[1] * photo.height, d.box[2] * photo.width,
-                                      d.box[3] * photo.height))
+                rows.append(
+                    _coco_row(
+                        ds,
+                        photo,
+                        d.label,
+                        d.score,
+                        d.box[0] * photo.width,
+                        d.box[1] * photo.height,
+                        d.box[2] * photo.width,
+                        d.box[3] * photo.height,
+                    )
+                )
     return rows
 
 
 def _coco_row(ds, photo, label, score, x0, y0, x1, y1) -> dict:
     [cat] = ds.coco.getCatIds(catNms=[label])
-    return {"image_id": photo.coco_id, "category_id": cat, "score": float(score),
-            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]}
+    return {
+        "image_id": photo.coco_id,
+        "category_id": cat,
+        "score": float(score),
+        "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+    }
 
 
 def full_decode(path: Path):
@@ -142,16 +159,31 @@ def reference_yolox(ds: Dataset, onnx_path: Path, decode=full_decode) -> list[di
         grids.append(np.stack((xv, yv), 2).reshape(-1, 2))
         strides.append(np.full((grids[-1].shape[0], 1), s))
     grid, stride = np.concatenate(grids), np.concatenate(strides)
-    keep = [COCO80.index(n) for n in ("person", "bird", "cat", "dog", "horse", "sheep", "cow",
-                                      "elephant", "bear", "zebra", "giraffe")]
+    keep = [
+        COCO80.index(n)
+        for n in (
+            "person",
+            "bird",
+            "cat",
+            "dog",
+            "horse",
+            "sheep",
+            "cow",
+            "elephant",
+            "bear",
+            "zebra",
+            "giraffe",
+        )
+    ]
     rows = []
     for photo in (p for p in ds.photos if p.coco_id is not None):
         img = decode(photo.path)
         r = min(416 / img.height, 416 / img.width)
-        small = np.asarray(img.resize((int(img.width * r), int(img.height * r)),
-                                      Image.Resampling.BILINEAR), np.float32)[:, :, ::-1]
+        small = np.asarray(
+            img.resize((int(img.width * r), int(img.height * r)), Image.Resampling.BILINEAR), np.float32
+        )[:, :, ::-1]
         padded = np.full((416, 416, 3), 114, np.float32)
-        padded[:small.shape[0], :small.shape[1]] = small
+        padded[: small.shape[0], : small.shape[1]] = small
         out = session.run(None, {"images": padded.transpose(2, 0, 1)[None].copy()})[0][0]
         out[:, :2] = (out[:, :2] + grid) * stride
         out[:, 2:4] = np.exp(out[:, 2:4]) * stride
@@ -163,9 +195,18 @@ def reference_yolox(ds: Dataset, onnx_path: Path, decode=full_decode) -> list[di
         sx, sy = photo.width / img.width, photo.height / img.height
         for i in batched_nms(b, s, torch.from_numpy(cls), 0.45).tolist()[:100]:
             x0, y0, x1, y1 = b[i].tolist()
-            rows.append(_coco_row(ds, photo, COCO80[cls[i]], s[i].item(), max(x0, 0) * sx,
-                                  max(y0, 0) * sy, min(x1, img.width) * sx,
-                                  min(y1, img.height) * sy))
+            rows.append(
+                _coco_row(
+                    ds,
+                    photo,
+                    COCO80[cls[i]],
+                    s[i].item(),
+                    max(x0, 0) * sx,
+                    max(y0, 0) * sy,
+                    min(x1, img.width) * sx,
+                    min(y1, img.height) * sy,
+                )
+            )
     return rows
 
 
@@ -207,13 +248,11 @@ def detection_report(ds: Dataset, args) -> None:
         if weights is None or not Path(weights).exists():
             print(f"  n/a: no weights for {name} (pass --weights PATH)")
             continue
-        detector = load_detector(MODELS[name], Path(weights), args.device,
-                                 score_threshold=AP_SCORE_CUT)
+        detector = load_detector(MODELS[name], Path(weights), args.device, score_threshold=AP_SCORE_CUT)
         t0 = time.perf_counter()
         rows = pipeline_detections(ds, detector)
         print_ap(ds, f"photoorg pipeline {detector.model_id}", rows, time.perf_counter() - t0)
-        print(f"  model time (median of single-photo detect() calls): "
-              f"{model_ms(ds, detector):.1f} ms/photo")
+        print(f"  model time (median of single-photo detect() calls): {model_ms(ds, detector):.1f} ms/photo")
         if MODELS[name].arch == "yolox" and args.reference:
             t0 = time.perf_counter()
             rows_ref = reference_yolox(ds, Path(weights))
@@ -254,7 +293,8 @@ def _matched(ds: Dataset, rows: list[dict], labels: tuple[str, ...]) -> tuple[li
         if a["category_id"] in cat_ids:
             x, y, w, h = a["bbox"]
             truth.setdefault((a["image_id"], a["category_id"]), []).append(
-                [(x, y, x + w, y + h), a["iscrowd"], False])
+                [(x, y, x + w, y + h), a["iscrowd"], False]
+            )
     scored = []
     for r in sorted((r for r in rows if r["category_id"] in cat_ids), key=lambda r: -r["score"]):
         x, y, w, h = r["bbox"]
@@ -272,16 +312,20 @@ def _matched(ds: Dataset, rows: list[dict], labels: tuple[str, ...]) -> tuple[li
     return scored, n_truth
 
 
-def _photo_level(ds: Dataset, rows: list[dict], labels: tuple[str, ...],
-                 suppress: bool = True) -> tuple[list, int]:
+def _photo_level(
+    ds: Dataset, rows: list[dict], labels: tuple[str, ...], suppress: bool = True
+) -> tuple[list, int]:
     """(best score of `labels` in the photo, photo has one) per photo, and how many do;
     suppress=False counts every box, as has: did before calibration."""
     cat_ids = {ds.coco.getCatIds(catNms=[label])[0] for label in labels}
     ids = [p.coco_id for p in ds.photos if p.coco_id is not None]
-    has = {a["image_id"] for a in ds.coco.dataset["annotations"]
-           if a["category_id"] in cat_ids and not a["iscrowd"]}
+    has = {
+        a["image_id"]
+        for a in ds.coco.dataset["annotations"]
+        if a["category_id"] in cat_ids and not a["iscrowd"]
+    }
     best: dict[int, float] = {}
-    for r in (tag_candidates(ds, rows) if suppress else rows):
+    for r in tag_candidates(ds, rows) if suppress else rows:
         if r["category_id"] in cat_ids:
             best[r["image_id"]] = max(best.get(r["image_id"], 0.0), r["score"])
     return [(best[i], i in has) for i in ids if i in best], sum(i in has for i in ids)
@@ -300,9 +344,14 @@ def tag_candidates(ds: Dataset, rows: list[dict]) -> list[dict]:
         by_image.setdefault(r["image_id"], []).append(r)
     kept = []
     for group in by_image.values():
-        dets = [SimpleNamespace(label=names[r["category_id"]], score=r["score"],
-                                box=(r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2],
-                                     r["bbox"][1] + r["bbox"][3])) for r in group]
+        dets = [
+            SimpleNamespace(
+                label=names[r["category_id"]],
+                score=r["score"],
+                box=(r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2], r["bbox"][1] + r["bbox"][3]),
+            )
+            for r in group
+        ]
         confused = confused_animals(dets)
         kept += [r for i, r in enumerate(group) if i not in confused]
     return kept
@@ -318,6 +367,7 @@ def _f1_cut(scored: list, n_truth: int) -> float:
     def f1(cut):
         p, r = _pr(scored, n_truth, cut)
         return 2 * p * r / (p + r) if p + r else 0.0
+
     cuts = sorted({round(s, 2) for s, _ in scored if s >= 0.05})
     return max(cuts, key=lambda c: (f1(c), -c), default=0.5)
 
@@ -357,8 +407,11 @@ def teddy_dogs(ds: Dataset, rows: list[dict], cut: float, suppress: bool = True)
     has = {}
     for a in ds.coco.dataset["annotations"]:
         has.setdefault(a["image_id"], set()).add(a["category_id"])
-    tagged = {r["image_id"] for r in (tag_candidates(ds, rows) if suppress else rows)
-              if r["category_id"] == dog and r["score"] >= cut}
+    tagged = {
+        r["image_id"]
+        for r in (tag_candidates(ds, rows) if suppress else rows)
+        if r["category_id"] == dog and r["score"] >= cut
+    }
     return sum(1 for i in tagged if teddy in has.get(i, ()) and dog not in has[i])
 
 
@@ -368,8 +421,10 @@ def threshold_report(ds: Dataset, name: str, rows: list[dict]) -> None:
 
     fitted, groups = calibrate(ds, rows)
     stored = MODELS[name].thresholds
-    print("  thresholds: box precision/recall at the draw and count cuts (IoU 0.5), photo "
-          "precision/recall of the has:/label tag; registry = what the app uses")
+    print(
+        "  thresholds: box precision/recall at the draw and count cuts (IoU 0.5), photo "
+        "precision/recall of the has:/label tag; registry = what the app uses"
+    )
     for key, labels in groups.items():
         boxes, n_boxes = _matched(ds, rows, labels)
         photos, n_photos = _photo_level(ds, rows, labels)
@@ -377,21 +432,33 @@ def threshold_report(ds: Dataset, name: str, rows: list[dict]) -> None:
             if th is None:
                 print(f"    {key:8} {source:11} none (uncalibrated: {UNCALIBRATED['*']})")
                 continue
-            d, c, t = (_pr(boxes, n_boxes, th.draw), _pr(boxes, n_boxes, th.count),
-                       _pr(photos, n_photos, th.tag))
-            print(f"    {key:8} {source:11} draw {th.draw:.2f} (P {d[0]:.2f} R {d[1]:.2f})  "
-                  f"count {th.count:.2f} (P {c[0]:.2f} R {c[1]:.2f})  "
-                  f"tag {th.tag:.2f} (P {t[0]:.2f} R {t[1]:.2f}, {n_photos} photos)")
+            d, c, t = (
+                _pr(boxes, n_boxes, th.draw),
+                _pr(boxes, n_boxes, th.count),
+                _pr(photos, n_photos, th.tag),
+            )
+            print(
+                f"    {key:8} {source:11} draw {th.draw:.2f} (P {d[0]:.2f} R {d[1]:.2f})  "
+                f"count {th.count:.2f} (P {c[0]:.2f} R {c[1]:.2f})  "
+                f"tag {th.tag:.2f} (P {t[0]:.2f} R {t[1]:.2f}, {n_photos} photos)"
+            )
     dogs, n_dogs = _photo_level(ds, rows, ("dog",), suppress=False)
     old = _pr(dogs, n_dogs, 0.35)
-    print(f"    before calibration, has:dog = any drawn dog box (score >= 0.35): "
-          f"photo P {old[0]:.2f} R {old[1]:.2f}")
+    print(
+        f"    before calibration, has:dog = any drawn dog box (score >= 0.35): "
+        f"photo P {old[0]:.2f} R {old[1]:.2f}"
+    )
     cut = thresholds_of(stored or UNCALIBRATED, "dog").tag
-    print(f"    has:dog photos with a teddy bear and no dog: {teddy_dogs(ds, rows, 0.35, False)} "
-          f"before (any box >= 0.35), "
-          f"{teddy_dogs(ds, rows, cut)} at the registry's tag cut {cut:.2f}")
-    print("    registry form: {" + ", ".join(
-        f'"{k}": _T({v.draw}, {v.count}, {v.tag})' for k, v in fitted.items()) + "}")
+    print(
+        f"    has:dog photos with a teddy bear and no dog: {teddy_dogs(ds, rows, 0.35, False)} "
+        f"before (any box >= 0.35), "
+        f"{teddy_dogs(ds, rows, cut)} at the registry's tag cut {cut:.2f}"
+    )
+    print(
+        "    registry form: {"
+        + ", ".join(f'"{k}": _T({v.draw}, {v.count}, {v.tag})' for k, v in fitted.items())
+        + "}"
+    )
 
 
 # ---------------------------------------------------------------- mask IoU
@@ -408,21 +475,25 @@ def mask_report(ds: Dataset, args) -> None:
 
     cats = {c["id"]: c["name"] for c in ds.coco.dataset["categories"]}
     by_id = {p.coco_id: p for p in ds.photos if p.coco_id is not None}
-    subjects = [a for a in ds.coco.dataset["annotations"]
-                if a["image_id"] in by_id and not a["iscrowd"] and cats[a["category_id"]] in KEEP_LABELS]
+    subjects = [
+        a
+        for a in ds.coco.dataset["annotations"]
+        if a["image_id"] in by_id and not a["iscrowd"] and cats[a["category_id"]] in KEEP_LABELS
+    ]
     anns = sorted((a for a in subjects if a["area"] >= args.min_area), key=lambda a: a["id"])
     anns = anns[: args.masks]
-    print(f"Cut-out mask IoU vs COCO masks, {len(anns)} people/animals (area >= "
-          f"{args.min_area:,} px), given the COCO box:")
+    print(
+        f"Cut-out mask IoU vs COCO masks, {len(anns)} people/animals (area >= "
+        f"{args.min_area:,} px), given the COCO box:"
+    )
     for choice in args.segmenter:
         name, _, path = choice.partition("=")
         weights = Path(path) if path else SHARED_WEIGHTS.get(name)
-        for variant in (("plain", "app") if name == "u2netp" else ("app",)):
+        for variant in ("plain", "app") if name == "u2netp" else ("app",):
             mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, args.device, variant)
     default = default_segmenter()
     print(f"  GUI default ({default}, the saved PNG's alpha after feathering):")
-    mask_iou_for(ds, default, SHARED_WEIGHTS.get(default), anns, subjects, by_id, cats,
-                 args.device, "gui")
+    mask_iou_for(ds, default, SHARED_WEIGHTS.get(default), anns, subjects, by_id, cats, args.device, "gui")
 
 
 def default_segmenter() -> str:
@@ -448,8 +519,11 @@ def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant
     for a in anns:
         photo = by_id[a["image_id"]]
         image = load_image(photo.path)
-        others = [_normalised(o["bbox"], image.size) for o in subjects
-                  if o["image_id"] == a["image_id"] and o["id"] != a["id"]]
+        others = [
+            _normalised(o["bbox"], image.size)
+            for o in subjects
+            if o["image_id"] == a["image_id"] and o["id"] != a["id"]
+        ]
         alpha = segmenter.mask(image, _normalised(a["bbox"], image.size), others)
         if variant == "gui":
             alpha = np.asarray(cut_out(image, alpha))[..., 3] / 255.0
@@ -461,8 +535,10 @@ def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant
     people = np.array(ious.get("person", []))
     animals = np.array([v for k, vals in ious.items() if k != "person" for v in vals])
     label = f"{segmenter.model_id} {variant}"
-    print(f"  {label:28} mean/median all {_cell(every)}  people {_cell(people)}  "
-          f"animals {_cell(animals)}   [{per * 1000:.0f} ms/subject]")
+    print(
+        f"  {label:28} mean/median all {_cell(every)}  people {_cell(people)}  "
+        f"animals {_cell(animals)}   [{per * 1000:.0f} ms/subject]"
+    )
 
 
 def _normalised(bbox, size) -> tuple[float, float, float, float]:
@@ -479,6 +555,7 @@ def _cell(values: np.ndarray) -> str:
 
 # ---------------------------------------------------------------- tags and search
 
+
 def tag_and_search_report(ds: Dataset, clip, cache_dir: Path) -> None:
     """Tag precision/recall per label and search precision@10 against labels.csv.
 
@@ -494,9 +571,12 @@ def tag_and_search_report(ds: Dataset, clip, cache_dir: Path) -> None:
     from photoorg.imaging import load_image
     from photoorg.models.tagging import Tagger
 
-    emb = np.concatenate([
-        clip.embed_images([load_image(p.path, max_side=clip.image_size) for p in chunk])
-        for chunk in (labelled[i:i + 16] for i in range(0, len(labelled), 16))])
+    emb = np.concatenate(
+        [
+            clip.embed_images([load_image(p.path, max_side=clip.image_size) for p in chunk])
+            for chunk in (labelled[i : i + 16] for i in range(0, len(labelled), 16))
+        ]
+    )
     tagger = Tagger(clip, cache_dir)
     predicted = [{t for t, _ in tags} for tags in tagger.tag(emb)]
     print(f"  model {tagger.model_id}")
@@ -512,8 +592,7 @@ def tag_and_search_report(ds: Dataset, clip, cache_dir: Path) -> None:
         guess = np.array([label.casefold() in {t.casefold() for t in s} for s in predicted])
         tp = (truth & guess).sum()
         prec = f"{tp / guess.sum():.2f}" if guess.sum() else "n/a"
-        print(f"  tag {label:16} precision {prec:>4}  recall {tp / truth.sum():.2f}  "
-              f"(n={truth.sum()})")
+        print(f"  tag {label:16} precision {prec:>4}  recall {tp / truth.sum():.2f}  (n={truth.sum()})")
     for query in SEARCH_QUERIES:
         text = clip.embed_texts([query])[0]
         top = np.argsort(-(emb @ text), kind="stable")[:10]
@@ -535,15 +614,20 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
-    ap.add_argument("--detector", action="append",
-                    help="detector name (repeatable; default picodet-s and yolox-nano)")
-    ap.add_argument("--reference", action="store_true",
-                    help="also run the plain YOLOX loop (checks photoorg's pipeline loses nothing)")
+    ap.add_argument(
+        "--detector", action="append", help="detector name (repeatable; default picodet-s and yolox-nano)"
+    )
+    ap.add_argument(
+        "--reference",
+        action="store_true",
+        help="also run the plain YOLOX loop (checks photoorg's pipeline loses nothing)",
+    )
     ap.add_argument("--weights", type=Path, help="detector weights file")
     ap.add_argument("--segmenter", action="append", help="NAME or NAME=PATH (repeatable)")
     ap.add_argument("--masks", type=int, default=1000, help="most subjects to segment")
-    ap.add_argument("--min-area", type=int, default=MASK_MIN_AREA,
-                    help="smallest subject (COCO mask area, px) to segment")
+    ap.add_argument(
+        "--min-area", type=int, default=MASK_MIN_AREA, help="smallest subject (COCO mask area, px) to segment"
+    )
     ap.add_argument("--clip", default=DEFAULTS["clip"])
     ap.add_argument("--clip-weights", type=Path)
     ap.add_argument("--clip-random", action="store_true", help="smoke test only: random CLIP")

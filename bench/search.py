@@ -29,7 +29,8 @@ CACHE = Path("/tmp/photoorg-bench")
 DIM = 512
 MODEL = "bench-clip"
 VOCAB = ["dog", "cat", "beach", "snow", "mountain", "car", "sunset", "tree", "city", "food"] + [
-    f"thing{i:03}" for i in range(290)]
+    f"thing{i:03}" for i in range(290)
+]
 
 
 class RandomText:
@@ -83,9 +84,12 @@ def build(n: int) -> Path:
             vecs.append((pid, vectors[k].tobytes()))
         conn.executemany(
             "INSERT INTO photos (id, root_id, rel_path, size, mtime_ns, taken_at, state, added_at) "
-            "VALUES (?, 1, ?, 1000, 0, ?, 'indexed', 0)", photos)
-        conn.executemany("INSERT INTO tags (photo_id, tag, score, source, model) "
-                         "VALUES (?, ?, ?, 'auto', 'b')", tags)
+            "VALUES (?, 1, ?, 1000, 0, ?, 'indexed', 0)",
+            photos,
+        )
+        conn.executemany(
+            "INSERT INTO tags (photo_id, tag, score, source, model) VALUES (?, ?, ?, 'auto', 'b')", tags
+        )
         conn.executemany("INSERT INTO photos_fts (rowid, path, tags, names) VALUES (?, ?, ?, '')", fts)
         conn.executemany("INSERT INTO embeddings (photo_id, model, vector) VALUES (?, 'bench-clip', ?)", vecs)
         print(f"  built {ids[-1]:,} photos, {time.perf_counter() - started:.0f} s", file=sys.stderr)
@@ -112,8 +116,9 @@ def fresh_open(path: Path) -> float:
     """ms to open the index in a new process (nothing of it in this one's memory)."""
     import subprocess
 
-    out = subprocess.run([sys.executable, "-c", _FRESH, str(path), MODEL], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _FRESH, str(path), MODEL], check=True, capture_output=True, text=True
+    ).stdout
     return float(out.split()[-1])
 
 
@@ -136,8 +141,16 @@ def bench(n: int, runs: int) -> list[tuple[str, float, float, int]]:
     opened = (time.perf_counter() - t) * 1000
     fresh = fresh_open(path)
     enc = RandomText()
-    texts = ["kids playing in snow", "red car at night", "old harbour boats", "birthday party",
-             "a quiet forest path", "grandma in the kitchen", "crowded market", "rainbow over hills"]
+    texts = [
+        "kids playing in snow",
+        "red car at night",
+        "old harbour boats",
+        "birthday party",
+        "a quiet forest path",
+        "grandma in the kitchen",
+        "crowded market",
+        "rainbow over hills",
+    ]
     tags = VOCAB[:10]
     photo_paths = [p.path for p in store.photos(range(1, n + 1, max(1, n // 50)))]
     rows = []
@@ -148,14 +161,22 @@ def bench(n: int, runs: int) -> list[tuple[str, float, float, int]]:
         rows.append((name, p50, p95, int(np.median(counts))))
 
     run("tag word (dog)", lambda i: search(store, tags[i % 10], vectors=index, text_encoder=enc))
-    run("two tag words (dog beach)", lambda i: search(
-        store, f"{tags[i % 10]} {tags[(i + 3) % 10]}", vectors=index, text_encoder=enc))
+    run(
+        "two tag words (dog beach)",
+        lambda i: search(store, f"{tags[i % 10]} {tags[(i + 3) % 10]}", vectors=index, text_encoder=enc),
+    )
     run("tag:dog filter", lambda i: search(store, f"tag:{tags[i % 10]}", vectors=index))
     run("free text", lambda i: search(store, texts[i % 8], vectors=index, text_encoder=enc))
-    run("free text + after: + in:", lambda i: search(
-        store, f'{texts[i % 8]} after:2012 in:"Event {i * 37 % 997}"', vectors=index, text_encoder=enc))
-    run("free text + after:2010", lambda i: search(
-        store, f"{texts[i % 8]} after:2010", vectors=index, text_encoder=enc))
+    run(
+        "free text + after: + in:",
+        lambda i: search(
+            store, f'{texts[i % 8]} after:2012 in:"Event {i * 37 % 997}"', vectors=index, text_encoder=enc
+        ),
+    )
+    run(
+        "free text + after:2010",
+        lambda i: search(store, f"{texts[i % 8]} after:2010", vectors=index, text_encoder=enc),
+    )
     run("similar:", lambda i: search(store, f'similar:"{photo_paths[i % len(photo_paths)]}"', vectors=index))
     run("empty (most recent)", lambda i: search(store, "", vectors=index))
     rng = np.random.default_rng(1)
@@ -198,8 +219,11 @@ def main() -> None:
             print(f"{n:>10,}  {name:<28} {p50:8.1f} {p95:8.1f} {hits:>6}", flush=True)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         files = sum(f.stat().st_size for f in CACHE.glob(f"lib-{n}.db.vectors/*/*"))
-        print(f"{n:>10,}  peak RSS so far {rss:.0f} MB; index files {files / 2**20:.0f} MB; "
-              f"db {(CACHE / f'lib-{n}.db').stat().st_size / 2**20:.0f} MB", flush=True)
+        print(
+            f"{n:>10,}  peak RSS so far {rss:.0f} MB; index files {files / 2**20:.0f} MB; "
+            f"db {(CACHE / f'lib-{n}.db').stat().st_size / 2**20:.0f} MB",
+            flush=True,
+        )
     enc = encode_time(min(args.runs, 20))
     if enc:
         print(f"text encoding (ViT-B-32, random init, CPU): p50 {enc[0]:.1f} ms, p95 {enc[1]:.1f} ms")

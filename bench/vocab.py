@@ -34,25 +34,31 @@ def main() -> None:
     store = models.WeightStore(tempfile.mkdtemp())
     clip = models.load("clip", args.model, store=store, device="cpu", allow_random=True)
     prompts = {p for tag in builtin() for p in tag.prompts()}
-    print(f"{args.model} (random weights), {len(prompts):,} vocabulary prompts, "
-          f"{torch.get_num_threads()} torch threads")
+    print(
+        f"{args.model} (random weights), {len(prompts):,} vocabulary prompts, "
+        f"{torch.get_num_threads()} torch threads"
+    )
     started = time.perf_counter()
     load_tagger(clip)
     cold = time.perf_counter() - started
     started = time.perf_counter()
     load_tagger(clip)
     warm = time.perf_counter() - started
-    print(f"vocabulary cold {cold:.1f} s ({len(prompts) / cold:.0f} prompts/s), "
-          f"warm {warm * 1000:.0f} ms (cached per model weights)")
+    print(
+        f"vocabulary cold {cold:.1f} s ({len(prompts) / cold:.0f} prompts/s), "
+        f"warm {warm * 1000:.0f} ms (cached per model weights)"
+    )
     if args.untrimmed:
         clip.trims_text = False
         sample = sorted(prompts)[:256]
         started = time.perf_counter()
         for i in range(0, len(sample), 64):
-            clip.embed_texts(sample[i:i + 64])
+            clip.embed_texts(sample[i : i + 64])
         per = (time.perf_counter() - started) / len(sample)
-        print(f"untrimmed (77 tokens) {len(sample)} prompts: {per * 1000:.1f} ms each, "
-              f"so {per * len(prompts):.0f} s for the vocabulary")
+        print(
+            f"untrimmed (77 tokens) {len(sample)} prompts: {per * 1000:.1f} ms each, "
+            f"so {per * len(prompts):.0f} s for the vocabulary"
+        )
 
 
 if __name__ == "__main__":

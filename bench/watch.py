@@ -10,6 +10,7 @@ like a file manager) into folders of 500 under the root while the watcher runs w
 its default timings. With --index the watcher also indexes (thumbnails, and the
 models that are installed) and the time until every photo is indexed is printed too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,16 +98,19 @@ def main() -> None:
             rows_passes = service.passes - passes_before
             indexed = None
             if args.index:
-                indexed = wait_for(lambda: reader.counts()["indexed"] + reader.counts()["error"]
-                                   == args.files, 3600)
+                indexed = wait_for(
+                    lambda: reader.counts()["indexed"] + reader.counts()["error"] == args.files, 3600
+                )
             service.wait_idle(60)
             passes = service.passes - passes_before
         reader.close()
 
     print(f"copied {args.files} files in {copied - start:.1f} s")
-    print(f"all {args.files} in the library {in_library - start:.1f} s after the copy began "
-          f"({in_library - copied:.1f} s after it ended), in {rows_passes} scan "
-          + ("pass" if rows_passes == 1 else "passes"))
+    print(
+        f"all {args.files} in the library {in_library - start:.1f} s after the copy began "
+        f"({in_library - copied:.1f} s after it ended), in {rows_passes} scan "
+        + ("pass" if rows_passes == 1 else "passes")
+    )
     if indexed is not None:
         print(f"all indexed {indexed - start:.1f} s after the copy began")
     print(f"scan passes in all: {passes} (quiet {args.quiet:g} s, max delay {args.max_delay:g} s)")

@@ -5,6 +5,17 @@ from .schema import MIGRATIONS, DatabaseTooNew
 from .store import KnownFile, NotALibrary, Store
 
 __all__ = [
-    "PHOTO_STATES", "Photo", "PhotoMeta", "Root", "ScanProblem", "StoredDetection", "Subject", "Tag",
-    "MIGRATIONS", "DatabaseTooNew", "KnownFile", "NotALibrary", "Store",
+    "PHOTO_STATES",
+    "Photo",
+    "PhotoMeta",
+    "Root",
+    "ScanProblem",
+    "StoredDetection",
+    "Subject",
+    "Tag",
+    "MIGRATIONS",
+    "DatabaseTooNew",
+    "KnownFile",
+    "NotALibrary",
+    "Store",
 ]

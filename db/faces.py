@@ -70,37 +70,51 @@ def _rows(store: Store, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
 
 
 def _face(r: sqlite3.Row) -> Face:
-    return Face(r["id"], r["photo_id"], r["detection_id"], r["kind"],
-                (r["x0"], r["y0"], r["x1"], r["y1"]), r["score"], r["clarity"], r["model"],
-                r["group_id"], r["subject_id"], r["subject_name"], r["named_by"])
+    return Face(
+        r["id"],
+        r["photo_id"],
+        r["detection_id"],
+        r["kind"],
+        (r["x0"], r["y0"], r["x1"], r["y1"]),
+        r["score"],
+        r["clarity"],
+        r["model"],
+        r["group_id"],
+        r["subject_id"],
+        r["subject_name"],
+        r["named_by"],
+    )
 
 
 def _chunks(ids: list[int]):
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
+        chunk = ids[start : start + _CHUNK]
         yield chunk, ",".join("?" * len(chunk))
 
 
 def faces_of(store: Store, photo_id: int, kinds: str = "all") -> list[Face]:
     """One photo's faces; kinds "person", "pet" (every species) or "all"."""
     where = {"person": " AND f.kind = 'person'", "pet": " AND f.kind != 'person'"}.get(kinds, "")
-    return [_face(r) for r in _rows(store, f"{_FACE_SQL} WHERE f.photo_id = ?{where} ORDER BY f.id",
-                                    [photo_id])]
+    return [
+        _face(r) for r in _rows(store, f"{_FACE_SQL} WHERE f.photo_id = ?{where} ORDER BY f.id", [photo_id])
+    ]
 
 
 def faces(store: Store, ids: Iterable[int]) -> list[Face]:
     found = {}
     for chunk, marks in _chunks(list(ids)):
-        found.update((r["id"], _face(r)) for r in _rows(store, f"{_FACE_SQL} WHERE f.id IN ({marks})",
-                                                        chunk))
+        found.update((r["id"], _face(r)) for r in _rows(store, f"{_FACE_SQL} WHERE f.id IN ({marks})", chunk))
     return list(found.values())
 
 
 def faces_in_group(store: Store, group_id: int, limit: int | None = None) -> list[Face]:
     limit_sql = f" LIMIT {int(limit)}" if limit else ""
-    return [_face(r) for r in _rows(
-        store, f"{_FACE_SQL} WHERE f.group_id = ? ORDER BY f.clarity DESC, f.id{limit_sql}",
-        [group_id])]
+    return [
+        _face(r)
+        for r in _rows(
+            store, f"{_FACE_SQL} WHERE f.group_id = ? ORDER BY f.clarity DESC, f.id{limit_sql}", [group_id]
+        )
+    ]
 
 
 def insert_face(store: Store, photo_id: int, model: str, face: NewFace) -> int:
@@ -108,8 +122,20 @@ def insert_face(store: Store, photo_id: int, model: str, face: NewFace) -> int:
     return store.db.execute(
         "INSERT INTO faces (photo_id, detection_id, kind, x0, y0, x1, y1, score, clarity, model, "
         "vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [photo_id, face.detection_id, face.kind, x0, y0, x1, y1, face.score, face.clarity,
-         model, np.asarray(face.vector, np.float32).tobytes()]).lastrowid
+        [
+            photo_id,
+            face.detection_id,
+            face.kind,
+            x0,
+            y0,
+            x1,
+            y1,
+            face.score,
+            face.clarity,
+            model,
+            np.asarray(face.vector, np.float32).tobytes(),
+        ],
+    ).lastrowid
 
 
 def update_face(store: Store, face_id: int, model: str, face: NewFace) -> None:
@@ -119,8 +145,20 @@ def update_face(store: Store, face_id: int, model: str, face: NewFace) -> None:
     store.db.execute(
         "UPDATE faces SET detection_id = ?, kind = ?, x0 = ?, y0 = ?, x1 = ?, y1 = ?, score = ?, "
         "clarity = ?, model = ?, vector = ? WHERE id = ?",
-        [face.detection_id, face.kind, x0, y0, x1, y1, face.score, face.clarity, model,
-         np.asarray(face.vector, np.float32).tobytes(), face_id])
+        [
+            face.detection_id,
+            face.kind,
+            x0,
+            y0,
+            x1,
+            y1,
+            face.score,
+            face.clarity,
+            model,
+            np.asarray(face.vector, np.float32).tobytes(),
+            face_id,
+        ],
+    )
 
 
 def delete_faces(store: Store, ids: Iterable[int]) -> None:
@@ -130,13 +168,17 @@ def delete_faces(store: Store, ids: Iterable[int]) -> None:
 def set_scan(store: Store, photo_id: int, found: int, too_small: int, capped: int) -> None:
     store.db.execute(
         "INSERT OR REPLACE INTO face_scans (photo_id, found, too_small, capped) VALUES (?, ?, ?, ?)",
-        [photo_id, found, too_small, capped])
+        [photo_id, found, too_small, capped],
+    )
 
 
 def scan_totals(store: Store) -> dict[str, int]:
-    row = _rows(store, "SELECT count(*) AS photos, coalesce(sum(found), 0) AS found, "
-                       "coalesce(sum(too_small), 0) AS too_small, coalesce(sum(capped), 0) AS capped, "
-                       "coalesce(sum(capped > 0), 0) AS crowded FROM face_scans")[0]
+    row = _rows(
+        store,
+        "SELECT count(*) AS photos, coalesce(sum(found), 0) AS found, "
+        "coalesce(sum(too_small), 0) AS too_small, coalesce(sum(capped), 0) AS capped, "
+        "coalesce(sum(capped > 0), 0) AS crowded FROM face_scans",
+    )[0]
     return dict(row)
 
 
@@ -145,43 +187,52 @@ def scan_totals(store: Store) -> dict[str, int]:
 
 def vectors(store: Store, model: str, kind: str, where: str = "1") -> tuple[np.ndarray, ...]:
     """(face ids, photo ids, group ids or -1, matrix) of one model's faces of one kind."""
-    rows = _rows(store, f"SELECT id, photo_id, coalesce(group_id, -1) AS g, vector FROM faces "
-                        f"WHERE model = ? AND kind = ? AND {where} ORDER BY id", [model, kind])
+    rows = _rows(
+        store,
+        f"SELECT id, photo_id, coalesce(group_id, -1) AS g, vector FROM faces "
+        f"WHERE model = ? AND kind = ? AND {where} ORDER BY id",
+        [model, kind],
+    )
     if not rows:
         return (np.empty(0, np.int64),) * 3 + (np.empty((0, 0), np.float32),)
-    return (np.array([r["id"] for r in rows], np.int64),
-            np.array([r["photo_id"] for r in rows], np.int64),
-            np.array([r["g"] for r in rows], np.int64),
-            np.stack([np.frombuffer(r["vector"], np.float32) for r in rows]))
+    return (
+        np.array([r["id"] for r in rows], np.int64),
+        np.array([r["photo_id"] for r in rows], np.int64),
+        np.array([r["g"] for r in rows], np.int64),
+        np.stack([np.frombuffer(r["vector"], np.float32) for r in rows]),
+    )
 
 
 def ungrouped(store: Store) -> list[tuple[str, str]]:
     """(model, kind) pairs that have faces not in any group yet."""
-    return [(r["model"], r["kind"]) for r in _rows(
-        store, "SELECT DISTINCT model, kind FROM faces WHERE group_id IS NULL")]
+    return [
+        (r["model"], r["kind"])
+        for r in _rows(store, "SELECT DISTINCT model, kind FROM faces WHERE group_id IS NULL")
+    ]
 
 
 def new_group(store: Store, kind: str, subject_id: int | None = None) -> int:
     return store.db.execute(
         "INSERT INTO face_groups (kind, subject_id, created_at) VALUES (?, ?, ?)",
-        [kind, subject_id, time.time()]).lastrowid
+        [kind, subject_id, time.time()],
+    ).lastrowid
 
 
 def set_groups(store: Store, pairs: Iterable[tuple[int, int | None]]) -> None:
     """(face id, group id) for many faces at once."""
-    store.db.conn.executemany("UPDATE faces SET group_id = ? WHERE id = ?",
-                              [(g, f) for f, g in pairs])
+    store.db.conn.executemany("UPDATE faces SET group_id = ? WHERE id = ?", [(g, f) for f, g in pairs])
 
 
 def drop_empty_groups(store: Store) -> int:
     return store.db.execute(
-        "DELETE FROM face_groups WHERE NOT EXISTS "
-        "(SELECT 1 FROM faces WHERE group_id = face_groups.id)").rowcount
+        "DELETE FROM face_groups WHERE NOT EXISTS (SELECT 1 FROM faces WHERE group_id = face_groups.id)"
+    ).rowcount
 
 
 def group_counts(store: Store) -> dict[str, int]:
-    row = _rows(store, "SELECT count(*) AS groups, coalesce(sum(subject_id IS NOT NULL), 0) AS named "
-                       "FROM face_groups")[0]
+    row = _rows(
+        store, "SELECT count(*) AS groups, coalesce(sum(subject_id IS NOT NULL), 0) AS named FROM face_groups"
+    )[0]
     return dict(row)
 
 
@@ -190,25 +241,43 @@ def group(store: Store, group_id: int) -> FaceGroup | None:
     return found[0] if found else None
 
 
-def groups(store: Store, where: str = "1", params: Iterable = (), limit: int | None = None,
-           ) -> list[FaceGroup]:
+def groups(
+    store: Store,
+    where: str = "1",
+    params: Iterable = (),
+    limit: int | None = None,
+) -> list[FaceGroup]:
     """Groups largest first, each with its clearest face (named faces first)."""
     limit_sql = f" LIMIT {int(limit)}" if limit else ""
-    rows = _rows(store, f"""
+    rows = _rows(
+        store,
+        f"""
         SELECT g.id, g.kind, g.subject_id, s.name, count(f.id) AS size,
                (SELECT c.id FROM faces c WHERE c.group_id = g.id
                 ORDER BY c.subject_id IS NULL, c.clarity DESC, c.id LIMIT 1) AS cover_id
         FROM face_groups g JOIN faces f ON f.group_id = g.id
         LEFT JOIN subjects s ON s.id = g.subject_id
-        WHERE {where} GROUP BY g.id ORDER BY size DESC, g.id{limit_sql}""", params)
+        WHERE {where} GROUP BY g.id ORDER BY size DESC, g.id{limit_sql}""",
+        params,
+    )
     covers = {f.id: f for f in faces(store, [r["cover_id"] for r in rows])}
-    return [FaceGroup(r["id"], r["kind"], r["subject_id"], r["name"], r["size"], r["cover_id"],
-                      covers[r["cover_id"]].photo_id, covers[r["cover_id"]].box) for r in rows]
+    return [
+        FaceGroup(
+            r["id"],
+            r["kind"],
+            r["subject_id"],
+            r["name"],
+            r["size"],
+            r["cover_id"],
+            covers[r["cover_id"]].photo_id,
+            covers[r["cover_id"]].box,
+        )
+        for r in rows
+    ]
 
 
 def group_photo_ids(store: Store, group_id: int) -> set[int]:
-    return {r["photo_id"] for r in _rows(store, "SELECT photo_id FROM faces WHERE group_id = ?",
-                                         [group_id])}
+    return {r["photo_id"] for r in _rows(store, "SELECT photo_id FROM faces WHERE group_id = ?", [group_id])}
 
 
 # -- names ------------------------------------------------------------------------
@@ -223,13 +292,16 @@ def name_group(store: Store, group_id: int, subject_id: int | None) -> list[int]
         "UPDATE faces SET subject_id = ?, named_by = CASE WHEN ? IS NULL THEN NULL ELSE 'user' END "
         "WHERE group_id = ? AND NOT EXISTS (SELECT 1 FROM face_rejections r "
         "WHERE r.face_id = faces.id AND r.subject_id = ?)",
-        [subject_id, subject_id, group_id, subject_id])
+        [subject_id, subject_id, group_id, subject_id],
+    )
     return photos
 
 
 def name_face(store: Store, face_id: int, subject_id: int | None, named_by: str | None) -> None:
-    store.db.execute("UPDATE faces SET subject_id = ?, named_by = ? WHERE id = ?",
-                     [subject_id, named_by if subject_id is not None else None, face_id])
+    store.db.execute(
+        "UPDATE faces SET subject_id = ?, named_by = ? WHERE id = ?",
+        [subject_id, named_by if subject_id is not None else None, face_id],
+    )
 
 
 def move_faces(store: Store, from_group: int, to_group: int) -> None:
@@ -239,8 +311,8 @@ def move_faces(store: Store, from_group: int, to_group: int) -> None:
 def set_apart(store: Store, face_id: int, other_ids: Iterable[int]) -> None:
     store.db.conn.executemany(
         "INSERT OR IGNORE INTO faces_apart (face_id, other_id) VALUES (?, ?)",
-        [pair for other in other_ids if other != face_id
-         for pair in ((face_id, other), (other, face_id))])
+        [pair for other in other_ids if other != face_id for pair in ((face_id, other), (other, face_id))],
+    )
 
 
 def apart_pairs(store: Store) -> set[tuple[int, int]]:
@@ -248,12 +320,10 @@ def apart_pairs(store: Store) -> set[tuple[int, int]]:
 
 
 def reject(store: Store, face_id: int, subject_id: int) -> None:
-    store.db.execute("INSERT OR IGNORE INTO face_rejections (face_id, subject_id) VALUES (?, ?)",
-                     [face_id, subject_id])
+    store.db.execute(
+        "INSERT OR IGNORE INTO face_rejections (face_id, subject_id) VALUES (?, ?)", [face_id, subject_id]
+    )
 
 
 def rejections(store: Store) -> set[tuple[int, int]]:
-    return {(r["face_id"], r["subject_id"])
-            for r in _rows(store, "SELECT * FROM face_rejections")}
-
-
+    return {(r["face_id"], r["subject_id"]) for r in _rows(store, "SELECT * FROM face_rejections")}

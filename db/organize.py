@@ -92,8 +92,7 @@ class OrganizeStore:
         """Features still valid for their photo's current content."""
         rows = _dicts(
             self.db.execute(
-                "SELECT f.* FROM photo_features f JOIN photos p ON p.id = f.photo_id "
-                "WHERE f.content = p.hash"
+                "SELECT f.* FROM photo_features f JOIN photos p ON p.id = f.photo_id WHERE f.content = p.hash"
             )
         )
         return {r["photo_id"]: Features(**r) for r in rows}
@@ -207,9 +206,7 @@ class OrganizeStore:
                 [to_id, from_id, to_id],
             )
 
-    def add_named_box(
-        self, photo_id: int, label: str, box, subject_id: int, model: str
-    ) -> int:
+    def add_named_box(self, photo_id: int, label: str, box, subject_id: int, model: str) -> int:
         """A box another app named (read from its XMP regions), with no detector behind it."""
         x0, y0, x1, y1 = box
         cur = self.db.execute(
@@ -232,9 +229,7 @@ class OrganizeStore:
         """Every rel_path the library knows in a root, lower-cased (targets must avoid them)."""
         return {
             r[0].lower()
-            for r in self.db.execute(
-                "SELECT rel_path FROM photos WHERE root_id = ?", [root_id]
-            ).fetchall()
+            for r in self.db.execute("SELECT rel_path FROM photos WHERE root_id = ?", [root_id]).fetchall()
         }
 
     # -- the journal ---------------------------------------------------------------
@@ -252,9 +247,7 @@ class OrganizeStore:
         )
 
     def mark_undone(self, run_id: int) -> None:
-        self.db.execute(
-            "UPDATE journal_runs SET undone_at = ? WHERE id = ?", [time.time(), run_id]
-        )
+        self.db.execute("UPDATE journal_runs SET undone_at = ? WHERE id = ?", [time.time(), run_id])
 
     def add_op(
         self,
@@ -298,20 +291,13 @@ class OrganizeStore:
         return [
             Op(**r)
             for r in _dicts(
-                self.db.execute(
-                    "SELECT * FROM journal_ops WHERE run_id = ? ORDER BY id", [run_id]
-                )
+                self.db.execute("SELECT * FROM journal_ops WHERE run_id = ? ORDER BY id", [run_id])
             )
         ]
 
     def runs(self) -> list[Run]:
         """Newest first."""
-        return [
-            Run(**r)
-            for r in _dicts(
-                self.db.execute("SELECT * FROM journal_runs ORDER BY id DESC")
-            )
-        ]
+        return [Run(**r) for r in _dicts(self.db.execute("SELECT * FROM journal_runs ORDER BY id DESC"))]
 
     def mark_missing(self, photo_id: int) -> None:
         self.store.mark_missing([photo_id])

@@ -122,7 +122,7 @@ def _initial(db: Database) -> None:
             tokenize = 'unicode61 remove_diacritics 2',
             prefix = '2 3'
         )
-        """
+        """,
     )
 
 
@@ -144,9 +144,7 @@ def _search(db: Database) -> None:
     # row per photo (the latest change), so it never grows past the library.
     db.execute("CREATE INDEX tags_by_tag_score ON tags(tag, score DESC, source)")
     db.execute("CREATE INDEX photos_recent ON photos(coalesce(taken_at, ''), id)")
-    db.execute(
-        "CREATE TABLE embedding_changes (photo_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL)"
-    )
+    db.execute("CREATE TABLE embedding_changes (photo_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL)")
     db.execute("CREATE INDEX embedding_changes_seq ON embedding_changes(seq)")
     for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
         # Trigger bodies contain ';', so they are executed whole, not through _run.
@@ -187,6 +185,7 @@ def _fts_source(sep: str, named: tuple[str, ...]) -> str:
     ones); the names given in the `named` tables (photo_id, subject_id: boxes, faces).
     (os.path.basename and splitext, spelled in SQL so the
     triggers need no Python function: any SQLite client may write to the tables.)"""
+
     def basename(path: str) -> str:
         return f"substr({path}, length(rtrim({path}, replace({path}, '{sep}', ''))) + 1)"
 
@@ -206,24 +205,29 @@ def _fts_source(sep: str, named: tuple[str, ...]) -> str:
                    coalesce((SELECT group_concat(t.tag, ' ') FROM tags t
                              WHERE t.photo_id = p.id AND t.source != 'rejected'), '') AS tags,
                    coalesce((SELECT group_concat(s.name, ' ') FROM subjects s WHERE s.id IN (
-                             {" UNION ".join(f"SELECT subject_id FROM {t} WHERE photo_id = p.id"
-                                             for t in named)})), '') AS names
+                             {
+        " UNION ".join(f"SELECT subject_id FROM {t} WHERE photo_id = p.id" for t in named)
+    })), '') AS names
             FROM photos p JOIN roots r ON r.id = p.root_id))"""
 
 
 def _fts_refresh(photo_id: str) -> str:
-    return (f"DELETE FROM photos_fts WHERE rowid = {photo_id}; "
-            f"INSERT INTO photos_fts (rowid, path, tags, names) "
-            f"SELECT id, path, tags, names FROM photos_fts_source WHERE id = {photo_id};")
+    return (
+        f"DELETE FROM photos_fts WHERE rowid = {photo_id}; "
+        f"INSERT INTO photos_fts (rowid, path, tags, names) "
+        f"SELECT id, path, tags, names FROM photos_fts_source WHERE id = {photo_id};"
+    )
 
 
 def _fts_rename(named: tuple[str, ...]) -> tuple[str, str]:
     """A renamed subject: every photo that carries the name, in any of `named`."""
     photos = " UNION ".join(f"SELECT photo_id FROM {t} WHERE subject_id = NEW.id" for t in named)
-    return ("AFTER UPDATE OF name ON subjects",
-            f"DELETE FROM photos_fts WHERE rowid IN ({photos}); "
-            "INSERT INTO photos_fts (rowid, path, tags, names) SELECT id, path, tags, names "
-            f"FROM photos_fts_source WHERE id IN ({photos});")
+    return (
+        "AFTER UPDATE OF name ON subjects",
+        f"DELETE FROM photos_fts WHERE rowid IN ({photos}); "
+        "INSERT INTO photos_fts (rowid, path, tags, names) SELECT id, path, tags, names "
+        f"FROM photos_fts_source WHERE id IN ({photos});",
+    )
 
 
 def _fts_triggers(db: Database) -> None:
@@ -238,19 +242,25 @@ def _fts_triggers(db: Database) -> None:
         "tags_fts_insert": ("AFTER INSERT ON tags", refresh("NEW.photo_id")),
         "tags_fts_update": ("AFTER UPDATE ON tags", refresh("NEW.photo_id")),
         "tags_fts_delete": ("AFTER DELETE ON tags", refresh("OLD.photo_id")),
-        "detections_fts_insert": ("AFTER INSERT ON detections WHEN NEW.subject_id IS NOT NULL",
-                                  refresh("NEW.photo_id")),
+        "detections_fts_insert": (
+            "AFTER INSERT ON detections WHEN NEW.subject_id IS NOT NULL",
+            refresh("NEW.photo_id"),
+        ),
         "detections_fts_name": ("AFTER UPDATE OF subject_id ON detections", refresh("NEW.photo_id")),
-        "detections_fts_delete": ("AFTER DELETE ON detections WHEN OLD.subject_id IS NOT NULL",
-                                  refresh("OLD.photo_id")),
+        "detections_fts_delete": (
+            "AFTER DELETE ON detections WHEN OLD.subject_id IS NOT NULL",
+            refresh("OLD.photo_id"),
+        ),
         "subjects_fts_rename": _fts_rename(("detections",)),
     }
     for name, (when, body) in triggers.items():
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
     # Rows written by hand before are rebuilt from their sources.
     db.execute("DELETE FROM photos_fts")
-    db.execute("INSERT INTO photos_fts (rowid, path, tags, names) "
-               "SELECT id, path, tags, names FROM photos_fts_source")
+    db.execute(
+        "INSERT INTO photos_fts (rowid, path, tags, names) "
+        "SELECT id, path, tags, names FROM photos_fts_source"
+    )
 
 
 def _faces(db: Database) -> None:
@@ -313,11 +323,15 @@ def _faces(db: Database) -> None:
     db.execute("DROP TRIGGER subjects_fts_rename")
     triggers = {
         "subjects_fts_rename": _fts_rename(named),
-        "faces_fts_insert": ("AFTER INSERT ON faces WHEN NEW.subject_id IS NOT NULL",
-                             _fts_refresh("NEW.photo_id")),
+        "faces_fts_insert": (
+            "AFTER INSERT ON faces WHEN NEW.subject_id IS NOT NULL",
+            _fts_refresh("NEW.photo_id"),
+        ),
         "faces_fts_name": ("AFTER UPDATE OF subject_id ON faces", _fts_refresh("NEW.photo_id")),
-        "faces_fts_delete": ("AFTER DELETE ON faces WHEN OLD.subject_id IS NOT NULL",
-                             _fts_refresh("OLD.photo_id")),
+        "faces_fts_delete": (
+            "AFTER DELETE ON faces WHEN OLD.subject_id IS NOT NULL",
+            _fts_refresh("OLD.photo_id"),
+        ),
     }
     for name, (when, body) in triggers.items():
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
@@ -415,13 +429,9 @@ def migrate(db: Database, path: Path | None) -> None:
         return
     if version > 0 and path is not None:
         _backup(db.conn, path, version)
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
-    )
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     for number, (name, apply) in enumerate(MIGRATIONS[version:], start=version + 1):
         with db.atomic():
             apply(db)
-            db.execute(
-                "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", [name, time.time()]
-            )
+            db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", [name, time.time()])
             db.execute(f"PRAGMA user_version = {number}")

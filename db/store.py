@@ -33,8 +33,9 @@ from .schema import DatabaseTooNew, migrate
 
 
 def _jsonable(row: dict) -> dict:
-    return {k: {"base64": base64.b64encode(v).decode()} if isinstance(v, bytes) else v
-            for k, v in row.items()}
+    return {
+        k: {"base64": base64.b64encode(v).decode()} if isinstance(v, bytes) else v for k, v in row.items()
+    }
 
 
 def _from_json(value):
@@ -50,8 +51,10 @@ class LibraryFull(UserError):
     rolled back, so nothing is half-written."""
 
     def __init__(self, path: Path):
-        super().__init__(f"The disk holding the library is full ({path.parent}); free some "
-                         "space and run the command again. Nothing was half-written.")
+        super().__init__(
+            f"The disk holding the library is full ({path.parent}); free some "
+            "space and run the command again. Nothing was half-written."
+        )
 
 
 _SQLITE_FULL = 13
@@ -65,8 +68,10 @@ class LibraryReadOnly(UserError):
     """A change asked of a library that can only be read."""
 
     def __init__(self, path: Path):
-        super().__init__(f"The library {path.parent} is read-only here (its folder or drive "
-                         "cannot be written); it can be read (status, search), not changed.")
+        super().__init__(
+            f"The library {path.parent} is read-only here (its folder or drive "
+            "cannot be written); it can be read (status, search), not changed."
+        )
 
 
 _SQLITE_READONLY = 8
@@ -87,14 +92,14 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
         # mode=ro still needs to create the -shm file of a WAL database; where even
         # that is impossible, immutable=1 reads the file as it is.
         uri = path.absolute().as_uri()
-        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30,
-                               factory=_Connection)
+        conn = sqlite3.connect(
+            f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30, factory=_Connection
+        )
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except (sqlite3.OperationalError, LibraryReadOnly):  # SQLITE_READONLY_CANTINIT
             conn.close()
-            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
-                                   factory=_Connection)
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, factory=_Connection)
     conn.library = path
     return conn
 
@@ -166,8 +171,7 @@ def _photo(row: sqlite3.Row) -> Photo:
 
 def _detection(row: sqlite3.Row) -> StoredDetection:
     box = (row["x0"], row["y0"], row["x1"], row["y1"])
-    return StoredDetection(**{k: row[k] for k in row.keys() if k not in ("x0", "y0", "x1", "y1")},
-                           box=box)
+    return StoredDetection(**{k: row[k] for k in row.keys() if k not in ("x0", "y0", "x1", "y1")}, box=box)
 
 
 def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
@@ -190,7 +194,8 @@ class Store:
         # A library on read-only media (a DVD, a read-only mount, another user's
         # folder) can still be read: status and search work, changes are refused.
         self.read_only = self.path.exists() and not (
-            os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
+            os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
+        )
         try:
             conn = _connect(self.path, self.read_only)
             foreign = _foreign_tables(conn)
@@ -249,9 +254,7 @@ class Store:
     # -- roots -------------------------------------------------------------
 
     def add_root(self, path: str) -> Root:
-        self.db.execute(
-            "INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)", [path, time.time()]
-        )
+        self.db.execute("INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)", [path, time.time()])
         return self.root_by_path(path)
 
     def roots(self) -> list[Root]:
@@ -270,12 +273,12 @@ class Store:
         # Cascades to the photos' rows only; files on disk are never touched.
         self.db.execute("DELETE FROM roots WHERE id = ?", [root_id])
 
-    def set_root_online(self, root_id: int, online: bool, reason: str | None = None,
-                        device: int | None = None) -> None:
+    def set_root_online(
+        self, root_id: int, online: bool, reason: str | None = None, device: int | None = None
+    ) -> None:
         """Online or offline; an online root's device is remembered as evidence."""
         self.db.execute(
-            "UPDATE roots SET online = ?, offline_reason = ?, device = coalesce(?, device) "
-            "WHERE id = ?",
+            "UPDATE roots SET online = ?, offline_reason = ?, device = coalesce(?, device) WHERE id = ?",
             [int(online), None if online else reason, device if online else None, root_id],
         )
 
@@ -316,9 +319,7 @@ class Store:
         return {r["rel_path"]: _known_file(r) for r in rows}
 
     def count_present(self, root_id: int) -> int:
-        return self._one(
-            "SELECT count(*) FROM photos WHERE root_id = ? AND state != 'missing'", [root_id]
-        )
+        return self._one("SELECT count(*) FROM photos WHERE root_id = ? AND state != 'missing'", [root_id])
 
     def add_photo(self, root_id: int, rel_path: str, size: int, mtime_ns: int, hash: str) -> int:
         cur = self.db.execute(
@@ -340,9 +341,7 @@ class Store:
             self.db.execute("DELETE FROM processed WHERE photo_id = ?", [photo_id])
             self.db.execute("DELETE FROM tags WHERE photo_id = ? AND source = 'auto'", [photo_id])
             self.db.execute("DELETE FROM embeddings WHERE photo_id = ?", [photo_id])
-            self.db.execute(
-                "DELETE FROM detections WHERE photo_id = ? AND subject_id IS NULL", [photo_id]
-            )
+            self.db.execute("DELETE FROM detections WHERE photo_id = ? AND subject_id IS NULL", [photo_id])
 
     def move_photo(self, photo_id: int, root_id: int, rel_path: str, size: int, mtime_ns: int) -> None:
         """Same content at a new path: the row, its tags, names and embeddings stay."""
@@ -355,12 +354,12 @@ class Store:
             [root_id, rel_path, size, mtime_ns, photo_id],
         )
 
-    def movable_by_hash(self, hash: str,
-                        exclude_root_paths: set[tuple[int, str]] = frozenset()) -> int | None:
+    def movable_by_hash(
+        self, hash: str, exclude_root_paths: set[tuple[int, str]] = frozenset()
+    ) -> int | None:
         """A missing photo with this content, which a new file may be the moved copy of."""
         for row in self._rows(
-            "SELECT id, root_id, rel_path FROM photos WHERE hash = ? AND state = 'missing' "
-            "ORDER BY id",
+            "SELECT id, root_id, rel_path FROM photos WHERE hash = ? AND state = 'missing' ORDER BY id",
             [hash],
         ):
             if (row["root_id"], row["rel_path"]) not in exclude_root_paths:
@@ -416,8 +415,9 @@ class Store:
 
     def last_purge(self) -> tuple[int, int] | None:
         """(purge number, photos in it) of the latest purge still in the journal."""
-        rows = self._rows("SELECT purge, count(*) FROM purge_journal GROUP BY purge "
-                          "ORDER BY purge DESC LIMIT 1")
+        rows = self._rows(
+            "SELECT purge, count(*) FROM purge_journal GROUP BY purge ORDER BY purge DESC LIMIT 1"
+        )
         return (rows[0][0], rows[0][1]) if rows else None
 
     def restore_purge(self, purge: int) -> list[int]:
@@ -437,8 +437,9 @@ class Store:
                     for row in table_rows:
                         self._insert_row(table, row)
                 restored.append(photo_id)
-            self.db.conn.executemany("DELETE FROM purge_journal WHERE purge = ? AND photo_id = ?",
-                                     [(purge, i) for i in restored])
+            self.db.conn.executemany(
+                "DELETE FROM purge_journal WHERE purge = ? AND photo_id = ?", [(purge, i) for i in restored]
+            )
         return restored
 
     def _rows_hanging_on(self, table: str, ids: list[int]) -> dict[str, list[dict]]:
@@ -464,12 +465,18 @@ class Store:
 
     def _children(self, parent: str) -> list[tuple[str, str]]:
         """(table, column) pairs whose foreign key references parent(id), FTS excluded."""
-        tables = [r[0] for r in self._rows(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"
-        )]
-        return [(t, fk[3]) for t in tables
-                for fk in self.db.execute(f"PRAGMA foreign_key_list([{t}])").fetchall()
-                if fk[2] == parent and fk[4] == "id"]
+        tables = [
+            r[0]
+            for r in self._rows(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"
+            )
+        ]
+        return [
+            (t, fk[3])
+            for t in tables
+            for fk in self.db.execute(f"PRAGMA foreign_key_list([{t}])").fetchall()
+            if fk[2] == parent and fk[4] == "id"
+        ]
 
     def _insert_row(self, table: str, row: dict) -> None:
         values = {k: _from_json(v) for k, v in row.items()}
@@ -496,15 +503,21 @@ class Store:
         self.db.execute(
             "UPDATE photos SET width = ?, height = ?, taken_at = ?, camera_make = ?, "
             "camera_model = ?, lat = ?, lon = ? WHERE id = ?",
-            [meta.width, meta.height, meta.taken_at, meta.camera_make, meta.camera_model,
-             meta.lat, meta.lon, photo_id],
+            [
+                meta.width,
+                meta.height,
+                meta.taken_at,
+                meta.camera_make,
+                meta.camera_model,
+                meta.lat,
+                meta.lon,
+                photo_id,
+            ],
         )
 
     def set_state(self, photo_id: int, state: str, error: str | None = None) -> None:
         assert state in PHOTO_STATES
-        self.db.execute(
-            "UPDATE photos SET state = ?, error = ? WHERE id = ?", [state, error, photo_id]
-        )
+        self.db.execute("UPDATE photos SET state = ?, error = ? WHERE id = ?", [state, error, photo_id])
 
     def set_processed(self, photo_id: int, stage: str, model: str) -> None:
         self.db.execute(
@@ -582,8 +595,9 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(PHOTO_STATES, 0)
-        counts.update((r["state"], r["n"]) for r in self._rows(
-            "SELECT state, count(*) AS n FROM photos GROUP BY state"))
+        counts.update(
+            (r["state"], r["n"]) for r in self._rows("SELECT state, count(*) AS n FROM photos GROUP BY state")
+        )
         return counts
 
     def counts_by_root(self) -> dict[int, dict[str, int]]:
@@ -602,11 +616,14 @@ class Store:
 
     def tags_of(self, photo_id: int, include_rejected: bool = False) -> list[Tag]:
         where = "" if include_rejected else " AND source != 'rejected'"
-        return [Tag(**r) for r in self._rows(
-            f"SELECT tag, score, source, model FROM tags WHERE photo_id = ?{where} "
-            "ORDER BY source = 'auto', score DESC, tag",
-            [photo_id],
-        )]
+        return [
+            Tag(**r)
+            for r in self._rows(
+                f"SELECT tag, score, source, model FROM tags WHERE photo_id = ?{where} "
+                "ORDER BY source = 'auto', score DESC, tag",
+                [photo_id],
+            )
+        ]
 
     def add_user_tag(self, photo_id: int, tag: str) -> None:
         self.db.execute(
@@ -647,11 +664,14 @@ class Store:
         )
 
     def tag_counts(self) -> list[tuple[str, int]]:
-        return [(r["tag"], r["n"]) for r in self._rows(
-            "SELECT t.tag, count(*) AS n FROM tags t JOIN photos p ON p.id = t.photo_id "
-            "WHERE t.source != 'rejected' AND p.state != 'missing' "
-            "GROUP BY t.tag COLLATE NOCASE ORDER BY count(*) DESC, t.tag"
-        )]
+        return [
+            (r["tag"], r["n"])
+            for r in self._rows(
+                "SELECT t.tag, count(*) AS n FROM tags t JOIN photos p ON p.id = t.photo_id "
+                "WHERE t.source != 'rejected' AND p.state != 'missing' "
+                "GROUP BY t.tag COLLATE NOCASE ORDER BY count(*) DESC, t.tag"
+            )
+        ]
 
     # -- vocabulary ----------------------------------------------------------
 
@@ -667,9 +687,7 @@ class Store:
 
     def replace_detections(self, photo_id: int, model: str, detections: Iterable) -> list[int]:
         """New automatic boxes. Named boxes are user data and stay."""
-        self.db.execute(
-            "DELETE FROM detections WHERE photo_id = ? AND subject_id IS NULL", [photo_id]
-        )
+        self.db.execute("DELETE FROM detections WHERE photo_id = ? AND subject_id IS NULL", [photo_id])
         ids = []
         for d in detections:
             x0, y0, x1, y1 = d.box
@@ -682,30 +700,34 @@ class Store:
         return ids
 
     def detections_of(self, photo_id: int) -> list[StoredDetection]:
-        return [_detection(r) for r in self._rows(
-            f"SELECT {_DETECTION_COLUMNS} WHERE d.photo_id = ? ORDER BY d.score DESC", [photo_id]
-        )]
+        return [
+            _detection(r)
+            for r in self._rows(
+                f"SELECT {_DETECTION_COLUMNS} WHERE d.photo_id = ? ORDER BY d.score DESC", [photo_id]
+            )
+        ]
 
     def detection(self, detection_id: int) -> StoredDetection | None:
         rows = self._rows(f"SELECT {_DETECTION_COLUMNS} WHERE d.id = ?", [detection_id])
         return _detection(rows[0]) if rows else None
 
     def subject(self, name: str, kind: str = "person") -> Subject:
-        self.db.execute(
-            "INSERT OR IGNORE INTO subjects (name, kind) VALUES (?, ?)", [name, kind]
-        )
+        self.db.execute("INSERT OR IGNORE INTO subjects (name, kind) VALUES (?, ?)", [name, kind])
         return Subject(**self._rows("SELECT id, name, kind FROM subjects WHERE name = ?", [name])[0])
 
     def subjects(self) -> list[Subject]:
-        return [Subject(**r) for r in self._rows(
-            "SELECT s.id, s.name, s.kind, (SELECT count(*) FROM detections WHERE subject_id = s.id) "
-            "+ (SELECT count(*) FROM faces WHERE subject_id = s.id) AS count FROM subjects s ORDER BY s.name"
-        )]
+        return [
+            Subject(**r)
+            for r in self._rows(
+                "SELECT s.id, s.name, s.kind, "
+                "(SELECT count(*) FROM detections WHERE subject_id = s.id) "
+                "+ (SELECT count(*) FROM faces WHERE subject_id = s.id) AS count "
+                "FROM subjects s ORDER BY s.name"
+            )
+        ]
 
     def name_detection(self, detection_id: int, subject_id: int | None) -> None:
-        self.db.execute(
-            "UPDATE detections SET subject_id = ? WHERE id = ?", [subject_id, detection_id]
-        )
+        self.db.execute("UPDATE detections SET subject_id = ? WHERE id = ?", [subject_id, detection_id])
 
     def reject_suggestion(self, detection_id: int, subject_id: int) -> None:
         self.db.execute(
@@ -718,10 +740,13 @@ class Store:
         if not ids:
             return set()
         marks = ",".join("?" * len(ids))
-        return {(r["detection_id"], r["subject_id"]) for r in self._rows(
-            f"SELECT detection_id, subject_id FROM rejected_suggestions "
-            f"WHERE detection_id IN ({marks})", ids
-        )}
+        return {
+            (r["detection_id"], r["subject_id"])
+            for r in self._rows(
+                f"SELECT detection_id, subject_id FROM rejected_suggestions WHERE detection_id IN ({marks})",
+                ids,
+            )
+        }
 
     def box_vectors(self, detection_ids: Iterable[int]) -> list[tuple[int, str, np.ndarray]]:
         """(detection_id, model, vector) for these boxes' region embeddings."""
@@ -729,38 +754,51 @@ class Store:
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
-        return [(r["detection_id"], r["model"], np.frombuffer(r["vector"], np.float32)) for r in self._rows(
-            f"SELECT detection_id, model, vector FROM embeddings WHERE detection_id IN ({marks})",
-            ids,
-        )]
+        return [
+            (r["detection_id"], r["model"], np.frombuffer(r["vector"], np.float32))
+            for r in self._rows(
+                f"SELECT detection_id, model, vector FROM embeddings WHERE detection_id IN ({marks})",
+                ids,
+            )
+        ]
 
     def named_box_vectors(self, model: str) -> list[tuple[int, int, np.ndarray]]:
         """(detection_id, subject_id, vector) for every named box embedded by `model`."""
-        return [(r["id"], r["subject_id"], np.frombuffer(r["vector"], np.float32)) for r in self._rows(
-            "SELECT d.id, d.subject_id, e.vector FROM detections d "
-            "JOIN embeddings e ON e.detection_id = d.id "
-            "WHERE d.subject_id IS NOT NULL AND e.model = ?", [model]
-        )]
+        return [
+            (r["id"], r["subject_id"], np.frombuffer(r["vector"], np.float32))
+            for r in self._rows(
+                "SELECT d.id, d.subject_id, e.vector FROM detections d "
+                "JOIN embeddings e ON e.detection_id = d.id "
+                "WHERE d.subject_id IS NOT NULL AND e.model = ?",
+                [model],
+            )
+        ]
 
     def browse_ids(self, root_id: int | None = None) -> list[int]:
         """Every present photo (of one folder), newest first: the grid's order."""
         # For the whole library a scan and sort beats walking an index with a table
         # lookup per row (3x at 100,000 photos); one folder uses its index.
-        source, where, params = (("photos", "AND root_id = ? ", [root_id]) if root_id is not None
-                                 else ("photos NOT INDEXED", "", []))
-        return [r["id"] for r in self._rows(
-            f"SELECT id FROM {source} WHERE state != 'missing' {where}"
-            "ORDER BY coalesce(taken_at, '') DESC, id DESC", params
-        )]
+        source, where, params = (
+            ("photos", "AND root_id = ? ", [root_id])
+            if root_id is not None
+            else ("photos NOT INDEXED", "", [])
+        )
+        return [
+            r["id"]
+            for r in self._rows(
+                f"SELECT id FROM {source} WHERE state != 'missing' {where}"
+                "ORDER BY coalesce(taken_at, '') DESC, id DESC",
+                params,
+            )
+        ]
 
     # -- embeddings ----------------------------------------------------------
 
-    def replace_embeddings(self, photo_id: int, model: str,
-                           vectors: Iterable[tuple[int | None, np.ndarray]]) -> None:
+    def replace_embeddings(
+        self, photo_id: int, model: str, vectors: Iterable[tuple[int | None, np.ndarray]]
+    ) -> None:
         """(detection_id or None for the whole photo, vector) pairs for one photo."""
-        self.db.execute(
-            "DELETE FROM embeddings WHERE photo_id = ? AND model = ?", [photo_id, model]
-        )
+        self.db.execute("DELETE FROM embeddings WHERE photo_id = ? AND model = ?", [photo_id, model])
         self.db.conn.executemany(
             "INSERT INTO embeddings (photo_id, detection_id, model, vector) VALUES (?, ?, ?, ?)",
             [(photo_id, det, model, np.asarray(v, dtype=np.float32).tobytes()) for det, v in vectors],
@@ -782,8 +820,9 @@ class Store:
         matrix = np.stack([np.frombuffer(r["vector"], np.float32) for r in rows])
         return ids, dets, matrix
 
-    def replace_region_embeddings(self, photo_id: int, model: str,
-                                  vectors: Iterable[tuple[int, np.ndarray]]) -> None:
+    def replace_region_embeddings(
+        self, photo_id: int, model: str, vectors: Iterable[tuple[int, np.ndarray]]
+    ) -> None:
         """(detection_id, vector) pairs for one photo's boxes; its whole-photo vector stays."""
         self.db.execute(
             "DELETE FROM embeddings WHERE photo_id = ? AND model = ? AND detection_id IS NOT NULL",

@@ -13,8 +13,9 @@ def check_torch() -> str:
 
     conv = torch.nn.Conv2d(3, 4, 3)
     out = conv(torch.rand(1, 3, 16, 16))
-    return (f"torch {torch.__version__}, conv out {tuple(out.shape)}, "
-            f"cuda available={torch.cuda.is_available()}")
+    return (
+        f"torch {torch.__version__}, conv out {tuple(out.shape)}, cuda available={torch.cuda.is_available()}"
+    )
 
 
 def check_torchvision() -> str:
@@ -81,6 +82,9 @@ def run() -> int:
             failed += 1
             print(f"FAIL {name}:\n{traceback.format_exc()}")
     # Worded so no CI log reader mistakes it for a test runner's summary line.
-    print(f"self-check: {failed} of {len(CHECKS)} checks failed" if failed
-          else f"self-check: all {len(CHECKS)} checks ok")
+    print(
+        f"self-check: {failed} of {len(CHECKS)} checks failed"
+        if failed
+        else f"self-check: all {len(CHECKS)} checks ok"
+    )
     return 1 if failed else 0

@@ -34,9 +34,14 @@ class Change:
 
 
 class Coalescer:
-    def __init__(self, quiet: float, max_delay: float, settle: float,
-                 clock: Callable[[], float] = time.monotonic,
-                 wall_ns: Callable[[], int] = time.time_ns):
+    def __init__(
+        self,
+        quiet: float,
+        max_delay: float,
+        settle: float,
+        clock: Callable[[], float] = time.monotonic,
+        wall_ns: Callable[[], int] = time.time_ns,
+    ):
         self.quiet, self.max_delay, self.settle = quiet, max_delay, settle
         self.clock, self.wall_ns = clock, wall_ns
         self._inbox: list[Change] = []

@@ -1,4 +1,5 @@
 """Cut a subject out of a photo along a full-size alpha mask."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,10 @@ def cut_out(image: Image.Image, alpha: np.ndarray, feather_px: float | None = No
     (RGB zeroed too) where the feathered alpha is 0, a smooth ramp along the edge."""
     rgb = image.convert("RGB")
     if alpha.shape != (rgb.height, rgb.width):
-        raise CutoutError(f"The mask is {alpha.shape[1]}x{alpha.shape[0]} but the photo is "
-                          f"{rgb.width}x{rgb.height}; they must be the same size.")
+        raise CutoutError(
+            f"The mask is {alpha.shape[1]}x{alpha.shape[0]} but the photo is "
+            f"{rgb.width}x{rgb.height}; they must be the same size."
+        )
     feather = default_feather(rgb.size) if feather_px is None else float(feather_px)
     a = Image.fromarray(np.round(np.clip(alpha, 0, 1) * 255).astype(np.uint8))
     if feather > 0:
@@ -42,5 +45,6 @@ def crop_to_subject(rgba: Image.Image, margin: float = 0.03) -> Image.Image:
         return rgba
     x0, y0, x1, y1 = bbox
     grow = max(2, round(margin * max(x1 - x0, y1 - y0)))
-    return rgba.crop((max(0, x0 - grow), max(0, y0 - grow),
-                      min(rgba.width, x1 + grow), min(rgba.height, y1 + grow)))
+    return rgba.crop(
+        (max(0, x0 - grow), max(0, y0 - grow), min(rgba.width, x1 + grow), min(rgba.height, y1 + grow))
+    )

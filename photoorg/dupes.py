@@ -239,9 +239,7 @@ def full_hash(path: str) -> str:
 
 def pixel_hash(path: str) -> str:
     image = load_image(path)
-    return hashlib.blake2b(
-        image.tobytes() + repr(image.size).encode(), digest_size=20
-    ).hexdigest()
+    return hashlib.blake2b(image.tobytes() + repr(image.size).encode(), digest_size=20).hexdigest()
 
 
 def update_features(store: Store, thumbs_dir, batch: int = 200) -> Work[int]:
@@ -324,9 +322,7 @@ def clip_embeddings(store: Store) -> dict[int, np.ndarray]:
     for model in store.embedding_models():
         ids, _, matrix = store.embeddings(model)
         if len(ids):
-            matrix = matrix / np.maximum(
-                np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9
-            )
+            matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
             return dict(zip(ids.tolist(), matrix))
     return {}
 
@@ -359,9 +355,7 @@ def _band_pairs(hashes: np.ndarray, valid: np.ndarray, step: int = 16):
     values = hashes[index]
     out = []
     for shift in range(0, 64, step):
-        rotated = (values >> np.uint64(shift)) | (
-            values << np.uint64((64 - shift) % 64)
-        )
+        rotated = (values >> np.uint64(shift)) | (values << np.uint64((64 - shift) % 64))
         band = (rotated & np.uint64(0xFFFF)).astype(np.int64)
         order = np.argsort(band, kind="stable")
         out.append(_equal_neighbours(band[order], index[order], BAND_BUCKET_MAX))
@@ -372,11 +366,7 @@ def _time_pairs(shots: np.ndarray):
     """Each photo with its next TIME_WINDOW photos in shot time."""
     index = np.flatnonzero(~np.isnan(shots))
     order = index[np.argsort(shots[index], kind="stable")]
-    return [
-        _equal_neighbours(
-            None, order, TIME_WINDOW, same=lambda k: np.ones(len(order) - k, bool)
-        )
-    ]
+    return [_equal_neighbours(None, order, TIME_WINDOW, same=lambda k: np.ones(len(order) - k, bool))]
 
 
 def _full_hash_pairs(items: list[Item]):
@@ -384,12 +374,7 @@ def _full_hash_pairs(items: list[Item]):
     for i, it in enumerate(items):
         if it.full_hash:
             by_full.setdefault(it.full_hash, []).append(i)
-    pairs = [
-        (a, b)
-        for same in by_full.values()
-        for k, a in enumerate(same)
-        for b in same[k + 1 :]
-    ]
+    pairs = [(a, b) for same in by_full.values() for k, a in enumerate(same) for b in same[k + 1 :]]
     array = np.array(pairs, np.int64).reshape(-1, 2)
     return [(array[:, 0], array[:, 1])]
 
@@ -427,11 +412,7 @@ def relation(
         if a.pixel_hash is not None and a.pixel_hash == b.pixel_hash:
             return SAME_PIXELS
         return NEAR
-    if (
-        phash_bits <= CROP_BITS
-        and dhash_bits is not None
-        and dhash_bits <= CROP_DHASH_BITS
-    ):
+    if phash_bits <= CROP_BITS and dhash_bits is not None and dhash_bits <= CROP_DHASH_BITS:
         return NEAR
     if cosine is not None and cosine >= CLIP_NEAR and phash_bits <= CLIP_NEAR_BITS:
         return NEAR
@@ -441,11 +422,7 @@ def relation(
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """np.unique by sorting (numpy's hash-based unique was 8x slower on 3M pairs)."""
     values = np.sort(values)
-    return (
-        values[np.concatenate(([True], values[1:] != values[:-1]))]
-        if len(values)
-        else values
-    )
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
 def _cosines(items: list[Item], a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -471,10 +448,7 @@ def _codes(values: list[str | None]) -> np.ndarray:
     """Equal strings -> equal integers; None -> a code shared with nothing."""
     table: dict[str, int] = {}
     return np.array(
-        [
-            table.setdefault(v, len(table)) if v else -1 - i
-            for i, v in enumerate(values)
-        ],
+        [table.setdefault(v, len(table)) if v else -1 - i for i, v in enumerate(values)],
         np.int64,
     )
 
@@ -488,9 +462,7 @@ def find_pairs(items: list[Item]) -> list[tuple[int, int, int]]:
     ph = np.array([it.phash or 0 for it in items], dtype=np.uint64)
     dh = np.array([it.dhash or 0 for it in items], dtype=np.uint64)
     has = np.array([it.phash is not None for it in items], dtype=bool)
-    shots = np.array(
-        [np.nan if it.shot is None else it.shot for it in items], dtype=np.float64
-    )
+    shots = np.array([np.nan if it.shot is None else it.shot for it in items], dtype=np.float64)
     parts = (
         _band_pairs(ph, has, step=8)
         + _band_pairs(dh, has, step=8)
@@ -518,9 +490,7 @@ def find_pairs(items: list[Item]) -> list[tuple[int, int, int]]:
     near_time = gap <= SIMILAR_SECONDS
     ask = close | near_time
     cos[ask] = _cosines(items, a[ask], b[ask])
-    maybe = (
-        close | same_full | (gap <= 1.0) | (np.nan_to_num(cos, nan=0.0) >= CLIP_SIMILAR)
-    )
+    maybe = close | same_full | (gap <= 1.0) | (np.nan_to_num(cos, nan=0.0) >= CLIP_SIMILAR)
     found = []
     for i, j, p, d, ok, c in zip(
         a[maybe].tolist(),
@@ -551,11 +521,7 @@ def keeper_key(item: Item, tier: int) -> tuple:
     of a burst, the sharpest."""
     ext = os.path.splitext(item.path)[1].lower()
     pixels = item.size[0] * item.size[1] if item.size else 0
-    quality = (
-        (item.sharpness, item.bytes)
-        if tier == SIMILAR
-        else (item.bytes, item.sharpness)
-    )
+    quality = (item.sharpness, item.bytes) if tier == SIMILAR else (item.bytes, item.sharpness)
     return (
         item.camera is not None,
         pixels,
@@ -603,9 +569,7 @@ def group_items(items: list[Item]) -> list[Group]:
     return groups
 
 
-def find_groups(
-    store: Store, thumbs_dir=None, use_clip: bool = True
-) -> Work[list[Group]]:
+def find_groups(store: Store, thumbs_dir=None, use_clip: bool = True) -> Work[list[Group]]:
     """Compute missing features, then group every present photo."""
     yield from update_features(store, thumbs_dir)
     embeddings = clip_embeddings(store) if use_clip else {}
@@ -668,19 +632,14 @@ def trash_others(
                 continue
             keeper_id = keep.get(index, group.keeper.id)
             if keeper_id not in {m.id for m in group.members}:
-                raise DupesError(
-                    f"Photo {keeper_id} is not in group {index + 1}; "
-                    "choose one of its photos."
-                )
+                raise DupesError(f"Photo {keeper_id} is not in group {index + 1}; choose one of its photos.")
             keeper = next(m for m in group.members if m.id == keeper_id)
             kept.append(keeper.path)
             for m in group.members:
                 if m.id == keeper_id:
                     continue
                 with store.transaction():
-                    org.carry_over(
-                        m.id, keeper_id, _same_framing(store, m.id, keeper_id)
-                    )
+                    org.carry_over(m.id, keeper_id, _same_framing(store, m.id, keeper_id))
                 journal.trash(m.path, m.id, keeper_id, send)
                 trashed.append(m.path)
         journal.finish()

@@ -54,16 +54,21 @@ class FaceScan:
 
 def _boxes_px(box, size) -> tuple[int, int, int, int]:
     w, h = size
-    return (max(0, int(box[0] * w)), max(0, int(box[1] * h)),
-            min(w, round(box[2] * w)), min(h, round(box[3] * h)))
+    return (
+        max(0, int(box[0] * w)),
+        max(0, int(box[1] * h)),
+        min(w, round(box[2] * w)),
+        min(h, round(box[3] * h)),
+    )
 
 
 def search_areas(person_boxes: list[tuple], size: tuple[int, int]) -> tuple[list[tuple], int]:
     """Normalised areas to search (the upper part of each of the largest person boxes,
     or the whole photo when there is no person box), and how many boxes were left out."""
-    people = sorted((b for label, score, b in person_boxes
-                     if label == "person" and score >= PERSON_MIN_SCORE),
-                    key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    people = sorted(
+        (b for label, score, b in person_boxes if label == "person" and score >= PERSON_MIN_SCORE),
+        key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]),
+    )
     left_out = max(0, len(people) - MAX_PERSON_BOXES)
     people = people[:MAX_PERSON_BOXES]
     if not people:
@@ -97,13 +102,16 @@ class _Hit:
         return (self.box[2] - self.box[0]) * full_size[0]
 
 
-def scan_photo(model, path: str | Path, image: Image.Image, full_size: tuple[int, int],
-               person_boxes: list[tuple]) -> FaceScan:
+def scan_photo(
+    model, path: str | Path, image: Image.Image, full_size: tuple[int, int], person_boxes: list[tuple]
+) -> FaceScan:
     """Faces in one upright photo. `image` is the indexer's decoded copy; `full_size`
     the photo's own upright size; `person_boxes` (label, score, normalised box)."""
     areas, left_out = search_areas(person_boxes, full_size)
-    if any((a[2] - a[0]) * image.width < 0.9 * _wanted_width(a, full_size) for a in areas) \
-            and image.width < full_size[0]:
+    if (
+        any((a[2] - a[0]) * image.width < 0.9 * _wanted_width(a, full_size) for a in areas)
+        and image.width < full_size[0]
+    ):
         image = load_image(path, max_side=FACE_SIDE)
     hits = _dedupe([hit for area in areas for hit in _search(model, image, area, full_size)])
     scan = FaceScan(capped=left_out)
@@ -129,15 +137,27 @@ def _search(model, image: Image.Image, area: tuple, full_size: tuple[int, int]) 
     crop = image.crop((x0, y0, x1, y1))
     scale = min(1.0, _wanted_width(area, full_size) / crop.width)
     if scale < 1.0:
-        crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))),
-                           Image.Resampling.BILINEAR)
+        crop = crop.resize(
+            (max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.Resampling.BILINEAR
+        )
     # Small crops are searched at twice the size so 40-80 px faces are found too.
     upsample = 1 if max(crop.size) < 2 * PERSON_CROP_WIDTH // 3 else 0
     pixels = np.asarray(crop)
     w, h = image.size
-    return [_Hit(((x0 + b[0] / scale) / w, (y0 + b[1] / scale) / h,
-                  (x0 + b[2] / scale) / w, (y0 + b[3] / scale) / h), score, pixels, b)
-            for b, score in model.detect(pixels, upsample)]
+    return [
+        _Hit(
+            (
+                (x0 + b[0] / scale) / w,
+                (y0 + b[1] / scale) / h,
+                (x0 + b[2] / scale) / w,
+                (y0 + b[3] / scale) / h,
+            ),
+            score,
+            pixels,
+            b,
+        )
+        for b, score in model.detect(pixels, upsample)
+    ]
 
 
 def _embed(model, kept: list[_Hit]) -> list[np.ndarray]:
@@ -187,8 +207,7 @@ def _link_people(store: Store, photo_id: int, faces: list[NewFace]) -> list[NewF
         cx, cy = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
         holders = [d for d in people if d.box[0] <= cx <= d.box[2] and d.box[1] <= cy <= d.box[3]]
         best = min(holders, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]), default=None)
-        linked.append(NewFace(f.kind, f.box, f.score, f.clarity, f.vector,
-                              best.id if best else None))
+        linked.append(NewFace(f.kind, f.box, f.score, f.clarity, f.vector, best.id if best else None))
     return linked
 
 
@@ -196,8 +215,15 @@ def save(store: Store, photo_id: int, model: str, new: list[NewFace], kinds: str
     """Replace one photo's faces of `kinds` ("person" or "pet"), keeping the rows (ids,
     groups, names) of faces seen again; returns the ids of faces new to the library."""
     old = facedb.faces_of(store, photo_id, kinds)
-    pairs = sorted(((box_iou(o.box, n.box), i, j) for i, o in enumerate(old)
-                    for j, n in enumerate(new) if o.kind == n.kind), reverse=True)
+    pairs = sorted(
+        (
+            (box_iou(o.box, n.box), i, j)
+            for i, o in enumerate(old)
+            for j, n in enumerate(new)
+            if o.kind == n.kind
+        ),
+        reverse=True,
+    )
     matched_old, matched_new = set(), {}
     for iou, i, j in pairs:
         if iou >= SAME_FACE_IOU and i not in matched_old and j not in matched_new:
@@ -209,8 +235,9 @@ def save(store: Store, photo_id: int, model: str, new: list[NewFace], kinds: str
             facedb.update_face(store, matched_new[j], model, face)
         else:
             inserted.append(facedb.insert_face(store, photo_id, model, face))
-    facedb.delete_faces(store, [o.id for i, o in enumerate(old)
-                                if i not in matched_old and o.subject_id is None])
+    facedb.delete_faces(
+        store, [o.id for i, o in enumerate(old) if i not in matched_old and o.subject_id is None]
+    )
     return inserted
 
 

@@ -67,10 +67,12 @@ def atomic_write(target: str | Path, write: Callable[[BinaryIO], None], *, repla
             pass
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise WriteRefused(
-                f"The disk holding {folder} is full; {target.name} was left as it was.") from None
+                f"The disk holding {folder} is full; {target.name} was left as it was."
+            ) from None
         if isinstance(e, FileExistsError):
             raise WriteRefused(
-                f"{target} already exists; photoorg never overwrites it without being asked.") from None
+                f"{target} already exists; photoorg never overwrites it without being asked."
+            ) from None
         raise
     return target
 

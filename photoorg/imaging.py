@@ -58,8 +58,9 @@ def _open(path: Path | str) -> Image.Image:
         # A pipe or a device swapped in where a photo was: opening a FIFO would wait
         # forever and /dev/zero never ends, so neither is read at all.
         if not stat.S_ISREG(info.st_mode):
-            raise DecodeError("not a regular file (a pipe, device or socket is there now); "
-                              "photoorg reads only files")
+            raise DecodeError(
+                "not a regular file (a pipe, device or socket is there now); photoorg reads only files"
+            )
         if info.st_size == 0:
             raise DecodeError("the file is empty (0 bytes)")
         image = Image.open(path)

@@ -57,8 +57,7 @@ IMAGE_STAGES = frozenset({"decode", "clip", "detect", "regions", "faces"})
 # belongs in BOX_STAGES and in infer's per-box part).
 PHOTO_STAGES = frozenset({"decode", "clip", "tags", "detect"})
 BOX_STAGES = frozenset({"regions", "faces"})
-PASSES = (("pass 1 of 2: photos", PHOTO_STAGES),
-          ("pass 2 of 2: boxes", PHOTO_STAGES | BOX_STAGES))
+PASSES = (("pass 1 of 2: photos", PHOTO_STAGES), ("pass 2 of 2: boxes", PHOTO_STAGES | BOX_STAGES))
 # Region embeddings cost one CLIP run per box, as much as the photo's own. Measured on
 # 192 COCO photos with YOLOX-Nano (bench/index.py, "boxes"): 1.57 boxes per photo; a
 # quarter of them cover under 1% of the photo, 38% under 2% (a crop CLIP sees
@@ -211,8 +210,9 @@ def _needs_pixels(job: Job) -> bool:
 # -- decoding (thread pool) ----------------------------------------------------
 
 
-def decode(job: Job, side: int, thumbs_dir: Path,
-           prepare: Callable[[Image.Image], object] | None = None) -> Job:
+def decode(
+    job: Job, side: int, thumbs_dir: Path, prepare: Callable[[Image.Image], object] | None = None
+) -> Job:
     """Pixels, header and thumbnail of one photo, when any of its stages needs them;
     `prepare` (CLIP's preprocessing) also runs here, off the inference thread."""
     if not _needs_pixels(job):
@@ -249,9 +249,15 @@ def _photo_batches(store: Store, batch_size: int) -> Iterator[list[Photo]]:
         yield batch
 
 
-def decoded_batches(store: Store, current: dict[str, str], batch_size: int, side: int,
-                    thumbs_dir: Path, workers: int | None = None,
-                    prepare: Callable | None = None) -> Iterator[list[Job]]:
+def decoded_batches(
+    store: Store,
+    current: dict[str, str],
+    batch_size: int,
+    side: int,
+    thumbs_dir: Path,
+    workers: int | None = None,
+    prepare: Callable | None = None,
+) -> Iterator[list[Job]]:
     """Planned, decoded batches; decoding runs ahead of the consumer by a bounded
     number of batches so memory stays flat however large the library is."""
     workers = workers or decode_workers()
@@ -329,8 +335,7 @@ def infer(store: Store, models: ModelSet, jobs: list[Job]) -> None:
             _take(job, out, "clip", lambda j, v: setattr(j, "embedding", np.asarray(v)))
     if models.detector is not None:
         need = _live(jobs, "detect")
-        for job, out in zip(need, run_each(models.detector.detect,
-                                           [j.image for j in need], "detector")):
+        for job, out in zip(need, run_each(models.detector.detect, [j.image for j in need], "detector")):
             _take(job, out, "detect", lambda j, v: setattr(j, "detections", list(v)))
             if "detect" in job.ran:
                 _drop_named_again(store, job)
@@ -346,11 +351,18 @@ def infer(store: Store, models: ModelSet, jobs: list[Job]) -> None:
 
 def _find_faces(store: Store, models: ModelSet, jobs: list[Job]) -> None:
     """Per-box work: faces inside the photo's person boxes (photoorg/face_stage.py)."""
+
     def scan(batch: list[Job]) -> list:
-        return [face_stage.scan_photo(models.faces, j.photo.path, j.image,
-                                      (j.meta.width, j.meta.height),
-                                      [(r.label, r.score, r.box) for r in _regions(store, j)])
-                for j in batch]
+        return [
+            face_stage.scan_photo(
+                models.faces,
+                j.photo.path,
+                j.image,
+                (j.meta.width, j.meta.height),
+                [(r.label, r.score, r.box) for r in _regions(store, j)],
+            )
+            for j in batch
+        ]
 
     for job, out in zip(jobs, run_each(scan, jobs, "face model")):
         # A face failure costs the faces only: the photo keeps its other results and the
@@ -372,21 +384,24 @@ def _drop_named_again(store: Store, job: Job) -> None:
     """Named boxes are user data and stay through re-indexing; a fresh box on the same
     subject (same label, IoU >= 0.5) would show them twice, so it is dropped."""
     job.named = [d for d in store.detections_of(job.photo.id) if d.subject_id is not None]
-    job.detections = [d for d in job.detections
-                      if not any(n.label == d.label and box_iou(n.box, d.box) >= 0.5
-                                 for n in job.named)]
+    job.detections = [
+        d
+        for d in job.detections
+        if not any(n.label == d.label and box_iou(n.box, d.box) >= 0.5 for n in job.named)
+    ]
 
 
 def _regions(store: Store, job: Job) -> list[Region]:
     """The boxes that get a region embedding: the named ones and the fresh ones when
     the detector ran now, else every stored box."""
     if "detect" not in job.ran:
-        return [Region(d.box, d.label, d.score, detection_id=d.id,
-                       named=d.subject_id is not None)
-                for d in store.detections_of(job.photo.id)]
-    return ([Region(d.box, d.label, d.score, detection_id=d.id, named=True) for d in job.named]
-            + [Region(tuple(d.box), d.label, d.score, new_index=i)
-               for i, d in enumerate(job.detections)])
+        return [
+            Region(d.box, d.label, d.score, detection_id=d.id, named=d.subject_id is not None)
+            for d in store.detections_of(job.photo.id)
+        ]
+    return [Region(d.box, d.label, d.score, detection_id=d.id, named=True) for d in job.named] + [
+        Region(tuple(d.box), d.label, d.score, new_index=i) for i, d in enumerate(job.detections)
+    ]
 
 
 def _crop(image: Image.Image, box) -> Image.Image | None:
@@ -395,8 +410,14 @@ def _crop(image: Image.Image, box) -> Image.Image | None:
     if min(bw, bh) < REGION_MIN_PX:
         return None
     mx, my = bw * REGION_MARGIN, bh * REGION_MARGIN
-    return image.crop((max(0, int(box[0] * w - mx)), max(0, int(box[1] * h - my)),
-                       min(w, int(round(box[2] * w + mx))), min(h, int(round(box[3] * h + my)))))
+    return image.crop(
+        (
+            max(0, int(box[0] * w - mx)),
+            max(0, int(box[1] * h - my)),
+            min(w, int(round(box[2] * w + mx))),
+            min(h, int(round(box[3] * h + my))),
+        )
+    )
 
 
 def _area(box) -> float:
@@ -422,8 +443,7 @@ def _embed_regions(store: Store, models: ModelSet, jobs: list[Job]) -> None:
             if crop is not None:
                 owners.append((job, region))
                 crops.append(crop)
-    for (job, region), out in zip(owners, run_each(models.clip.embed_images, crops,
-                                                   "CLIP model (on a box)")):
+    for (job, region), out in zip(owners, run_each(models.clip.embed_images, crops, "CLIP model (on a box)")):
         if isinstance(out, Failed):
             job.error = out.reason
         else:
@@ -465,8 +485,9 @@ def write(store: Store, job: Job, current: dict[str, str]) -> None:
                 region.detection_id = ids[region.new_index]
     regions = [(r.detection_id, r.vector) for r in job.boxes if r.vector is not None]
     if "clip" in job.ran:
-        store.replace_embeddings(pid, current["clip"], [(None, job.embedding)]
-                                 + (regions if "regions" in job.ran else []))
+        store.replace_embeddings(
+            pid, current["clip"], [(None, job.embedding)] + (regions if "regions" in job.ran else [])
+        )
     elif "regions" in job.ran:
         store.replace_region_embeddings(pid, current["clip"], regions)
     if job.ran & {"tags", "detect"}:
@@ -484,8 +505,7 @@ def _auto_tags(store: Store, job: Job, current: dict[str, str]) -> list[tuple[st
     """Every automatic tag of the photo: the parts whose model ran now are new, the
     others are kept as they were (a model that is not installed changes nothing)."""
     detect_models = {job.done.get("detect"), current.get("detect")} - {None}
-    old = [(t.tag, t.score, t.model) for t in store.tags_of(job.photo.id)
-           if t.source == "auto"]
+    old = [(t.tag, t.score, t.model) for t in store.tags_of(job.photo.id) if t.source == "auto"]
     if "detect" in job.ran:
         boxes = job.detections + job.named
         counted = [(t, s, current["detect"]) for t, s in detection_tags(boxes, current["detect"])]
@@ -501,21 +521,35 @@ def _auto_tags(store: Store, job: Job, current: dict[str, str]) -> list[tuple[st
 # -- the run ----------------------------------------------------------------------
 
 
-def run_index(store: Store, thumbs_dir: Path, models: ModelSet | None = None,
-              batch_size: int = 16, control: Control | None = None,
-              workers: int | None = None) -> Work[IndexReport]:
+def run_index(
+    store: Store,
+    thumbs_dir: Path,
+    models: ModelSet | None = None,
+    batch_size: int = 16,
+    control: Control | None = None,
+    workers: int | None = None,
+) -> Work[IndexReport]:
     """Every pass over the pending photos, then the tags when the vocabulary comes
     later than the photos; yields Progress per batch (its message names the pass)."""
     models = models or ModelSet()
-    run = _Run(store, thumbs_dir, models, batch_size, control or Control(), workers,
-               IndexReport(waiting=list(models.missing)))
+    run = _Run(
+        store,
+        thumbs_dir,
+        models,
+        batch_size,
+        control or Control(),
+        workers,
+        IndexReport(waiting=list(models.missing)),
+    )
     # Requeued: photos whose stage ran with another model, and photo stages that never
     # ran (a model installed since); a box stage a cancelled run did not reach is pass 2's
     # own work, not a requeue.
     with store.transaction():
         run.report.requeued = sum(
             (store.requeue_stale if stage in PHOTO_STAGES else store.requeue_changed)(stage, model)
-            for stage, model in stage_models(models).items() if stage != "decode")
+            for stage, model in stage_models(models).items()
+            if stage != "decode"
+        )
     try:
         for label, stages in PASSES:
             yield from run.whole_pass(label, stages)
@@ -555,8 +589,9 @@ class _Run:
         it stopped because the tagger became ready."""
         tagger_was_ready = self.models.ready_tagger() is not None
         current = {s: m for s, m in stage_models(self.models).items() if s in stages}
-        self.tags_deferred = "clip" in current and "tags" not in current and \
-            self.models.vocabulary is not None
+        self.tags_deferred = (
+            "clip" in current and "tags" not in current and self.models.vocabulary is not None
+        )
         with self.store.transaction():  # this pass's work on photos indexed before
             for stage, model in current.items():
                 if stage != "decode":
@@ -567,9 +602,15 @@ class _Run:
         if total or self.sweeps == 1:
             yield progress
         prepare = getattr(self.models.clip, "preprocess", None)
-        batches = decoded_batches(self.store, current, self.batch_size,
-                                  decode_side(self.models), self.thumbs_dir, self.workers,
-                                  prepare)
+        batches = decoded_batches(
+            self.store,
+            current,
+            self.batch_size,
+            decode_side(self.models),
+            self.thumbs_dir,
+            self.workers,
+            prepare,
+        )
         with closing(batches):
             for batch in batches:
                 self.control.checkpoint()
@@ -577,8 +618,7 @@ class _Run:
                 for job in batch:
                     job.image = job.clip_input = None  # let the pixels go before the write
                 self.write(batch, current)
-                progress = Progress("index", progress.done + len(batch), total,
-                                    progress.started, label)
+                progress = Progress("index", progress.done + len(batch), total, progress.started, label)
                 yield progress
                 if not tagger_was_ready and self.models.ready_tagger() is not None:
                     return True

@@ -61,9 +61,7 @@ def last_run(folder: Path) -> dict:
 
 def remember_run(folder: Path, key: str, waiting: list[str]) -> None:
     try:
-        atomic_write_text(
-            folder / STATE_NAME, json.dumps({"key": key, "waiting": waiting})
-        )
+        atomic_write_text(folder / STATE_NAME, json.dumps({"key": key, "waiting": waiting}))
     except (
         OSError,
         UserError,

@@ -72,9 +72,7 @@ def place_file(src: str, dst: str, keep_source: bool = False) -> None:
         try:
             os.link(src, dst)  # fails if dst exists: never overwrite
         except FileExistsError:
-            raise JournalError(
-                f"{dst} appeared meanwhile; {src} was left where it was."
-            ) from None
+            raise JournalError(f"{dst} appeared meanwhile; {src} was left where it was.") from None
         except OSError as e:
             if e.errno not in (
                 errno.EXDEV,
@@ -102,9 +100,7 @@ def place_file(src: str, dst: str, keep_source: bool = False) -> None:
                 "where it was (`photoorg undo` puts back what was already moved)."
             ) from None
         if isinstance(e, FileExistsError):
-            raise JournalError(
-                f"{dst} appeared meanwhile; {src} was left where it was."
-            ) from None
+            raise JournalError(f"{dst} appeared meanwhile; {src} was left where it was.") from None
         raise
     os.unlink(part)
     if not keep_source:
@@ -170,9 +166,7 @@ class Journal:
             if photo_id is not None and dst_root_id is not None and not copy:
                 self.org.set_photo_path(photo_id, dst_root_id, dst_rel)
 
-    def trash(
-        self, path: str, photo_id: int, keeper_id: int, send: Callable[[str], None]
-    ) -> None:
+    def trash(self, path: str, photo_id: int, keeper_id: int, send: Callable[[str], None]) -> None:
         st = os.stat(path)
         op = self.org.add_op(
             self.run_id,
@@ -232,9 +226,7 @@ def undo(store: Store, folder: Path) -> UndoReport:
 def _undo_op(org: OrganizeStore, op: Op, report: UndoReport) -> None:
     if op.op == "root":
         root = org.store.root_by_path(op.src)
-        if root is not None and not sum(
-            org.store.counts_by_root().get(root.id, {}).values()
-        ):
+        if root is not None and not sum(org.store.counts_by_root().get(root.id, {}).values()):
             org.store.remove_root(root.id)
     elif op.op == "mkdir":
         try:
@@ -248,9 +240,7 @@ def _undo_op(org: OrganizeStore, op: Op, report: UndoReport) -> None:
             os.unlink(op.dst)
             report.removed_copies += 1
         elif os.path.exists(op.dst):
-            report.problems.append(
-                f"{op.dst} changed since it was copied; it was left."
-            )
+            report.problems.append(f"{op.dst} changed since it was copied; it was left.")
     elif op.op == "move":
         _undo_move(org, op, report)
     org.set_op_state(op.id, "undone")
@@ -274,14 +264,10 @@ def _undo_move(org: OrganizeStore, op: Op, report: UndoReport) -> None:
         if _same_file(op.src, op.dst):  # killed between link and unlink
             os.unlink(op.dst)
         else:
-            report.problems.append(
-                f"{op.src} and {op.dst} both exist and differ; both were left."
-            )
+            report.problems.append(f"{op.src} and {op.dst} both exist and differ; both were left.")
             return
     elif not at_src:
-        report.problems.append(
-            f"{op.src} is gone from {op.dst} too; it cannot be put back."
-        )
+        report.problems.append(f"{op.src} is gone from {op.dst} too; it cannot be put back.")
         return
     if op.mtime_ns is not None:
         st = os.stat(op.src)

@@ -34,19 +34,15 @@ def clean_label(text: str, what: str = "tag") -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise LabelError(
-            f"The {what} {shown(text)!r} is not valid UTF-8 text; type it again "
-            "in a UTF-8 terminal."
+            f"The {what} {shown(text)!r} is not valid UTF-8 text; type it again in a UTF-8 terminal."
         ) from None
     text = " ".join(text.split())
     if not text:
         raise LabelError(f"A {what} cannot be empty.")
     if any(unicodedata.category(c) == "Cc" for c in text):
         raise LabelError(
-            f"The {what} {shown(text)!r} holds a control character; a {what} "
-            "is one line of printable text."
+            f"The {what} {shown(text)!r} holds a control character; a {what} is one line of printable text."
         )
     if len(text) > MAX_LABEL:
-        raise LabelError(
-            f"A {what} is at most {MAX_LABEL} characters; this one has {len(text)}."
-        )
+        raise LabelError(f"A {what} is at most {MAX_LABEL} characters; this one has {len(text)}.")
     return text

@@ -43,8 +43,11 @@ def _holds_photos(folder: Path) -> bool:
 
 def query_labels(query: str) -> frozenset[str]:
     """The box labels a search asks for with has: ("has:dog" -> {"dog"})."""
-    return frozenset(str(f.value) for f in parse(query).filters
-                     if f.key == "has" and not f.negated and f.value not in ("gps", "error"))
+    return frozenset(
+        str(f.value)
+        for f in parse(query).filters
+        if f.key == "has" and not f.negated and f.value not in ("gps", "error")
+    )
 
 
 def default_folder() -> Path:
@@ -63,8 +66,9 @@ def _text_path(raw: str | Path, path: Path) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise LibraryError(f"{shown(str(raw))}: the folder's name is not valid UTF-8; rename it "
-                           "to add it.") from None
+        raise LibraryError(
+            f"{shown(str(raw))}: the folder's name is not valid UTF-8; rename it to add it."
+        ) from None
     return text
 
 
@@ -163,10 +167,12 @@ class Library:
     def add(self, paths: list[str | Path]) -> Work[list[ScanResult]]:
         """Add folders and scan them, all or nothing: a scan that fails (a full disk)
         leaves no folder registered with half its photos."""
+
         def work():
             with self.store.transaction():
                 roots = self.add_roots(paths)
                 return (yield from scan(self.store, [r.id for r in roots]))
+
         return work()
 
     def remove_root(self, path: str | Path) -> Root:
@@ -188,20 +194,27 @@ class Library:
 
     # -- work ----------------------------------------------------------------
 
-    def scan(self, paths: list[str | Path] | None = None,
-             confirm_missing: bool = False) -> Work[list[ScanResult]]:
+    def scan(
+        self, paths: list[str | Path] | None = None, confirm_missing: bool = False
+    ) -> Work[list[ScanResult]]:
         """confirm_missing: the user's word that photos gone from these folders are
         really gone (a folder where none of them is left, or many gone at once), so
         they are marked missing rather than the folder offline or them unconfirmed."""
         roots = [self._root(p) for p in paths] if paths else self.store.roots()
         return scan(self.store, [r.id for r in roots], confirm=confirm_missing)
 
-    def index(self, control: Control | None = None, batch_size: int = 16,
-              device: str | None = None, models: ModelSet | None = None,
-              precision: str | None = None) -> Work[IndexReport]:
+    def index(
+        self,
+        control: Control | None = None,
+        batch_size: int = 16,
+        device: str | None = None,
+        models: ModelSet | None = None,
+        precision: str | None = None,
+    ) -> Work[IndexReport]:
         """Process pending photos with the models chosen in the settings (loaded when
         the work starts, kept for the next run); `models` overrides them (tests, benches);
         `precision` overrides the setting for CLIP's image tower on the CPU."""
+
         def work():
             with index_lock(self.folder):
                 key = run_key(*self._models_key(device, precision), self.store.vocabulary())
@@ -210,12 +223,14 @@ class Library:
                     yield Progress("index", 0, 0)  # a run always reports its start
                     return IndexReport(waiting=list(last.get("waiting", ())))
                 chosen = models or self.model_set(device, precision)
-                report = yield from run_index(self.store, self.thumbs_dir, chosen,
-                                              batch_size=batch_size, control=control)
+                report = yield from run_index(
+                    self.store, self.thumbs_dir, chosen, batch_size=batch_size, control=control
+                )
                 if models is None and not report.cancelled:
                     remember_run(self.folder, key, report.waiting)
                 group_new_faces(self.store)  # the faces found in this run join groups
                 return report
+
         return work()
 
     # -- models ----------------------------------------------------------------
@@ -238,8 +253,9 @@ class Library:
         if getattr(self, "_model_key", None) != key:
             # The library's first photos join the int8 check's fixed probe images.
             probes = [p.path for p in self.store.photos(range(1, 17))]
-            self._model_set = load_model_set(self.folder, settings, self.weights, vocabulary,
-                                             device, precision=precision, probes=probes)
+            self._model_set = load_model_set(
+                self.folder, settings, self.weights, vocabulary, device, precision=precision, probes=probes
+            )
             self._model_key = key
         self._model_set.words = vocabulary
         return self._model_set
@@ -248,9 +264,15 @@ class Library:
         """What decides which models an index run loads: the settings, the device and
         CLIP's precision, and which of the chosen weights are installed."""
         settings = self.settings()
-        return (settings, device, precision,
-                tuple(self.weights.path(settings.model(r)) is not None
-                      for r in ("clip", "detector", "face", "face-landmarks")))
+        return (
+            settings,
+            device,
+            precision,
+            tuple(
+                self.weights.path(settings.model(r)) is not None
+                for r in ("clip", "detector", "face", "face-landmarks")
+            ),
+        )
 
     def models(self) -> list:
         """Every known model (ModelChoice): role, installed, size, licence, chosen here."""
@@ -274,8 +296,7 @@ class Library:
 
         return use_model(self.folder, name)
 
-    def add_vocabulary(self, word: str, device: str | None = None,
-                       models: ModelSet | None = None) -> int:
+    def add_vocabulary(self, word: str, device: str | None = None, models: ModelSet | None = None) -> int:
         """Add a tag word and apply it to every photo from the stored embeddings (no
         photo is decoded); returns how many photos got it."""
         from .index import apply_word
@@ -284,38 +305,83 @@ class Library:
         word = clean_label(word, "vocabulary word")
         settings = self.settings()
         loaded = models or getattr(self, "_model_set", None)
-        clip = loaded.clip if loaded is not None and loaded.clip is not None else \
-            load_clip_only(self.folder, settings, self.weights, device)
-        tagger = loaded.wait_for_tagger() if loaded is not None and loaded.clip is clip else \
-            load_tagger(clip)
+        clip = (
+            loaded.clip
+            if loaded is not None and loaded.clip is not None
+            else load_clip_only(self.folder, settings, self.weights, device)
+        )
+        tagger = loaded.wait_for_tagger() if loaded is not None and loaded.clip is clip else load_tagger(clip)
         return apply_word(self.store, tagger, clip.model_id, word)
 
     def vocabulary(self) -> list[str]:
         return self.store.vocabulary()
 
-    def cutout(self, path: str | Path, out: str | Path, subject: str | None = None,
-               label: str | None = None, force: bool = False, segmenter: str | None = None,
-               device: str | None = None, crop: bool = False):
+    def cutout(
+        self,
+        path: str | Path,
+        out: str | Path,
+        subject: str | None = None,
+        label: str | None = None,
+        force: bool = False,
+        segmenter: str | None = None,
+        device: str | None = None,
+        crop: bool = False,
+    ):
         """Cut a box (by id or subject name), the best box with `label`, or the main
         subject out of a photo into an RGBA PNG, at full size or cropped to the subject
         (CutoutResult)."""
 
-        return make_cutout(self.store, self.weights, self.settings(), self.photo(path),
-                           Path(out), subject, label, force, segmenter, device, crop)
+        return make_cutout(
+            self.store,
+            self.weights,
+            self.settings(),
+            self.photo(path),
+            Path(out),
+            subject,
+            label,
+            force,
+            segmenter,
+            device,
+            crop,
+        )
 
-    def cutouts(self, photos: list[Photo], folder: str | Path,
-                labels: frozenset[str] = frozenset(), crop: bool = False,
-                segmenter: str | None = None, device: str | None = None, cancel=None):
+    def cutouts(
+        self,
+        photos: list[Photo],
+        folder: str | Path,
+        labels: frozenset[str] = frozenset(),
+        crop: bool = False,
+        segmenter: str | None = None,
+        device: str | None = None,
+        cancel=None,
+    ):
         """Cut every subject of `photos` (boxes with one of `labels` when given) into
         `folder` under new unique names, never overwriting (Work[CutoutBatch])."""
         from .modelops import make_cutouts
 
-        return make_cutouts(self.store, self.weights, self.settings(), photos, Path(folder),
-                            labels, crop, segmenter, device, cancel)
+        return make_cutouts(
+            self.store,
+            self.weights,
+            self.settings(),
+            photos,
+            Path(folder),
+            labels,
+            crop,
+            segmenter,
+            device,
+            cancel,
+        )
 
-    def search_cutouts(self, query: str, folder: str | Path, crop: bool = False,
-                       segmenter: str | None = None, device: str | None = None,
-                       limit: int | None = None, cancel=None):
+    def search_cutouts(
+        self,
+        query: str,
+        folder: str | Path,
+        crop: bool = False,
+        segmenter: str | None = None,
+        device: str | None = None,
+        limit: int | None = None,
+        cancel=None,
+    ):
         """cutouts() over the photos a search finds, the boxes picked by its has: labels
         (`has:dog` cuts out the dogs, not the people beside them). A filter-only search
         takes every match; free text ranks every photo, so it takes the first 50 (as
@@ -326,8 +392,9 @@ class Library:
         if limit is None:
             limit = 50 if q.terms or q.similar else 1_000_000
         hits = self.search(query, limit=limit)
-        return self.cutouts([h.photo for h in hits], folder, query_labels(query), crop,
-                            segmenter, device, cancel)
+        return self.cutouts(
+            [h.photo for h in hits], folder, query_labels(query), crop, segmenter, device, cancel
+        )
 
     def watcher(self, on_notice=None, options=None):
         """A WatchService on this library's folders (not started: call start() or use
@@ -367,8 +434,9 @@ class Library:
         by_root = self.store.counts_by_root()
         unconfirmed = self.store.unconfirmed_counts()
         empty = dict.fromkeys(self.store.counts(), 0)
-        roots = [RootStatus(r, by_root.get(r.id, empty), unconfirmed.get(r.id, 0))
-                 for r in self.store.roots()]
+        roots = [
+            RootStatus(r, by_root.get(r.id, empty), unconfirmed.get(r.id, 0)) for r in self.store.roots()
+        ]
         return Status(self.folder, self.store.counts(), roots)
 
     def problems(self) -> list[Problem]:
@@ -381,8 +449,10 @@ class Library:
         try:
             str(path).encode("utf-8")
         except UnicodeEncodeError:  # never indexed: scans skip such names
-            raise LibraryError(f"{shown(str(path))} is not a photo in this library (its name is "
-                               "not valid UTF-8; rename the file to index it).") from None
+            raise LibraryError(
+                f"{shown(str(path))} is not a photo in this library (its name is "
+                "not valid UTF-8; rename the file to index it)."
+            ) from None
         absolute = str(Path(path).expanduser().absolute())
         photo = self.store.photo_by_path(absolute) or self.store.photo_by_path(
             str(Path(path).expanduser().resolve(strict=False))

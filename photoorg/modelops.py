@@ -33,8 +33,7 @@ def model_choices(weights: WeightStore, settings: Settings) -> list[ModelChoice]
 
 def names_to_download(weights: WeightStore, settings: Settings) -> list[str]:
     """The chosen models that are not installed yet."""
-    chosen = [settings.clip, settings.detector, settings.segmenter, settings.face,
-              settings.face_landmarks]
+    chosen = [settings.clip, settings.detector, settings.segmenter, settings.face, settings.face_landmarks]
     return [name for name in chosen if weights.path(name) is None]
 
 
@@ -51,12 +50,13 @@ class CutoutResult:
 
 
 def _boxes_listing(boxes: list[StoredDetection]) -> str:
-    return ", ".join(f"#{d.id} {d.label}" + (f" ({d.subject_name})" if d.subject_name else "")
-                     for d in boxes) or "none"
+    return (
+        ", ".join(f"#{d.id} {d.label}" + (f" ({d.subject_name})" if d.subject_name else "") for d in boxes)
+        or "none"
+    )
 
 
-def choose_box(store: Store, photo: Photo, subject: str | None,
-               label: str | None) -> StoredDetection | None:
+def choose_box(store: Store, photo: Photo, subject: str | None, label: str | None) -> StoredDetection | None:
     """The box to cut out: a box id or a subject's name, the best box with a label,
     or None for the main subject."""
     if subject is None and label is None:
@@ -79,8 +79,7 @@ def choose_box(store: Store, photo: Photo, subject: str | None,
 
 def check_output(store: Store, photo: Photo, out: Path, force: bool) -> Path:
     if out.suffix.lower() != ".png":
-        raise LibraryError(f"{out}: a cut-out is a PNG with transparency; give a file name "
-                           f"ending in .png.")
+        raise LibraryError(f"{out}: a cut-out is a PNG with transparency; give a file name ending in .png.")
     if out.is_dir():
         raise LibraryError(f"{out} is a folder; give the cut-out's file name.")
     if not out.parent.is_dir():
@@ -111,16 +110,18 @@ def _check_photo_file(photo: Photo) -> None:
     # Said before loading the model, and naming the photo: the bare decode error
     # ("cannot open: No such file or directory") did not say which file or why.
     if not Path(photo.path).is_file():
-        raise LibraryError(f"{photo.path} is not there now (its folder is offline, or the file "
-                           "was moved or deleted); reconnect it or run `photoorg scan`.")
+        raise LibraryError(
+            f"{photo.path} is not there now (its folder is offline, or the file "
+            "was moved or deleted); reconnect it or run `photoorg scan`."
+        )
 
 
-def _segmenter(weights: WeightStore, settings: Settings, segmenter: str | None,
-               device: str | None):
+def _segmenter(weights: WeightStore, settings: Settings, segmenter: str | None, device: str | None):
     from . import models
 
-    return models.load("segmenter", segmenter or settings.segmenter, store=weights,
-                       device=device or settings.device)
+    return models.load(
+        "segmenter", segmenter or settings.segmenter, store=weights, device=device or settings.device
+    )
 
 
 def _cut(store: Store, model, photo: Photo, detection: StoredDetection | None, crop: bool):
@@ -136,18 +137,26 @@ def _cut(store: Store, model, photo: Photo, detection: StoredDetection | None, c
     return crop_to_subject(rgba) if crop else rgba
 
 
-def make_cutout(store: Store, weights: WeightStore, settings: Settings, photo: Photo,
-                out: Path, subject: str | None = None, label: str | None = None,
-                force: bool = False, segmenter: str | None = None,
-                device: str | None = None, crop: bool = False) -> CutoutResult:
+def make_cutout(
+    store: Store,
+    weights: WeightStore,
+    settings: Settings,
+    photo: Photo,
+    out: Path,
+    subject: str | None = None,
+    label: str | None = None,
+    force: bool = False,
+    segmenter: str | None = None,
+    device: str | None = None,
+    crop: bool = False,
+) -> CutoutResult:
     out = check_output(store, photo, Path(out).expanduser(), force)
     _check_photo_file(photo)
     detection = choose_box(store, photo, subject, label)
     model = _segmenter(weights, settings, segmenter, device)
     rgba = _cut(store, model, photo, detection, crop)
     write_png(rgba, out, force)
-    return CutoutResult(out, rgba.size, detection.box if detection else None, detection,
-                        model.model_id)
+    return CutoutResult(out, rgba.size, detection.box if detection else None, detection, model.model_id)
 
 
 # -- many cut-outs: a search's subjects into a folder -----------------------------------
@@ -161,8 +170,9 @@ class CutoutBatch:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def batch_targets(store: Store, photos: list[Photo],
-                  labels: frozenset[str] = frozenset()) -> list[tuple[Photo, StoredDetection | None]]:
+def batch_targets(
+    store: Store, photos: list[Photo], labels: frozenset[str] = frozenset()
+) -> list[tuple[Photo, StoredDetection | None]]:
     """Every subject to cut out: each box of each photo (only boxes with one of `labels`
     when given), or the photo's main subject where it has no box at all."""
     pairs = []
@@ -176,11 +186,14 @@ def batch_targets(store: Store, photos: list[Photo],
 
 
 def cutout_name(photo: Photo, detection: StoredDetection | None) -> str:
-    """"<photo stem>-<photo id>-<name or label>-<box id>.png": the ids keep names from
+    """ "<photo stem>-<photo id>-<name or label>-<box id>.png": the ids keep names from
     different photos (IMG_0001.jpg in two folders) and boxes apart."""
     stem = _safe_name(Path(photo.path).stem)
-    what = "main" if detection is None else (
-        f"{_safe_name(detection.subject_name or detection.label)}-{detection.id}")
+    what = (
+        "main"
+        if detection is None
+        else (f"{_safe_name(detection.subject_name or detection.label)}-{detection.id}")
+    )
     return f"{stem}-{photo.id}-{what}.png"
 
 
@@ -198,10 +211,18 @@ def _free_path(folder: Path, name: str) -> Path:
     return target
 
 
-def make_cutouts(store: Store, weights: WeightStore, settings: Settings, photos: list[Photo],
-                 folder: Path, labels: frozenset[str] = frozenset(), crop: bool = False,
-                 segmenter: str | None = None, device: str | None = None,
-                 cancel: Callable[[], bool] | None = None) -> Work[CutoutBatch]:
+def make_cutouts(
+    store: Store,
+    weights: WeightStore,
+    settings: Settings,
+    photos: list[Photo],
+    folder: Path,
+    labels: frozenset[str] = frozenset(),
+    crop: bool = False,
+    segmenter: str | None = None,
+    device: str | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Work[CutoutBatch]:
     """Cut every subject of `photos` into `folder` (see batch_targets), one PNG each,
     under a unique new name. A subject that fails is recorded and the batch goes on;
     `cancel()` true ends it early with what is done."""
@@ -220,8 +241,9 @@ def make_cutouts(store: Store, weights: WeightStore, settings: Settings, photos:
         try:
             _check_photo_file(photo)
             rgba = _cut(store, model, photo, detection, crop)
-            batch.written.append(write_png(rgba, _free_path(folder, cutout_name(photo, detection)),
-                                           force=False))
+            batch.written.append(
+                write_png(rgba, _free_path(folder, cutout_name(photo, detection)), force=False)
+            )
         except (UserError, OSError, ValueError) as e:  # one bad photo must not end the batch
             batch.failed.append((photo.path, str(e)))
         yield Progress("cutout", n + 1, len(pairs), started)

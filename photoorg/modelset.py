@@ -124,15 +124,22 @@ class SearchText:
             from .models import load
             from .models.clip_onnx import query_encoder
 
-            self._encoder = (query_encoder(self._path) if self._path else None) or \
-                load("clip", self._settings.clip, store=self._weights, device=self._settings.device)
+            self._encoder = (query_encoder(self._path) if self._path else None) or load(
+                "clip", self._settings.clip, store=self._weights, device=self._settings.device
+            )
         return self._encoder.embed_texts(texts)
 
 
-def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
-                   vocabulary: list[str], device: str | None = None,
-                   allow_random: bool = False, precision: str | None = None,
-                   probes=()) -> ModelSet:
+def load_model_set(
+    folder: Path,
+    settings: Settings,
+    weights: WeightStore,
+    vocabulary: list[str],
+    device: str | None = None,
+    allow_random: bool = False,
+    precision: str | None = None,
+    probes=(),
+) -> ModelSet:
     """CLIP and the detector named in `settings`, whichever are installed; CLIP's
     tagger follows in the background (ModelSet.ready_tagger), and with it CLIP's CPU
     path (the ONNX exports and the int8 check, which need the tag embeddings)."""
@@ -142,8 +149,7 @@ def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
     device = device or settings.device
     for role in ("clip", "detector"):
         try:
-            model = load(role, settings.model(role), store=weights, device=device,
-                         allow_random=allow_random)
+            model = load(role, settings.model(role), store=weights, device=device, allow_random=allow_random)
         except ModelMissing as e:
             found.missing.append(str(e))
             continue
@@ -157,8 +163,7 @@ def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
             tagger = load_tagger(clip)
             # Once per weights file: the text export search uses, and the image tower's
             # CPU path (int8 when its check passes on fixed probes and the first photos).
-            found.clip_path = prepare(clip, precision or settings.precision,
-                                      tagger.tag_embeddings, probes)
+            found.clip_path = prepare(clip, precision or settings.precision, tagger.tag_embeddings, probes)
             return tagger
 
         found.vocabulary = in_background(build_tagger, "vocabulary")
@@ -171,10 +176,16 @@ def load_model_set(folder: Path, settings: Settings, weights: WeightStore,
     return found
 
 
-def load_clip_only(folder: Path, settings: Settings, weights: WeightStore,
-                   device: str | None = None, allow_random: bool = False) -> ClipModel:
+def load_clip_only(
+    folder: Path,
+    settings: Settings,
+    weights: WeightStore,
+    device: str | None = None,
+    allow_random: bool = False,
+) -> ClipModel:
     """The chosen CLIP model, or ModelMissing (for commands that need nothing else)."""
     from .models import load
 
-    return load("clip", settings.clip, store=weights, device=device or settings.device,
-                allow_random=allow_random)
+    return load(
+        "clip", settings.clip, store=weights, device=device or settings.device, allow_random=allow_random
+    )

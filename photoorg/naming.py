@@ -66,8 +66,14 @@ def suggestions(store: Store, photo_id: int, threshold: float = SUGGEST_THRESHOL
     return sorted(found, key=lambda s: -s.score)
 
 
-def _closest(vector, named, box: StoredDetection, subjects: dict[int, Subject],
-             rejected: set[tuple[int, int]], det_id: int) -> tuple[int, float] | None:
+def _closest(
+    vector,
+    named,
+    box: StoredDetection,
+    subjects: dict[int, Subject],
+    rejected: set[tuple[int, int]],
+    det_id: int,
+) -> tuple[int, float] | None:
     if not named:
         return None
     matrix = np.stack([v for _, _, v in named])

@@ -152,20 +152,15 @@ class _Token:
 def compile_pattern(pattern: str) -> list[str | _Token]:
     """Text and tokens; refuses what would leave the target folder."""
     if not pattern.strip():
-        raise PatternError(
-            'The pattern is empty; give one such as "{year}/{month:02}".'
-        )
+        raise PatternError('The pattern is empty; give one such as "{year}/{month:02}".')
     for old, new in _TRANSLATE:
         pattern = pattern.replace(old, new)
     if pattern.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", pattern):
         raise PatternError(
-            f"The pattern {pattern!r} is an absolute path; patterns are relative "
-            "to the target folder."
+            f"The pattern {pattern!r} is an absolute path; patterns are relative to the target folder."
         )
     if any(part.strip() == ".." for part in re.split(r"[/\\]", pattern)):
-        raise PatternError(
-            f"The pattern {pattern!r} contains '..'; it may not leave the target folder."
-        )
+        raise PatternError(f"The pattern {pattern!r} contains '..'; it may not leave the target folder.")
     parts: list[str | _Token] = []
     last = 0
     for match in _TOKEN.finditer(pattern):
@@ -179,11 +174,7 @@ def compile_pattern(pattern: str) -> list[str | _Token]:
 
 
 def _token(body: str) -> _Token:
-    body, _, spec = (
-        body.partition(":")
-        if not body.strip().startswith(('"', "'"))
-        else (body, "", "")
-    )
+    body, _, spec = body.partition(":") if not body.strip().startswith(('"', "'")) else (body, "", "")
     alternatives = []
     for alt in body.split("|"):
         alt = alt.strip()
@@ -266,13 +257,9 @@ class _Facts:
     """What the pattern's fields read, fetched in bulk once per plan."""
 
     def __init__(self, org: OrganizeStore, parts):
-        self.used = used = {
-            name for p in parts if isinstance(p, _Token) for _, name in p.alternatives
-        }
+        self.used = used = {name for p in parts if isinstance(p, _Token) for _, name in p.alternatives}
         self.tags = org.top_tags() if "tag" in used else {}
-        self.subjects = (
-            org.main_subjects() if used & {"person", "pet", "subject"} else {}
-        )
+        self.subjects = org.main_subjects() if used & {"person", "pet", "subject"} else {}
         self.shots = org.shot_dates()
 
     def of(self, photo: Photo) -> tuple[dict, str]:
@@ -379,9 +366,7 @@ def sidecars(names: _Names, folder: str, name: str, claimed: set[str]) -> list[s
         return []
     lower = name.lower()
     found = []
-    for actual in sorted(
-        index.get(lower, []) + index.get(os.path.splitext(lower)[0], [])
-    ):
+    for actual in sorted(index.get(lower, []) + index.get(os.path.splitext(lower)[0], [])):
         path = os.path.join(folder, actual)
         if actual.lower() != lower and path not in claimed and os.path.isfile(path):
             claimed.add(path)
@@ -417,9 +402,7 @@ def _check_target(lib, into: Path) -> None:
     while not existing.exists():
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OrganizeError(
-            f"{existing} is read-only; choose a folder you can write to."
-        )
+        raise OrganizeError(f"{existing} is read-only; choose a folder you can write to.")
 
 
 def _root_for(lib, folder: Path):
@@ -441,10 +424,7 @@ def plan(
     """Where each photo (and its sidecars) would go; nothing is touched."""
     parts = compile_pattern(pattern)
     if rename and any("/" in p for p in parts if isinstance(p, str)):
-        raise PatternError(
-            "A rename pattern names a file, without '/'; use organize to "
-            "sort into folders."
-        )
+        raise PatternError("A rename pattern names a file, without '/'; use organize to sort into folders.")
     org = OrganizeStore(lib.store)
     roots = {r.id: r.path for r in lib.roots()}
     target_root = None
@@ -454,18 +434,10 @@ def plan(
         into = Path(into).expanduser().resolve()
         _check_target(lib, into)
         target_root = _root_for(lib, into)
-        if (
-            target_root is None
-            and not copy
-            and any(into in Path(r).parents for r in roots.values())
-        ):
-            raise OrganizeError(
-                f"{into} holds a library folder; sort into a folder inside it "
-                "or elsewhere."
-            )
-    description = (
-        f"{'rename' if rename else 'organize'} {len(photos)} photos by {pattern!r}"
-        + ("" if rename else f" into {into}")
+        if target_root is None and not copy and any(into in Path(r).parents for r in roots.values()):
+            raise OrganizeError(f"{into} holds a library folder; sort into a folder inside it or elsewhere.")
+    description = f"{'rename' if rename else 'organize'} {len(photos)} photos by {pattern!r}" + (
+        "" if rename else f" into {into}"
     )
     result = Plan(
         "rename" if rename else "organize",
@@ -486,16 +458,12 @@ def plan(
         rendered = render(parts, fact)
         counters[rendered] = count = counters.get(rendered, 0) + 1
         if _COUNTER in rendered:
-            rendered = _COUNTER_SPEC.sub(
-                lambda m, n=count: _format(n, m.group(1)), rendered
-            )
+            rendered = _COUNTER_SPEC.sub(lambda m, n=count: _format(n, m.group(1)), rendered)
         src_folder, src_name = os.path.split(photo.path)
         if rename:
             segments = clean_segments(rendered)
             if not segments:
-                raise PatternError(
-                    f"The pattern {pattern!r} gives {photo.path} an empty name."
-                )
+                raise PatternError(f"The pattern {pattern!r} gives {photo.path} an empty name.")
             ext = os.path.splitext(src_name)[1]
             dst_folder, name = src_folder, _strip_extension(segments[-1], ext) + ext
             dst_root_id = photo.root_id
@@ -543,10 +511,7 @@ def _add(
     same_file = same_folder and name.lower() == src_name.lower()
     while not same_file and not (
         names.free(dst_folder, candidate, dst_root_id)
-        and all(
-            names.free(dst_folder, _sidecar_name(s, src_name, candidate), dst_root_id)
-            for s in sides
-        )
+        and all(names.free(dst_folder, _sidecar_name(s, src_name, candidate), dst_root_id) for s in sides)
     ):
         n += 1
         stem, ext = os.path.splitext(name)
@@ -627,8 +592,7 @@ def _check_sources(plan_: Plan) -> None:
     for folder in sorted({os.path.dirname(c.src) for c in plan_.changes}):
         if not os.access(folder, os.W_OK | os.X_OK):
             raise OrganizeError(
-                f"{folder} is read-only, so its photos cannot be moved out; "
-                "use --copy, or make it writable."
+                f"{folder} is read-only, so its photos cannot be moved out; use --copy, or make it writable."
             )
 
 
@@ -651,10 +615,7 @@ def apply(lib, plan_: Plan) -> Work[ApplyReport]:
         for done, change in enumerate(plan_.changes, 1):
             reason = _stale(change)
             if reason:
-                raise PlanStale(
-                    f"{reason}; the files before it were moved (`photoorg undo` "
-                    "puts them back)."
-                )
+                raise PlanStale(f"{reason}; the files before it were moved (`photoorg undo` puts them back).")
             photo_root = root_id if plan_.kind == "organize" else change.src_root_id
             try:
                 journal.move(
@@ -667,9 +628,7 @@ def apply(lib, plan_: Plan) -> Work[ApplyReport]:
                     dst_root_id=photo_root if change.dst_rel else None,
                     dst_rel=change.dst_rel,
                 )
-            except (
-                OSError
-            ) as e:  # permission, a vanished folder: one sentence, not a traceback
+            except OSError as e:  # permission, a vanished folder: one sentence, not a traceback
                 raise OrganizeError(
                     f"Could not move {change.src} to {change.dst}: {e.strerror or e}; it was left "
                     "where it was, and `photoorg undo` puts back the files moved before it."
@@ -678,9 +637,7 @@ def apply(lib, plan_: Plan) -> Work[ApplyReport]:
                 progress = replace(progress, done=done)
                 yield progress
         journal.finish()
-    return ApplyReport(
-        len(plan_.changes), sum(1 for c in plan_.changes if c.photo_id is not None)
-    )
+    return ApplyReport(len(plan_.changes), sum(1 for c in plan_.changes if c.photo_id is not None))
 
 
 def select(lib, words: list[str]) -> list[Photo]:

@@ -85,8 +85,10 @@ def recluster(store: Store) -> int:
     """Redo the unnamed groups from scratch (named groups and named faces stay);
     returns the number of groups afterwards."""
     with store.transaction():
-        store.db.execute("UPDATE faces SET group_id = NULL WHERE subject_id IS NULL AND group_id IN "
-                         "(SELECT id FROM face_groups WHERE subject_id IS NULL)")
+        store.db.execute(
+            "UPDATE faces SET group_id = NULL WHERE subject_id IS NULL AND group_id IN "
+            "(SELECT id FROM face_groups WHERE subject_id IS NULL)"
+        )
         facedb.drop_empty_groups(store)
         for model, kind in facedb.ungrouped(store):
             _consolidate(store, model, kind, _assign(store, model, kind))
@@ -118,9 +120,16 @@ def _assign(store: Store, model: str, kind: str) -> dict[int, int]:
         average = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
         barred = set(slot[:k][photos[:k] == photos[k]].tolist()) | rules.apart_slots(k, slot)
         limits = _thresholds(kind, counts)
-        choice = next((int(s) for s in np.argsort(average) if average[s] < limits[s]
-                       and int(s) not in barred
-                       and not rules.rejected(int(ids[k]), group_ids[s])), -1)
+        choice = next(
+            (
+                int(s)
+                for s in np.argsort(average)
+                if average[s] < limits[s]
+                and int(s) not in barred
+                and not rules.rejected(int(ids[k]), group_ids[s])
+            ),
+            -1,
+        )
         if choice < 0:
             group_ids.append(facedb.new_group(store, kind))
             choice = len(group_ids) - 1
@@ -156,15 +165,18 @@ def _consolidate(store: Store, model: str, kind: str, placed: dict[int, int]) ->
     facedb.drop_empty_groups(store)
 
 
-def _closest_group(group: int, group_of: np.ndarray, photos: np.ndarray, matrix: np.ndarray,
-                   kind: str, rules: _Rules) -> int | None:
+def _closest_group(
+    group: int, group_of: np.ndarray, photos: np.ndarray, matrix: np.ndarray, kind: str, rules: _Rules
+) -> int | None:
     mine = np.flatnonzero(group_of == group)
     if not len(mine):
         return None
     others, dense = np.unique(group_of, return_inverse=True)
-    distances = np.sqrt(np.maximum(
-        (matrix[mine] ** 2).sum(1)[:, None] + (matrix ** 2).sum(1)[None, :]
-        - 2 * matrix[mine] @ matrix.T, 0)).sum(0)
+    distances = np.sqrt(
+        np.maximum(
+            (matrix[mine] ** 2).sum(1)[:, None] + (matrix**2).sum(1)[None, :] - 2 * matrix[mine] @ matrix.T, 0
+        )
+    ).sum(0)
     counts = np.bincount(dense)
     average = np.bincount(dense, distances) / (counts * len(mine))
     limits = _thresholds(kind, np.minimum(counts, len(mine)))
@@ -213,8 +225,11 @@ def groups(store: Store, kind: str | None = None, limit: int | None = None) -> l
 def find_group(store: Store, ref: str) -> FaceGroup:
     """A group by its number, or a named group by its name."""
     ref = " ".join(str(ref).split())
-    found = (facedb.group(store, int(ref)) if ref.isdigit() else
-             next(iter(facedb.groups(store, "s.name = ?", [ref])), None))
+    found = (
+        facedb.group(store, int(ref))
+        if ref.isdigit()
+        else next(iter(facedb.groups(store, "s.name = ?", [ref])), None)
+    )
     if found is None:
         raise PeopleError(f"There is no group {ref!r}; `photoorg people` lists them.")
     return found
@@ -256,8 +271,7 @@ def name_group(store: Store, group_id: int, name: str) -> FaceGroup:
         subject = store.subject(name, "person" if target.kind == "person" else "pet")
         if subject.kind != ("person" if target.kind == "person" else "pet"):
             raise PeopleError(f"{name!r} is already the name of a {subject.kind}.")
-        same = [g for g in facedb.groups(store, "g.subject_id = ? AND g.id != ?",
-                                         [subject.id, target.id])]
+        same = [g for g in facedb.groups(store, "g.subject_id = ? AND g.id != ?", [subject.id, target.id])]
         facedb.name_group(store, target.id, subject.id)
         for other in same:
             _merge(store, other, target)
@@ -274,13 +288,18 @@ def merge(store: Store, into: str | int, other: str | int) -> FaceGroup:
     target, source = find_group(store, str(into)), find_group(store, str(other))
     if target.id == source.id:
         raise PeopleError("Those are the same group.")
-    if (target.kind == "person") != (source.kind == "person") or \
-            (target.kind != "person" and target.kind != source.kind):
-        raise PeopleError(f"Group {target.id} holds {target.kind} faces and group {source.id} "
-                          f"{source.kind}; they cannot be one.")
+    if (target.kind == "person") != (source.kind == "person") or (
+        target.kind != "person" and target.kind != source.kind
+    ):
+        raise PeopleError(
+            f"Group {target.id} holds {target.kind} faces and group {source.id} "
+            f"{source.kind}; they cannot be one."
+        )
     if target.name and source.name and target.subject_id != source.subject_id:
-        raise PeopleError(f"Group {target.id} is {target.name} and group {source.id} is "
-                          f"{source.name}; rename one of them first.")
+        raise PeopleError(
+            f"Group {target.id} is {target.name} and group {source.id} is "
+            f"{source.name}; rename one of them first."
+        )
     with store.transaction():
         _merge(store, source, target)
     return facedb.group(store, target.id)
@@ -292,7 +311,8 @@ def _merge(store: Store, source: FaceGroup, target: FaceGroup) -> None:
         photo = store.photo(min(shared))
         raise PeopleError(
             f"Groups {target.id} and {source.id} both have a face in {photo.path if photo else min(shared)}, "
-            f"and two faces of one photo are never the same person; move the wrong face out first.")
+            f"and two faces of one photo are never the same person; move the wrong face out first."
+        )
     subject_id = target.subject_id or source.subject_id
     facedb.move_faces(store, source.id, target.id)
     facedb.drop_empty_groups(store)

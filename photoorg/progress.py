@@ -42,8 +42,11 @@ def format_duration(seconds: float | None) -> str:
 Work = Generator[Progress, None, T]
 
 
-def drive(work: Work[T], on_progress: Callable[[Progress], None] | None = None,
-          stop: Callable[[], bool] | None = None) -> T | None:
+def drive(
+    work: Work[T],
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> T | None:
     """Run a progress generator and return its result: the one loop the CLI, the
     watcher and the GUI share. After each event, `stop()` may end the work early (what
     it committed stays); the result is then None."""

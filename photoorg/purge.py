@@ -44,13 +44,9 @@ class PurgePlan:
         return [i for i in self.items if i.user_data]
 
 
-def _folder_doubt(
-    store: Store, root_id: int, path: str, device: int | None
-) -> str | None:
+def _folder_doubt(store: Store, root_id: int, path: str, device: int | None) -> str | None:
     """Why the photos of this folder cannot be purged now, or None."""
-    present = [
-        rel for rel, k in store.known_files(root_id).items() if k.state != "missing"
-    ]
+    present = [rel for rel, k in store.known_files(root_id).items() if k.state != "missing"]
     verdict = judge(path, evidence(path, device, present))
     if not verdict.online:
         return f"its folder is offline now: {verdict.reason}"
@@ -72,14 +68,6 @@ def plan_purge(store: Store) -> PurgePlan:
             plan.kept.append(Kept(photo, doubt))
             continue
         tags = tuple(t.tag for t in store.tags_of(photo.id) if t.source == "user")
-        names = tuple(
-            sorted(
-                {
-                    d.subject_name
-                    for d in store.detections_of(photo.id)
-                    if d.subject_name
-                }
-            )
-        )
+        names = tuple(sorted({d.subject_name for d in store.detections_of(photo.id) if d.subject_name}))
         plan.items.append(PurgeItem(photo, tags, names))
     return plan

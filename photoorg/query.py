@@ -90,8 +90,10 @@ def _date_start(value: str, token: str, key: str) -> tuple[date, str]:
     if key == "year":  # year: takes a plain year only: never offer year:2021-06
         problem = f"'{token}' is not a year; write a year from 1 to {MAX_YEAR}, such as year:2021."
     else:
-        problem = (f"'{token}' is not a date {key}: understands; write a year, year-month or "
-                   f"day such as {key}:2021, {key}:2021-06 or {key}:2021-06-30 (years 1 to {MAX_YEAR}).")
+        problem = (
+            f"'{token}' is not a date {key}: understands; write a year, year-month or "
+            f"day such as {key}:2021, {key}:2021-06 or {key}:2021-06-30 (years 1 to {MAX_YEAR})."
+        )
     if not m:
         raise QueryError(problem)
     year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)
@@ -130,9 +132,7 @@ def _filter(key: str, value: str, negated: bool, token: str) -> Filter:
     value = " ".join(value.split())
     if not value:
         example = {"in": "in:Holidays", "has": "has:dog", "tag": "tag:beach", "camera": "camera:canon"}
-        raise QueryError(
-            f"'{token}' has no value; write it like {example.get(key, key + ':something')}."
-        )
+        raise QueryError(f"'{token}' has no value; write it like {example.get(key, key + ':something')}.")
     if key in ("after", "before", "year"):
         return _date_filter(key, value, negated, token)
     if key == "has":
@@ -147,8 +147,9 @@ def _checked_text(text: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:  # bytes of another encoding, passed through by the shell
         shown = text.encode("utf-8", "backslashreplace").decode("utf-8")[:60]
-        raise QueryError(f"The query {shown!r} is not valid UTF-8 text; type it again in a "
-                         "UTF-8 terminal.") from None
+        raise QueryError(
+            f"The query {shown!r} is not valid UTF-8 text; type it again in a UTF-8 terminal."
+        ) from None
     return unicodedata.normalize("NFC", text)
 
 
@@ -157,8 +158,7 @@ def parse(text: str) -> Query:
     similar, similar_token = None, ""
     tokens = _tokens(_checked_text(text or ""))
     if len(tokens) > MAX_TERMS:
-        raise QueryError(f"A query holds at most {MAX_TERMS} words and filters; this one has "
-                         f"{len(tokens)}.")
+        raise QueryError(f"A query holds at most {MAX_TERMS} words and filters; this one has {len(tokens)}.")
     for raw in tokens:
         token = raw.replace('"', "")
         quoted = '"' in raw
@@ -167,8 +167,9 @@ def parse(text: str) -> Query:
         key_match = _KEY.match(body)  # the key itself is never inside quotes
         if key_match:
             value = key_match[2].replace('"', "")
-            similar, similar_token = _keyed(key_match[1].lower(), value, negated, token,
-                                            filters, (similar, similar_token))
+            similar, similar_token = _keyed(
+                key_match[1].lower(), value, negated, token, filters, (similar, similar_token)
+            )
         elif not quoted and _BARE_YEAR.match(body):
             # "Ana 2022": a bare year is a year filter; quote it to search for the text.
             filters.append(_date_filter("year", body, negated, token))
@@ -182,8 +183,9 @@ def parse(text: str) -> Query:
     return Query(tuple(terms), frozenset(phrases), tuple(excluded), tuple(filters), similar, similar_token)
 
 
-def _keyed(key: str, value: str, negated: bool, token: str, filters: list,
-           similar: tuple[str | None, str]) -> tuple[str | None, str]:
+def _keyed(
+    key: str, value: str, negated: bool, token: str, filters: list, similar: tuple[str | None, str]
+) -> tuple[str | None, str]:
     if key not in FILTER_KEYS:
         raise QueryError(
             f"'{token}' uses an unknown filter '{key}:'; the filters are "

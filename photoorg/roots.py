@@ -34,14 +34,10 @@ IGNORED_NAMES = frozenset(
         "desktop.ini",
     }
 )
-SAMPLE_SIZE = (
-    16  # known photos checked per judgement: 16 stats, well under a millisecond
-)
+SAMPLE_SIZE = 16  # known photos checked per judgement: 16 stats, well under a millisecond
 BULK_SHARE = 0.2  # more than this share of a root's photos gone in one pass...
 BULK_COUNT = 500  # ...or this many in one pass over all roots, is "bulk"
-BULK_FLOOR = (
-    10  # below this many, a pass is never bulk: small folders lose a few photos
-)
+BULK_FLOOR = 10  # below this many, a pass is never bulk: small folders lose a few photos
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,11 @@ def watch_is_complete(observer, watch, root: str) -> bool:
         return True
     folders = 1
     for top, dirs, _ in os.walk(root):
-        folders += sum(1 for d in dirs if not os.path.islink(os.path.join(top, d))
-                       and os.access(os.path.join(top, d), os.R_OK | os.X_OK))
+        folders += sum(
+            1
+            for d in dirs
+            if not os.path.islink(os.path.join(top, d)) and os.access(os.path.join(top, d), os.R_OK | os.X_OK)
+        )
     return len(watched) >= folders
 
 
@@ -82,8 +85,12 @@ class RootTracker:
     """The roots' states, for the watcher's worker thread. `lock` guards the table
     against readers on other threads (watched_roots)."""
 
-    def __init__(self, make_handler: Callable[[int, str], object],
-                 on_refused: Callable[[RootState, OSError], None], lock=None):
+    def __init__(
+        self,
+        make_handler: Callable[[int, str], object],
+        on_refused: Callable[[RootState, OSError], None],
+        lock=None,
+    ):
         self.observer = None  # set when the worker starts
         self.roots: dict[int, RootState] = {}
         self.lock = lock or threading.RLock()
@@ -96,16 +103,21 @@ class RootTracker:
     def modes(self) -> dict[str, str]:
         """Each root's path and how it is followed: watched | polling | offline."""
         with self.lock:
-            return {s.path: "offline" if s.offline else "polling" if s.polling else "watched"
-                    for s in self.roots.values()}
+            return {
+                s.path: "offline" if s.offline else "polling" if s.polling else "watched"
+                for s in self.roots.values()
+            }
 
     def polled(self) -> set[int]:
         """Roots the OS refused to watch and that are reachable: rescanned on a timer."""
         return {i for i, s in self.roots.items() if s.polling and not s.offline}
 
     def roots_of(self, paths: set[str]) -> set[int]:
-        return {root_id for root_id, state in self.roots.items()
-                if any(PurePath(p).is_relative_to(state.path) and p != state.path for p in paths)}
+        return {
+            root_id
+            for root_id, state in self.roots.items()
+            if any(PurePath(p).is_relative_to(state.path) and p != state.path for p in paths)
+        }
 
     def still_watched(self, root_id: int) -> bool:
         """The root is the very folder the OS watches (not a mount point left behind)."""

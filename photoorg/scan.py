@@ -68,8 +68,7 @@ def _display(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def walk(root: str, root_id: int, problems: list[ScanProblem],
-         unreadable: list[str]) -> Iterator[FoundFile]:
+def walk(root: str, root_id: int, problems: list[ScanProblem], unreadable: list[str]) -> Iterator[FoundFile]:
     """Supported files under root. Follows folder symlinks once (loops are reported,
     not followed) and records every folder or file it cannot read."""
     visited: set[tuple[int, int]] = set()
@@ -80,7 +79,8 @@ def walk(root: str, root_id: int, problems: list[ScanProblem],
             st = os.stat(folder)
             if (st.st_dev, st.st_ino) in visited:
                 problems.append(
-                    ScanProblem(root_id, _display(folder), "symlink loop: folder already scanned"))
+                    ScanProblem(root_id, _display(folder), "symlink loop: folder already scanned")
+                )
                 continue
             visited.add((st.st_dev, st.st_ino))
             entries = list(os.scandir(folder))
@@ -105,10 +105,13 @@ def walk(root: str, root_id: int, problems: list[ScanProblem],
                 try:
                     rel.encode("utf-8")
                 except UnicodeEncodeError:
-                    problems.append(ScanProblem(
-                        root_id, _display(entry.path),
-                        "file name is not valid UTF-8; rename the file to index it",
-                    ))
+                    problems.append(
+                        ScanProblem(
+                            root_id,
+                            _display(entry.path),
+                            "file name is not valid UTF-8; rename the file to index it",
+                        )
+                    )
                     continue
                 yield FoundFile(rel, st.st_size, st.st_mtime_ns)
 
@@ -136,8 +139,7 @@ class Survey:
 Skip = Callable[[str, FoundFile], bool]
 
 
-def survey(store: Store, root_id: int, skip: Skip | None = None,
-           confirm: bool = False) -> Survey:
+def survey(store: Store, root_id: int, skip: Skip | None = None, confirm: bool = False) -> Survey:
     """confirm: the user says the photos are really gone (not an unplugged drive):
     a reachable folder is scanned even where none of its known photos is there."""
     root = store.root(root_id)
@@ -165,14 +167,16 @@ def survey(store: Store, root_id: int, skip: Skip | None = None,
             found_here.changed.append(found)
     found_here.result.seen = len(seen)
     found_here.gone = [
-        k for rel, k in known.items()
+        k
+        for rel, k in known.items()
         if rel not in seen and k.state != "missing" and not _under_any(rel, root.path, unreadable)
     ]
     return found_here
 
 
-def scan(store: Store, root_ids: list[int], batch_size: int = 500,
-         skip: Skip | None = None, confirm: bool = False) -> Work[list[ScanResult]]:
+def scan(
+    store: Store, root_ids: list[int], batch_size: int = 500, skip: Skip | None = None, confirm: bool = False
+) -> Work[list[ScanResult]]:
     """Survey every root first, then mark what is gone as missing, then write what is
     new: so a file moved from one root to another is recognised whichever root comes
     first. Yields progress while hashing; returns one result per root. `confirm`:
@@ -227,8 +231,7 @@ def _hash_or_problem(s: Survey, found: FoundFile) -> str | None:
         return None
 
 
-def _write(store: Store, s: Survey, found: FoundFile, kind: str, digest: str,
-           moved: set[int]) -> None:
+def _write(store: Store, s: Survey, found: FoundFile, kind: str, digest: str, moved: set[int]) -> None:
     old = s.known.get(found.rel_path)
     if kind == "changed" and old is not None:
         if old.state == "missing" and old.hash == digest:  # the same file came back
@@ -250,8 +253,9 @@ def _write(store: Store, s: Survey, found: FoundFile, kind: str, digest: str,
 # -- rows that follow the watcher's move and delete events ------------------------------
 
 
-def follow_events(store: Store, changes: list[Change], roots: dict[int, str],
-                  still_watched: Callable[[int], bool]) -> tuple[int, list[int]]:
+def follow_events(
+    store: Store, changes: list[Change], roots: dict[int, str], still_watched: Callable[[int], bool]
+) -> tuple[int, list[int]]:
     """Rows follow the observer's move events, in order, in one transaction; returns
     how many moved and the ids marked missing. Events may be stale, the disk is not: a
     move is applied only if its destination exists, a deletion only if the file is
@@ -291,7 +295,7 @@ def _move_rows(store: Store, c: Change, root: str) -> int:
         return 0
     moved = 0
     for rel, known in _rows_at(store, c.root_id, src, c.is_dir).items():
-        new_rel = dest + rel[len(src):]
+        new_rel = dest + rel[len(src) :]
         # A destination that already has a row (a file moved over another) is
         # left to the rescan, which sees the replaced file as changed.
         if store.file_at(c.root_id, new_rel) is None:

@@ -102,8 +102,9 @@ def cutoff(null: np.ndarray, z: float = CUTOFF_Z) -> float:
     return median + z * max(spread, 1e-6)
 
 
-def search(store: Store, query: str, limit: int = 50, *, text_encoder=None,
-           vectors=None, offset: int = 0) -> list[SearchHit]:
+def search(
+    store: Store, query: str, limit: int = 50, *, text_encoder=None, vectors=None, offset: int = 0
+) -> list[SearchHit]:
     q = parse(query)
     if limit <= 0:
         return []
@@ -137,6 +138,7 @@ def _conditions(q: Query) -> list[Condition]:
 
 
 # -- tiers -----------------------------------------------------------------------
+
 
 def _exact(store, q, conditions, need, found) -> None:
     singles = [q.text] + (list(q.terms) if len(q.terms) == 1 else [])
@@ -177,7 +179,8 @@ def _meaning(store, q, conditions, need, found, text_encoder, vectors) -> None:
     cut = cutoff(null)
     rows = np.flatnonzero(scores >= cut)  # one fancy index into the memory map, not a loop
     best: dict[int, tuple[float, int | None]] = {
-        pid: (s, None) for pid, s in zip(keys[rows, 0].tolist(), scores[rows].tolist())}
+        pid: (s, None) for pid, s in zip(keys[rows, 0].tolist(), scores[rows].tolist())
+    }
     if q.terms:  # boxes answer text ("dog on a sofa"), not "photos like this one"
         rkeys, rscores, rnull = index.search(vector, regions=True)
         rcut = cutoff(rnull) if len(rnull) >= MIN_NULL else cut
@@ -198,7 +201,7 @@ def _take_verified(store, ordered, conditions, need, found, label) -> None:
     for size in itertools.chain(_VERIFY_CHUNKS, itertools.repeat(_VERIFY_CHUNKS[-1])):
         if start >= len(ordered) or len(found) >= need:
             return
-        chunk = ordered[start:start + size]
+        chunk = ordered[start : start + size]
         start += size
         ok = sql.keep(store, [pid for pid, _ in chunk], conditions)
         for pid, (score, det) in chunk:
@@ -269,6 +272,7 @@ def _index(store, model, vectors):
 
 # -- reasons ---------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=4096)
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -282,7 +286,8 @@ def _finish(store: Store, q: Query, found: dict[int, _Found]) -> list[SearchHit]
     photos = {p.id: p for p in store.photos(ids)}
     boxes = sql.boxes(store, ids)
     wanted_tags = [t for t in dict.fromkeys([q.text, *q.terms]) if t] + [
-        f.value for f in q.filters if f.key in ("tag", "has") and not f.negated]
+        f.value for f in q.filters if f.key in ("tag", "has") and not f.negated
+    ]
     tags = sql.tag_scores(store, ids, wanted_tags)
     fts = sql.fts_rows(store, [i for i in ids if found[i].tier == "words"])
     hits = []
@@ -318,8 +323,11 @@ def _reasons(q, hit, tags, boxes, fts_row, why, det) -> int | None:
         why += _word_reasons(q, fts_row)
     if hit.tier == "filter":
         explained = ("tag", "person", "pet") + (("has",) if labels else ())
-        why += [f.token for f in q.filters if f.key not in explained or f.negated
-                or (f.key == "has" and f.value not in labels)]
+        why += [
+            f.token
+            for f in q.filters
+            if f.key not in explained or f.negated or (f.key == "has" and f.value not in labels)
+        ]
     if hit.tier == "recent":
         why.append("most recent")
     why[:] = list(dict.fromkeys(why))
@@ -328,8 +336,9 @@ def _reasons(q, hit, tags, boxes, fts_row, why, det) -> int | None:
 
 def _word_reasons(q: Query, fts_row: tuple[str, str, str]) -> list[str]:
     out = []
-    columns = [(col, [_fold(w) for w in words(text or "")])
-               for col, text in zip(("path", "tag", "name"), fts_row)]
+    columns = [
+        (col, [_fold(w) for w in words(text or "")]) for col, text in zip(("path", "tag", "name"), fts_row)
+    ]
     for term in q.terms:
         for w in words(term):
             fw = _fold(w)
@@ -341,13 +350,14 @@ def _word_reasons(q: Query, fts_row: tuple[str, str, str]) -> list[str]:
 
 # -- completions -----------------------------------------------------------------
 
+
 def completions(store: Store, prefix: str, limit: int = 20) -> list[str]:
     """Completions for the last word of `prefix`, each the whole text with that word
     completed: filter keywords, has: values, tags and names (person:/pet: for names)."""
     head, _, last = prefix.rpartition(" ")
     head = head + " " if head else ""
     neg = "-" if last.startswith("-") else ""
-    last = last[len(neg):]
+    last = last[len(neg) :]
     key, colon, value = last.partition(":")
     out: list[str] = []
     if colon:

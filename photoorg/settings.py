@@ -18,8 +18,13 @@ from .fileio import atomic_write_text
 FILENAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "int8")  # CLIP's image tower on the CPU (models/clip_onnx.py)
-_ROLE_KEYS = {"clip": "clip", "detector": "detector", "segmenter": "segmenter",
-              "face": "face", "face-landmarks": "face_landmarks"}
+_ROLE_KEYS = {
+    "clip": "clip",
+    "detector": "detector",
+    "segmenter": "segmenter",
+    "face": "face",
+    "face-landmarks": "face_landmarks",
+}
 
 
 class SettingsError(UserError):
@@ -71,10 +76,12 @@ def load_settings(folder: Path) -> Settings:
     except ValueError as e:
         raise SettingsError(
             f"The settings file {path} is not valid JSON ({e}); fix it or delete it to "
-            f"return to the defaults.") from None
+            f"return to the defaults."
+        ) from None
     if not isinstance(raw, dict):
-        raise SettingsError(f"The settings file {path} must hold one JSON object "
-                            f"such as {{\"device\": \"auto\"}}.")
+        raise SettingsError(
+            f'The settings file {path} must hold one JSON object such as {{"device": "auto"}}.'
+        )
     return validate(raw, path)
 
 
@@ -82,18 +89,18 @@ def validate(raw: dict, path: Path | str = FILENAME) -> Settings:
     known = {f.name for f in fields(Settings)}
     for key, value in raw.items():
         if key not in known:
-            raise SettingsError(f"{path}: unknown setting {key!r}; the settings are "
-                                f"{', '.join(sorted(known))}.")
+            raise SettingsError(
+                f"{path}: unknown setting {key!r}; the settings are {', '.join(sorted(known))}."
+            )
         if not isinstance(value, str):
-            raise SettingsError(f"{path}: the setting {key!r} must be a string, "
-                                f"not {json.dumps(value)}.")
+            raise SettingsError(f"{path}: the setting {key!r} must be a string, not {json.dumps(value)}.")
     settings = Settings(**raw)
     if settings.device not in DEVICES:
-        raise SettingsError(f"{path}: device {settings.device!r} is not one of "
-                            f"{', '.join(DEVICES)}.")
+        raise SettingsError(f"{path}: device {settings.device!r} is not one of {', '.join(DEVICES)}.")
     if settings.precision not in PRECISIONS:
-        raise SettingsError(f"{path}: precision {settings.precision!r} is not one of "
-                            f"{', '.join(PRECISIONS)}.")
+        raise SettingsError(
+            f"{path}: precision {settings.precision!r} is not one of {', '.join(PRECISIONS)}."
+        )
     for role in _ROLE_KEYS:
         _check_model(path, role, settings.model(role))
     return settings
@@ -107,8 +114,9 @@ def _check_model(path, role: str, name: str) -> None:
     if spec is None:
         raise SettingsError(f"{path}: {role} model {name!r} is unknown; choose one of {choices}.")
     if spec.role != role:
-        raise SettingsError(f"{path}: {name!r} is a {spec.role} model, not a {role} model; "
-                            f"choose one of {choices}.")
+        raise SettingsError(
+            f"{path}: {name!r} is a {spec.role} model, not a {role} model; choose one of {choices}."
+        )
 
 
 def save_settings(folder: Path, settings: Settings) -> Path:
@@ -124,4 +132,3 @@ def use_model(folder: Path, name: str) -> Settings:
     settings = replace(load_settings(folder), **{_ROLE_KEYS[spec.role]: name})
     save_settings(folder, settings)
     return settings
-

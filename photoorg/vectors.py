@@ -116,7 +116,7 @@ def _int8_scores(codes: np.ndarray, scales: np.ndarray, query: np.ndarray) -> np
         return (raw.astype(np.int32) << 16).view(np.float32) * scales
     out = np.empty(len(codes), np.float32)
     for start in range(0, len(codes), 32768):
-        out[start:start + 32768] = codes[start:start + 32768].astype(np.float32) @ query
+        out[start : start + 32768] = codes[start : start + 32768].astype(np.float32) @ query
     return out * scales
 
 
@@ -147,8 +147,9 @@ class _Segment:
         so opening costs the same at 1M rows as at 1k, and a file cut short, replaced
         or rewritten by another library is still caught."""
         sizes = {"codes": self.dim, "scales": 4, "keys": 16}
-        if count and any(not p.exists() or p.stat().st_size < count * sizes[k]
-                         for k, p in self.paths.items()):
+        if count and any(
+            not p.exists() or p.stat().st_size < count * sizes[k] for k, p in self.paths.items()
+        ):
             return False
         self.count = count
         self._map()
@@ -205,8 +206,11 @@ class _Segment:
 
     def compact(self) -> None:
         keep = np.flatnonzero(self.live)
-        arrays = {"codes": np.asarray(self.codes[keep]), "scales": np.asarray(self.scales[keep]),
-                  "keys": np.asarray(self.keys[keep])}
+        arrays = {
+            "codes": np.asarray(self.codes[keep]),
+            "scales": np.asarray(self.scales[keep]),
+            "keys": np.asarray(self.keys[keep]),
+        }
         for name, arr in arrays.items():
             tmp = self.paths[name].with_suffix(".tmp")
             arr.tofile(tmp)
@@ -253,8 +257,12 @@ class VectorIndex:
         folder = Path(folder or cls.folder_for(store, model))
         meta = _read_meta(folder)
         born = sql.library_born(store)
-        if (meta and meta.get("format") == FORMAT and meta.get("model") == model
-                and meta.get("born") in (None, born)):  # files of an earlier library.db: rebuilt
+        if (
+            meta
+            and meta.get("format") == FORMAT
+            and meta.get("model") == model
+            and meta.get("born") in (None, born)
+        ):  # files of an earlier library.db: rebuilt
             index = cls(folder, model, meta["dim"])
             index.born = born
             if index._load(meta):
@@ -266,8 +274,9 @@ class VectorIndex:
 
     def _load(self, meta: dict) -> bool:
         self.seq = meta["seq"]
-        return (self.photos.load(meta["photos"], meta.get("photos_tail"))
-                and self.regions.load(meta["regions"], meta.get("regions_tail")))
+        return self.photos.load(meta["photos"], meta.get("photos_tail")) and self.regions.load(
+            meta["regions"], meta.get("regions_tail")
+        )
 
     def __len__(self) -> int:
         return int(self.photos.live.sum())
@@ -345,10 +354,17 @@ class VectorIndex:
                 seg.append(keys, matrix)
 
     def _save(self) -> None:
-        meta = {"format": FORMAT, "model": self.model, "dim": self.dim, "seq": self.seq,
-                "born": self.born,
-                "photos": self.photos.count, "regions": self.regions.count,
-                "photos_tail": self.photos.tail_digest(), "regions_tail": self.regions.tail_digest()}
+        meta = {
+            "format": FORMAT,
+            "model": self.model,
+            "dim": self.dim,
+            "seq": self.seq,
+            "born": self.born,
+            "photos": self.photos.count,
+            "regions": self.regions.count,
+            "photos_tail": self.photos.tail_digest(),
+            "regions_tail": self.regions.tail_digest(),
+        }
         atomic_write_text(self.folder / "meta.json", json.dumps(meta))
 
     # -- searching -------------------------------------------------------------

@@ -105,7 +105,8 @@ class _Handler:
             _hidden_or_unsupported(os.path.relpath(p, self.root), event.is_directory)
             # The library's own writes (thumbnails) when it lives inside a root:
             # reacting to them would rescan after every index batch.
-            or p != self.service._library and PurePath(p).is_relative_to(self.service._library)
+            or p != self.service._library
+            and PurePath(p).is_relative_to(self.service._library)
             for p in paths
         ):
             return
@@ -117,9 +118,13 @@ class WatchService:
     `stop()`; `wait_idle(timeout)` blocks until all seen changes are scanned and
     indexed. Use as a context manager to stop it on the way out."""
 
-    def __init__(self, folder: Path | str, open_library: Callable[[Path], object],
-                 on_notice: Callable[[Notice], None] | None = None,
-                 options: WatchOptions | None = None):
+    def __init__(
+        self,
+        folder: Path | str,
+        open_library: Callable[[Path], object],
+        on_notice: Callable[[Notice], None] | None = None,
+        options: WatchOptions | None = None,
+    ):
         self.folder = Path(folder)
         # A factory (photoorg.Library), so that the Library may hand out watchers
         # without this module importing it back.
@@ -139,8 +144,9 @@ class WatchService:
         self._paused = False
         self._control = Control()
         self._thread: threading.Thread | None = None
-        self._roots = RootTracker(lambda root_id, path: _Handler(self, root_id, path),
-                                  self._refused, lock=self._cond)
+        self._roots = RootTracker(
+            lambda root_id, path: _Handler(self, root_id, path), self._refused, lock=self._cond
+        )
         self._next_recheck = 0.0
         self._said: set[str] = set()
         self._dirty: set[int] = set()  # roots to rescan, kept until a pass succeeds
@@ -226,8 +232,13 @@ class WatchService:
             self._cond.notify_all()
 
     def _idle(self) -> bool:
-        return (self._started and not self._working and self._events.empty
-                and not self._index_left and not self._dirty)
+        return (
+            self._started
+            and not self._working
+            and self._events.empty
+            and not self._index_left
+            and not self._dirty
+        )
 
     def _next_wake(self) -> float:
         wake = [self._next_recheck]
@@ -241,8 +252,7 @@ class WatchService:
         return min(wake)
 
     def _due(self, now: float) -> bool:
-        return (self._index_left or (bool(self._dirty) and now >= self._retry_at)
-                or now >= self._next_wake())
+        return self._index_left or (bool(self._dirty) and now >= self._retry_at) or now >= self._next_wake()
 
     # -- worker ----------------------------------------------------------------
 
@@ -296,8 +306,9 @@ class WatchService:
             # Marked dirty before anything can fail, so a failed pass is retried.
             self._dirty |= {c.root_id for c in changes} | self._roots.roots_of(held)
         if changes:
-            moved, gone = follow_events(self._lib.store, changes, self._roots.paths(),
-                                        self._roots.still_watched)
+            moved, gone = follow_events(
+                self._lib.store, changes, self._roots.paths(), self._roots.still_watched
+            )
         if now >= self._next_recheck:
             self._dirty |= self._roots.recheck(self._lib.store.roots())
             self._next_recheck = now + self.options.recheck
@@ -328,8 +339,10 @@ class WatchService:
         # A root removed by another process since the last recheck has no row to scan
         # (the scan failed on it); the next recheck stops watching it.
         root_ids = [i for i in root_ids if i in was_online]
-        results = drive(scan(store, root_ids, skip=self._skip),
-                        lambda p: self._notify("progress", f"scanning {p.done}/{p.total}", progress=p))
+        results = drive(
+            scan(store, root_ids, skip=self._skip),
+            lambda p: self._notify("progress", f"scanning {p.done}/{p.total}", progress=p),
+        )
         self.passes += 1
         self._forget_old_touches()
         # Deleted files the events reported: missing unless the scan found them moved.
@@ -342,15 +355,23 @@ class WatchService:
 
     @staticmethod
     def _add(batch: Batch, r: ScanResult) -> Batch:
-        return Batch(batch.scan_pass, batch.new + r.new, batch.changed + r.changed,
-                     batch.moved + r.moved, batch.missing + r.missing)
+        return Batch(
+            batch.scan_pass,
+            batch.new + r.new,
+            batch.changed + r.changed,
+            batch.moved + r.moved,
+            batch.missing + r.missing,
+        )
 
     def _after_scan(self, root_id: int, result: ScanResult, was_online: bool) -> None:
         path = self._roots.roots[root_id].path
         change = self._roots.after_scan(root_id, result.online, was_online)
         if change == "offline":
-            self._notify("offline", f"{path}: offline: {result.offline_reason}; "
-                         "its photos are kept and stay searchable.", path)
+            self._notify(
+                "offline",
+                f"{path}: offline: {result.offline_reason}; its photos are kept and stay searchable.",
+                path,
+            )
         elif change == "online":
             self._lib.store.requeue_errors(root_id)
             self._notify("online", f"{path}: back online; reconciled by a rescan.", path)
@@ -382,9 +403,11 @@ class WatchService:
             return
         work = self._lib.index(control=self._control, batch_size=self.options.index_batch)
         try:
-            report = drive(work, lambda p: self._notify("progress", f"indexing {p.done}/{p.total}",
-                                                        progress=p),
-                           stop=lambda: self._paused or self._rescan_due())
+            report = drive(
+                work,
+                lambda p: self._notify("progress", f"indexing {p.done}/{p.total}", progress=p),
+                stop=lambda: self._paused or self._rescan_due(),
+            )
         except Exception as e:  # e.g. a model that is not installed: say so, keep watching
             self._set_index_left(False)
             self._notify("error", f"indexing stopped: {e}")

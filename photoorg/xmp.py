@@ -93,9 +93,7 @@ def to_displayed(box, orientation: int):
     return _map_box(box, orientation, inverse=False)
 
 
-def _map_point(
-    x: float, y: float, orientation: int, inverse: bool
-) -> tuple[float, float]:
+def _map_point(x: float, y: float, orientation: int, inverse: bool) -> tuple[float, float]:
     forward = {
         1: lambda x, y: (x, y),
         2: lambda x, y: (1 - x, y),
@@ -133,18 +131,12 @@ def orientation_of(path: str) -> int:
 def _items(node: ET.Element | None) -> list[str]:
     if node is None:
         return []
-    return [
-        (li.text or "").strip()
-        for li in node.iter(q("rdf:li"))
-        if (li.text or "").strip()
-    ]
+    return [(li.text or "").strip() for li in node.iter(q("rdf:li")) if (li.text or "").strip()]
 
 
 def _props(node: ET.Element) -> dict:
     """A struct's fields by qualified name, whether written as attributes or elements."""
-    found: dict = {
-        k: v for k, v in node.attrib.items() if not k.startswith(f"{{{NS['rdf']}}}")
-    }
+    found: dict = {k: v for k, v in node.attrib.items() if not k.startswith(f"{{{NS['rdf']}}}")}
     for child in node:
         if child.tag == q("rdf:Description"):
             found.update(_props(child))
@@ -173,14 +165,9 @@ def parse(text: bytes | str) -> XmpData:
         raise XmpError(f"not valid XMP ({e})") from None
     data = XmpData()
     leaves = set(_items(root.find(f".//{q('dc:subject')}")))
-    paths = {
-        p.replace("|", "/")
-        for p in _items(root.find(f".//{q('lr:hierarchicalSubject')}"))
-    }
+    paths = {p.replace("|", "/") for p in _items(root.find(f".//{q('lr:hierarchicalSubject')}"))}
     paths |= set(_items(root.find(f".//{q('digiKam:TagsList')}")))
-    covered = {p.rsplit("/", 1)[-1] for p in paths} | {
-        p.split("/")[0] for p in paths if "/" in p
-    }
+    covered = {p.rsplit("/", 1)[-1] for p in paths} | {p.split("/")[0] for p in paths if "/" in p}
     data.keywords = {p for p in paths if not p.startswith(PEOPLE + "/") and p != PEOPLE}
     data.keywords |= {k for k in leaves if k not in covered}
     regions = root.find(f".//{q('mwg-rs:Regions')}")
@@ -279,9 +266,7 @@ def _take(descriptions: list[ET.Element], name: str) -> list[ET.Element]:
     return found
 
 
-def _other_regions(
-    old: list[ET.Element], list_path: str, name_of, ours: set[str]
-) -> list[ET.Element]:
+def _other_regions(old: list[ET.Element], list_path: str, name_of, ours: set[str]) -> list[ET.Element]:
     """Region entries another app wrote, for names photoorg does not write."""
     kept = []
     for node in old:
@@ -299,17 +284,13 @@ def merge(existing: bytes | None, data: XmpData) -> bytes:
         try:
             root = ET.fromstring(existing)
         except ET.ParseError as e:
-            raise XmpError(
-                f"the sidecar is not valid XMP ({e}); it was left as it was"
-            ) from None
+            raise XmpError(f"the sidecar is not valid XMP ({e}); it was left as it was") from None
     else:
         root = ET.Element(q("x:xmpmeta"))
     rdf = root if root.tag == q("rdf:RDF") else root.find(q("rdf:RDF"))
     if rdf is None:
         rdf = _sub(root, "rdf:RDF")
-    descriptions = rdf.findall(q("rdf:Description")) or [
-        _sub(rdf, "rdf:Description", rdf__about="")
-    ]
+    descriptions = rdf.findall(q("rdf:Description")) or [_sub(rdf, "rdf:Description", rdf__about="")]
     old = {name: _take(descriptions, name) for name in OURS}
     before = parse(existing) if existing else XmpData()
     desc = descriptions[0]
@@ -317,9 +298,7 @@ def merge(existing: bytes | None, data: XmpData) -> bytes:
     names = sorted({r.name for r in data.regions}, key=str.lower)
     people = [f"{PEOPLE}/{n}" for n in names]
     previous_people = {r.name for r in before.regions}
-    people += [
-        f"{PEOPLE}/{n}" for n in sorted(previous_people - set(names), key=str.lower)
-    ]
+    people += [f"{PEOPLE}/{n}" for n in sorted(previous_people - set(names), key=str.lower)]
     paths = keywords + people
     if paths:
         _array(
@@ -328,24 +307,17 @@ def merge(existing: bytes | None, data: XmpData) -> bytes:
             "Bag",
             sorted({p.rsplit("/", 1)[-1] for p in paths}, key=str.lower),
         )
-        _array(
-            desc, "lr:hierarchicalSubject", "Bag", [p.replace("/", "|") for p in paths]
-        )
+        _array(desc, "lr:hierarchicalSubject", "Bag", [p.replace("/", "|") for p in paths])
         _array(desc, "digiKam:TagsList", "Seq", paths)
     _write_regions(desc, data, old, set(names))
     persons = sorted(
-        {r.name for r in data.regions if r.kind == "Face"}
-        | set(_items_of(old["Iptc4xmpExt:PersonInImage"])),
+        {r.name for r in data.regions if r.kind == "Face"} | set(_items_of(old["Iptc4xmpExt:PersonInImage"])),
         key=str.lower,
     )
     if persons:
         _array(desc, "Iptc4xmpExt:PersonInImage", "Bag", persons)
     ET.indent(root, "  ")
-    return (
-        b'<?xml version="1.0" encoding="UTF-8"?>\n'
-        + ET.tostring(root, encoding="utf-8")
-        + b"\n"
-    )
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
 
 
 def _items_of(nodes: list[ET.Element]) -> list[str]:
@@ -412,22 +384,12 @@ class XmpReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, why)
 
 
-def photo_data(
-    store: Store, photo: Photo, auto: bool, kinds: dict[str, str]
-) -> XmpData:
-    tags = [
-        t.tag
-        for t in store.tags_of(photo.id)
-        if t.source == "user" or (auto and t.source == "auto")
-    ]
+def photo_data(store: Store, photo: Photo, auto: bool, kinds: dict[str, str]) -> XmpData:
+    tags = [t.tag for t in store.tags_of(photo.id) if t.source == "user" or (auto and t.source == "auto")]
     orientation = orientation_of(photo.path)
     dims = None
     if photo.width and photo.height:
-        dims = (
-            (photo.height, photo.width)
-            if orientation in (5, 6, 7, 8)
-            else (photo.width, photo.height)
-        )
+        dims = (photo.height, photo.width) if orientation in (5, 6, 7, 8) else (photo.width, photo.height)
     regions = [
         Region(
             d.subject_name,
@@ -494,9 +456,7 @@ def read(store: Store, photos: list[Photo]) -> ImportReport:
             for region in data.regions:
                 if any(d.subject_name == region.name for d in boxes):
                     continue
-                subject = store.subject(
-                    region.name, "pet" if region.kind == "Pet" else "person"
-                )
+                subject = store.subject(region.name, "pet" if region.kind == "Pet" else "person")
                 box = to_displayed(region.box, orientation)
                 match = max(
                     (d for d in boxes if d.subject_id is None),

@@ -27,9 +27,18 @@ TINY_CLIP = {
 }
 
 
-def write_photo(path: Path, size=(64, 48), color=(200, 120, 40), *, taken: str | None = None,
-                make: str | None = None, model: str | None = None, orientation: int | None = None,
-                gps: tuple[float, float] | None = None, fmt: str | None = None) -> Path:
+def write_photo(
+    path: Path,
+    size=(64, 48),
+    color=(200, 120, 40),
+    *,
+    taken: str | None = None,
+    make: str | None = None,
+    model: str | None = None,
+    orientation: int | None = None,
+    gps: tuple[float, float] | None = None,
+    fmt: str | None = None,
+) -> Path:
     """A real image file with real EXIF, as a camera would write it."""
     from PIL import Image
     from PIL.ExifTags import IFD, Base
@@ -48,10 +57,14 @@ def write_photo(path: Path, size=(64, 48), color=(200, 120, 40), *, taken: str |
         exif.get_ifd(IFD.Exif)[Base.DateTimeOriginal] = taken
     if gps:
         lat, lon = gps
-        exif.get_ifd(IFD.GPSInfo).update({
-            1: "N" if lat >= 0 else "S", 2: (abs(lat), 0.0, 0.0),
-            3: "E" if lon >= 0 else "W", 4: (abs(lon), 0.0, 0.0),
-        })
+        exif.get_ifd(IFD.GPSInfo).update(
+            {
+                1: "N" if lat >= 0 else "S",
+                2: (abs(lat), 0.0, 0.0),
+                3: "E" if lon >= 0 else "W",
+                4: (abs(lon), 0.0, 0.0),
+            }
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"exif": exif} if fmt in (None, "JPEG", "WEBP", "PNG", "TIFF") else {}
     image.save(path, fmt, **kwargs)
@@ -61,8 +74,13 @@ def write_photo(path: Path, size=(64, 48), color=(200, 120, 40), *, taken: str |
 @pytest.fixture
 def photo_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "photos"
-    write_photo(folder / "beach" / "sunny_day.jpg", taken="2021:07:14 12:00:00", make="Canon",
-                model="EOS R6", gps=(43.5, -1.5))
+    write_photo(
+        folder / "beach" / "sunny_day.jpg",
+        taken="2021:07:14 12:00:00",
+        make="Canon",
+        model="EOS R6",
+        gps=(43.5, -1.5),
+    )
     write_photo(folder / "beach" / "evening.jpg", color=(10, 40, 90), taken="2022:08:01 20:30:00")
     write_photo(folder / "home" / "cat.png", size=(80, 60), fmt="PNG")
     write_photo(folder / "rotated.jpg", size=(64, 32), orientation=6, taken="2020:01:01 09:00:00")

@@ -39,9 +39,12 @@ def face_model():
     from photoorg.models.faces import FaceModel
 
     files, _ = need_faces()
-    return FaceModel(files / "shape_predictor_5_face_landmarks.dat",
-                     files / "dlib_face_recognition_resnet_model_v1.dat",
-                     "dlib-face-landmarks-5", "dlib-face-resnet-v1")
+    return FaceModel(
+        files / "shape_predictor_5_face_landmarks.dat",
+        files / "dlib_face_recognition_resnet_model_v1.dat",
+        "dlib-face-landmarks-5",
+        "dlib-face-resnet-v1",
+    )
 
 
 def copy_people(target: Path, people: dict[str, int]) -> dict[str, str]:

@@ -11,9 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 def scene(seed: int, size=(640, 480)) -> Image.Image:
     rng = np.random.default_rng(seed)
-    image = Image.fromarray(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)).resize(
-        size, Image.BICUBIC
-    )
+    image = Image.fromarray(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)).resize(size, Image.BICUBIC)
     draw = ImageDraw.Draw(image)
     for _ in range(6):
         x, y = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))

@@ -39,9 +39,7 @@ PIECES = st.sampled_from(
         "e\u0301",
     ]
 )
-QUERY = st.lists(st.one_of(PIECES, st.text(ANY_CHAR, max_size=8)), max_size=30).map(
-    "".join
-)
+QUERY = st.lists(st.one_of(PIECES, st.text(ANY_CHAR, max_size=8)), max_size=30).map("".join)
 FUZZ = settings(
     max_examples=300,
     deadline=None,
@@ -63,9 +61,7 @@ def library(tmp_path_factory):
     drive(lib.scan())
     photo = lib.photo(folder / "photos" / "beach.jpg")
     lib.tag(photo.path, add=["Wedding"])
-    [box] = lib.store.replace_detections(
-        photo.id, "m", [Detection("person", 0.9, (0, 0, 1, 1))]
-    )
+    [box] = lib.store.replace_detections(photo.id, "m", [Detection("person", 0.9, (0, 0, 1, 1))])
     lib.name_box(box, "Ana")
     yield lib, photo, box
     lib.close()
@@ -119,8 +115,5 @@ def test_tags_and_names_are_stored_whole_or_refused(library, text):
     except UserError:
         pass
     else:
-        assert (
-            lib.detections(photo)[0].subject_name.casefold()
-            == " ".join(text.split()).casefold()
-        )
+        assert lib.detections(photo)[0].subject_name.casefold() == " ".join(text.split()).casefold()
     lib.name_box(box, "Ana")

@@ -96,9 +96,7 @@ def test_vector_index_meta_keeps_the_old_one(tmp_path, monkeypatch):
     index = VectorIndex.open(store, "m")
     meta = index.folder / "meta.json"
     before = meta.read_text()
-    monkeypatch.setattr(
-        os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full"))
-    )
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
     index.seq += 1
     with pytest.raises(UserError, match="full"):
         index._save()

@@ -13,8 +13,13 @@ from tests.conftest import write_photo
 
 def photoorg(library, *args, check=True):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "-m", "photoorg", "--library", str(library), *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "photoorg", "--library", str(library), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert "Traceback" not in done.stderr, done.stderr
     if check:
         assert done.returncode == 0, done.stderr
@@ -38,15 +43,29 @@ def messy_dir(photo_dir):
 def test_add_status_errors_end_to_end(tmp_path, messy_dir):
     lib = tmp_path / "lib"
     added = photoorg(lib, "add", str(messy_dir))
-    for name, reason in [("truncated.jpg", "truncated"), ("notes.jpg", "not an image"),
-                         ("empty.jpg", "empty"), ("huge.png", "megapixel"),
-                         ("loop.jpg", "symlink loop"), (".jpg", "UTF-8")]:
-        assert any(name in line and reason in line
-                   for line in added.stdout.splitlines()), (name, added.stdout)
+    for name, reason in [
+        ("truncated.jpg", "truncated"),
+        ("notes.jpg", "not an image"),
+        ("empty.jpg", "empty"),
+        ("huge.png", "megapixel"),
+        ("loop.jpg", "symlink loop"),
+        (".jpg", "UTF-8"),
+    ]:
+        assert any(name in line and reason in line for line in added.stdout.splitlines()), (
+            name,
+            added.stdout,
+        )
     status = json.loads(photoorg(lib, "status", "--json").stdout)
     assert status["counts"] == {"pending": 0, "indexed": 4, "error": 4, "missing": 0}
-    assert status["roots"] == [{"path": str(messy_dir), "online": True, "offline_reason": None,
-                                "counts": status["counts"], "unconfirmed_missing": 0}]
+    assert status["roots"] == [
+        {
+            "path": str(messy_dir),
+            "online": True,
+            "offline_reason": None,
+            "counts": status["counts"],
+            "unconfirmed_missing": 0,
+        }
+    ]
     errors = json.loads(photoorg(lib, "errors", "--json").stdout)
     assert len(errors) == 6
     assert all(e["path"].startswith(str(messy_dir)) and e["reason"] for e in errors)
@@ -80,8 +99,13 @@ def test_manual_tags_and_remove_root_keep_files(tmp_path, photo_dir):
 
 def test_library_defaults_to_env_variable(tmp_path, photo_dir):
     env = {**os.environ, "PHOTOORG_LIBRARY": str(tmp_path / "envlib")}
-    done = subprocess.run([sys.executable, "-m", "photoorg", "status", "--json"],
-                          capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "photoorg", "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     assert json.loads(done.stdout)["library"] == str(tmp_path / "envlib")
 
 

@@ -54,8 +54,14 @@ ARGUMENT_MISTAKES = [
 
 def photoorg(library, args) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "photoorg", "--library", str(library), *args],
-                          capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "photoorg", "--library", str(library), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def run_all(calls) -> list[subprocess.CompletedProcess]:

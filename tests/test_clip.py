@@ -23,9 +23,18 @@ def clip(tmp_path_factory):
     config_dir = tmp_path_factory.mktemp("configs")
     (config_dir / "photoorg-tiny-vit.json").write_text(json.dumps(TINY))
     open_clip.add_model_config(config_dir)
-    spec = registry.ModelSpec("clip-tiny", "clip", "open_clip", "photoorg-tiny-vit",
-                              "https://example.invalid/tiny.safetensors", None, 1, "MIT",
-                              "clip-tiny.safetensors", "none")
+    spec = registry.ModelSpec(
+        "clip-tiny",
+        "clip",
+        "open_clip",
+        "photoorg-tiny-vit",
+        "https://example.invalid/tiny.safetensors",
+        None,
+        1,
+        "MIT",
+        "clip-tiny.safetensors",
+        "none",
+    )
     torch.manual_seed(0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(registry.MODELS, spec.name, spec)
@@ -37,8 +46,10 @@ def _images(n: int) -> list[Image.Image]:
     rng = np.random.default_rng(1)
     sizes = [(64, 48), (40, 90), (120, 80), (33, 33)]
     modes = ["RGB", "L", "RGBA", "RGB"]
-    return [Image.fromarray(rng.integers(0, 255, sizes[i % 4][::-1] + (3,), np.uint8))
-            .convert(modes[i % 4]) for i in range(n)]
+    return [
+        Image.fromarray(rng.integers(0, 255, sizes[i % 4][::-1] + (3,), np.uint8)).convert(modes[i % 4])
+        for i in range(n)
+    ]
 
 
 def test_random_model_is_marked_and_described(clip):
@@ -52,8 +63,7 @@ def test_real_vit_b_32_architecture(tmp_path):
 
     torch.manual_seed(0)
     store = models.WeightStore(tmp_path)
-    real = models.load("clip", "clip-vit-b-32-laion2b", store=store, device="cpu",
-                       allow_random=True)
+    real = models.load("clip", "clip-vit-b-32-laion2b", store=store, device="cpu", allow_random=True)
     assert real.model_id == "open_clip:ViT-B-32:laion2b_s34b_b79k+random"
     assert real.dim == 512 and real.image_size == 224
     out = real.embed_images(_images(1))
@@ -77,8 +87,9 @@ def test_batch_of_eight_equals_eight_single_runs(clip):
 
 def test_preprocessed_tensors_give_the_same_embeddings(clip):
     images = _images(3)
-    np.testing.assert_allclose(clip.embed_preprocessed([clip.preprocess(im) for im in images]),
-                               clip.embed_images(images), atol=1e-6)
+    np.testing.assert_allclose(
+        clip.embed_preprocessed([clip.preprocess(im) for im in images]), clip.embed_images(images), atol=1e-6
+    )
     assert clip.preprocess(images[0]).shape == (3, clip.image_size, clip.image_size)
 
 
@@ -111,8 +122,9 @@ def test_preprocessing_follows_the_pretrained_config():
     assert mobile._preprocess.transforms[0].interpolation.value == "bilinear"
 
 
-@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"),
-                                                  (False, False, "cpu")])
+@pytest.mark.parametrize(
+    "cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]
+)
 def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
     import torch
 

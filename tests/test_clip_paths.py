@@ -14,11 +14,25 @@ from photoorg.models import registry
 from photoorg.models.vocabulary import builtin
 from tests.conftest import TINY_CLIP
 
-TINY_SPEC = ("clip-tiny", "clip", "open_clip", "photoorg-tiny-vit",
-             "https://example.invalid/tiny.safetensors", None, 1, "MIT", "clip-tiny.safetensors",
-             "none")
-PROMPTS = ["a photo of a dog.", "a close-up photo of a birthday cake.",
-           "a picture of people walking on a crowded beach at sunset.", "snow.", "x"]
+TINY_SPEC = (
+    "clip-tiny",
+    "clip",
+    "open_clip",
+    "photoorg-tiny-vit",
+    "https://example.invalid/tiny.safetensors",
+    None,
+    1,
+    "MIT",
+    "clip-tiny.safetensors",
+    "none",
+)
+PROMPTS = [
+    "a photo of a dog.",
+    "a close-up photo of a birthday cake.",
+    "a picture of people walking on a crowded beach at sunset.",
+    "snow.",
+    "x",
+]
 
 
 def _cos(a, b) -> np.ndarray:
@@ -93,8 +107,9 @@ def test_two_libraries_share_one_text_cache(tmp_path, tiny_file, monkeypatch):
     monkeypatch.setenv("PHOTOORG_CACHE", str(tmp_path / "user-cache"))
     embedded = []
     original = ClipModel.embed_texts
-    monkeypatch.setattr(ClipModel, "embed_texts",
-                        lambda self, texts: embedded.extend(texts) or original(self, texts))
+    monkeypatch.setattr(
+        ClipModel, "embed_texts", lambda self, texts: embedded.extend(texts) or original(self, texts)
+    )
     first, second = (_library_with_tiny(tmp_path, n, tiny_file) for n in ("one", "two"))
     a = load_model_set(first.folder, first.settings(), first.weights, [])
     a.wait_for_tagger()  # the vocabulary is embedded on a background thread
@@ -118,8 +133,12 @@ def test_cli_tokenizer_without_torch_gives_open_clips_ids():
     from photoorg.models.cliptok import Tokenizer
 
     texts = [p for tag in builtin()[:200] for p in tag.prompts()] + [
-        "Grandma's café — naïve 12,345 DOGS!!", "&amp;amp; 東京の夜景 🐶", "a " * 100, "",
-        "don't  WON'T\tthey'll"]
+        "Grandma's café — naïve 12,345 DOGS!!",
+        "&amp;amp; 東京の夜景 🐶",
+        "a " * 100,
+        "",
+        "don't  WON'T\tthey'll",
+    ]
     np.testing.assert_array_equal(Tokenizer()(texts), open_clip.get_tokenizer("ViT-B-32")(texts).numpy())
 
 
@@ -163,14 +182,19 @@ def _search_process(lib, query, limit=10):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", _SEARCH, str(lib.folder), query,
-                          json.dumps(TINY_SPEC), str(limit)], check=True,
-                         capture_output=True, text=True, env=os.environ.copy()).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _SEARCH, str(lib.folder), query, json.dumps(TINY_SPEC), str(limit)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    ).stdout
     return json.loads(out.splitlines()[-1])
 
 
 def test_search_process_encodes_text_with_the_onnx_export_and_never_imports_torch(
-        tmp_path, tiny_file, monkeypatch, exports_cache):
+    tmp_path, tiny_file, monkeypatch, exports_cache
+):
     from photoorg.models.clip_onnx import export_dir, read_note
 
     lib = _indexed_library(tmp_path, tiny_file, monkeypatch, exports_cache)
@@ -190,8 +214,9 @@ def test_search_process_encodes_text_with_the_onnx_export_and_never_imports_torc
     assert again["hits"] == got["hits"]
 
 
-def test_a_query_answered_by_tags_alone_loads_no_text_encoder(tmp_path, tiny_file, monkeypatch,
-                                                            exports_cache):
+def test_a_query_answered_by_tags_alone_loads_no_text_encoder(
+    tmp_path, tiny_file, monkeypatch, exports_cache
+):
     lib = _indexed_library(tmp_path, tiny_file, monkeypatch, exports_cache)
     photos = lib.store.photos([1, 2])
     for photo in photos:
@@ -225,7 +250,10 @@ def test_image_exports_are_made_once_per_weights_file(tiny_clip, tiny_file, monk
     folder = clip_onnx.export_dir(tiny_clip.weights_id)
     assert tiny_clip.weights_id == file_digest(tiny_file) and folder.name in tiny_clip.weights_id
     assert {p.name for p in folder.glob("image-*")} == {
-        "image-fp32.onnx", "image-int8.onnx", "image-int8.json"}
+        "image-fp32.onnx",
+        "image-int8.onnx",
+        "image-int8.json",
+    }
     assert chosen["path"] == tiny_clip.image_path == "onnxruntime fp32"
     assert chosen["reason"] == "forced by --precision fp32" and chosen["probes"] == 24
     images = [im.resize((70, 50)) for im in clip_onnx.probe_images()[:4]]
@@ -237,14 +265,14 @@ def test_image_exports_are_made_once_per_weights_file(tiny_clip, tiny_file, monk
     assert again["mean_cosine"] == chosen["mean_cosine"]
 
 
-
 def test_int8_falls_back_to_fp32_when_its_check_fails(tiny_clip):
     from photoorg.models import clip_onnx
 
     chosen = clip_onnx.choose_image_path(tiny_clip, "auto", _tags(tiny_clip), min_cosine=1.01)
     assert chosen["ok"] is False and tiny_clip.image_path == "onnxruntime fp32"
-    assert chosen["reason"] == (f"int8 differs from fp32 too much: mean cosine "
-                                f"{chosen['mean_cosine']:.4f} < 1.01")
+    assert chosen["reason"] == (
+        f"int8 differs from fp32 too much: mean cosine {chosen['mean_cosine']:.4f} < 1.01"
+    )
     note = clip_onnx.read_note(clip_onnx.export_dir(tiny_clip.weights_id) / "image-int8.onnx")
     assert note["ok"] is False and note["mean_cosine"] == chosen["mean_cosine"]
 
@@ -253,14 +281,14 @@ def test_int8_forced_runs_even_when_its_check_failed(tiny_clip):
     from photoorg.models import clip_onnx
     from photoorg.models.onnxrt import ort_session
 
-    chosen = clip_onnx.choose_image_path(tiny_clip, "int8", _tags(tiny_clip), min_cosine=1.01,
-                                         min_top5=1.01)
+    chosen = clip_onnx.choose_image_path(tiny_clip, "int8", _tags(tiny_clip), min_cosine=1.01, min_top5=1.01)
     assert chosen["ok"] is False and chosen["reason"] == "forced by --precision int8"
     assert tiny_clip.image_path == "onnxruntime int8"
     tensors = [tiny_clip.preprocess(im) for im in clip_onnx.probe_images()[:3]]
     int8 = ort_session(clip_onnx.export_dir(tiny_clip.weights_id) / "image-int8.onnx", "cpu")
-    np.testing.assert_allclose(tiny_clip.embed_preprocessed(tensors),
-                               clip_onnx._run_image(int8, tensors), atol=1e-6)
+    np.testing.assert_allclose(
+        tiny_clip.embed_preprocessed(tensors), clip_onnx._run_image(int8, tensors), atol=1e-6
+    )
 
 
 def test_int8_check_figures_on_probes_and_library_photos(tiny_clip, tmp_path):
@@ -277,22 +305,24 @@ def test_int8_check_figures_on_probes_and_library_photos(tiny_clip, tmp_path):
     assert tiny_clip.image_path == ("onnxruntime int8" if passed else "onnxruntime fp32")
 
 
-def test_models_list_shows_the_cpu_path_and_its_check(tmp_path, tiny_file, monkeypatch,
-                                                      exports_cache, capsys):
+def test_models_list_shows_the_cpu_path_and_its_check(
+    tmp_path, tiny_file, monkeypatch, exports_cache, capsys
+):
     from photoorg.cli import main
     from photoorg.models import clip_onnx
 
     lib = _indexed_library(tmp_path, tiny_file, monkeypatch, exports_cache)
-    check = clip_onnx.read_note(clip_onnx.export_dir(lib.model_set().clip.weights_id)
-                                / "image-int8.onnx")
+    check = clip_onnx.read_note(clip_onnx.export_dir(lib.model_set().clip.weights_id) / "image-int8.onnx")
     assert check["probes"] == 24 + 4  # the fixed probes and the library's four photos
     capsys.readouterr()
     assert main(["--library", str(lib.folder), "models", "list"]) == 0
     out = capsys.readouterr().out
     runs = "int8" if check["ok"] else "fp32"
-    assert (f"    CPU image path: onnxruntime {runs}; int8 check on 28 probes: mean cosine "
-            f"{check['mean_cosine']:.4f} (>= 0.995), top-5 tag agreement "
-            f"{check['top5_agreement']:.3f} (>= 0.95)") in out
+    assert (
+        f"    CPU image path: onnxruntime {runs}; int8 check on 28 probes: mean cosine "
+        f"{check['mean_cosine']:.4f} (>= 0.995), top-5 tag agreement "
+        f"{check['top5_agreement']:.3f} (>= 0.95)"
+    ) in out
     assert "    search text: onnxruntime text tower (min cosine " in out
     assert "to torch, >= 0.9999)\n" in out
     assert main(["--library", str(lib.folder), "models", "list", "--json"]) == 0
@@ -314,8 +344,7 @@ def test_precision_flag_and_setting(tmp_path, tiny_file, monkeypatch, exports_ca
     assert "precision 'int4' is not one of auto, fp32, int8." in capsys.readouterr().err
 
 
-def test_importing_the_chosen_clip_model_prepares_it(tmp_path, tiny_file, monkeypatch,
-                                                      exports_cache, capsys):
+def test_importing_the_chosen_clip_model_prepares_it(tmp_path, tiny_file, monkeypatch, exports_cache, capsys):
     from photoorg.cli import main
     from photoorg.models import clip_onnx
     from photoorg.models.usercache import file_digest

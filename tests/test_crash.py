@@ -39,8 +39,12 @@ def photoorg(library: Path, *args: str) -> subprocess.Popen:
     # block the process and the test would measure nothing.
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     log = open(library.parent / f"{args[0]}-{time.monotonic_ns()}.log", "w+b")
-    proc = subprocess.Popen([sys.executable, "-m", "photoorg", "--library", str(library), *args],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "photoorg", "--library", str(library), *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     proc.log = log
     return proc
 
@@ -127,4 +131,3 @@ def test_watch_killed_mid_run_resumes(tmp_path):
     assert again.returncode == 0, text
     assert "Stopped watching" in text
     check_library(library, root, names)
-

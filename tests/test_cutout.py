@@ -1,4 +1,5 @@
 """Cut-out: full-size RGBA, transparent outside, feathered edge."""
+
 import numpy as np
 import pytest
 from PIL import Image

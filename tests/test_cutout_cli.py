@@ -30,10 +30,14 @@ def lib_with_boxes(tmp_path, monkeypatch):
     drive(lib.scan())
     for path in (wide, rotated):
         photo = lib.photo(path)
-        lib.store.replace_detections(photo.id, "onnx:yolox-nano", [
-            Detection("dog", 0.9, (0.1, 0.2, 0.5, 0.8)),
-            Detection("person", 0.8, (0.55, 0.1, 0.95, 0.9)),
-        ])
+        lib.store.replace_detections(
+            photo.id,
+            "onnx:yolox-nano",
+            [
+                Detection("dog", 0.9, (0.1, 0.2, 0.5, 0.8)),
+                Detection("person", 0.8, (0.55, 0.1, 0.95, 0.9)),
+            ],
+        )
     yield lib, wide, rotated
     lib.close()
 
@@ -55,8 +59,7 @@ def test_cutout_writes_full_size_rgba_png(lib_with_boxes, tmp_path, capsys):
     upright = tmp_path / "rotated.png"
     assert _run(lib, "cutout", str(rotated), "-o", str(upright)) == 0
     assert Image.open(upright).size == (160, 240)  # as the user sees it, after EXIF rotation
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dog.png", "lib", "photos",
-                                                          "rotated.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dog.png", "lib", "photos", "rotated.png"]
 
 
 def test_cutout_refuses_to_overwrite_without_force(lib_with_boxes, tmp_path, capsys):
@@ -82,11 +85,14 @@ def test_cutout_never_writes_over_a_photo(lib_with_boxes, tmp_path, capsys):
     assert photo_as_png.read_bytes() == before
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--label", "cat"], "no cat box (its boxes: #"),
-    (["--subject", "999"], "no box #999"),
-    (["--subject", "Rex"], "no box named 'Rex'"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--label", "cat"], "no cat box (its boxes: #"),
+        (["--subject", "999"], "no box #999"),
+        (["--subject", "Rex"], "no box named 'Rex'"),
+    ],
+)
 def test_cutout_unknown_box_lists_the_boxes(lib_with_boxes, tmp_path, capsys, args, words):
     lib, wide, _ = lib_with_boxes
     out = tmp_path / "x.png"
@@ -100,8 +106,7 @@ def test_cutout_by_box_id_and_by_name(lib_with_boxes, tmp_path, capsys):
     lib, wide, _ = lib_with_boxes
     photo = lib.photo(wide)
     person = next(d for d in lib.store.detections_of(photo.id) if d.label == "person")
-    assert _run(lib, "cutout", str(wide), "--subject", str(person.id), "-o",
-                str(tmp_path / "a.png")) == 0
+    assert _run(lib, "cutout", str(wide), "--subject", str(person.id), "-o", str(tmp_path / "a.png")) == 0
     assert f"#{person.id}" in capsys.readouterr().out
     lib.name_box(person.id, "Ana")
     assert _run(lib, "cutout", str(wide), "--subject", "ana", "-o", str(tmp_path / "b.png")) == 0
@@ -110,8 +115,9 @@ def test_cutout_by_box_id_and_by_name(lib_with_boxes, tmp_path, capsys):
     assert alpha[:, :140].max() == 0  # only the person's side of the photo
 
 
-@pytest.mark.parametrize("name, words", [("out.jpg", "ending in .png"),
-                                         ("missing/out.png", "no such folder")])
+@pytest.mark.parametrize(
+    "name, words", [("out.jpg", "ending in .png"), ("missing/out.png", "no such folder")]
+)
 def test_cutout_bad_output_paths(lib_with_boxes, tmp_path, capsys, name, words):
     lib, wide, _ = lib_with_boxes
     assert _run(lib, "cutout", str(wide), "-o", str(tmp_path / name)) == 2
@@ -137,8 +143,7 @@ def test_models_import_list_and_use(tmp_path, capsys):
     weights.write_bytes(b"not the published file")
     assert _run(lib, "models", "import", "u2netp", str(weights)) == 2
     assert "--allow" in capsys.readouterr().err
-    assert _run(lib, "models", "import", "u2netp", str(weights),
-                "--allow-checksum-mismatch") == 0
+    assert _run(lib, "models", "import", "u2netp", str(weights), "--allow-checksum-mismatch") == 0
     assert "does not match the published checksum" in capsys.readouterr().err
     assert _run(lib, "models", "list", "--json") == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
@@ -181,10 +186,12 @@ def test_models_download_shows_progress_and_installs(tmp_path, capsys, monkeypat
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    spec = dataclasses.replace(registry.MODELS["u2netp"],
-                               url=f"http://127.0.0.1:{server.server_port}/u2netp.onnx",
-                               sha256=hashlib.sha256(payload).hexdigest(),
-                               size_bytes=len(payload))
+    spec = dataclasses.replace(
+        registry.MODELS["u2netp"],
+        url=f"http://127.0.0.1:{server.server_port}/u2netp.onnx",
+        sha256=hashlib.sha256(payload).hexdigest(),
+        size_bytes=len(payload),
+    )
     monkeypatch.setitem(registry.MODELS, "u2netp", spec)
     lib = Library(tmp_path / "lib")
     lib.close()
@@ -262,12 +269,15 @@ def test_cutout_query_reports_one_line_per_failure(tagged, tmp_path, capsys):
     assert "Wrote 1 cut-outs" in captured.out and "1 failed" in captured.out
 
 
-@pytest.mark.parametrize("args, words", [
-    (["PHOTO", "--query", "has:dog"], "either a PHOTO or --query"),
-    (["--query", "has:dog", "--force"], "never overwrites"),
-    ([], "Name the PHOTO"),
-    (["--query", "has:dog", "--limit", "0"], "--limit 0"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["PHOTO", "--query", "has:dog"], "either a PHOTO or --query"),
+        (["--query", "has:dog", "--force"], "never overwrites"),
+        ([], "Name the PHOTO"),
+        (["--query", "has:dog", "--limit", "0"], "--limit 0"),
+    ],
+)
 def test_cutout_query_misuse_is_one_sentence(tagged, tmp_path, capsys, args, words):
     lib, wide, _ = tagged
     args = [str(wide) if a == "PHOTO" else a for a in args]

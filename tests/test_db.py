@@ -32,8 +32,13 @@ def test_upgrade_backs_up_and_runs_pending_migrations(tmp_path, monkeypatch):
     applied = []
     monkeypatch.setattr(
         "photoorg.db.schema.MIGRATIONS",
-        MIGRATIONS + [("9999_test_column", lambda db: applied.append(db.execute(
-            "ALTER TABLE photos ADD COLUMN rating INTEGER")))],
+        MIGRATIONS
+        + [
+            (
+                "9999_test_column",
+                lambda db: applied.append(db.execute("ALTER TABLE photos ADD COLUMN rating INTEGER")),
+            )
+        ],
     )
     store = Store(path)
     assert applied
@@ -110,8 +115,11 @@ def test_named_boxes_survive_new_detections(tmp_path):
     store = Store(tmp_path / "library.db")
     root = store.add_root("/photos")
     pid = store.add_photo(root.id, "a.jpg", 1, 1, "h")
-    first, second = store.replace_detections(pid, "det-1", [
-        Detection("person", 0.9, (0.1, 0.1, 0.5, 0.9)), Detection("dog", 0.8, (0.6, 0.5, 0.9, 0.9))])
+    first, second = store.replace_detections(
+        pid,
+        "det-1",
+        [Detection("person", 0.9, (0.1, 0.1, 0.5, 0.9)), Detection("dog", 0.8, (0.6, 0.5, 0.9, 0.9))],
+    )
     store.name_detection(first, store.subject("Ana").id)
     store.replace_detections(pid, "det-2", [Detection("cat", 0.7, (0.2, 0.2, 0.4, 0.4))])
     kept = {(d.label, d.subject_name) for d in store.detections_of(pid)}
@@ -124,15 +132,25 @@ def test_detector_thresholds_migration_keeps_has_person_for_old_count_tags(tmp_p
 
     store = Store(tmp_path / "library.db")
     root = store.db.execute("INSERT INTO roots (path, added_at) VALUES ('/p', 0) RETURNING id").fetchone()[0]
-    ids = [store.db.execute("INSERT INTO photos (root_id, rel_path, size, mtime_ns, added_at) "
-                            "VALUES (?, ?, 1, 1, 0) RETURNING id", [root, name]).fetchone()[0]
-           for name in "abcd"]
-    rows = [(ids[0], "3 people", 0.6, "auto", "det"), (ids[1], "1 person", 0.9, "auto", "det"),
-            (ids[2], "dog", 0.8, "auto", "det"), (ids[3], "1 person", 1.0, "user", None),
-            (ids[1], "beach", 0.7, "auto", "clip")]
+    ids = [
+        store.db.execute(
+            "INSERT INTO photos (root_id, rel_path, size, mtime_ns, added_at) "
+            "VALUES (?, ?, 1, 1, 0) RETURNING id",
+            [root, name],
+        ).fetchone()[0]
+        for name in "abcd"
+    ]
+    rows = [
+        (ids[0], "3 people", 0.6, "auto", "det"),
+        (ids[1], "1 person", 0.9, "auto", "det"),
+        (ids[2], "dog", 0.8, "auto", "det"),
+        (ids[3], "1 person", 1.0, "user", None),
+        (ids[1], "beach", 0.7, "auto", "clip"),
+    ]
     store.db.conn.executemany("INSERT INTO tags VALUES (?, ?, ?, ?, ?)", rows)
     _detector_thresholds(store.db)
-    person = store.db.execute("SELECT photo_id, score, source, model FROM tags WHERE tag = 'person' "
-                              "ORDER BY photo_id").fetchall()
+    person = store.db.execute(
+        "SELECT photo_id, score, source, model FROM tags WHERE tag = 'person' ORDER BY photo_id"
+    ).fetchall()
     assert [tuple(r) for r in person] == [(ids[0], 0.6, "auto", "det"), (ids[1], 0.9, "auto", "det")]
     store.close()

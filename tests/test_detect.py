@@ -1,4 +1,5 @@
 """Detection: YOLOX maths on constructed head outputs, and both backends' batching."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,8 +10,12 @@ from photoorg.models import yolox
 from photoorg.models.detect import KEEP_LABELS, DetectorError, load_detector
 
 YOLOX_SPEC = SimpleNamespace(name="yolox-nano", role="detector", backend="onnx", arch="yolox")
-TV_SPEC = SimpleNamespace(name="fasterrcnn-mobilenet-v3", role="detector", backend="torchvision",
-                          arch="fasterrcnn_mobilenet_v3_large_fpn")
+TV_SPEC = SimpleNamespace(
+    name="fasterrcnn-mobilenet-v3",
+    role="detector",
+    backend="torchvision",
+    arch="fasterrcnn_mobilenet_v3_large_fpn",
+)
 N_ANCHORS = 52 * 52 + 26 * 26 + 13 * 13
 
 
@@ -61,14 +66,15 @@ def test_decode_applies_grid_stride_exp_and_scale():
 def test_nms_is_per_class_and_drops_other_classes():
     a, b = anchor(8, 10, 10), anchor(8, 11, 10)  # 8 px apart: heavy overlap at side 64
     c = anchor(32, 2, 2)
-    raw = head_with((a, 0, 0, np.log(8), np.log(8), 1.0, "person", 0.9),
-                    (b, 0, 0, np.log(8), np.log(8), 1.0, "person", 0.8),
-                    (a + 1000, 0, 0, np.log(8), np.log(8), 1.0, "car", 0.99),
-                    (c, 0, 0, 0, 0, 1.0, "cat", 0.7))
+    raw = head_with(
+        (a, 0, 0, np.log(8), np.log(8), 1.0, "person", 0.9),
+        (b, 0, 0, np.log(8), np.log(8), 1.0, "person", 0.8),
+        (a + 1000, 0, 0, np.log(8), np.log(8), 1.0, "car", 0.99),
+        (c, 0, 0, 0, 0, 1.0, "cat", 0.7),
+    )
     raw[b, 5 + yolox.COCO80.index("dog")] = 0.85  # same place, another class: kept
     found = yolox.postprocess(raw, 1.0, (416, 416), score_threshold=0.3)
-    assert [(d.label, round(d.score, 2)) for d in found] == [
-        ("person", 0.9), ("dog", 0.85), ("cat", 0.7)]
+    assert [(d.label, round(d.score, 2)) for d in found] == [("person", 0.9), ("dog", 0.85), ("cat", 0.7)]
 
 
 def test_score_threshold_filters():
@@ -85,8 +91,11 @@ def test_boxes_map_back_to_a_large_non_square_photo():
     session = FakeSession(raw)
     detector = yolox.YoloxDetector(session, "onnx:test", 0.3)
     [[det]] = detector.detect([Image.new("RGB", (1248, 832))])
-    np.testing.assert_allclose(det.box, [(128 - 32) * 3 / 1248, (64 - 32) * 3 / 832,
-                                         (128 + 32) * 3 / 1248, (64 + 32) * 3 / 832], rtol=1e-5)
+    np.testing.assert_allclose(
+        det.box,
+        [(128 - 32) * 3 / 1248, (64 - 32) * 3 / 832, (128 + 32) * 3 / 1248, (64 + 32) * 3 / 832],
+        rtol=1e-5,
+    )
     assert session.fed[0].shape == (1, 3, 416, 416)
     assert (session.fed[0][0, :, 278:, :] == 114).all()
 
@@ -131,8 +140,7 @@ def tv_detector():
 
 
 def test_torchvision_random_init_labels_and_shapes(tv_detector):
-    assert tv_detector.model_id == ("torchvision:fasterrcnn_mobilenet_v3_large_fpn:COCO_V1"
-                                    "+random")
+    assert tv_detector.model_id == ("torchvision:fasterrcnn_mobilenet_v3_large_fpn:COCO_V1+random")
     found = tv_detector.detect(images())
     assert len(found) == 4 and any(found)
     for per_image in found:

@@ -90,11 +90,7 @@ def test_tag_on_a_full_disk_adds_none_of_the_tags(tmp_path, no_room, capsys):
         == 0
     )
     no_room()
-    tags = [
-        arg
-        for i in range(60)
-        for arg in ("--add", f"a long tag number {i} " + "x" * 150)
-    ]
+    tags = [arg for i in range(60) for arg in ("--add", f"a long tag number {i} " + "x" * 150)]
     assert main(["--library", str(tmp_path / "lib"), "tag", str(first), *tags]) == 2
     assert FULL in capsys.readouterr().err.lower()
     with Library(tmp_path / "lib") as lib:
@@ -137,23 +133,17 @@ def test_add_on_a_real_small_filesystem(tmp_path, capsys):
         pytest.skip("mounting a tmpfs needs privileges this machine does not give")
     try:
         photos(tmp_path / "r", 1500)
-        code = main(
-            ["--library", str(disk / "lib"), "add", "--no-index", str(tmp_path / "r")]
-        )
+        code = main(["--library", str(disk / "lib"), "add", "--no-index", str(tmp_path / "r")])
         err = capsys.readouterr().err
         assert code == 2 and FULL in err.lower() and "Traceback" not in err
         with Library(disk / "lib") as lib:  # reading still works on the full disk
             assert lib.roots() == [] and sum(lib.store.counts().values()) == 0
             assert lib.store.integrity_ok()
     finally:
-        subprocess.run(
-            ["umount", "--lazy", str(disk)], check=True
-        )  # even if a failure left a file open
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)  # even if a failure left a file open
 
 
-def test_thumbnails_on_a_full_disk_stop_the_run_instead_of_failing_every_photo(
-    tmp_path, monkeypatch
-):
+def test_thumbnails_on_a_full_disk_stop_the_run_instead_of_failing_every_photo(tmp_path, monkeypatch):
     import errno
     import os
 
@@ -212,15 +202,11 @@ def test_a_library_on_a_full_disk_says_full_not_io_error(tmp_path, capsys):
         except OSError:
             pass
         capsys.readouterr()
-        assert (
-            main(["--library", str(disk / "lib"), "status"]) == 0
-        )  # reading still works
+        assert main(["--library", str(disk / "lib"), "status"]) == 0  # reading still works
         tags = [arg for i in range(60) for arg in ("--add", f"tag {i} " + "x" * 150)]
         code = main(["--library", str(disk / "lib"), "tag", str(first), *tags])
         err = capsys.readouterr().err
         assert code == 2 and "Traceback" not in err
         assert FULL in err.lower() and "writable" not in err
     finally:
-        subprocess.run(
-            ["umount", "--lazy", str(disk)], check=True
-        )  # even if a failure left a file open
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)  # even if a failure left a file open

@@ -97,9 +97,7 @@ def test_copies_grouped_in_tiers_and_unrelated_photos_alone(library, dupes_dir):
         str(dupes_dir / "trip/IMG_0001.jpg"),
         str(dupes_dir / "backup/IMG_0001.jpg"),
     }
-    relations = {
-        Path(m.path).relative_to(dupes_dir).as_posix(): m.relation for m in near.members
-    }
+    relations = {Path(m.path).relative_to(dupes_dir).as_posix(): m.relation for m in near.members}
     other_original = (
         {"trip/IMG_0001.jpg", "backup/IMG_0001.jpg"}
         - {Path(near.keeper.path).relative_to(dupes_dir).as_posix()}
@@ -142,11 +140,7 @@ def test_trash_carries_tags_to_keeper_and_is_recorded(library, dupes_dir):
     assert sorted(sent) == sorted(m.path for m in groups[0].members if not m.keep)
     assert report.kept == [keeper.path]
     assert [t.tag for t in library.tags_of(library.photo(keeper.path))] == ["Holiday"]
-    assert all(
-        library.store.photo(m.id).state == "missing"
-        for m in groups[0].members
-        if not m.keep
-    )
+    assert all(library.store.photo(m.id).state == "missing" for m in groups[0].members if not m.keep)
     ops = library.store.db.execute("SELECT op, state FROM journal_ops").fetchall()
     assert ops == [("trash", "done")] * 4
 
@@ -160,9 +154,7 @@ def test_dupes_cli_json_lists_tiers_and_rule(library, dupes_dir, capsys):
         "re-encoded, resized or cropped",
         "burst or similar shot (not a duplicate)",
     ]
-    assert (
-        out["groups"][0]["duplicate"] is True and out["groups"][1]["duplicate"] is False
-    )
+    assert out["groups"][0]["duplicate"] is True and out["groups"][1]["duplicate"] is False
     assert out["rule"].startswith("keeper: the camera original")
 
 
@@ -203,18 +195,14 @@ def test_cli_trash_asks_then_uses_the_system_trash(library, dupes_dir, tmp_path)
         1,
         "Nothing was trashed (answer y, or pass --yes).",
     )
-    done = subprocess.run(
-        command + ["--yes"], capture_output=True, text=True, env=env, check=False
-    )
+    done = subprocess.run(command + ["--yes"], capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == (
         "Sent 4 files to the system trash; their tags and names are on the 1 kept photos."
     )
     trashed = sorted(p.name for p in (tmp_path / "data" / "Trash" / "files").iterdir())
     assert len(trashed) == 4 and all(name.endswith(".jpg") for name in trashed)
-    assert sorted(p.name for p in (dupes_dir / "burst").iterdir()) == [
-        f"B{k:02}.jpg" for k in range(12)
-    ]
+    assert sorted(p.name for p in (dupes_dir / "burst").iterdir()) == [f"B{k:02}.jpg" for k in range(12)]
 
 
 # shared/ in the checkout, ../shared beside it (as bench/ looks), or beside its worktrees.

@@ -44,8 +44,7 @@ def test_missing_face_models_are_one_sentence_naming_both(tmp_path):
 def test_import_unpacks_a_bz2_file_and_checks_the_unpacked_sha256(tmp_path):
     files = _files()
     packed = tmp_path / "sp5.dat.bz2"
-    with open(files / "shape_predictor_5_face_landmarks.dat", "rb") as src, \
-            bz2.open(packed, "wb") as out:
+    with open(files / "shape_predictor_5_face_landmarks.dat", "rb") as src, bz2.open(packed, "wb") as out:
         shutil.copyfileobj(src, out)
     store = WeightStore(tmp_path / "models")
     path = store.import_file(LANDMARKS, packed)
@@ -66,10 +65,32 @@ def test_import_refuses_another_file_and_keeps_nothing(tmp_path):
 def test_cli_models_import_then_faces_load(tmp_path, capsys):
     files = _files()
     folder = str(tmp_path / "lib")
-    assert main(["--library", folder, "models", "import", DESCRIPTOR,
-                 str(files / "dlib_face_recognition_resnet_model_v1.dat")]) == 0
-    assert main(["--library", folder, "models", "import", LANDMARKS,
-                 str(files / "shape_predictor_5_face_landmarks.dat")]) == 0
+    assert (
+        main(
+            [
+                "--library",
+                folder,
+                "models",
+                "import",
+                DESCRIPTOR,
+                str(files / "dlib_face_recognition_resnet_model_v1.dat"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "--library",
+                folder,
+                "models",
+                "import",
+                LANDMARKS,
+                str(files / "shape_predictor_5_face_landmarks.dat"),
+            ]
+        )
+        == 0
+    )
     model = load_face_model(WeightStore(tmp_path / "lib" / "models"), LANDMARKS, DESCRIPTOR)
     assert model.model_id == f"dlib-hog|{LANDMARKS}|{DESCRIPTOR}"
     capsys.readouterr()

@@ -6,8 +6,15 @@ from tests.conftest import write_photo
 
 
 def test_meta_reads_date_camera_gps_and_rotated_size(tmp_path):
-    path = write_photo(tmp_path / "a.jpg", size=(64, 32), orientation=6, taken="2021:07:14 12:30:00",
-                       make="Canon", model="EOS R6", gps=(43.5, -1.25))
+    path = write_photo(
+        tmp_path / "a.jpg",
+        size=(64, 32),
+        orientation=6,
+        taken="2021:07:14 12:30:00",
+        make="Canon",
+        model="EOS R6",
+        gps=(43.5, -1.25),
+    )
     meta = read_meta(path)
     assert (meta.width, meta.height) == (32, 64)  # as the user sees it, rotated
     assert meta.taken_at == "2021-07-14T12:30:00"
@@ -32,8 +39,9 @@ def test_draft_mode_decodes_large_jpeg_small(tmp_path):
     assert image.size == (500, 375)
 
 
-@pytest.mark.parametrize("fmt,ext", [("PNG", "png"), ("WEBP", "webp"), ("TIFF", "tif"),
-                                     ("BMP", "bmp"), ("GIF", "gif")])
+@pytest.mark.parametrize(
+    "fmt,ext", [("PNG", "png"), ("WEBP", "webp"), ("TIFF", "tif"), ("BMP", "bmp"), ("GIF", "gif")]
+)
 def test_common_formats_decode(tmp_path, fmt, ext):
     path = write_photo(tmp_path / f"a.{ext}", size=(40, 30), fmt=fmt)
     assert load_image(path).size == (40, 30)

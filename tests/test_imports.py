@@ -13,10 +13,13 @@ def _loaded_after(code: str) -> set[str]:
 
 
 def test_core_imports_no_qt_and_no_torch():
-    assert _loaded_after(
-        "import photoorg, photoorg.db, photoorg.library, photoorg.scan, photoorg.index, "
-        "photoorg.imaging, photoorg.thumbs"
-    ) == set()
+    assert (
+        _loaded_after(
+            "import photoorg, photoorg.db, photoorg.library, photoorg.scan, photoorg.index, "
+            "photoorg.imaging, photoorg.thumbs"
+        )
+        == set()
+    )
 
 
 def test_cli_parser_imports_no_heavy_library():
@@ -27,6 +30,14 @@ def test_db_never_imports_photoorg_engine_or_qt():
     loaded = _loaded_after("import photoorg.db")
     assert loaded == set()
     out = subprocess.run(
-        [sys.executable, "-c", "import photoorg.db, sys; print('photoorg.library' in sys.modules, "
-         "'photoorg.scan' in sys.modules)"], capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import photoorg.db, sys; print('photoorg.library' in sys.modules, "
+            "'photoorg.scan' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.split() == ["False", "False"]

@@ -36,17 +36,25 @@ def tiny_models(tmp_path_factory):
     config_dir = tmp_path_factory.mktemp("configs")
     (config_dir / "photoorg-index-tiny.json").write_text(json.dumps(TINY))
     open_clip.add_model_config(config_dir)
-    spec = registry.ModelSpec("clip-index-tiny", "clip", "open_clip", "photoorg-index-tiny",
-                              "https://example.invalid/tiny.safetensors", None, 1, "MIT",
-                              "clip-index-tiny.safetensors", "none")
+    spec = registry.ModelSpec(
+        "clip-index-tiny",
+        "clip",
+        "open_clip",
+        "photoorg-index-tiny",
+        "https://example.invalid/tiny.safetensors",
+        None,
+        1,
+        "MIT",
+        "clip-index-tiny.safetensors",
+        "none",
+    )
     torch.manual_seed(0)
     cache = tmp_path_factory.mktemp("textcache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(registry.MODELS, spec.name, spec)
         store = models.WeightStore(tmp_path_factory.mktemp("weights"))
         clip = models.load("clip", spec.name, store=store, device="cpu", allow_random=True)
-        detector = models.load("detector", "yolox-nano", store=store, device="cpu",
-                               allow_random=True)
+        detector = models.load("detector", "yolox-nano", store=store, device="cpu", allow_random=True)
         tagger = Tagger(clip, cache)
         yield ModelSet(clip=clip, tagger=tagger, detector=detector), cache
 
@@ -111,20 +119,26 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models,
 
     current = stage_models(model_set)
     for stage, model in current.items():
-        assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = ? AND model = ?",
-                     [stage, model]) == [(5,)], stage
+        assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = ? AND model = ?", [stage, model]) == [
+            (5,)
+        ], stage
     regions = 0
 
     for photo_id in ids.tolist():
         boxes = lib.store.detections_of(photo_id)
         assert boxes and all(d.model == det_id for d in boxes)
         assert all(0 <= v <= 1 for d in boxes for v in d.box)
-        region_rows = _rows(lib, "SELECT detection_id, length(vector) FROM embeddings "
-                                 "WHERE photo_id = ? AND detection_id IS NOT NULL", [photo_id])
+        region_rows = _rows(
+            lib,
+            "SELECT detection_id, length(vector) FROM embeddings "
+            "WHERE photo_id = ? AND detection_id IS NOT NULL",
+            [photo_id],
+        )
         # the largest boxes of at least REGION_MIN_AREA of the photo, MAX_REGIONS at most
         photo = lib.store.photo(photo_id)
-        big = sorted((d for d in boxes if _area(d.box) >= index_module.REGION_MIN_AREA),
-                     key=lambda d: -_area(d.box))[:MAX_REGIONS]
+        big = sorted(
+            (d for d in boxes if _area(d.box) >= index_module.REGION_MIN_AREA), key=lambda d: -_area(d.box)
+        )[:MAX_REGIONS]
         frame = Image.new("RGB", (photo.width, photo.height))  # crops under 16 px are noise
         big = [d for d in big if index_module._crop(frame, d.box) is not None]
         assert sorted(r[0] for r in region_rows) == sorted(d.id for d in big)
@@ -156,16 +170,23 @@ def test_batch_of_eight_equals_eight_single_runs(tmp_path, tiny_models, every_bo
         ta = {(t.tag, round(t.score, 4)) for t in batched.store.tags_of(pa)}
         tb = {(t.tag, round(t.score, 4)) for t in single.store.tags_of(pb)}
         assert ta == tb
-        da = [(d.label, round(d.score, 5), tuple(round(v, 5) for v in d.box))
-              for d in batched.store.detections_of(pa)]
-        db_ = [(d.label, round(d.score, 5), tuple(round(v, 5) for v in d.box))
-               for d in single.store.detections_of(pb)]
+        da = [
+            (d.label, round(d.score, 5), tuple(round(v, 5) for v in d.box))
+            for d in batched.store.detections_of(pa)
+        ]
+        db_ = [
+            (d.label, round(d.score, 5), tuple(round(v, 5) for v in d.box))
+            for d in single.store.detections_of(pb)
+        ]
         assert da == db_
     ra = _rows(batched, "SELECT vector FROM embeddings WHERE detection_id IS NOT NULL ORDER BY id")
     rb = _rows(single, "SELECT vector FROM embeddings WHERE detection_id IS NOT NULL ORDER BY id")
     assert len(ra) == len(rb) > 0
-    assert np.allclose(np.stack([np.frombuffer(r[0], np.float32) for r in ra]),
-                       np.stack([np.frombuffer(r[0], np.float32) for r in rb]), atol=1e-5)
+    assert np.allclose(
+        np.stack([np.frombuffer(r[0], np.float32) for r in ra]),
+        np.stack([np.frombuffer(r[0], np.float32) for r in rb]),
+        atol=1e-5,
+    )
     batched.close()
     single.close()
 
@@ -240,8 +261,7 @@ def test_removed_tags_stay_removed_and_user_tags_stay_after_reindex(tmp_path, ti
     lib = _library(tmp_path, "rejected", 3)
     _index(lib, model_set)
     photo = lib.store.photos_where("1 ORDER BY p.id")[0]
-    clip_tag = next(t.tag for t in lib.store.tags_of(photo.id)
-                    if t.model == model_set.tagger.model_id)
+    clip_tag = next(t.tag for t in lib.store.tags_of(photo.id) if t.model == model_set.tagger.model_id)
     lib.tag(photo.path, add=["grandma's garden"], remove=[clip_tag])
 
     # Another detector: every photo is requeued and its tags are recomputed.
@@ -274,8 +294,9 @@ def test_model_change_reruns_only_what_it_affects(tmp_path, tiny_models, monkeyp
     monkeypatch.setattr(index_module, "load_image", _no_decoding)
     report = _index(lib, ModelSet(model_set.clip, tagger, model_set.detector))
     assert (report.requeued, report.indexed, report.failed) == (3, 3, 0)
-    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?",
-                 [tagger.model_id]) == [(3,)]
+    assert _rows(
+        lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?", [tagger.model_id]
+    ) == [(3,)]
     assert _rows(lib, "SELECT count(*) FROM tags WHERE model = ?", [tagger.model_id])[0][0] > 0
     after = _rows(lib, "SELECT id, photo_id FROM embeddings WHERE detection_id IS NULL ORDER BY id")
     assert after == before  # whole-photo embeddings untouched
@@ -288,8 +309,7 @@ def _no_decoding(*args, **kwargs):
     raise AssertionError("a photo was decoded")
 
 
-def test_vocab_add_applies_from_stored_embeddings_without_decoding(tmp_path, tiny_models,
-                                                                   monkeypatch):
+def test_vocab_add_applies_from_stored_embeddings_without_decoding(tmp_path, tiny_models, monkeypatch):
     from photoorg import imaging, thumbs
     from photoorg import index as index_module
     from photoorg.models.tagging import Tagger
@@ -306,17 +326,28 @@ def test_vocab_add_applies_from_stored_embeddings_without_decoding(tmp_path, tin
     ids, _, matrix = lib.store.embeddings(model_set.clip.model_id)
     scores = Tagger(model_set.clip, cache).scores_for("red bicycle", matrix)
     want = {int(pid) for pid, score in zip(ids, scores) if score >= 0.5}
-    got = {r[0] for r in _rows(lib, "SELECT photo_id FROM tags WHERE tag = 'red bicycle' "
-                                    "AND source = 'auto' AND model = ?",
-                               [model_set.tagger.model_id])}
+    got = {
+        r[0]
+        for r in _rows(
+            lib,
+            "SELECT photo_id FROM tags WHERE tag = 'red bicycle' AND source = 'auto' AND model = ?",
+            [model_set.tagger.model_id],
+        )
+    }
     assert want and got == want and tagged == len(want)
 
     # Re-indexing (here: a new vocabulary release) gives the word to the same photos.
     retagger = Tagger(model_set.clip, cache)
     retagger.model_id += "-next"
     _index(lib, ModelSet(model_set.clip, retagger, model_set.detector, words=lib.vocabulary()))
-    again = {r[0] for r in _rows(lib, "SELECT photo_id FROM tags WHERE tag = 'red bicycle' "
-                                      "AND source = 'auto' AND model = ?", [retagger.model_id])}
+    again = {
+        r[0]
+        for r in _rows(
+            lib,
+            "SELECT photo_id FROM tags WHERE tag = 'red bicycle' AND source = 'auto' AND model = ?",
+            [retagger.model_id],
+        )
+    }
     assert again == want
     lib.close()
 
@@ -343,8 +374,7 @@ def test_waiting_photos_run_the_stage_once_its_model_arrives(tmp_path, tiny_mode
     detector_only = ModelSet(detector=model_set.detector, missing=["clip missing"])
     first = _index(lib, detector_only)
     assert first.indexed == 3 and first.waiting == ["clip missing"]
-    assert _rows(lib, "SELECT count(*) FROM tags WHERE model = ?",
-                 [model_set.detector.model_id])[0][0] > 0
+    assert _rows(lib, "SELECT count(*) FROM tags WHERE model = ?", [model_set.detector.model_id])[0][0] > 0
     second = _index(lib, model_set)
     assert (second.requeued, second.indexed) == (3, 3)
     assert len(lib.store.embeddings(model_set.clip.model_id)[0]) == 3
@@ -383,12 +413,14 @@ def test_settings_file_is_checked_with_clear_sentences(tmp_path):
     lib = Library(tmp_path / "lib")
     assert load_settings(lib.folder).device == "auto"
     path = lib.folder / "settings.json"
-    for text, words in [("{not json", "not valid JSON"),
-                        ('{"clip": "no-such-model"}', "unknown"),
-                        ('{"clip": "yolox-nano"}', "detector model, not a clip"),
-                        ('{"device": "tpu"}', "not one of"),
-                        ('{"colour": "blue"}', "unknown setting"),
-                        ('{"device": 3}', "must be a string")]:
+    for text, words in [
+        ("{not json", "not valid JSON"),
+        ('{"clip": "no-such-model"}', "unknown"),
+        ('{"clip": "yolox-nano"}', "detector model, not a clip"),
+        ('{"device": "tpu"}', "not one of"),
+        ('{"colour": "blue"}', "unknown setting"),
+        ('{"device": 3}', "must be a string"),
+    ]:
         path.write_text(text)
         with pytest.raises(SettingsError, match=words) as caught:
             load_settings(lib.folder)
@@ -430,8 +462,13 @@ def test_named_boxes_survive_reindex_without_duplicates(tmp_path, tiny_models):
     boxes = lib.store.detections_of(photo.id)
     named = [d for d in boxes if d.subject_name == "Rex"]
     assert [d.id for d in named] == [box.id] and named[0].model == model_set.detector.model_id
-    assert not [d for d in boxes if d.subject_id is None and d.label == box.label
-                and all(abs(a - b) < 1e-6 for a, b in zip(d.box, box.box))]
+    assert not [
+        d
+        for d in boxes
+        if d.subject_id is None
+        and d.label == box.label
+        and all(abs(a - b) < 1e-6 for a, b in zip(d.box, box.box))
+    ]
     assert _rows(lib, "SELECT count(*) FROM embeddings WHERE detection_id = ?", [box.id]) == [(1,)]
     lib.close()
 
@@ -498,8 +535,7 @@ class _PhotoAsQuery:
         return np.stack([self.vector for _ in texts])
 
 
-def test_photos_are_searchable_before_the_vocabulary_is_ready(tmp_path, tiny_models,
-                                                            every_box_size):
+def test_photos_are_searchable_before_the_vocabulary_is_ready(tmp_path, tiny_models, every_box_size):
     from concurrent.futures import Future
 
     from photoorg.search import search
@@ -533,8 +569,9 @@ def test_photos_are_searchable_before_the_vocabulary_is_ready(tmp_path, tiny_mod
         stored = {(t.tag, round(t.score, 5)) for t in lib.store.tags_of(pid) if t.model == tags_id}
         expected = {(t, round(s, 5)) for t, s in model_set.tagger.tag(vector[None])[0]}
         assert stored == expected and stored
-    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?",
-                 [tags_id]) == [(6,)]
+    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?", [tags_id]) == [
+        (6,)
+    ]
     assert np.array_equal(lib.store.embeddings(clip_id)[2], matrix)  # tagged, not re-embedded
     lib.close()
 
@@ -557,11 +594,15 @@ def test_vocabulary_ready_mid_pass_tags_the_photos_embedded_before_it(tmp_path, 
     assert (report.indexed, report.failed) == (6, 0)
     # The sweep started over with tags: the 2 embedded photos wait only for tags, the
     # other 4 for everything; none waited for the vocabulary at the end.
-    assert seen[:3] == [("pass 1 of 2: photos", 0, 6), ("pass 1 of 2: photos", 2, 6),
-                        ("pass 1 of 2: photos", 0, 6)]
+    assert seen[:3] == [
+        ("pass 1 of 2: photos", 0, 6),
+        ("pass 1 of 2: photos", 2, 6),
+        ("pass 1 of 2: photos", 0, 6),
+    ]
     assert "tags wait for the vocabulary" not in [m for m, _, _ in seen]
-    assert _rows(lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?",
-                 [model_set.tagger.model_id]) == [(6,)]
+    assert _rows(
+        lib, "SELECT count(*) FROM processed WHERE stage = 'tags' AND model = ?", [model_set.tagger.model_id]
+    ) == [(6,)]
     lib.close()
 
 
@@ -570,8 +611,13 @@ def test_region_targets_are_named_boxes_then_the_largest_above_the_minimum_area(
         return Region((0.0, 0.0, side, side), "person", 0.9, detection_id=1, named=named)
 
     tiny = region(0.1)  # 1% of the photo: below REGION_MIN_AREA
-    named_tiny, big, bigger, biggest, fifth = (region(0.1, named=True), region(0.3),
-                                               region(0.5), region(0.9), region(0.2))
+    named_tiny, big, bigger, biggest, fifth = (
+        region(0.1, named=True),
+        region(0.3),
+        region(0.5),
+        region(0.9),
+        region(0.2),
+    )
     assert _area(tiny.box) < REGION_MIN_AREA and MAX_REGIONS == 4
     picked = region_targets([tiny, fifth, big, named_tiny, biggest, bigger])
     assert picked == [named_tiny, biggest, bigger, big]

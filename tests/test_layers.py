@@ -18,12 +18,19 @@ SCRIPT = REPO / ".ci" / "lint-imports.sh"
 def lint_imports(tree: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     # The thin test venv may lack the lint-imports script; this Python has the package.
     program = tmp_path / "lint-imports"
-    program.write_text(f"#!{sys.executable}\nimport sys\n"
-                       "from importlinter.cli import lint_imports_command\n"
-                       "sys.exit(lint_imports_command())\n")
+    program.write_text(
+        f"#!{sys.executable}\nimport sys\n"
+        "from importlinter.cli import lint_imports_command\n"
+        "sys.exit(lint_imports_command())\n"
+    )
     program.chmod(0o755)
-    return subprocess.run(["bash", str(SCRIPT), str(tree)], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "LINT_IMPORTS": str(program)}, timeout=120)
+    return subprocess.run(
+        ["bash", str(SCRIPT), str(tree)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "LINT_IMPORTS": str(program)},
+        timeout=120,
+    )
 
 
 def copy_tree(tmp_path: Path) -> Path:

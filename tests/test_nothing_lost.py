@@ -23,10 +23,7 @@ def run(library: Path, *args: str) -> int:
 
 
 def make_photos(root: Path, n: int) -> list[Path]:
-    return [
-        write_photo(root / f"p{i:03d}.jpg", color=(i * 7 % 256, i * 13 % 256, i % 256))
-        for i in range(n)
-    ]
+    return [write_photo(root / f"p{i:03d}.jpg", color=(i * 7 % 256, i * 13 % 256, i % 256)) for i in range(n)]
 
 
 def counts(library: Path) -> dict[str, int]:
@@ -79,9 +76,7 @@ def test_purge_lists_user_data_needs_consent_and_can_be_undone(tmp_path, capsys)
     lib, root = tmp_path / "lib", tmp_path / "r"
     photos = make_photos(root, 6)
     assert run(lib, "add", "--no-index", str(root)) == 0
-    assert (
-        run(lib, "tag", str(photos[0]), "--add", "Wedding", "--add", "Ana's day") == 0
-    )
+    assert run(lib, "tag", str(photos[0]), "--add", "Wedding", "--add", "Ana's day") == 0
     with Library(lib) as opened:  # a named box, as the viewer stores it
         from photoorg.models.detect import Detection
 
@@ -110,9 +105,7 @@ def test_purge_lists_user_data_needs_consent_and_can_be_undone(tmp_path, capsys)
 
     assert run(lib, "purge", "--undo") == 0
     assert "Put back 1 missing photo" in capsys.readouterr().out
-    write_photo(
-        photos[0], color=(0, 0, 0)
-    )  # same name, and the row came back as missing
+    write_photo(photos[0], color=(0, 0, 0))  # same name, and the row came back as missing
     with Library(lib) as opened:
         [back] = opened.missing()
         assert back.path == str(photos[0])
@@ -139,12 +132,8 @@ def _stray(root: Path, kind: str) -> None:
         (root / kind).write_text("left on the mount point")
 
 
-@pytest.mark.parametrize(
-    "stray", [".DS_Store", ".hidden", "lost+found/", ".Trash-0/", "readme.txt"]
-)
-def test_a_mount_point_with_a_stray_entry_is_offline_not_all_missing(
-    tmp_path, stray, capsys
-):
+@pytest.mark.parametrize("stray", [".DS_Store", ".hidden", "lost+found/", ".Trash-0/", "readme.txt"])
+def test_a_mount_point_with_a_stray_entry_is_offline_not_all_missing(tmp_path, stray, capsys):
     lib, root = tmp_path / "lib", tmp_path / "drive"
     make_photos(root, 10)
     assert run(lib, "add", "--no-index", str(root)) == 0
@@ -192,9 +181,7 @@ def test_a_real_unmounted_tmpfs_under_a_stray_file_is_offline(tmp_path):
             drive(lib.scan())
             device = lib.roots()[0].device
     finally:
-        subprocess.run(
-            ["umount", "--lazy", str(root)], check=True
-        )  # even if a failure left a file open
+        subprocess.run(["umount", "--lazy", str(root)], check=True)  # even if a failure left a file open
     with Library(tmp_path / "lib") as lib:
         [result] = drive(lib.scan())
         assert not result.online and "another device" in result.offline_reason
@@ -212,10 +199,7 @@ def test_many_photos_gone_at_once_are_unconfirmed_until_the_user_says(tmp_path, 
     assert "12 photos look gone at once" in capsys.readouterr().out
     assert counts(lib)["missing"] == 0
     assert run(lib, "status") == 0
-    assert (
-        "12 photos looked gone at once and are kept, unconfirmed"
-        in capsys.readouterr().out
-    )
+    assert "12 photos looked gone at once and are kept, unconfirmed" in capsys.readouterr().out
     assert run(lib, "scan", "--no-index", "--confirm-missing", str(root)) == 0
     assert counts(lib)["missing"] == 12
     assert run(lib, "status") == 0
@@ -270,9 +254,7 @@ def cutout_lib(tmp_path, monkeypatch):
     lib.close()
 
 
-def test_cutout_force_onto_a_link_to_dev_full_is_refused_and_the_link_kept(
-    cutout_lib, tmp_path, capsys
-):
+def test_cutout_force_onto_a_link_to_dev_full_is_refused_and_the_link_kept(cutout_lib, tmp_path, capsys):
     lib, photo = cutout_lib
     link = tmp_path / "keep.png"
     os.symlink("/dev/full", link)
@@ -314,9 +296,7 @@ def test_cutout_force_on_a_full_disk_keeps_the_old_file(cutout_lib, tmp_path):
         assert keep.read_bytes() == b"the user's old cut-out"
         assert sorted(p.name for p in small.iterdir()) == ["filler", "keep.png"]
     finally:
-        subprocess.run(
-            ["umount", "--lazy", str(small)], check=True
-        )  # even if a failure left a file open
+        subprocess.run(["umount", "--lazy", str(small)], check=True)  # even if a failure left a file open
 
 
 # -- 4. no traceback for any input ----------------------------------------------------
@@ -343,9 +323,7 @@ def small_library(tmp_path):
     return lib, root
 
 
-@pytest.mark.parametrize(
-    "query", ["year:9999", "-year:9999", "after:9999", "before:0001-01-01", "year:0"]
-)
+@pytest.mark.parametrize("query", ["year:9999", "-year:9999", "after:9999", "before:0001-01-01", "year:0"])
 def test_dates_out_of_range_are_a_sentence(small_library, query):
     lib, _ = small_library
     done = cli(lib, "search", "--", query)
@@ -367,9 +345,7 @@ def test_many_terms_within_the_limit_search(small_library):
 
     lib, root = small_library
     with Library(lib) as opened:
-        hits = opened.search(
-            " ".join(["-nothing"] * (MAX_TERMS - 1) + ["p001"]), limit=5
-        )
+        hits = opened.search(" ".join(["-nothing"] * (MAX_TERMS - 1) + ["p001"]), limit=5)
         assert [h.photo.path for h in hits] == [str(root / "p001.jpg")]
 
 
@@ -409,9 +385,7 @@ def test_tag_and_name_limits_hold_in_the_engine(small_library, bad):
         photo = opened.photo(root / "p000.jpg")
         with pytest.raises(UserError):
             opened.tag(photo.path, add=[bad])
-        [box] = opened.store.replace_detections(
-            photo.id, "m", [Detection("dog", 0.9, (0, 0, 1, 1))]
-        )
+        [box] = opened.store.replace_detections(photo.id, "m", [Detection("dog", 0.9, (0, 0, 1, 1))])
         with pytest.raises(UserError):
             opened.name_box(box, bad)
         assert opened.tags_of(photo) == [] and opened.subjects() == []

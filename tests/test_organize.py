@@ -53,9 +53,7 @@ def photos(tmp_path: Path) -> Path:
     save(scene(3), folder / "misc" / "IMG_1.jpg", taken="2021:07:20 08:00:00")
     save(scene(4), folder / "nodate.png")
     os.utime(folder / "nodate.png", (1_600_000_000, 1_600_000_000))  # 2020-09-13
-    (folder / "Rome" / "IMG_1.jpg.xmp").write_text(
-        "<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
-    )
+    (folder / "Rome" / "IMG_1.jpg.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
     (folder / "Rome" / "IMG_1.AAE").write_text("edits")
     (folder / "Rome" / "IMG_1.CR2").write_bytes(b"raw bytes")
     (folder / "Rome" / "IMG_1.jpg.supplemental-metadata.json").write_text("{}")
@@ -157,9 +155,7 @@ def test_rename_with_counter_keeps_one_extension(lib, photos):
 
 
 def test_fallback_fields_and_literals(lib, photos, tmp_path):
-    p = _plan(
-        lib, tmp_path / "t", pattern='{person|tag|"nobody"}/{camera|"unknown camera"}'
-    )
+    p = _plan(lib, tmp_path / "t", pattern='{person|tag|"nobody"}/{camera|"unknown camera"}')
     got = {os.path.relpath(c.dst, tmp_path / "t") for c in p.changes if c.photo_id}
     assert got == {
         "nobody/Canon EOS R6/IMG_1.jpg",
@@ -170,9 +166,7 @@ def test_fallback_fields_and_literals(lib, photos, tmp_path):
     immich = _plan(lib, tmp_path / "t", pattern="{{y}}/{{MM}}/{{dd}}")
     exiftool = _plan(lib, tmp_path / "t", pattern="%Y/%m/%d")
     assert [c.dst for c in immich.changes] == [c.dst for c in exiftool.changes]
-    assert str(tmp_path / "t" / "2021" / "07" / "14" / "IMG_1.jpg") in [
-        c.dst for c in immich.changes
-    ]
+    assert str(tmp_path / "t" / "2021" / "07" / "14" / "IMG_1.jpg") in [c.dst for c in immich.changes]
 
 
 @pytest.mark.parametrize(
@@ -185,9 +179,7 @@ def test_fallback_fields_and_literals(lib, photos, tmp_path):
     ],
 )
 def test_bad_patterns_are_one_sentence(lib, tmp_path, pattern, words):
-    with pytest.raises(
-        PatternError, match=words.replace("{", r"\{").replace("}", r"\}")
-    ):
+    with pytest.raises(PatternError, match=words.replace("{", r"\{").replace("}", r"\}")):
         _plan(lib, tmp_path / "t", pattern=pattern)
 
 
@@ -205,9 +197,7 @@ def test_read_only_target_is_refused(lib, photos, tmp_path, monkeypatch):
         lambda p, m: False if str(p) == str(tmp_path / "ro") else real(p, m),
     )
     (tmp_path / "ro").mkdir()
-    with pytest.raises(
-        UserError, match=r"ro is read-only; choose a folder you can write to\."
-    ):
+    with pytest.raises(UserError, match=r"ro is read-only; choose a folder you can write to\."):
         _plan(lib, tmp_path / "ro" / "sorted")
 
 
@@ -220,9 +210,7 @@ def test_photo_changed_since_the_plan_moves_nothing(lib, photos, tmp_path):
         (photos / "misc" / "IMG_1.jpg").read_bytes(),
         (photos / "misc" / "IMG_1.jpg").stat().st_mtime_ns,
     )
-    with pytest.raises(
-        PlanStale, match="IMG_1.jpg changed since the preview; nothing was changed"
-    ):
+    with pytest.raises(PlanStale, match="IMG_1.jpg changed since the preview; nothing was changed"):
         drive(apply(lib, p))
     assert snapshot(photos) == before
 
@@ -237,9 +225,7 @@ def test_two_runs_at_once_are_refused(lib, photos, tmp_path):
     assert not (tmp_path / "sorted").exists()
 
 
-def test_disk_full_mid_copy_leaves_whole_files_and_undo_cleans(
-    lib, photos, tmp_path, monkeypatch
-):
+def test_disk_full_mid_copy_leaves_whole_files_and_undo_cleans(lib, photos, tmp_path, monkeypatch):
     import shutil
 
     from photoorg import journal
@@ -337,10 +323,7 @@ def test_cli_dry_run_prints_old_new_and_date_source(lib, photos, tmp_path, capsy
         == 0
     )
     out = capsys.readouterr().out
-    assert (
-        f"{photos / 'nodate.png'} -> {tmp_path / 's' / '2020' / 'nodate.png'}  (date: file time)"
-        in out
-    )
+    assert f"{photos / 'nodate.png'} -> {tmp_path / 's' / '2020' / 'nodate.png'}  (date: file time)" in out
     assert "Dry run: 8 files would be moved; nothing was changed." in out
     assert snapshot(photos) == before
 

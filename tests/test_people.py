@@ -69,8 +69,10 @@ def test_new_faces_join_the_closest_group_or_start_one(tmp_path):
 def test_two_faces_of_one_photo_are_never_one_group(tmp_path):
     rng = np.random.default_rng(2)
     lib, photos = _library_with_photos(tmp_path, 2)
-    twins = [_add_face(lib, photos[0], _vector(0, 0.1, rng), box=(0.0, 0.0, 0.2, 0.2)),
-             _add_face(lib, photos[0], _vector(0, 0.1, rng), box=(0.5, 0.5, 0.7, 0.7))]
+    twins = [
+        _add_face(lib, photos[0], _vector(0, 0.1, rng), box=(0.0, 0.0, 0.2, 0.2)),
+        _add_face(lib, photos[0], _vector(0, 0.1, rng), box=(0.5, 0.5, 0.7, 0.7)),
+    ]
     people.group_new_faces(lib.store)
     first, second = _groups_of(lib, twins)
     assert first != second
@@ -158,12 +160,15 @@ def test_a_ten_thousand_face_merge_keeps_every_face(tmp_path):
     lib.store.db.conn.executemany(
         "INSERT INTO faces (photo_id, kind, x0, y0, x1, y1, score, clarity, model, vector, group_id) "
         "VALUES (?, 'person', 0, 0, 0.1, 0.1, 1, 1, ?, ?, ?)",
-        [(p, MODEL, vec, g) for p, g in rows])
+        [(p, MODEL, vec, g) for p, g in rows],
+    )
     people.name_group(lib.store, g2, "Crowd")
     group = people.merge(lib.store, g1, "Crowd")
     assert (group.id, group.size, group.name) == (g1, 10_000, "Crowd")
-    assert lib.store.db.execute("SELECT count(*) FROM faces WHERE subject_id IS NOT NULL"
-                                ).fetchone()[0] == 10_000
+    assert (
+        lib.store.db.execute("SELECT count(*) FROM faces WHERE subject_id IS NOT NULL").fetchone()[0]
+        == 10_000
+    )
     lib.close()
 
 
@@ -197,8 +202,7 @@ def faces_library(tmp_path_factory):
     the shared copy is here)."""
     need_faces()
     root = tmp_path_factory.mktemp("faces")
-    truth = copy_people(root / "photos", {"abdullah_gul": 4, "carlos_moya": 4,
-                                          "antonio_palocci": 4})
+    truth = copy_people(root / "photos", {"abdullah_gul": 4, "carlos_moya": 4, "antonio_palocci": 4})
     lib = Library(root / "lib")
     lib.add_roots([root / "photos"])
     drive(lib.scan())
@@ -212,8 +216,9 @@ def faces_library(tmp_path_factory):
 def _person_of_group(lib, truth) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
     for g in people.groups(lib.store):
-        paths = {p.id: p.path for p in lib.store.photos(
-            {f.photo_id for f in people.members(lib.store, g.id)})}
+        paths = {
+            p.id: p.path for p in lib.store.photos({f.photo_id for f in people.members(lib.store, g.id)})
+        }
         out[g.id] = {truth[paths[f.photo_id]] for f in people.members(lib.store, g.id)}
     return out
 
@@ -225,8 +230,10 @@ def test_real_faces_are_found_embedded_and_grouped_by_person(faces_library):
     groups = _person_of_group(lib, truth)
     assert all(len(who) == 1 for who in groups.values())  # precision: no group mixes people
     assert sorted(len(people.members(lib.store, g)) for g in groups) == [4, 4, 4]
-    stages = {r[0] for r in lib.store.db.execute(
-        "SELECT stage FROM processed WHERE model = ?", [models.faces.model_id])}
+    stages = {
+        r[0]
+        for r in lib.store.db.execute("SELECT stage FROM processed WHERE model = ?", [models.faces.model_id])
+    }
     assert stages == {"faces"}
     first = lib.store.db.execute("SELECT x0, y0, x1, y1 FROM faces LIMIT 1").fetchone()
     assert 0 <= first[0] < first[2] <= 1 and 0 <= first[1] < first[3] <= 1
@@ -242,11 +249,11 @@ def test_names_survive_a_face_model_change_which_requeues_only_faces(faces_libra
     try:
         report = drive(lib.index(models=models))
         assert (report.requeued, report.indexed) == (12, 12)
-        assert lib.store.db.execute("SELECT id, subject_id FROM faces ORDER BY id").fetchall() \
-            == before_faces
+        assert lib.store.db.execute("SELECT id, subject_id FROM faces ORDER BY id").fetchall() == before_faces
         assert lib.store.db.execute("SELECT id FROM detections ORDER BY id").fetchall() == before_boxes
-        assert {r[0] for r in lib.store.db.execute("SELECT DISTINCT model FROM faces")} \
-            == {models.faces.model_id}
+        assert {r[0] for r in lib.store.db.execute("SELECT DISTINCT model FROM faces")} == {
+            models.faces.model_id
+        }
     finally:
         models.faces.model_id = models.faces.model_id.removesuffix("-next")
     assert len(lib.search("person:Abdullah")) == 4
@@ -274,8 +281,7 @@ def test_a_name_survives_an_edit_that_moves_the_face_and_a_move(faces_library, t
     shutil.move(path, moved)
     drive(lib.scan())
     assert lib.photo(moved).id == photo.id
-    assert [(f.id, f.subject_name) for f in facedb.faces_of(lib.store, photo.id)] \
-        == [(face.id, "Carlos")]
+    assert [(f.id, f.subject_name) for f in facedb.faces_of(lib.store, photo.id)] == [(face.id, "Carlos")]
     assert lib.photo(moved).id in {r.photo.id for r in lib.search("person:Carlos")}
     assert people.find_group(lib.store, "Carlos").id == group.id
 
@@ -292,8 +298,9 @@ def test_cli_people_name_and_merge(faces_library, capsys):
     assert main(["--library", folder, "name", str(unnamed[0]["group"]), "Zoe", "Q"]) == 0
     assert "Named group" in capsys.readouterr().out
     assert main(["--library", folder, "merge", str(unnamed[0]["group"]), "nope"]) == 2
-    assert capsys.readouterr().err.strip() == \
-        "photoorg: There is no group 'nope'; `photoorg people` lists them."
+    assert (
+        capsys.readouterr().err.strip() == "photoorg: There is no group 'nope'; `photoorg people` lists them."
+    )
     assert main(["--library", folder, "people"]) == 0
     assert "Zoe Q: 4 faces" in capsys.readouterr().out
 
@@ -327,10 +334,10 @@ def test_a_crowd_is_capped_and_the_cap_is_counted(tmp_path):
         crowd.paste(Image.open(samples[i * 6]).resize((300, 300)), ((i % 7) * 300, (i // 7) * 300))
     path = tmp_path / "crowd.jpg"
     crowd.save(path)
-    boxes = [("person", 0.9, ((i % 7) / 7, (i // 7) / 7, (i % 7 + 1) / 7, (i // 7 + 1) / 7))
-             for i in range(49)]
-    scan = face_stage.scan_photo(face_model(), path, Image.open(path).convert("RGB"),
-                                 crowd.size, boxes)
+    boxes = [
+        ("person", 0.9, ((i % 7) / 7, (i // 7) / 7, (i % 7 + 1) / 7, (i // 7 + 1) / 7)) for i in range(49)
+    ]
+    scan = face_stage.scan_photo(face_model(), path, Image.open(path).convert("RGB"), crowd.size, boxes)
     assert scan.capped == 49 - face_stage.MAX_PERSON_BOXES
     assert face_stage.MAX_FACES - 5 <= len(scan.faces) <= face_stage.MAX_FACES
 

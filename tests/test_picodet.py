@@ -1,5 +1,6 @@
 """PicoDet: the distribution-focal decode on constructed outputs, the real shared model
 on real COCO photos (skipped without ../shared), and the calibrated score cuts."""
+
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,8 +18,9 @@ from photoorg.models.registry import DEFAULTS, MODELS, spec_for_model_id
 SHARED = Path(os.environ.get("PHOTOORG_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 WEIGHTS = SHARED / "models" / "picodet_s_416_coco.onnx"
 COCO = SHARED / "photos" / "coco-train-mini"
-needs_shared = pytest.mark.skipif(not WEIGHTS.is_file() or not COCO.is_dir(),
-                                  reason="../shared (PicoDet file and coco-train-mini) absent")
+needs_shared = pytest.mark.skipif(
+    not WEIGHTS.is_file() or not COCO.is_dir(), reason="../shared (PicoDet file and coco-train-mini) absent"
+)
 COUNTS = (52 * 52, 26 * 26, 13 * 13, 7 * 7)
 
 
@@ -41,8 +43,9 @@ def test_decode_uses_half_cell_centres_expected_bins_and_stretch():
     boxes, scores = picodet.decode(out, (832, 208), cut=0.5)
     # centre ((3 + 0.5) * 16, (5 + 0.5) * 16) = (56, 88); sides 16, 32, 48, 64 px at 416;
     # then x * 832 / 416 and y * 208 / 416.
-    np.testing.assert_allclose(boxes, [[(56 - 16) * 2, (88 - 32) / 2, (56 + 48) * 2, (88 + 64) / 2]],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        boxes, [[(56 - 16) * 2, (88 - 32) / 2, (56 + 48) * 2, (88 + 64) / 2]], rtol=1e-5
+    )
     assert scores[0, COCO80.index("dog")] == pytest.approx(0.8)
 
 
@@ -55,9 +58,13 @@ def test_decode_skips_anchors_under_the_cut_and_finds_the_last_level():
 
 def test_postprocess_nms_per_class_and_per_label_cuts():
     big = (7, 7, 7, 7)  # 448 px boxes: one cell apart they overlap at IoU 0.87
-    out = outputs_with((32, 4, 4, "dog", 0.9, big), (32, 5, 4, "dog", 0.7, big),
-                       (32, 4, 4, "cat", 0.6, big), (32, 9, 9, "bird", 0.3, (1, 1, 1, 1)),
-                       (32, 1, 1, "car", 0.99, (1, 1, 1, 1)))
+    out = outputs_with(
+        (32, 4, 4, "dog", 0.9, big),
+        (32, 5, 4, "dog", 0.7, big),
+        (32, 4, 4, "cat", 0.6, big),
+        (32, 9, 9, "bird", 0.3, (1, 1, 1, 1)),
+        (32, 1, 1, "car", 0.99, (1, 1, 1, 1)),
+    )
     cuts = dict.fromkeys(KEEP_LABELS, 0.5) | {"bird": 0.25}
     found = picodet.postprocess(out, (416, 416), cuts)
     # The 0.7 dog is suppressed by the 0.9 one; the cat at the same place survives (NMS
@@ -68,8 +75,12 @@ def test_postprocess_nms_per_class_and_per_label_cuts():
 
 
 def test_random_weights_keep_the_contract():
-    det = load_detector(SimpleNamespace(name="picodet-s", backend="onnx", arch="picodet",
-                                        thresholds=None), None, "cpu", score_threshold=0.05)
+    det = load_detector(
+        SimpleNamespace(name="picodet-s", backend="onnx", arch="picodet", thresholds=None),
+        None,
+        "cpu",
+        score_threshold=0.05,
+    )
     assert det.model_id == "onnx:picodet-s+random"
     rng = np.random.default_rng(3)
     images = [Image.fromarray(rng.integers(0, 255, (120, 200, 3), dtype=np.uint8)) for _ in range(2)]
@@ -87,28 +98,36 @@ def test_registry_holds_calibrated_cuts_for_both_detectors_and_picodet_is_defaul
         assert {"person", "dog", "cat", "*"} <= set(th)
         assert all(0.25 <= t.draw <= t.tag <= 1 and t.draw <= t.count for t in th.values())
     assert spec_for_model_id("onnx:picodet-s+random").name == "picodet-s"
-    assert spec_for_model_id("torchvision:fasterrcnn_resnet50_fpn_v2:COCO_V1").name == \
-        "fasterrcnn-resnet50-v2"
+    assert (
+        spec_for_model_id("torchvision:fasterrcnn_resnet50_fpn_v2:COCO_V1").name == "fasterrcnn-resnet50-v2"
+    )
     assert thresholds_for("onnx:nobody-knows") is UNCALIBRATED
 
 
 def _boxes(*rows):
     """Detections at separate places unless a row gives its own box."""
-    return [Detection(label, score, row[0] if row else (0.1 * i, 0.0, 0.1 * i + 0.05, 0.1))
-            for i, (label, score, *row) in enumerate(rows)]
+    return [
+        Detection(label, score, row[0] if row else (0.1 * i, 0.0, 0.1 * i + 0.05, 0.1))
+        for i, (label, score, *row) in enumerate(rows)
+    ]
 
 
 def test_detection_tags_follow_each_cut():
     th = MODELS["picodet-s"].thresholds
     person, dog = th["person"], th["dog"]
-    boxes = _boxes(("person", person.count + 0.1), ("person", person.count + 0.01),
-                   ("person", (person.count + person.draw) / 2),  # drawn, tagged, not counted
-                   ("dog", dog.tag - 0.02),  # drawn but not a "dog" photo
-                   ("horse", th["*"].tag + 0.05))
+    boxes = _boxes(
+        ("person", person.count + 0.1),
+        ("person", person.count + 0.01),
+        ("person", (person.count + person.draw) / 2),  # drawn, tagged, not counted
+        ("dog", dog.tag - 0.02),  # drawn but not a "dog" photo
+        ("horse", th["*"].tag + 0.05),
+    )
     tags = dict(detection_tags(boxes, "onnx:picodet-s"))
-    assert tags == {"2 people": pytest.approx(person.count + 0.01),
-                    "person": pytest.approx(person.count + 0.1),
-                    "horse": pytest.approx(th["*"].tag + 0.05)}
+    assert tags == {
+        "2 people": pytest.approx(person.count + 0.01),
+        "person": pytest.approx(person.count + 0.1),
+        "horse": pytest.approx(th["*"].tag + 0.05),
+    }
     assert detection_tags(_boxes(("dog", dog.tag)), "onnx:picodet-s") == [("dog", dog.tag)]
     assert detection_tags([], "onnx:picodet-s") == []
 
@@ -127,8 +146,9 @@ def test_a_cat_also_called_dog_is_tagged_cat_only():
 
 
 def test_load_detector_keeps_boxes_from_each_labels_draw_cut():
-    spec = SimpleNamespace(name="picodet-s", backend="onnx", arch="picodet",
-                           thresholds=MODELS["picodet-s"].thresholds)
+    spec = SimpleNamespace(
+        name="picodet-s", backend="onnx", arch="picodet", thresholds=MODELS["picodet-s"].thresholds
+    )
     det = load_detector(spec, None, "cpu")
     assert det.score_threshold["person"] == MODELS["picodet-s"].thresholds["person"].draw
     assert det.score_threshold["horse"] == MODELS["picodet-s"].thresholds["*"].draw
@@ -143,9 +163,14 @@ def _coco_boxes(name: str) -> list[tuple[str, tuple]]:
     data = json.loads((COCO / "instances.json").read_text())
     cats = {c["id"]: c["name"] for c in data["categories"]}
     [image] = [i for i in data["images"] if i["file_name"] == name]
-    return [(cats[a["category_id"]], (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
-                                      a["bbox"][1] + a["bbox"][3]))
-            for a in data["annotations"] if a["image_id"] == image["id"]]
+    return [
+        (
+            cats[a["category_id"]],
+            (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]),
+        )
+        for a in data["annotations"]
+        if a["image_id"] == image["id"]
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +179,9 @@ def real_picodet():
 
 
 @needs_shared
-@pytest.mark.parametrize("name, labels", [("000000524291.jpg", ["dog", "dog"]),
-                                          ("000000000650.jpg", ["cat"])])
+@pytest.mark.parametrize(
+    "name, labels", [("000000524291.jpg", ["dog", "dog"]), ("000000000650.jpg", ["cat"])]
+)
 def test_real_model_puts_boxes_where_coco_says(real_picodet, name, labels):
     from photoorg.imaging import load_image
 
@@ -175,7 +201,8 @@ def test_stripped_graph_gives_the_files_own_outputs():
 
     x = picodet.prepare(Image.open(COCO / "images" / "000000524291.jpg"))
     plain = ort.InferenceSession(str(WEIGHTS), providers=["CPUExecutionProvider"])
-    stripped = ort.InferenceSession(picodet.without_initializer_inputs(WEIGHTS),
-                                    providers=["CPUExecutionProvider"])
+    stripped = ort.InferenceSession(
+        picodet.without_initializer_inputs(WEIGHTS), providers=["CPUExecutionProvider"]
+    )
     for a, b in zip(plain.run(None, {"image": x}), stripped.run(None, {"image": x})):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)  # folded constants round apart

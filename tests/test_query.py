@@ -10,7 +10,11 @@ def test_words_phrases_and_filters():
     assert q.terms == ("dog", "kids playing") and q.phrases == {"kids playing"}
     assert q.text == "dog kids playing"
     assert [(f.key, f.value, f.negated) for f in q.filters] == [
-        ("tag", "beach", False), ("tag", "snow", True), ("in", "Screenshots", True), ("person", "Ana", False)]
+        ("tag", "beach", False),
+        ("tag", "snow", True),
+        ("in", "Screenshots", True),
+        ("person", "Ana", False),
+    ]
 
 
 def test_quoted_filter_values_and_quoted_keys():
@@ -19,11 +23,17 @@ def test_quoted_filter_values_and_quoted_keys():
     assert q.terms == ("tag:dog",)
 
 
-@pytest.mark.parametrize("text,span", [
-    ("after:2021", ("2021-01-01", None)), ("after:2021-06", ("2021-06-01", None)),
-    ("before:2021-06-30", (None, "2021-06-30")), ("year:2020", ("2020-01-01", "2021-01-01")),
-    ("2019", ("2019-01-01", "2020-01-01")), ("after:2021/12", ("2021-12-01", None)),
-])
+@pytest.mark.parametrize(
+    "text,span",
+    [
+        ("after:2021", ("2021-01-01", None)),
+        ("after:2021-06", ("2021-06-01", None)),
+        ("before:2021-06-30", (None, "2021-06-30")),
+        ("year:2020", ("2020-01-01", "2021-01-01")),
+        ("2019", ("2019-01-01", "2020-01-01")),
+        ("after:2021/12", ("2021-12-01", None)),
+    ],
+)
 def test_dates(text, span):
     assert parse(text).filters[0].value == span
 
@@ -34,7 +44,7 @@ def test_negated_words_and_similar():
 
 
 def test_syntax_characters_stay_text():
-    q = parse('% * NEAR -- \' "unclosed phrase')
+    q = parse("% * NEAR -- ' \"unclosed phrase")
     assert q.terms == ("%", "*", "NEAR", "--", "'", "unclosed phrase")
     assert fts_query(q.terms) == '"NEAR"* AND "unclosed" + "phrase"*'
     assert fts_query(['a"b']) == '"a" + "b"*'
@@ -46,9 +56,21 @@ def test_empty():
     assert parse("").empty and parse("   ").empty and not parse("x").empty
 
 
-@pytest.mark.parametrize("text", ["after:yesterdayish", "in:", "in: Holidays", "before:2021-02-30",
-                                  "year:2021-02", "has:horse", "colour:red", "similar:a similar:b",
-                                  "-similar:a", "camera:"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "after:yesterdayish",
+        "in:",
+        "in: Holidays",
+        "before:2021-02-30",
+        "year:2021-02",
+        "has:horse",
+        "colour:red",
+        "similar:a similar:b",
+        "-similar:a",
+        "camera:",
+    ],
+)
 def test_malformed(text):
     with pytest.raises(QueryError) as e:
         parse(text)

@@ -37,9 +37,7 @@ def test_verdicts(tmp_path):
     moved = judge(str(root), Evidence(device + 1, 3, [str(root / "a.jpg")]))
     assert not moved.online and "another device" in moved.reason
     (root / "a.jpg").write_bytes(b"x")
-    renumbered = judge(
-        str(root), Evidence(device + 1, 3, [str(root / "a.jpg"), str(root / "b.jpg")])
-    )
+    renumbered = judge(str(root), Evidence(device + 1, 3, [str(root / "a.jpg"), str(root / "b.jpg")]))
     assert renumbered.online and renumbered.device == device  # sdb1 came back as sdc1
 
 

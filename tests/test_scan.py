@@ -10,8 +10,10 @@ def scan(library, paths=None):
 
 
 def states(library):
-    return {os.path.relpath(p.path, p.path.split("/photos/")[0] + "/photos"): p.state
-            for p in library.store.photos_where("1")}
+    return {
+        os.path.relpath(p.path, p.path.split("/photos/")[0] + "/photos"): p.state
+        for p in library.store.photos_where("1")
+    }
 
 
 def test_first_scan_finds_supported_photos_as_pending(library, photo_dir):
@@ -159,6 +161,7 @@ def test_index_reads_metadata_and_makes_thumbnails(library, photo_dir):
     rotated = library.photo(photo_dir / "rotated.jpg")
     assert (rotated.width, rotated.height) == (32, 64)
     from PIL import Image
+
     with Image.open(library.thumbnail(rotated)) as thumb:
         assert thumb.size[0] < thumb.size[1]  # stored upright
 

@@ -50,8 +50,10 @@ class Lib:
     def add(self, rel, vector=None, tags=(), taken=None, camera=None, gps=False, state="indexed"):
         self.n += 1
         pid = self.store.add_photo(self.root.id, rel, 100, self.n, f"h{self.n}")
-        self.store.set_meta(pid, PhotoMeta(640, 480, taken, camera, camera and "X100",
-                                           1.0 if gps else None, 2.0 if gps else None))
+        self.store.set_meta(
+            pid,
+            PhotoMeta(640, 480, taken, camera, camera and "X100", 1.0 if gps else None, 2.0 if gps else None),
+        )
         self.store.set_state(pid, state)
         if tags:
             self.store.set_auto_tags(pid, [(tag, score, MODEL) for tag, score in tags])
@@ -121,8 +123,9 @@ def test_free_text_without_encoder_uses_words_only(lib):
 
 def test_fts_is_case_and_accent_insensitive(lib):
     pid = lib.add("people/x.jpg")
-    det = lib.store.replace_detections(pid, "det", [type("D", (), {"label": "person", "score": 0.9,
-                                                                 "box": (0.1, 0.2, 0.5, 0.9)})()])[0]
+    det = lib.store.replace_detections(
+        pid, "det", [type("D", (), {"label": "person", "score": 0.9, "box": (0.1, 0.2, 0.5, 0.9)})()]
+    )[0]
     lib.store.name_detection(det, lib.store.subject("Zoë Müller").id)
     for text in ("zoe", "ZOË", "mull", "Müller"):
         hits = search(lib.store, text)
@@ -130,8 +133,26 @@ def test_fts_is_case_and_accent_insensitive(lib):
         assert hits[0].why == [f"word: {text} in name"], text
 
 
-@pytest.mark.parametrize("text", ["'", "%", "*", "--", "NEAR", 'NEAR("a" "b")', "nothing OR dog",
-                                  "x' OR '1'='1", "\\", "_", "(", "^", "a AND", "-", '"-x"'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "'",
+        "%",
+        "*",
+        "--",
+        "NEAR",
+        'NEAR("a" "b")',
+        "nothing OR dog",
+        "x' OR '1'='1",
+        "\\",
+        "_",
+        "(",
+        "^",
+        "a AND",
+        "-",
+        '"-x"',
+    ],
+)
 def test_sql_and_fts_syntax_is_just_text(lib, text):
     lib.add("plain/photo.jpg", tags=[("dog", 0.5)])
     lib.add("plain/100%_real.jpg")
@@ -162,8 +183,9 @@ def test_percent_and_underscore_are_literal_in_folder_filter(lib):
 def test_names_first_and_point_at_the_box(lib):
     a = lib.add("x/ana.jpg", tags=[("Ana", 0.4)])
     lib.add("x/other.jpg", tags=[("ana", 0.3)])
-    det = lib.store.replace_detections(a, "det", [type("D", (), {"label": "person", "score": 0.9,
-                                                               "box": (0.0, 0.0, 0.5, 0.5)})()])[0]
+    det = lib.store.replace_detections(
+        a, "det", [type("D", (), {"label": "person", "score": 0.9, "box": (0.0, 0.0, 0.5, 0.5)})()]
+    )[0]
     lib.store.name_detection(det, lib.store.subject("Ana").id)
     hits = search(lib.store, "ana")
     assert paths(hits) == ["x/ana.jpg", "x/other.jpg"]
@@ -183,12 +205,13 @@ def test_multi_word_exact_needs_every_term(lib):
     assert paths(hits) == ["x/both.jpg"]
     assert sorted(hits[0].why) == ["tag: beach (0.70)", "tag: dog (0.50)"]
     assert paths(search(lib.store, "birthday cake"))[0] == "x/cake.jpg"
-    assert paths(search(lib.store, "tag:\"birthday cake\"")) == ["x/cake.jpg"]
+    assert paths(search(lib.store, 'tag:"birthday cake"')) == ["x/cake.jpg"]
 
 
 def test_each_filter_and_its_negation(lib):
-    a = lib.add("2021/Rome/a.jpg", tags=[("snow", 0.5)], taken="2021-03-05T10:00:00", camera="Canon",
-                gps=True)
+    a = lib.add(
+        "2021/Rome/a.jpg", tags=[("snow", 0.5)], taken="2021-03-05T10:00:00", camera="Canon", gps=True
+    )
     b = lib.add("2022/Screenshots/b.png", taken="2022-07-01T09:00:00", camera="Apple")
     c = lib.add("2019/c.jpg", taken="2019-12-31T23:00:00")
     d = lib.add("broken/d.jpg", state="error")
@@ -266,8 +289,9 @@ def test_filters_apply_to_similarity_hits(lib):
 def test_region_match_points_at_the_box(lib):
     lib.background()
     pid = lib.add("home/sofa.jpg", axis(3))
-    det = lib.store.replace_detections(pid, "det", [type("D", (), {"label": "dog", "score": 0.9,
-                                                                 "box": (0.5, 0.5, 0.9, 0.9)})()])[0]
+    det = lib.store.replace_detections(
+        pid, "det", [type("D", (), {"label": "dog", "score": 0.9, "box": (0.5, 0.5, 0.9, 0.9)})()]
+    )[0]
     lib.store.replace_embeddings(pid, MODEL, [(None, axis(3)), (det, unit(axis(4) + 0.2 * axis(3)))])
     enc = FakeEncoder({"dog on a sofa": axis(4)})
     hits = search(lib.store, "dog on a sofa", text_encoder=enc)
@@ -294,11 +318,21 @@ def test_similar_ranks_by_look_and_leaves_out_the_photo(lib, tmp_path):
         search(lib.store, "similar:q/no-embedding.jpg")
 
 
-@pytest.mark.parametrize("text,token", [
-    ("after:yesterdayish", "after:yesterdayish"), ("in:", "in:"), ("dog in: ", "in:"),
-    ("before:2021-13", "before:2021-13"), ("year:21", "year:21"), ("has:unicorn", "has:unicorn"),
-    ("tga:dog", "tga:dog"), ("tag:", "tag:"), ("similar:", "similar:"), ("-similar:x.jpg", "-similar:x.jpg"),
-])
+@pytest.mark.parametrize(
+    "text,token",
+    [
+        ("after:yesterdayish", "after:yesterdayish"),
+        ("in:", "in:"),
+        ("dog in: ", "in:"),
+        ("before:2021-13", "before:2021-13"),
+        ("year:21", "year:21"),
+        ("has:unicorn", "has:unicorn"),
+        ("tga:dog", "tga:dog"),
+        ("tag:", "tag:"),
+        ("similar:", "similar:"),
+        ("-similar:x.jpg", "-similar:x.jpg"),
+    ],
+)
 def test_malformed_filters_name_the_token(lib, text, token):
     with pytest.raises(QueryError) as e:
         search(lib.store, text)
@@ -329,8 +363,18 @@ def test_completions(lib):
 
 
 def test_help_documents_every_filter():
-    for key in ("tag:", "person:", "pet:", "in:", "after:", "before:", "year:", "camera:", "has:",
-                "similar:"):
+    for key in (
+        "tag:",
+        "person:",
+        "pet:",
+        "in:",
+        "after:",
+        "before:",
+        "year:",
+        "camera:",
+        "has:",
+        "similar:",
+    ):
         assert key in QUERY_HELP
 
 

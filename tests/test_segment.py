@@ -1,4 +1,5 @@
 """Segmentation: full-size alpha from a crop, smooth upsampling, both backends."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,8 +10,9 @@ from photoorg.models import u2net
 from photoorg.models.segment import SegmenterError, crop_region, load_segmenter
 
 U2_SPEC = SimpleNamespace(name="u2netp", role="segmenter", backend="onnx", arch="u2net")
-MRCNN_SPEC = SimpleNamespace(name="maskrcnn-resnet50-v2", role="segmenter",
-                             backend="torchvision", arch="maskrcnn_resnet50_fpn_v2")
+MRCNN_SPEC = SimpleNamespace(
+    name="maskrcnn-resnet50-v2", role="segmenter", backend="torchvision", arch="maskrcnn_resnet50_fpn_v2"
+)
 
 
 def photo(w=300, h=200):
@@ -27,7 +29,7 @@ class DiscSession:
     def run(self, _names, feed):
         assert feed["input.1"].shape == (1, 3, 320, 320)
         yy, xx = np.mgrid[:320, :320]
-        disc = (((xx - 159.5) ** 2 + (yy - 159.5) ** 2) < 100 ** 2).astype(np.float32)
+        disc = (((xx - 159.5) ** 2 + (yy - 159.5) ** 2) < 100**2).astype(np.float32)
         return [disc[None, None] * 5 - 2, disc[None, None]]  # not 0..1: must be min-max normalised
 
 
@@ -81,8 +83,7 @@ def test_maskrcnn_random_init_alpha_is_full_size_and_zero_outside_the_crop(maskr
 
 def test_non_segmenters_are_refused():
     with pytest.raises(SegmenterError, match="not a segmenter"):
-        load_segmenter(SimpleNamespace(name="yolox-nano", backend="onnx", arch="yolox"),
-                       None, "cpu")
+        load_segmenter(SimpleNamespace(name="yolox-nano", backend="onnx", arch="yolox"), None, "cpu")
 
 
 # -- refinements of a salient mask toward the box's subject --------------------------------
@@ -110,8 +111,9 @@ class TwoBlobSession:
 def test_refined_mask_stays_in_the_box_and_drops_detached_blobs():
     image = Image.new("RGB", (400, 400), (90, 120, 150))
     box = (0.25, 0.25, 0.75, 0.75)  # 100..300 px; the crop is 50..350 (margin 0.25)
-    plain = u2net.U2NetSegmenter(TwoBlobSession(), "onnx:test", margin=0.25, edge_aware=False,
-                                 refine=False).mask(image, box)
+    plain = u2net.U2NetSegmenter(
+        TwoBlobSession(), "onnx:test", margin=0.25, edge_aware=False, refine=False
+    ).mask(image, box)
     # Crop px = mask px * 300 / 320, plus 50: the inner blob at 106..120, the corner at x 322..350.
     assert plain[108:118, 108:118].min() == pytest.approx(1.0)
     assert plain[55:75, 325:348].min() == pytest.approx(1.0)

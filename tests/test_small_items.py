@@ -50,9 +50,7 @@ def test_a_read_only_library_can_still_be_read(scanned, tmp_path, capsys):
     if subprocess.run(
         ["mount", "--bind", str(folder), str(folder)], capture_output=True, check=False
     ).returncode:
-        pytest.skip(
-            "a read-only bind mount needs privileges this machine does not give"
-        )
+        pytest.skip("a read-only bind mount needs privileges this machine does not give")
     try:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True)
         args = ["--library", str(folder)]
@@ -63,9 +61,7 @@ def test_a_read_only_library_can_still_be_read(scanned, tmp_path, capsys):
         assert main([*args, "tag", str(root / "p0.jpg"), "--add", "x"]) == 2
         assert "read-only" in capsys.readouterr().err
     finally:
-        subprocess.run(
-            ["umount", "--lazy", str(folder)], check=True
-        )  # even if a failure left a file open
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)  # even if a failure left a file open
     with Library(folder) as again:  # writable again, and whole
         assert again.store.integrity_ok()
 
@@ -91,9 +87,7 @@ def test_index_with_nothing_pending_loads_no_model(scanned, monkeypatch):
     monkeypatch.setattr("photoorg.library.load_model_set", loading)
     lib._model_key = None  # no models kept from the run above
     report = drive(lib.index())
-    assert (
-        report.indexed == 0 and len(report.waiting) == 2
-    )  # still says which are missing
+    assert report.indexed == 0 and len(report.waiting) == 2  # still says which are missing
     lib.use_model("clip-vit-b-32-laion2b")  # a change: the next run must look again
     with pytest.raises(AssertionError, match="model was loaded"):
         drive(lib.index())

@@ -94,7 +94,7 @@ def test_photo_matching_nothing_gets_no_tags(tagger):
 def test_user_word_scores_stored_embeddings_without_photos(tagger):
     x = np.zeros((3, DIM), np.float32)
     x[0, USER_AXIS], x[0, NEUTRAL] = 0.8, 0.6  # shows the new thing
-    x[1, NEUTRAL] = 1.0                        # shows nothing in particular
+    x[1, NEUTRAL] = 1.0  # shows nothing in particular
     x[2, _axis_of("dog")], x[2, NEUTRAL] = 0.8, 0.6
     scores = tagger.scores_for("red bicycle", x)
     assert scores.shape == (3,)

@@ -39,8 +39,24 @@ class FakeLibrary:
 def _photo(i: int, state: str = "indexed"):
     from photoorg.db import Photo
 
-    return Photo(i, 1, f"dir/p{i}.jpg", f"/r/dir/p{i}.jpg", 1, 1, f"h{i}", 10, 10,
-                 None, None, None, None, None, state, None)
+    return Photo(
+        i,
+        1,
+        f"dir/p{i}.jpg",
+        f"/r/dir/p{i}.jpg",
+        1,
+        1,
+        f"h{i}",
+        10,
+        10,
+        None,
+        None,
+        None,
+        None,
+        None,
+        state,
+        None,
+    )
 
 
 def test_rows_are_fetched_a_page_at_a_time(qapp):
@@ -73,8 +89,12 @@ def test_search_hits_keep_their_reasons(qapp):
     # The grid paints from one Cell per row: the same values as the separate roles.
     cell = model.index(0).data(CellRole)
     assert (cell.name, cell.why, cell.state, cell.pixmap, cell.thumb_state) == (
-        model.index(0).data(Qt.ItemDataRole.DisplayRole), "tag beach (0.90)",
-        model.index(0).data(StateRole), None, "loading")
+        model.index(0).data(Qt.ItemDataRole.DisplayRole),
+        "tag beach (0.90)",
+        model.index(0).data(StateRole),
+        None,
+        "loading",
+    )
 
 
 def test_pixmap_cache_drops_least_recently_used(qapp):
@@ -121,8 +141,9 @@ def test_offline_folder_stays_browsable_from_cached_thumbnails(qtbot, indexed, p
     assert model.rowCount() == 4
     for row in range(4):
         model.index(row).data(Qt.ItemDataRole.DecorationRole)
-    qtbot.waitUntil(lambda: all(model.index(r).data(ThumbStateRole) == "ready" for r in range(4)),
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: all(model.index(r).data(ThumbStateRole) == "ready" for r in range(4)), timeout=10_000
+    )
     loader.shutdown()
 
 
@@ -137,8 +158,13 @@ def test_unreadable_file_has_no_preview(qtbot, library, tmp_path):
     model = PhotoListModel(loader)
     model.set_source(IdSource(library, library.browse()))
     model.fetchMore()
-    states = lambda: {model.index(r).data(Qt.ItemDataRole.DisplayRole): model.index(r).data(ThumbStateRole)  # noqa: E731
-                      for r in range(model.rowCount())}
+
+    def states():
+        return {
+            model.index(r).data(Qt.ItemDataRole.DisplayRole): model.index(r).data(ThumbStateRole)
+            for r in range(model.rowCount())
+        }
+
     for r in range(model.rowCount()):
         model.index(r).data(Qt.ItemDataRole.DecorationRole)
     qtbot.waitUntil(lambda: "loading" not in states().values(), timeout=10_000)

@@ -27,7 +27,8 @@ def _indexed(library, photo_dir):
 
 def _boxes(library, photo, labels):
     return library.store.replace_detections(
-        photo.id, "test-detector", [Box(lab, 0.9, (0.1, 0.1, 0.5, 0.9)) for lab in labels])
+        photo.id, "test-detector", [Box(lab, 0.9, (0.1, 0.1, 0.5, 0.9)) for lab in labels]
+    )
 
 
 def _embed(library, photo, det_ids, vectors):

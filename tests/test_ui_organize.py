@@ -45,14 +45,10 @@ def test_review_a_group_side_by_side_and_keep_one(setup, qtbot, tmp_path):
     library, tasks, folder = setup
     trash = tmp_path / "trash"
     trash.mkdir()
-    dialog = DuplicatesDialog(
-        library, tasks, send=lambda p: shutil.move(p, trash / Path(p).name)
-    )
+    dialog = DuplicatesDialog(library, tasks, send=lambda p: shutil.move(p, trash / Path(p).name))
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.groups.count() == 1, timeout=WAIT)
-    assert (
-        dialog.groups.item(0).text() == "1. re-encoded, resized or cropped · 3 photos"
-    )
+    assert dialog.groups.item(0).text() == "1. re-encoded, resized or cropped · 3 photos"
     assert dialog.cards_layout.count() == 3
     keeper = dialog.reviews[0].group.keeper
     assert (keeper.path, dialog.chosen()) == (
@@ -60,17 +56,10 @@ def test_review_a_group_side_by_side_and_keep_one(setup, qtbot, tmp_path):
         keeper.id,
     )
     small = next(s for s in dialog.reviews[0].members if s.path.endswith("small.jpg"))
-    assert (
-        small.details
-        == "320×240 · " + f"{(folder / 'b' / 'small.jpg').stat().st_size / 1024:.0f} KB"
-    )
-    next(
-        b for b in dialog.choice.buttons() if b.property("photo_id") == small.id
-    ).setChecked(True)
+    assert small.details == "320×240 · " + f"{(folder / 'b' / 'small.jpg').stat().st_size / 1024:.0f} KB"
+    next(b for b in dialog.choice.buttons() if b.property("photo_id") == small.id).setChecked(True)
     dialog.trash_others(confirm=False)
-    qtbot.waitUntil(
-        lambda: dialog.status.text() == "No duplicates or bursts found.", timeout=WAIT
-    )
+    qtbot.waitUntil(lambda: dialog.status.text() == "No duplicates or bursts found.", timeout=WAIT)
     assert sorted(p.name for p in trash.iterdir()) == ["IMG_1.jpg", "reencoded.jpg"]
     assert (folder / "b" / "small.jpg").exists()
 
@@ -92,9 +81,7 @@ def test_preview_apply_and_undo_from_the_dialog(setup, qtbot, tmp_path):
     )
     assert not (tmp_path / "sorted").exists()
     dialog.apply_button.click()
-    qtbot.waitUntil(
-        lambda: dialog.status.text().startswith("Done: 4 files"), timeout=WAIT
-    )
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Done: 4 files"), timeout=WAIT)
     assert (tmp_path / "sorted" / "2023" / "IMG_1.jpg").exists()
     dialog.undo_button.click()
     qtbot.waitUntil(lambda: dialog.status.text().startswith("Undid"), timeout=WAIT)
@@ -107,17 +94,10 @@ def test_main_window_organize_menu_opens_both_views(qtbot, tmp_path):
 
     w = MainWindow(tmp_path / "library", watch=False)
     qtbot.addWidget(w)
-    actions = [
-        a.text()
-        for m in w.menuBar().actions()
-        if m.text() == "&Organize"
-        for a in m.menu().actions()
-    ]
+    actions = [a.text() for m in w.menuBar().actions() if m.text() == "&Organize" for a in m.menu().actions()]
     assert actions == ["Duplicates…", "Sort or Rename These Photos…"]
     dupes = w.show_duplicates()
-    qtbot.waitUntil(
-        lambda: dupes.status.text() == "No duplicates or bursts found.", timeout=WAIT
-    )
+    qtbot.waitUntil(lambda: dupes.status.text() == "No duplicates or bursts found.", timeout=WAIT)
     organize = w.organize_view()
     assert organize.ids == []
     dupes.close()

@@ -23,8 +23,7 @@ WAIT = 60_000
 def indexed(tmp_path_factory):
     need_faces()
     root = tmp_path_factory.mktemp("uipeople")
-    truth = copy_people(root / "photos", {"abdullah_gul": 3, "carlos_moya": 3,
-                                          "antonio_palocci": 3})
+    truth = copy_people(root / "photos", {"abdullah_gul": 3, "carlos_moya": 3, "antonio_palocci": 3})
     lib = Library(root / "lib")
     lib.add_roots([root / "photos"])
     drive(lib.scan())
@@ -77,12 +76,13 @@ def test_name_a_group_then_find_it_by_name(window, qtbot):
     _select(w.people.tiles, [0])
     group_id = _tile(w, 0).data(GroupRole)
     w.people.name_selected("Ana")
-    qtbot.waitUntil(lambda: any(_tile(w, r).text().startswith("Ana\n")
-                                for r in range(w.people.tiles.count())), timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: any(_tile(w, r).text().startswith("Ana\n") for r in range(w.people.tiles.count())),
+        timeout=WAIT,
+    )
     named = facedb.faces_in_group(w.lib.store, group_id)
     assert [f.subject_name for f in named] == ["Ana"] * 3
-    qtbot.waitUntil(lambda: any("Ana" in i.text(0) for i in w.sidebar.entries("query")),
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: any("Ana" in i.text(0) for i in w.sidebar.entries("query")), timeout=WAIT)
     assert len(w.lib.search("person:Ana")) == 3
 
 
@@ -102,8 +102,10 @@ def test_move_out_and_not_this_person(window, qtbot):
     _select(w.people.tiles, [0])
     group_id = _tile(w, 0).data(GroupRole)
     w.people.name_selected("Ana")
-    qtbot.waitUntil(lambda: any(_tile(w, r).text().startswith("Ana\n")
-                                for r in range(w.people.tiles.count())), timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: any(_tile(w, r).text().startswith("Ana\n") for r in range(w.people.tiles.count())),
+        timeout=WAIT,
+    )
     row = next(r for r in range(w.people.tiles.count()) if _tile(w, r).data(GroupRole) == group_id)
     _select(w.people.tiles, [row])
     qtbot.waitUntil(lambda: w.people.members.count() == 3, timeout=WAIT)
@@ -117,8 +119,10 @@ def test_move_out_and_not_this_person(window, qtbot):
     assert facedb.rejections(w.lib.store) == {(face_id, facedb.group(w.lib.store, group_id).subject_id)}
     assert [f.subject_name for f in facedb.faces_in_group(w.lib.store, group_id)] == ["Ana"] * 2
     # Naming the group again (confirming it) does not bring the face back.
-    _select(w.people.tiles, [next(r for r in range(w.people.tiles.count())
-                                  if _tile(w, r).data(GroupRole) == group_id)])
+    _select(
+        w.people.tiles,
+        [next(r for r in range(w.people.tiles.count()) if _tile(w, r).data(GroupRole) == group_id)],
+    )
     w.people.name_selected("Ana")
     qtbot.waitUntil(lambda: w.people.summary.text().startswith("4 groups"), timeout=WAIT)
     assert facedb.faces(w.lib.store, [face_id])[0].subject_id is None
@@ -144,7 +148,8 @@ def test_a_ten_thousand_face_merge_through_the_view(window, qtbot):
     store.db.conn.executemany(
         "INSERT INTO faces (photo_id, kind, x0, y0, x1, y1, score, clarity, model, vector, "
         "group_id) VALUES (?, 'person', 0.2, 0.2, 0.6, 0.6, 1, 1, 'm', ?, ?)",
-        [(photos[n % 2], vector, big[n % 2]) for n in range(10_000)])
+        [(photos[n % 2], vector, big[n % 2]) for n in range(10_000)],
+    )
     w.show_people()
     qtbot.waitUntil(lambda: w.people.tiles.count() == 5, timeout=WAIT)
     assert {_tile(w, 0).data(GroupRole), _tile(w, 1).data(GroupRole)} == set(big)

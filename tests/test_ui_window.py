@@ -68,22 +68,21 @@ def _settle(viewer, qtbot) -> None:
 def _search(w, qtbot, text: str) -> None:
     w.search.setText(text)
     w.run_search(text)
-    qtbot.waitUntil(lambda: getattr(w.model.source(), "title", "") == f"Search: {text}",
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: getattr(w.model.source(), "title", "") == f"Search: {text}", timeout=WAIT)
 
 
 def test_add_index_search_name_a_box_and_find_it(window, qtbot, photo_dir):
     w = _indexed_window(window, qtbot, photo_dir)
     assert w.stack.currentWidget() is w.grid_page
-    qtbot.waitUntil(lambda: [i.text(0) for i in w.sidebar.entries("folder")] == ["photos  (4)"],
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: [i.text(0) for i in w.sidebar.entries("folder")] == ["photos  (4)"], timeout=WAIT)
 
     _search(w, qtbot, "sunny")
     assert _hits(w) == ["sunny_day.jpg"]
 
     photo = w.model.items()[0].photo
-    (box_id,) = w.lib.store.replace_detections(photo.id, "test-detector",
-                                               [Box("person", 0.9, (0.1, 0.1, 0.6, 0.9))])
+    (box_id,) = w.lib.store.replace_detections(
+        photo.id, "test-detector", [Box("person", 0.9, (0.1, 0.1, 0.6, 0.9))]
+    )
     qtbot.waitUntil(lambda: w.model.rowCount() == 1, timeout=WAIT)  # the view fetches rows lazily
     w.grid.setCurrentIndex(w.model.index(0))
     qtbot.keyClick(w.grid, Qt.Key.Key_Return)  # opens the viewer, like a double-click
@@ -100,8 +99,7 @@ def test_add_index_search_name_a_box_and_find_it(window, qtbot, photo_dir):
     qtbot.keyClick(viewer.canvas.editor, Qt.Key.Key_Return)
     _settle(viewer, qtbot)
     assert w.lib.detections(photo)[0].subject_name == "Ana"
-    qtbot.waitUntil(lambda: any("Ana" in i.text(0) for i in w.sidebar.entries("query")),
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: any("Ana" in i.text(0) for i in w.sidebar.entries("query")), timeout=WAIT)
 
     _search(w, qtbot, "person:Ana")
     assert _hits(w) == ["sunny_day.jpg"]
@@ -116,10 +114,12 @@ def test_removed_auto_tag_stays_removed(window, qtbot, photo_dir):
     w.lib.store.set_auto_tags(photo.id, [("beach", 0.9, "test-clip"), ("sea", 0.8, "test-clip")])
     w.open_viewer(photo)
     viewer = w.viewer
+
     def tags():
         _settle(viewer, qtbot)
-        return [viewer.tag_list.item(i).data(Qt.ItemDataRole.UserRole)
-                for i in range(viewer.tag_list.count())]
+        return [
+            viewer.tag_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(viewer.tag_list.count())
+        ]
 
     assert tags() == ["beach", "sea"]
     viewer.tag_list.setCurrentRow(0)
@@ -147,8 +147,9 @@ def test_suggestion_confirmed_and_rejected_in_the_viewer(window, qtbot, photo_di
     first, second = w.model.items()[0].photo, w.model.items()[1].photo
     store = w.lib.store
     (named,) = store.replace_detections(first.id, "d", [Box("person", 0.9, (0.1, 0.1, 0.5, 0.9))])
-    near, other = store.replace_detections(second.id, "d", [Box("person", 0.9, (0.1, 0.1, 0.4, 0.9)),
-                                                            Box("person", 0.8, (0.5, 0.1, 0.9, 0.9))])
+    near, other = store.replace_detections(
+        second.id, "d", [Box("person", 0.9, (0.1, 0.1, 0.4, 0.9)), Box("person", 0.8, (0.5, 0.1, 0.9, 0.9))]
+    )
     v = np.eye(4, dtype=np.float32)
     store.replace_embeddings(first.id, "c", [(named, v[0])])
     store.replace_embeddings(second.id, "c", [(near, v[0] + 0.01), (other, v[0] + 0.02)])
@@ -157,12 +158,14 @@ def test_suggestion_confirmed_and_rejected_in_the_viewer(window, qtbot, photo_di
     viewer = w.viewer
     _settle(viewer, qtbot)
     assert sorted(viewer.canvas.suggested) == sorted([near, other])
-    qtbot.mouseClick(viewer.findChild(type(viewer.remove_tag_button), f"confirm-{near}"),
-                     Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(
+        viewer.findChild(type(viewer.remove_tag_button), f"confirm-{near}"), Qt.MouseButton.LeftButton
+    )
     _settle(viewer, qtbot)
     assert {d.id: d.subject_name for d in w.lib.detections(second)}[near] == "Ana"
-    qtbot.mouseClick(viewer.findChild(type(viewer.remove_tag_button), f"reject-{other}"),
-                     Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(
+        viewer.findChild(type(viewer.remove_tag_button), f"reject-{other}"), Qt.MouseButton.LeftButton
+    )
     _settle(viewer, qtbot)
     assert viewer.canvas.suggested == {}
     viewer.show_photo(second)  # reopening does not offer the rejected one again
@@ -245,11 +248,15 @@ def test_dropped_folder_is_watched_and_indexed(window, qtbot, photo_dir, tmp_pat
     w = window(watch=True)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photo_dir))])
-    drop = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
-                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     w.dropEvent(drop)
-    qtbot.waitUntil(lambda: w.lib.status().counts["indexed"] == 4 and w.model.total() == 4,
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: w.lib.status().counts["indexed"] == 4 and w.model.total() == 4, timeout=WAIT)
     write_photo(photo_dir / "new" / "later.jpg")  # the watch service notices, no rescan asked
     qtbot.waitUntil(lambda: w.model.total() == 5, timeout=WAIT)
     w.pause_button.setChecked(True)  # pause reaches the service that indexes
@@ -271,8 +278,7 @@ def test_closing_mid_index_stops_workers_and_keeps_work(window, qtbot, tmp_path)
     counts = again.lib.status().counts
     assert sum(counts.values()) == 60 and counts["error"] == 0
     assert again.lib.store.integrity_ok()
-    qtbot.waitUntil(lambda: _settled(again) and again.lib.status().counts["indexed"] == 60,
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: _settled(again) and again.lib.status().counts["indexed"] == 60, timeout=WAIT)
 
 
 def test_completion_pause_and_cli_entry(window, qtbot, photo_dir):
@@ -296,8 +302,10 @@ def test_gui_command_imports_qt_only_when_run():
     import subprocess
     import sys
 
-    code = ("import sys; from photoorg.__main__ import build_parser; build_parser(); "
-            "assert 'PySide6' not in sys.modules, 'Qt imported by the CLI'")
+    code = (
+        "import sys; from photoorg.__main__ import build_parser; build_parser(); "
+        "assert 'PySide6' not in sys.modules, 'Qt imported by the CLI'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     from photoorg.__main__ import build_parser
 
@@ -318,9 +326,11 @@ def test_first_window_does_not_load_the_models(tmp_path):
         "w.show(); app.processEvents()\n"
         "heavy = [m for m in ('torch', 'open_clip', 'onnxruntime') if m in sys.modules]\n"
         "w.close()\n"
-        "assert not heavy, heavy\n")
-    subprocess.run([sys.executable, "-c", code], check=True,
-                   env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    )
 
 
 def test_banner_download_shows_progress_then_the_failure(window, qtbot, photo_dir, monkeypatch):

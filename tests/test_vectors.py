@@ -72,8 +72,9 @@ def test_regions_are_kept_apart(store):
     rng = np.random.default_rng(2)
     v = unit(rng, 2)
     pid = add(store, "a.jpg", v[0])
-    det = store.replace_detections(pid, "d", [type("D", (), {"label": "dog", "score": 1.0,
-                                                           "box": (0, 0, 1, 1)})()])[0]
+    det = store.replace_detections(
+        pid, "d", [type("D", (), {"label": "dog", "score": 1.0, "box": (0, 0, 1, 1)})()]
+    )[0]
     store.replace_embeddings(pid, MODEL, [(None, v[0]), (det, v[1])])
     index = VectorIndex.open(store, MODEL)
     keys, scores, _ = index.search(v[1], regions=True)
@@ -187,8 +188,9 @@ def test_files_rewritten_under_the_same_size_are_caught_by_their_tail(store, mon
     VectorIndex.open(store, MODEL)
     rebuilt = []
     original = VectorIndex._rebuild
-    monkeypatch.setattr(VectorIndex, "_rebuild",
-                        lambda self, store: rebuilt.append(1) or original(self, store))
+    monkeypatch.setattr(
+        VectorIndex, "_rebuild", lambda self, store: rebuilt.append(1) or original(self, store)
+    )
     reopened = VectorIndex.open(store, MODEL)  # appended rows keep the tail digest in step
     assert rebuilt == [] and len(reopened) == 100
     keys = reopened.photos.paths["keys"]

@@ -16,8 +16,7 @@ from photoorg.library import Library
 from photoorg.progress import drive
 from photoorg.watch import Notice, WatchOptions
 
-FAST = WatchOptions(quiet=0.15, max_delay=1.0, settle=0.05, recheck=0.1,
-                    fallback_interval=0.3, index=False)
+FAST = WatchOptions(quiet=0.15, max_delay=1.0, settle=0.05, recheck=0.1, fallback_interval=0.3, index=False)
 
 
 def png_bytes(i: int) -> bytes:
@@ -91,8 +90,9 @@ def test_create_modify_delete(watched):
     assert photo.state == "pending"
 
     write(path, 2)
-    changed = until(lambda: (p := watched.photo(path)) and p.hash != photo.hash and p,
-                    what="the changed photo")
+    changed = until(
+        lambda: (p := watched.photo(path)) and p.hash != photo.hash and p, what="the changed photo"
+    )
     assert changed.id == photo.id
 
     os.remove(path)
@@ -255,8 +255,9 @@ def test_pause_holds_indexing_not_watching(tmp_path):
         assert w.service.wait_idle(20)
         w.notices.clear()
         w.service.request_index()
-        until(lambda: any(n.progress and n.progress.stage == "index" for n in w.notices),
-              what="an index pass")
+        until(
+            lambda: any(n.progress and n.progress.stage == "index" for n in w.notices), what="an index pass"
+        )
         assert w.service.wait_idle(20)
     finally:
         w.close()
@@ -357,8 +358,7 @@ def test_a_dead_emitter_is_replaced(watched):
     path = os.path.join(watched.roots[0], "after.png")
     write(path, 95)
     until(lambda: watched.photo(path), what="the photo after the emitter died")
-    until(lambda: any(e.is_alive() for e in watched.service._roots.observer.emitters),
-          what="a new emitter")
+    until(lambda: any(e.is_alive() for e in watched.service._roots.observer.emitters), what="a new emitter")
 
 
 def test_unmounted_drive_leaves_an_empty_mount_point_offline(watched):
@@ -415,8 +415,10 @@ def test_a_folder_added_elsewhere_is_watched_too(watched, tmp_path):
     with Library(watched.lib.folder) as elsewhere:
         elsewhere.add_roots([other])
     until(lambda: watched.photo(str(other.resolve() / "first.png")), what="the added folder scanned")
-    until(lambda: watched.service.watched_roots().get(str(other.resolve())) == "watched",
-          what="the added folder watched")
+    until(
+        lambda: watched.service.watched_roots().get(str(other.resolve())) == "watched",
+        what="the added folder watched",
+    )
     write(str(other / "second.png"), 121)
     until(lambda: watched.photo(str(other.resolve() / "second.png")), what="a new photo there")
 
@@ -424,8 +426,9 @@ def test_a_folder_added_elsewhere_is_watched_too(watched, tmp_path):
 def test_a_folder_removed_elsewhere_while_watched_is_no_error(tmp_path):
     # `photoorg remove` from a shell while the GUI watches: an event in that folder
     # before the watcher's next recheck must not fail the pass.
-    slow_recheck = WatchOptions(quiet=0.15, max_delay=1.0, settle=0.05, recheck=60,
-                                fallback_interval=60, index=False)
+    slow_recheck = WatchOptions(
+        quiet=0.15, max_delay=1.0, settle=0.05, recheck=60, fallback_interval=60, index=False
+    )
     w = Watched(tmp_path, names=("a", "b"), options=slow_recheck)
     try:
         a, b = w.roots
@@ -433,15 +436,18 @@ def test_a_folder_removed_elsewhere_while_watched_is_no_error(tmp_path):
             other.remove_root(a)
         write(os.path.join(a, "late.png"), 30)
         write(os.path.join(b, "kept.png"), 31)
-        until(lambda: w.photo(os.path.join(b, "kept.png")) or w.kinds("error"),
-              what="the photo in b or an error")
+        until(
+            lambda: w.photo(os.path.join(b, "kept.png")) or w.kinds("error"),
+            what="the photo in b or an error",
+        )
         assert w.photo(os.path.join(a, "late.png")) is None
     finally:
         w.close()
 
 
-@pytest.mark.parametrize("option,value", [("--quiet", "nan"), ("--quiet", "-1"),
-                                          ("--fallback-interval", "0"), ("--quiet", "inf")])
+@pytest.mark.parametrize(
+    "option,value", [("--quiet", "nan"), ("--quiet", "-1"), ("--fallback-interval", "0"), ("--quiet", "inf")]
+)
 def test_watch_refuses_seconds_that_are_not_a_positive_number(tmp_path, capsys, option, value):
     # nan never came due (nothing was ever rescanned); 0 rescanned without pause.
     (tmp_path / "photos").mkdir()

@@ -77,8 +77,18 @@ def server():
 
 @pytest.fixture
 def spec(monkeypatch, server):
-    spec = ModelSpec("test-clip", "clip", "open_clip", "ViT-B-32", f"{server}/weights.bin",
-                     DIGEST, len(PAYLOAD), "MIT", "test-clip.safetensors", "laion2b_s34b_b79k")
+    spec = ModelSpec(
+        "test-clip",
+        "clip",
+        "open_clip",
+        "ViT-B-32",
+        f"{server}/weights.bin",
+        DIGEST,
+        len(PAYLOAD),
+        "MIT",
+        "test-clip.safetensors",
+        "laion2b_s34b_b79k",
+    )
     monkeypatch.setitem(registry.MODELS, spec.name, spec)
     _Handler.ranges.clear()
     return spec
@@ -262,9 +272,11 @@ def test_importing_the_package_stays_light():
     import subprocess
     import sys
 
-    code = ("import sys, photoorg.models, photoorg.models.tagging;"
-            "heavy = {'torch', 'open_clip', 'torchvision', 'onnxruntime'} & set(sys.modules);"
-            "print(sorted(heavy))")
+    code = (
+        "import sys, photoorg.models, photoorg.models.tagging;"
+        "heavy = {'torch', 'open_clip', 'torchvision', 'onnxruntime'} & set(sys.modules);"
+        "print(sorted(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

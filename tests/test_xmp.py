@@ -68,9 +68,7 @@ def lib(library, tmp_path):
 
 def _name(lib, path, name, box, kind="person", label="person"):
     photo = lib.photo(path)
-    [det] = lib.store.replace_detections(
-        photo.id, "test-detector", [Detection(label, 0.9, box)]
-    )
+    [det] = lib.store.replace_detections(photo.id, "test-detector", [Detection(label, 0.9, box)])
     lib.store.name_detection(det, lib.store.subject(name, kind).id)
     return photo
 
@@ -116,26 +114,21 @@ def test_write_then_read_round_trip_keeps_three_keyword_fields_in_sync(lib, tmp_
         "Places/Rome",
     }  # "sky" is automatic: only with --auto
     assert data.dimensions == (64, 48)
-    assert [
-        (r.name, r.kind, tuple(round(v, 6) for v in r.box)) for r in data.regions
-    ] == [("Ana", "Face", (0.1, 0.2, 0.3, 0.6)), ("Rex", "Pet", (0.5, 0.5, 0.9, 0.9))]
+    assert [(r.name, r.kind, tuple(round(v, 6) for v in r.box)) for r in data.regions] == [
+        ("Ana", "Face", (0.1, 0.2, 0.3, 0.6)),
+        ("Rex", "Pet", (0.5, 0.5, 0.9, 0.9)),
+    ]
     assert xmp.write(lib.store, [photo]).written == []  # unchanged: not rewritten
 
 
 def test_regions_are_on_the_stored_unrotated_image(lib, tmp_path):
-    path = (
-        tmp_path / "photos" / "rotated.jpg"
-    )  # stored 64x32, shown 32x64 (orientation 6)
-    photo = _name(
-        lib, path, "Ana", (0.0, 0.0, 0.5, 0.25)
-    )  # top-left of the shown photo
+    path = tmp_path / "photos" / "rotated.jpg"  # stored 64x32, shown 32x64 (orientation 6)
+    photo = _name(lib, path, "Ana", (0.0, 0.0, 0.5, 0.25))  # top-left of the shown photo
     xmp.write(lib.store, [photo])
     data = xmp.parse(Path(str(path) + ".xmp").read_bytes())
     assert data.dimensions == (64, 32)
     # Shown top-left is stored bottom-left: x 0..0.25, y 0.5..1.
-    assert [tuple(round(v, 6) for v in r.box) for r in data.regions] == [
-        (0.0, 0.5, 0.25, 1.0)
-    ]
+    assert [tuple(round(v, 6) for v in r.box) for r in data.regions] == [(0.0, 0.5, 0.25, 1.0)]
 
 
 def test_merge_keeps_everything_other_apps_wrote(lib, tmp_path):
@@ -224,9 +217,7 @@ def test_exiftool_reads_our_keywords_and_regions(lib, tmp_path):
     ]
 
 
-def test_unwritable_and_unreadable_sidecars_are_reported_and_the_rest_go_on(
-    lib, tmp_path, capsys
-):
+def test_unwritable_and_unreadable_sidecars_are_reported_and_the_rest_go_on(lib, tmp_path, capsys):
     folder = tmp_path / "photos"
     lib.tag(folder / "upright.jpg", add=["beach"])
     lib.tag(folder / "rotated.jpg", add=["snow"])
@@ -236,13 +227,7 @@ def test_unwritable_and_unreadable_sidecars_are_reported_and_the_rest_go_on(
     assert main(["--library", str(lib.folder), "xmp", "write"]) == 1
     captured = capsys.readouterr()
     assert "Wrote 1 sidecars" in captured.out
-    assert (
-        f"{folder / 'upright.jpg.xmp'}: {folder / 'upright.jpg.xmp'} is not a regular file"
-        in captured.err
-    )
+    assert f"{folder / 'upright.jpg.xmp'}: {folder / 'upright.jpg.xmp'} is not a regular file" in captured.err
     assert xmp.parse((folder / "rotated.jpg.xmp").read_bytes()).keywords == {"snow"}
     assert main(["--library", str(lib.folder), "xmp", "read"]) == 1
-    assert (
-        f"{folder / 'rotated.jpg'}: {folder / 'rotated.xmp'}: not valid XMP"
-        in capsys.readouterr().err
-    )
+    assert f"{folder / 'rotated.jpg'}: {folder / 'rotated.xmp'}: not valid XMP" in capsys.readouterr().err

@@ -14,10 +14,12 @@ class AboutDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("About photoorg")
         v = QVBoxLayout(self)
-        title = QLabel(f"<h2>photoorg {__version__}</h2>"
-                       "<p>A local-first photo library: folders that index themselves, tags, "
-                       "people and pets, search and cut-outs. Nothing leaves this machine.</p>"
-                       f"<p>Library: {lib.folder}<br>photoorg is licensed under Apache-2.0.</p>")
+        title = QLabel(
+            f"<h2>photoorg {__version__}</h2>"
+            "<p>A local-first photo library: folders that index themselves, tags, "
+            "people and pets, search and cut-outs. Nothing leaves this machine.</p>"
+            f"<p>Library: {lib.folder}<br>photoorg is licensed under Apache-2.0.</p>"
+        )
         title.setWordWrap(True)
         title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         v.addWidget(title)
@@ -26,8 +28,9 @@ class AboutDialog(QDialog):
         self.table = QTableWidget(len(needs), 5)
         self.table.setHorizontalHeaderLabels(["Feature", "Model", "Size", "Licence", "Installed"])
         for row, n in enumerate(needs):
-            for col, text in enumerate((n.feature, n.name, human_size(n.size), n.licence,
-                                        "yes" if n.installed else "no")):
+            for col, text in enumerate(
+                (n.feature, n.name, human_size(n.size), n.licence, "yes" if n.installed else "no")
+            ):
                 item = QTableWidgetItem(text)
                 item.setToolTip(n.summary)
                 self.table.setItem(row, col, item)
@@ -42,5 +45,6 @@ class AboutDialog(QDialog):
         self.resize(820, 320)
 
     def licences(self) -> dict[str, str]:
-        return {self.table.item(r, 1).text(): self.table.item(r, 3).text()
-                for r in range(self.table.rowCount())}
+        return {
+            self.table.item(r, 1).text(): self.table.item(r, 3).text() for r in range(self.table.rowCount())
+        }

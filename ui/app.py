@@ -19,8 +19,10 @@ def check_binding() -> None:
     import PySide6
 
     if PySide6.__version__ == "6.12.0" and sys.version_info < (3, 12):
-        raise QtUnusable("PySide6 6.12.0 crashes on Python 3.11; install another version: "
-                         "pip install 'pyside6-essentials==6.11.3'.")
+        raise QtUnusable(
+            "PySide6 6.12.0 crashes on Python 3.11; install another version: "
+            "pip install 'pyside6-essentials==6.11.3'."
+        )
 
 
 def check_display() -> None:
@@ -30,18 +32,22 @@ def check_display() -> None:
         return
     platform = os.environ.get("QT_QPA_PLATFORM", "")
     if not platform and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise QtUnusable("the desktop app needs a desktop session (neither DISPLAY nor "
-                         "WAYLAND_DISPLAY is set); the photoorg commands work without one, "
-                         "see `photoorg --help`.")
+        raise QtUnusable(
+            "the desktop app needs a desktop session (neither DISPLAY nor "
+            "WAYLAND_DISPLAY is set); the photoorg commands work without one, "
+            "see `photoorg --help`."
+        )
     on_x11 = platform.startswith("xcb") or (not platform and not os.environ.get("WAYLAND_DISPLAY"))
     if on_x11:
         import ctypes.util
 
         # Qt 6.5+ cannot load its X11 plugin without it, and many desktops lack it.
         if ctypes.util.find_library("xcb-cursor") is None:
-            raise QtUnusable("the desktop app needs the system library libxcb-cursor0 on X11 "
-                             "(Debian/Ubuntu: sudo apt install libxcb-cursor0; Fedora: "
-                             "sudo dnf install xcb-util-cursor).")
+            raise QtUnusable(
+                "the desktop app needs the system library libxcb-cursor0 on X11 "
+                "(Debian/Ubuntu: sudo apt install libxcb-cursor0; Fedora: "
+                "sudo dnf install xcb-util-cursor)."
+            )
 
 
 def make_app(argv: list[str] | None = None):

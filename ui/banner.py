@@ -46,8 +46,11 @@ class Need:
 def model_needs(lib) -> list[Need]:
     """The model each feature uses in this library (its settings, else the defaults)."""
     chosen = {c.status.role: c.status for c in lib.models() if c.chosen}
-    return [Need(role, feature, m.name, m.size, m.licence, m.summary, m.installed)
-            for role, feature in FEATURES.items() if (m := chosen.get(role)) is not None]
+    return [
+        Need(role, feature, m.name, m.size, m.licence, m.summary, m.installed)
+        for role, feature in FEATURES.items()
+        if (m := chosen.get(role)) is not None
+    ]
 
 
 def human_size(n: int) -> str:
@@ -72,6 +75,7 @@ def _download(names: list[str]):
         for name in names:
             drive(lib.download_models(name), progress)
         return names
+
     return work
 
 
@@ -83,8 +87,10 @@ class ModelBanner(QFrame):
         self.lib, self.downloads = lib, downloads
         self._token = None
         self.setObjectName("modelBanner")
-        self.setStyleSheet("#modelBanner { background: #fff4d6; border-bottom: 1px solid #e0c97a; }"
-                           "#modelBanner QLabel { color: #3d3000; }")
+        self.setStyleSheet(
+            "#modelBanner { background: #fff4d6; border-bottom: 1px solid #e0c97a; }"
+            "#modelBanner QLabel { color: #3d3000; }"
+        )
         h = QHBoxLayout(self)
         h.setContentsMargins(12, 6, 12, 6)
         self.text = QLabel()
@@ -109,8 +115,9 @@ class ModelBanner(QFrame):
         self.setVisible(bool(self.missing))
         if not self.missing:
             return
-        lines = [f"{n.feature} wait for the model <b>{n.name}</b> ({human_size(n.size)})"
-                 for n in self.missing]
+        lines = [
+            f"{n.feature} wait for the model <b>{n.name}</b> ({human_size(n.size)})" for n in self.missing
+        ]
         self.text.setText("; ".join(lines) + ".")
         total = sum(n.size for n in self.missing)
         if self._token is None:
@@ -130,10 +137,12 @@ class ModelBanner(QFrame):
         self.progress.show()
         self.download_button.setText("Cancel")
         self._token = self.downloads.submit(
-            "download", _download(names),
+            "download",
+            _download(names),
             lambda done: self._finished(done, None),
             lambda message: self._finished(None, message),
-            self._progress)
+            self._progress,
+        )
 
     def _progress(self, event: Progress) -> None:
         name, done, total = _model_of(event), event.done, event.total
@@ -170,6 +179,8 @@ class ModelBanner(QFrame):
 
 
 def needs_text(needs: list[Need]) -> str:
-    return "\n".join(f"{n.feature}: {n.name}, {human_size(n.size)}, licence {n.licence}"
-                     + ("" if not n.installed else " (installed)") for n in needs)
-
+    return "\n".join(
+        f"{n.feature}: {n.name}, {human_size(n.size)}, licence {n.licence}"
+        + ("" if not n.installed else " (installed)")
+        for n in needs
+    )

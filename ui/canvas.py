@@ -80,7 +80,8 @@ class PhotoCanvas(QWidget):
         if self.image is None or self.image.isNull():
             return QRectF()
         size = QSize(self.image.width(), self.image.height()).scaled(
-            self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            self.size(), Qt.AspectRatioMode.KeepAspectRatio
+        )
         x = (self.width() - size.width()) / 2
         y = (self.height() - size.height()) / 2
         return QRectF(x, y, size.width(), size.height())
@@ -88,14 +89,17 @@ class PhotoCanvas(QWidget):
     def box_rect(self, det) -> QRectF:
         area = self.image_rect()
         x0, y0, x1, y1 = det.box
-        return QRectF(area.x() + x0 * area.width(), area.y() + y0 * area.height(),
-                      (x1 - x0) * area.width(), (y1 - y0) * area.height())
+        return QRectF(
+            area.x() + x0 * area.width(),
+            area.y() + y0 * area.height(),
+            (x1 - x0) * area.width(),
+            (y1 - y0) * area.height(),
+        )
 
     def box_at(self, point: QPointF):
         """The smallest box under the point (a face inside a group box wins)."""
         hits = [d for d in self.boxes if self.box_rect(d).contains(point)]
-        return min(hits, key=lambda d: self.box_rect(d).width() * self.box_rect(d).height(),
-                   default=None)
+        return min(hits, key=lambda d: self.box_rect(d).width() * self.box_rect(d).height(), default=None)
 
     # -- interaction -----------------------------------------------------------
 
@@ -121,8 +125,7 @@ class PhotoCanvas(QWidget):
         self._editing = det
         rect = self.box_rect(det)
         width = max(180, int(rect.width()))
-        self.editor.setGeometry(int(rect.x()), int(min(rect.bottom() + 4, self.height() - 30)),
-                                width, 28)
+        self.editor.setGeometry(int(rect.x()), int(min(rect.bottom() + 4, self.height() - 30)), width, 28)
         self.editor.setText(det.subject_name or "")
         self.editor.selectAll()
         self.editor.show()
@@ -160,8 +163,11 @@ class PhotoCanvas(QWidget):
         self._draw_focus(painter)
         if self.note:
             painter.setPen(QColor("#f0f0f0"))
-            painter.drawText(self.rect().adjusted(10, 10, -10, -10),
-                             Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, self.note)
+            painter.drawText(
+                self.rect().adjusted(10, 10, -10, -10),
+                Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
+                self.note,
+            )
 
     def _draw_focus(self, painter: QPainter) -> None:
         """The region a search matched ("dog on a sofa" pointing at the dog)."""
@@ -190,8 +196,12 @@ class PhotoCanvas(QWidget):
         painter.setFont(font)
         text = box_label(det, suggestion)
         metrics = QFontMetrics(font)
-        tag = QRectF(rect.x(), rect.y() - metrics.height() - 4, metrics.horizontalAdvance(text) + 10,
-                     metrics.height() + 4)
+        tag = QRectF(
+            rect.x(),
+            rect.y() - metrics.height() - 4,
+            metrics.horizontalAdvance(text) + 10,
+            metrics.height() + 4,
+        )
         if tag.top() < 0:
             tag.moveTop(rect.y())
         # Crowded photos: slide a label down inside its box rather than cover another.

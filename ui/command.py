@@ -12,8 +12,11 @@ from .app import QtUnusable, run
 
 def register(commands) -> None:
     gui = commands.add_parser("gui", help="open the desktop app")
-    gui.add_argument("--no-watch", action="store_true",
-                     help="do not follow folder changes while open (rescan on start only)")
+    gui.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not follow folder changes while open (rescan on start only)",
+    )
     gui.set_defaults(run=cmd_gui)
 
 

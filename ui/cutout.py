@@ -38,8 +38,9 @@ def cut(lib, photo, detection_id: int | None, out: Path, force: bool = False) ->
 def checkerboard(image: QImage, size: QSize = PREVIEW, square: int = 12) -> QPixmap:
     """The cut-out scaled into `size` over light/dark squares, as image editors show
     transparency."""
-    scaled = image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
-                          Qt.TransformationMode.SmoothTransformation)
+    scaled = image.scaled(
+        size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
     pixmap = QPixmap(scaled.size())
     painter = QPainter(pixmap)
     light, dark = QColor("#ffffff"), QColor("#cccccc")
@@ -58,9 +59,10 @@ def export_all(items, folder: Path, labels: frozenset[str] = frozenset(), crop: 
     returns (written paths, [(photo path, reason)])."""
 
     def work(lib, task):
-        batch = drive(lib.cutouts([item.photo for item in items], folder, labels, crop,
-                                  cancel=task.cancel.is_set),
-                      lambda p: task.runner.report(task, p))
+        batch = drive(
+            lib.cutouts([item.photo for item in items], folder, labels, crop, cancel=task.cancel.is_set),
+            lambda p: task.runner.report(task, p),
+        )
         return batch.written, batch.failed
 
     return work
@@ -105,8 +107,9 @@ class CutoutDialog(QDialog):
         self.save_button.setEnabled(False)
         self.result_image = self.cropped_image = None
         self.preview.setText("Cutting out…")
-        self.tasks.submit("cutout-preview", lambda lib, task: _rendered(lib, self.photo, det_id),
-                          self._shown, self._failed)
+        self.tasks.submit(
+            "cutout-preview", lambda lib, task: _rendered(lib, self.photo, det_id), self._shown, self._failed
+        )
 
     def _shown(self, result) -> None:
         png, cropped, image = result
@@ -124,8 +127,9 @@ class CutoutDialog(QDialog):
             return None
         if path is None:
             stem = os.path.splitext(os.path.basename(self.photo.rel_path))[0]
-            path, _ = QFileDialog.getSaveFileName(self, "Save cut-out", f"{stem}-cutout.png",
-                                                  "PNG image (*.png)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save cut-out", f"{stem}-cutout.png", "PNG image (*.png)"
+            )
             if not path:
                 return None
         target = Path(path).with_suffix(".png")

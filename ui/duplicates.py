@@ -53,9 +53,7 @@ class Review:
 
 def review(lib, task) -> list[Review]:
     """On the task thread: groups, and for each photo its thumbnail and size."""
-    groups = drive(
-        find_groups(lib.store, lib.thumbs_dir), lambda p: task.runner.report(task, p)
-    )
+    groups = drive(find_groups(lib.store, lib.thumbs_dir), lambda p: task.runner.report(task, p))
     out = []
     for g in groups:
         shown = []
@@ -100,9 +98,7 @@ class DuplicatesDialog(QDialog):
         self.keep_button.clicked.connect(lambda: self.trash_others())
         self.status = QLabel("Looking for duplicates…")
         self.status.setWordWrap(True)
-        rule = QLabel(
-            KEEPER_RULE[0].upper() + KEEPER_RULE[1:] + ". Bursts are never duplicates."
-        )
+        rule = QLabel(KEEPER_RULE[0].upper() + KEEPER_RULE[1:] + ". Bursts are never duplicates.")
         rule.setWordWrap(True)
         right = QWidget()
         v = QVBoxLayout(right)
@@ -135,8 +131,7 @@ class DuplicatesDialog(QDialog):
             self.groups.addItem(f"{n}. {r.group.label} · {len(r.members)} photos")
         dupes = sum(1 for r in reviews if r.group.is_duplicate)
         self.status.setText(
-            f"{dupes} groups of duplicates, {len(reviews) - dupes} bursts or "
-            "similar shots."
+            f"{dupes} groups of duplicates, {len(reviews) - dupes} bursts or similar shots."
             if reviews
             else "No duplicates or bursts found."
         )
@@ -212,9 +207,7 @@ class DuplicatesDialog(QDialog):
         self.status.setText(f"Moving {len(others)} photos to the trash…")
         self.tasks.submit(
             "trash",
-            lambda lib, task: trash_others(
-                lib.store, lib.folder, [group], {0: keep_id}, send
-            ),
+            lambda lib, task: trash_others(lib.store, lib.folder, [group], {0: keep_id}, send),
             self._trashed,
             self._failed,
         )

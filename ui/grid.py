@@ -12,8 +12,7 @@ from .photomodel import CellRole, PhotoRole
 CELL = 176
 THUMB = 160
 LABEL_H = 36  # two lines: the file name, and why a search matched it
-BADGES = {"error": QColor("#d03b3b"), "pending": QColor("#9a9a9a"),
-          "missing": QColor("#d08a1b")}
+BADGES = {"error": QColor("#d03b3b"), "pending": QColor("#9a9a9a"), "missing": QColor("#d08a1b")}
 ELIDED_KEPT = 4000  # elided labels remembered (a few screenfuls' worth)
 
 
@@ -64,17 +63,20 @@ class ThumbnailDelegate(QStyledItemDelegate):
         self._state_badge(painter, target, cell.state)
         metrics = option.fontMetrics
         line = QRect(rect.x() + 4, frame.bottom() + 4, rect.width() - 8, metrics.height())
-        painter.setPen(palette.color(QPalette.ColorRole.HighlightedText if selected
-                                     else QPalette.ColorRole.Text))
+        painter.setPen(
+            palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+        )
         name = self._elide(metrics, cell.name, Qt.TextElideMode.ElideMiddle, line.width())
         painter.drawText(line, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         if cell.why:
             line.translate(0, metrics.height())
             if not selected:
                 painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(line, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                             self._elide(metrics, cell.why, Qt.TextElideMode.ElideRight,
-                                         line.width()))
+            painter.drawText(
+                line,
+                Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                self._elide(metrics, cell.why, Qt.TextElideMode.ElideRight, line.width()),
+            )
         painter.restore()
 
     @staticmethod

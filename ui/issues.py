@@ -59,4 +59,7 @@ class IssuesView(QWidget):
         self.model.set_problems(problems)
         self.summary.setText(
             f"{len(problems)} file(s) could not be read. They stay listed until they are fixed "
-            "or removed; photoorg never changes them." if problems else "No problems: every file was read.")
+            "or removed; photoorg never changes them."
+            if problems
+            else "No problems: every file was read."
+        )

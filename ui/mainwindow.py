@@ -53,8 +53,10 @@ class LibraryState:
 def _read_state(lib, browse: bool, root, unfinished: list[int]) -> LibraryState:
     """On the task thread (its own Library)."""
     ids = lib.browse(root) if browse else None
-    return LibraryState(lib.status(), lib.tag_counts(), lib.subjects(), len(lib.problems()), ids,
-                        lib.photos(unfinished))
+    return LibraryState(
+        lib.status(), lib.tag_counts(), lib.subjects(), len(lib.problems()), ids, lib.photos(unfinished)
+    )
+
 
 class MainWindow(QMainWindow):
     def __init__(self, folder: Path | str | None = None, watch: bool = True):
@@ -222,8 +224,9 @@ class MainWindow(QMainWindow):
         self._view += 1
         view = self._view
         self.stack.setCurrentWidget(self.grid_page)
-        self.tasks.submit("browse", lambda lib, task: lib.browse(root),
-                          lambda ids: self._show_ids(view, ids, title, root))
+        self.tasks.submit(
+            "browse", lambda lib, task: lib.browse(root), lambda ids: self._show_ids(view, ids, title, root)
+        )
 
     def _show_ids(self, view: int, ids: list[int], title: str, root) -> None:
         if view == self._view and not self._closed:
@@ -259,16 +262,21 @@ class MainWindow(QMainWindow):
         browse = isinstance(source, IdSource)
         root = source.root if browse else None
         # Shown photos still in progress are read again with the rest.
-        unfinished = [p.id for p in (self.model.item(r).photo for r in range(self.model.rowCount()))
-                      if p.state != "indexed"]
-        self.tasks.submit("refresh", lambda lib, task: _read_state(lib, browse, root, unfinished),
-                          lambda state: self._apply_state(source, state))
+        unfinished = [
+            p.id
+            for p in (self.model.item(r).photo for r in range(self.model.rowCount()))
+            if p.state != "indexed"
+        ]
+        self.tasks.submit(
+            "refresh",
+            lambda lib, task: _read_state(lib, browse, root, unfinished),
+            lambda state: self._apply_state(source, state),
+        )
 
     def _apply_state(self, source, state: LibraryState) -> None:
         if self._closed:
             return
-        self.sidebar.populate(state.status, state.tags, state.subjects, state.problems,
-                              self.worker.busy)
+        self.sidebar.populate(state.status, state.tags, state.subjects, state.problems, self.worker.busy)
         if self.model.source() is not source:
             return
         if state.ids is not None and state.ids != source.ids:
@@ -292,8 +300,7 @@ class MainWindow(QMainWindow):
         if not text.strip():
             self._show_completions([])
             return
-        self.tasks.submit("complete", lambda lib, task: completions(lib.store, text),
-                          self._show_completions)
+        self.tasks.submit("complete", lambda lib, task: completions(lib.store, text), self._show_completions)
 
     def _show_completions(self, options: list[str]) -> None:
         self.completions.setStringList(options)
@@ -313,17 +320,19 @@ class MainWindow(QMainWindow):
         self.search.setStyleSheet("")
         self._view += 1
         view = self._view
-        self.tasks.submit("search", lambda lib, task: lib.search(query, limit=SEARCH_LIMIT),
-                          lambda hits: self._show_hits(view, query, hits),
-                          lambda message: self._search_failed(query, message))
+        self.tasks.submit(
+            "search",
+            lambda lib, task: lib.search(query, limit=SEARCH_LIMIT),
+            lambda hits: self._show_hits(view, query, hits),
+            lambda message: self._search_failed(query, message),
+        )
 
     def _show_hits(self, view: int, query: str, hits: list) -> None:
         if view != self._view or self._closed:
             return  # an older search finished after something newer was asked for
         self.model.set_source(HitSource(hits, f"Search: {query}"))
         self.stack.setCurrentWidget(self.grid_page)
-        self.status_text.setText(f"{len(hits)} photos match {query}" if hits
-                                 else f"No photos match {query}")
+        self.status_text.setText(f"{len(hits)} photos match {query}" if hits else f"No photos match {query}")
 
     def _search_failed(self, query: str, message: str) -> None:
         if query == self._query:
@@ -356,10 +365,15 @@ class MainWindow(QMainWindow):
         return True
 
     def remove_folder(self, root, confirm: bool = True) -> None:
-        if confirm and QMessageBox.question(
-                self, "Remove folder",
-                f"Forget {root.path} and its photos' tags and names? The files are not touched."
-        ) != QMessageBox.StandardButton.Yes:
+        if (
+            confirm
+            and QMessageBox.question(
+                self,
+                "Remove folder",
+                f"Forget {root.path} and its photos' tags and names? The files are not touched.",
+            )
+            != QMessageBox.StandardButton.Yes
+        ):
             return
         self.lib.remove_root(root.path)
         self.show_all()  # first in the task queue: the grid fills before the counts arrive
@@ -395,9 +409,10 @@ class MainWindow(QMainWindow):
         self.progress.show()
         self.pause_button.setVisible(p.stage == "index")
         if p.stage == "index":
-            self.status_text.setText(f"{verb} {p.done}/{p.total} · {p.rate:.1f} photos/s · "
-                                     f"ETA {format_duration(p.eta)}"
-                                     + (f" · {p.message}" if p.message else ""))
+            self.status_text.setText(
+                f"{verb} {p.done}/{p.total} · {p.rate:.1f} photos/s · "
+                f"ETA {format_duration(p.eta)}" + (f" · {p.message}" if p.message else "")
+            )
         else:
             self.status_text.setText(f"{verb} {p.done}/{p.total}")
         if not self._refresh_timer.isActive():
@@ -472,10 +487,12 @@ class MainWindow(QMainWindow):
         self.cut_stop.show()
         self.status_text.setText(f"Cutting out {len(items)} photos into {folder}…")
         self._cut_token = self.tasks.submit(
-            "cutout-all", export_all(items, Path(folder), query_labels(self._query)),
+            "cutout-all",
+            export_all(items, Path(folder), query_labels(self._query)),
             lambda result: self._cut_out_done(folder, result),
             lambda message: self._cut_out_done(folder, None, message),
-            self._cut_out_progress)
+            self._cut_out_progress,
+        )
         return self._cut_token
 
     def _cut_out_progress(self, p) -> None:

@@ -35,11 +35,7 @@ def view_ids(grid, source) -> list[int]:
         return selected
     if source is None:
         return []
-    return list(
-        dict.fromkeys(
-            getattr(source, "ids", None) or [i.photo.id for i in source.items]
-        )
-    )
+    return list(dict.fromkeys(getattr(source, "ids", None) or [i.photo.id for i in source.items]))
 
 
 PATTERNS = {
@@ -77,9 +73,7 @@ class OrganizeDialog(QDialog):
         form.addRow("Pattern", self.pattern)
         form.addRow("", self.copy)
         self.preview_list = QListWidget()
-        self.status = QLabel(
-            f"{len(self.ids)} photos. Preview first: nothing moves until you apply."
-        )
+        self.status = QLabel(f"{len(self.ids)} photos. Preview first: nothing moves until you apply.")
         self.status.setWordWrap(True)
         self.preview_button = QPushButton("Preview")
         self.apply_button = QPushButton("Apply")
@@ -110,9 +104,7 @@ class OrganizeDialog(QDialog):
         self._invalidate()
 
     def _choose(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self, "Sort photos into", str(Path.home())
-        )
+        folder = QFileDialog.getExistingDirectory(self, "Sort photos into", str(Path.home()))
         if folder:
             self.into.setText(folder)
 
@@ -145,11 +137,7 @@ class OrganizeDialog(QDialog):
             note = f"  (date: {c.date_from})" if c.date_from else "  (sidecar)"
             self.preview_list.addItem(f"{c.src} -> {c.dst}{note}")
         verb = "copied" if the_plan.copy else "moved"
-        extra = (
-            f" {the_plan.new_root} becomes a library folder."
-            if the_plan.new_root
-            else ""
-        )
+        extra = f" {the_plan.new_root} becomes a library folder." if the_plan.new_root else ""
         self.status.setText(
             f"{len(the_plan.changes)} files would be {verb}; "
             f"{len(the_plan.unchanged)} are already in place.{extra}"
@@ -167,9 +155,7 @@ class OrganizeDialog(QDialog):
         self.status.setText("Applying…")
         self.tasks.submit(
             "organize-apply",
-            lambda lib, task: drive(
-                apply(lib, the_plan), lambda p: task.runner.report(task, p)
-            ),
+            lambda lib, task: drive(apply(lib, the_plan), lambda p: task.runner.report(task, p)),
             self._applied,
             self._failed,
             lambda p: self.status.setText(f"Moving {p.done}/{p.total}…"),
@@ -188,12 +174,5 @@ class OrganizeDialog(QDialog):
         )
 
     def _undone(self, report) -> None:
-        problems = (
-            f" {len(report.problems)} problems: {report.problems[0]}"
-            if report.problems
-            else ""
-        )
-        self.status.setText(
-            f"Undid {report.run.description}: {report.restored} files put back."
-            + problems
-        )
+        problems = f" {len(report.problems)} problems: {report.problems[0]}" if report.problems else ""
+        self.status.setText(f"Undid {report.run.description}: {report.restored} files put back." + problems)

@@ -44,16 +44,24 @@ class Listing:
 
 def _load_groups(lib, task) -> Listing:
     people.group_new_faces(lib.store)  # faces found since the last look join groups
-    return Listing(people.groups(lib.store, limit=MAX_TILES), people.scan_totals(lib.store),
-                   people.group_counts(lib.store))
+    return Listing(
+        people.groups(lib.store, limit=MAX_TILES),
+        people.scan_totals(lib.store),
+        people.group_counts(lib.store),
+    )
 
 
 def _crop_page(faces: list):
     """fn(lib, task) giving (key, PIL image) for one page of (key, photo id, box)."""
+
     def work(lib, task):
         photos = {p.id: p for p in lib.store.photos({f[1] for f in faces})}
-        return [(key, people.face_crop(photos[photo_id], lib.thumbs_dir, box))
-                for key, photo_id, box in faces if photo_id in photos and not task.cancel.is_set()]
+        return [
+            (key, people.face_crop(photos[photo_id], lib.thumbs_dir, box))
+            for key, photo_id, box in faces
+            if photo_id in photos and not task.cancel.is_set()
+        ]
+
     return work
 
 
@@ -150,23 +158,33 @@ class PeopleView(QWidget):
             self.tiles.addItem(item)
             item.setSelected(g.id in chosen)
         self.summary.setText(self._summary(listing))
-        self._load_crops("people-crops", [(g.id, g.cover_photo_id, g.cover_box)
-                                          for g in listing.groups], self.tiles, GroupRole)
+        self._load_crops(
+            "people-crops",
+            [(g.id, g.cover_photo_id, g.cover_box) for g in listing.groups],
+            self.tiles,
+            GroupRole,
+        )
         self._selection_changed()
 
     def _summary(self, listing: Listing) -> str:
         if not listing.groups:
-            return ("No faces yet. Faces are found while photos are indexed, once the face "
-                    "models are installed.")
+            return (
+                "No faces yet. Faces are found while photos are indexed, once the face models are installed."
+            )
         counts = listing.counts
-        shown = "" if counts["groups"] <= len(listing.groups) else \
-            f" (the {len(listing.groups)} largest shown)"
-        text = (f"{counts['groups']} groups{shown}, {counts['named']} named. Select a group to "
-                "see its faces; name it once and every face in it is named.")
+        shown = (
+            "" if counts["groups"] <= len(listing.groups) else f" (the {len(listing.groups)} largest shown)"
+        )
+        text = (
+            f"{counts['groups']} groups{shown}, {counts['named']} named. Select a group to "
+            "see its faces; name it once and every face in it is named."
+        )
         t = listing.totals
         if t.get("too_small") or t.get("capped"):
-            text += (f" Left out: {t['too_small']} faces too small to recognise, "
-                     f"{t['capped']} beyond the per-photo cap.")
+            text += (
+                f" Left out: {t['too_small']} faces too small to recognise, "
+                f"{t['capped']} beyond the per-photo cap."
+            )
         return text
 
     def _load_crops(self, kind: str, faces: list, view: QListWidget, role: int) -> None:
@@ -211,27 +229,36 @@ class PeopleView(QWidget):
         def load(lib, task):
             return people.members(lib.store, group_id, MAX_MEMBERS)
 
-        self.tasks.submit("people-members", load, on_done=self._show_members,
-                          on_error=self._failed)
+        self.tasks.submit("people-members", load, on_done=self._show_members, on_error=self._failed)
 
     def _show_members(self, faces: list) -> None:
         self.members.clear()
         for f in faces:
             item = QListWidgetItem(self._placeholder(self.members), f.subject_name or "?")
             item.setData(FaceRole, f.id)
-            item.setToolTip("named by you" if f.named_by == "user" else
-                            "named automatically" if f.named_by == "auto" else "a suggestion")
+            item.setToolTip(
+                "named by you"
+                if f.named_by == "user"
+                else "named automatically"
+                if f.named_by == "auto"
+                else "a suggestion"
+            )
             self.members.addItem(item)
-        self._load_crops("people-member-crops", [(f.id, f.photo_id, f.box) for f in faces],
-                         self.members, FaceRole)
+        self._load_crops(
+            "people-member-crops", [(f.id, f.photo_id, f.box) for f in faces], self.members, FaceRole
+        )
 
     # -- edits (each on the task thread, then a reload) ---------------------------------
 
     def _edit(self, fn, what: str) -> None:
         self.summary.setText(f"{what}…")
         self._edits += 1  # each edit its own kind: a second click must not replace the first
-        self.tasks.submit(f"people-edit-{self._edits}", lambda lib, task: fn(lib.store),
-                          on_done=lambda _: self._edited(), on_error=self._failed)
+        self.tasks.submit(
+            f"people-edit-{self._edits}",
+            lambda lib, task: fn(lib.store),
+            on_done=lambda _: self._edited(),
+            on_error=self._failed,
+        )
 
     def _edited(self) -> None:
         self.changed.emit()

@@ -54,7 +54,7 @@ class IdSource:
         return len(self.ids)
 
     def fetch(self, offset: int, limit: int) -> list[Item]:
-        return [Item(p) for p in self.lib.photos(self.ids[offset:offset + limit])]
+        return [Item(p) for p in self.lib.photos(self.ids[offset : offset + limit])]
 
 
 class HitSource:
@@ -68,12 +68,17 @@ class HitSource:
         return len(self.items)
 
     def fetch(self, offset: int, limit: int) -> list[Item]:
-        return self.items[offset:offset + limit]
+        return self.items[offset : offset + limit]
 
 
 def _item(hit) -> Item:
-    return Item(hit.photo, tuple(getattr(hit, "why", ()) or ()), getattr(hit, "score", None),
-                getattr(hit, "box", None), getattr(hit, "detection_id", None))
+    return Item(
+        hit.photo,
+        tuple(getattr(hit, "why", ()) or ()),
+        getattr(hit, "score", None),
+        getattr(hit, "box", None),
+        getattr(hit, "detection_id", None),
+    )
 
 
 class PhotoListModel(QAbstractListModel):
@@ -148,9 +153,13 @@ class PhotoListModel(QAbstractListModel):
         item = self._items[index.row()]
         if role == CellRole:
             pixmap = self._pixmap(item.photo)
-            return Cell(os.path.basename(item.photo.rel_path), pixmap,
-                        self._thumb_state(item.photo.id, pixmap), item.photo.state,
-                        "; ".join(item.why))
+            return Cell(
+                os.path.basename(item.photo.rel_path),
+                pixmap,
+                self._thumb_state(item.photo.id, pixmap),
+                item.photo.state,
+                "; ".join(item.why),
+            )
         if role == Qt.ItemDataRole.DisplayRole:
             return os.path.basename(item.photo.rel_path)
         if role == Qt.ItemDataRole.DecorationRole:

@@ -20,8 +20,10 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.exists():
     SHARED = Path("/work/shared")
 DEFAULT_PHOTOS = SHARED / "photos" / "coco-train-mini" / "images"
-DEFAULT_MODELS = {"picodet-s": SHARED / "models" / "picodet_s_416_coco.onnx",
-                  "u2netp": SHARED / "models" / "u2netp.onnx"}
+DEFAULT_MODELS = {
+    "picodet-s": SHARED / "models" / "picodet_s_416_coco.onnx",
+    "u2netp": SHARED / "models" / "u2netp.onnx",
+}
 
 
 def wait(app, condition, timeout: float = 60.0) -> bool:
@@ -62,6 +64,7 @@ def prepare(folder: Path, photos: Path, weights: dict[str, Path]) -> None:
 
 def _name_someone(lib) -> None:
     """Name the biggest person box "Ana" and the biggest dog box "Rex"."""
+
     def area(d):
         return (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])
 
@@ -121,8 +124,14 @@ def run(out: Path, photos: Path, weights: dict[str, Path]) -> list[Path]:
     busy.resize(1280, 800)
     busy.show()
     busy.add_folders([str(photos)])
-    wait(app, lambda: busy.status_text.text().startswith("Indexing") and busy.progress.value() >= 16
-         and busy.model.rowCount() > 0)
+    wait(
+        app,
+        lambda: (
+            busy.status_text.text().startswith("Indexing")
+            and busy.progress.value() >= 16
+            and busy.model.rowCount() > 0
+        ),
+    )
     shots.append(shoot(busy, out / "indexing.png"))
     busy.close()  # mid-index: stops the worker after its batch
 
@@ -146,8 +155,14 @@ def run(out: Path, photos: Path, weights: dict[str, Path]) -> list[Path]:
         viewer = window.viewer
         viewer.resize(1400, 900)
         wait(app, lambda: False, 0.3)
-        wait(app, lambda: viewer.canvas.image is not None and viewer.tasks.settled
-             and viewer.canvas.image.width() >= min(photo.width or 0, 1000))
+        wait(
+            app,
+            lambda: (
+                viewer.canvas.image is not None
+                and viewer.tasks.settled
+                and viewer.canvas.image.width() >= min(photo.width or 0, 1000)
+            ),
+        )
         wait(app, lambda: False, 0.5)
         shots.append(shoot(viewer, out / "viewer.png"))
         dialog = window.open_cutout(photo)
@@ -176,8 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segmenter", type=Path, default=DEFAULT_MODELS["u2netp"])
     args = parser.parse_args(argv)
     if not args.photos.is_dir():
-        print(f"screenshot: {args.photos} is not a folder of photos; pass --photos DIR.",
-              file=sys.stderr)
+        print(f"screenshot: {args.photos} is not a folder of photos; pass --photos DIR.", file=sys.stderr)
         return 2
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     run(args.outdir, args.photos, {"picodet-s": args.detector, "u2netp": args.segmenter})

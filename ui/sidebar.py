@@ -49,14 +49,14 @@ class Sidebar(QTreeWidget):
             "add": style.standardIcon(QStyle.StandardPixmap.SP_FileDialogNewFolder),
         }
 
-    def populate(self, status, tags: list[tuple[str, int]], subjects: list, problems: int,
-                 indexing: bool) -> None:
+    def populate(
+        self, status, tags: list[tuple[str, int]], subjects: list, problems: int, indexing: bool
+    ) -> None:
         """Rebuild from the library's state, keeping which entry is selected."""
         chosen = self._chosen_key()
         self.clear()
         shown = sum(status.counts.values()) - status.counts.get("missing", 0)
-        top = self._entry(None, f"All photos  ({shown})",
-                          "all", None, self._icons["all"])
+        top = self._entry(None, f"All photos  ({shown})", "all", None, self._icons["all"])
         folders = self._section("Folders")
         for rs in status.roots:
             self._folder(folders, rs, indexing)
@@ -97,8 +97,11 @@ class Sidebar(QTreeWidget):
             state, label = "online", f"{name}  ({total})"
         item = self._entry(section, label, "folder", root, self._icons[state])
         reason = root.offline_reason or "not reachable"
-        tip = root.path if root.online else f"{root.path}\nOffline: {reason}; " \
-                                            "its photos stay browsable from cached thumbnails."
+        tip = (
+            root.path
+            if root.online
+            else f"{root.path}\nOffline: {reason}; its photos stay browsable from cached thumbnails."
+        )
         item.setToolTip(0, tip)
         item.setData(0, Qt.ItemDataRole.AccessibleDescriptionRole, state)
 

@@ -147,8 +147,7 @@ class IndexWorker(QThread):
             work = lib.scan(arg) if name == "scan" else lib.index(control=self.control)
             # Between two scan batches a stop keeps what is committed; the next start
             # rescans. (An index run stops itself through the cancelled Control.)
-            drive(work, self.progress.emit,
-                  stop=(lambda: self._stopping) if name == "scan" else None)
+            drive(work, self.progress.emit, stop=(lambda: self._stopping) if name == "scan" else None)
             self.changed.emit("batch" if name == "scan" else "indexed")
             if name == "scan" and not self._stopping:
                 self.index()
@@ -194,8 +193,14 @@ class TaskRunner(QThread):
         self.failed.connect(self._on_failed)
         self.progress.connect(self._on_progress)
 
-    def submit(self, kind: str, fn: Callable, on_done: Callable | None = None,
-               on_error: Callable | None = None, on_progress: Callable | None = None) -> int:
+    def submit(
+        self,
+        kind: str,
+        fn: Callable,
+        on_done: Callable | None = None,
+        on_error: Callable | None = None,
+        on_progress: Callable | None = None,
+    ) -> int:
         token = next(self._tokens)
         self._callbacks[token] = (on_done, on_error, on_progress)
         with self._cv:

@@ -44,8 +44,7 @@ class ThumbnailLoader(QObject):
     loaded = Signal(int, QImage)
     failed = Signal(int)
 
-    def __init__(self, cache_dir: Path, side: int = 160, threads: int = 2,
-                 parent: QObject | None = None):
+    def __init__(self, cache_dir: Path, side: int = 160, threads: int = 2, parent: QObject | None = None):
         super().__init__(parent)
         self.cache_dir = Path(cache_dir)
         self.side = side
@@ -85,8 +84,11 @@ class ThumbnailLoader(QObject):
         image = QImage(str(path))
         if image.isNull():
             return None
-        return image.scaled(QSize(self.side, self.side), Qt.AspectRatioMode.KeepAspectRatio,
-                            Qt.TransformationMode.SmoothTransformation)
+        return image.scaled(
+            QSize(self.side, self.side),
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
 
     def clear(self) -> None:
         with self._lock:

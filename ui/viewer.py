@@ -46,8 +46,9 @@ class _State:
 
 
 def _read_state(lib, photo) -> _State:
-    return _State(lib.detections(photo), lib.suggestions(photo), [s.name for s in lib.subjects()],
-                  lib.tags_of(photo))
+    return _State(
+        lib.detections(photo), lib.suggestions(photo), [s.name for s in lib.subjects()], lib.tags_of(photo)
+    )
 
 
 def _folder_online(lib, photo) -> bool:
@@ -123,8 +124,11 @@ class ViewerWindow(QWidget):
         v.addWidget(self.message)
 
     def eventFilter(self, obj, event) -> bool:
-        if (obj is self.tag_list and event.type() == QEvent.Type.KeyPress
-                and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)):
+        if (
+            obj is self.tag_list
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+        ):
             self._remove_selected_tag()
             return True
         return super().eventFilter(obj, event)
@@ -140,9 +144,12 @@ class ViewerWindow(QWidget):
         self.setWindowTitle(f"{os.path.basename(photo.rel_path)} — photoorg")
         self.message.clear()
         self.canvas.set_image(self._cached_preview(photo), "")
-        self.tasks.submit("viewer-image", lambda lib, task: _load_full(photo),
-                          lambda image, p=photo: self._image_loaded(p, image),
-                          lambda message, p=photo: self._image_failed(p, message))
+        self.tasks.submit(
+            "viewer-image",
+            lambda lib, task: _load_full(photo),
+            lambda image, p=photo: self._image_loaded(p, image),
+            lambda message, p=photo: self._image_failed(p, message),
+        )
         self.refresh()
 
     def step(self, delta: int) -> None:
@@ -167,14 +174,20 @@ class ViewerWindow(QWidget):
     def _image_failed(self, photo, message: str) -> None:
         if self.photo is None or photo.id != self.photo.id:
             return
-        self.tasks.submit("viewer-folder", lambda lib, task: _folder_online(lib, photo),
-                          lambda online: self._image_note(photo, message, online))
+        self.tasks.submit(
+            "viewer-folder",
+            lambda lib, task: _folder_online(lib, photo),
+            lambda online: self._image_note(photo, message, online),
+        )
 
     def _image_note(self, photo, message: str, online: bool) -> None:
         if self.photo is None or photo.id != self.photo.id:
             return
-        note = ("The folder is offline: showing the cached preview." if not online
-                else f"Cannot show the full photo: {message}")
+        note = (
+            "The folder is offline: showing the cached preview."
+            if not online
+            else f"Cannot show the full photo: {message}"
+        )
         self.canvas.set_image(self.canvas.image, note)
 
     # -- state -------------------------------------------------------------------
@@ -184,8 +197,11 @@ class ViewerWindow(QWidget):
         if photo is None:
             return
         self.title.setText(_describe(photo))
-        self.tasks.submit("viewer-state", lambda lib, task: _read_state(lib, photo),
-                          lambda state: self._show_state(photo, state))
+        self.tasks.submit(
+            "viewer-state",
+            lambda lib, task: _read_state(lib, photo),
+            lambda state: self._show_state(photo, state),
+        )
 
     def _show_state(self, photo, state: _State) -> None:
         if self.photo is None or photo.id != self.photo.id:

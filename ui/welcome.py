@@ -45,9 +45,11 @@ class WelcomeView(QWidget):
         box = QWidget()
         box.setMaximumWidth(720)
         v = QVBoxLayout(box)
-        title = QLabel("<h1>Welcome to photoorg</h1><p>Choose the folders that hold your photos. "
-                       "photoorg keeps them indexed as they change, tags every photo, finds the "
-                       "people and pets in them, and never modifies or uploads a file.</p>")
+        title = QLabel(
+            "<h1>Welcome to photoorg</h1><p>Choose the folders that hold your photos. "
+            "photoorg keeps them indexed as they change, tags every photo, finds the "
+            "people and pets in them, and never modifies or uploads a file.</p>"
+        )
         title.setWordWrap(True)
         v.addWidget(title)
         self.folders = QListWidget()
@@ -67,14 +69,19 @@ class WelcomeView(QWidget):
         self.download = QCheckBox()
         if needs:
             total = sum(n.size for n in needs)
-            lines = "".join(f"<li>{n.feature}: <b>{n.name}</b>, {human_size(n.size)}, "
-                            f"licence {n.licence}</li>" for n in needs)
-            text = QLabel(f"<p><b>Models</b> run on this computer. These are not installed "
-                          f"yet:</p><ul>{lines}</ul>")
+            lines = "".join(
+                f"<li>{n.feature}: <b>{n.name}</b>, {human_size(n.size)}, licence {n.licence}</li>"
+                for n in needs
+            )
+            text = QLabel(
+                f"<p><b>Models</b> run on this computer. These are not installed yet:</p><ul>{lines}</ul>"
+            )
             text.setWordWrap(True)
             v.addWidget(text)
-            self.download.setText(f"Download them now ({human_size(total)}); "
-                                  "otherwise browsing and search by name and date still work")
+            self.download.setText(
+                f"Download them now ({human_size(total)}); "
+                "otherwise browsing and search by name and date still work"
+            )
             self.download.setChecked(False)
             v.addWidget(self.download)
         else:
@@ -99,8 +106,11 @@ class WelcomeView(QWidget):
         self._update()
 
     def chosen(self) -> list[str]:
-        return [self.folders.item(i).text() for i in range(self.folders.count())
-                if self.folders.item(i).checkState() == Qt.CheckState.Checked]
+        return [
+            self.folders.item(i).text()
+            for i in range(self.folders.count())
+            if self.folders.item(i).checkState() == Qt.CheckState.Checked
+        ]
 
     def _choose(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Add a photo folder", str(Path.home()))

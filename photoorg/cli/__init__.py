@@ -25,7 +25,8 @@ def build_parser(extra_commands=()) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"photoorg {__version__}")
     parser.add_argument(
-        "--library", metavar="DIR",
+        "--library",
+        metavar="DIR",
         help="library folder (default: $PHOTOORG_LIBRARY, else your user data folder)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -23,9 +23,12 @@ def register(commands) -> None:
     scan = commands.add_parser("scan", help="rescan folders for new, changed, moved and missing photos")
     scan.add_argument("paths", nargs="*", metavar="PATH", help="folders to scan (default: all)")
     scan.add_argument("--no-index", action="store_true", help="only scan; index later")
-    scan.add_argument("--confirm-missing", action="store_true",
-                      help="the photos gone from these folders are really gone: mark them "
-                      "missing even when none is left or many went at once")
+    scan.add_argument(
+        "--confirm-missing",
+        action="store_true",
+        help="the photos gone from these folders are really gone: mark them "
+        "missing even when none is left or many went at once",
+    )
     scan.set_defaults(run=cmd_scan)
 
     status = commands.add_parser("status", help="photos per state and folders online/offline")
@@ -43,7 +46,9 @@ def register(commands) -> None:
     tag.set_defaults(run=cmd_tag)
 
     search = commands.add_parser(
-        "search", help="find photos", formatter_class=argparse.RawDescriptionHelpFormatter,
+        "search",
+        help="find photos",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_query_help(),
     )
     search.add_argument("query", nargs="*", metavar="QUERY")
@@ -68,11 +73,15 @@ def _scan_and_index(lib, work, index: bool) -> int:
         if not r.online:
             print(f"{r.root}: offline: {r.offline_reason}; its photos are kept as they were.")
             continue
-        print(f"{r.root}: {r.seen} photos, {r.new} new, {r.changed} changed, "
-              f"{r.moved} moved, {r.missing} missing")
+        print(
+            f"{r.root}: {r.seen} photos, {r.new} new, {r.changed} changed, "
+            f"{r.moved} moved, {r.missing} missing"
+        )
         if r.unconfirmed:
-            print(f"  {r.unconfirmed} photos look gone at once; they are kept, unconfirmed. "
-                  f"If they are really gone: photoorg scan --confirm-missing {r.root}")
+            print(
+                f"  {r.unconfirmed} photos look gone at once; they are kept, unconfirmed. "
+                f"If they are really gone: photoorg scan --confirm-missing {r.root}"
+            )
         for problem in r.problems:
             print(f"  {problem.path}: {problem.reason}")
     if index:
@@ -109,14 +118,24 @@ def cmd_status(args) -> int:
     with open_library(args) as lib:
         status = lib.status()
     if args.json:
-        json.dump({
-            "library": str(status.folder),
-            "counts": status.counts,
-            "roots": [{"path": r.root.path, "online": r.root.online,
-                       "offline_reason": r.root.offline_reason, "counts": r.counts,
-                       "unconfirmed_missing": r.unconfirmed}
-                      for r in status.roots],
-        }, sys.stdout, indent=2)
+        json.dump(
+            {
+                "library": str(status.folder),
+                "counts": status.counts,
+                "roots": [
+                    {
+                        "path": r.root.path,
+                        "online": r.root.online,
+                        "offline_reason": r.root.offline_reason,
+                        "counts": r.counts,
+                        "unconfirmed_missing": r.unconfirmed,
+                    }
+                    for r in status.roots
+                ],
+            },
+            sys.stdout,
+            indent=2,
+        )
         print()
         return 0
     print(f"Library: {status.folder}")
@@ -127,8 +146,10 @@ def cmd_status(args) -> int:
         state = "online" if r.root.online else f"offline ({r.root.offline_reason})"
         print(f"  {r.root.path}: {state}, {sum(r.counts.values())} photos")
         if r.unconfirmed:
-            print(f"    {r.unconfirmed} photos looked gone at once and are kept, unconfirmed; "
-                  f"if they are really gone: photoorg scan --confirm-missing {r.root.path}")
+            print(
+                f"    {r.unconfirmed} photos looked gone at once and are kept, unconfirmed; "
+                f"if they are really gone: photoorg scan --confirm-missing {r.root.path}"
+            )
     return 0
 
 
@@ -171,11 +192,25 @@ def cmd_search(args) -> int:
         hits = lib.search(query, limit=args.limit)
         if lib.text_encoder() is None and _has_free_text(query):
             clip = lib.settings().clip
-            print(f"Note: matching tags, names and file names only; similarity search waits "
-                  f"for the model {clip} (photoorg models download {clip}).", file=sys.stderr)
+            print(
+                f"Note: matching tags, names and file names only; similarity search waits "
+                f"for the model {clip} (photoorg models download {clip}).",
+                file=sys.stderr,
+            )
     if args.json:
-        json.dump([{"path": h.photo.path, "score": round(h.score, 4), "why": h.why,
-                    "box": list(h.box) if h.box else None} for h in hits], sys.stdout, indent=2)
+        json.dump(
+            [
+                {
+                    "path": h.photo.path,
+                    "score": round(h.score, 4),
+                    "why": h.why,
+                    "box": list(h.box) if h.box else None,
+                }
+                for h in hits
+            ],
+            sys.stdout,
+            indent=2,
+        )
         print()
         return 0
     for h in hits:

@@ -51,19 +51,13 @@ def cmd_dupes(args) -> int:
 
     with open_library(args) as lib:
         bar = ProgressPrinter()
-        groups = drive(
-            find_groups(lib.store, lib.thumbs_dir, use_clip=not args.no_clip), bar
-        )
+        groups = drive(find_groups(lib.store, lib.thumbs_dir, use_clip=not args.no_clip), bar)
         bar.close()
         keep = {}
         for path in args.keep:
             photo = lib.photo(path)
             index = next(
-                (
-                    i
-                    for i, g in enumerate(groups)
-                    if photo.id in {m.id for m in g.members}
-                ),
+                (i for i, g in enumerate(groups) if photo.id in {m.id for m in g.members}),
                 None,
             )
             if index is None:
@@ -79,8 +73,7 @@ def cmd_dupes(args) -> int:
                             "duplicate": g.is_duplicate,
                             "keeper": g.keeper.path,
                             "members": [
-                                {"path": m.path, "keep": m.keep, "relation": m.relation}
-                                for m in g.members
+                                {"path": m.path, "keep": m.keep, "relation": m.relation} for m in g.members
                             ],
                         }
                         for g in groups
@@ -105,9 +98,7 @@ def cmd_dupes(args) -> int:
         chosen = [i for i, g in enumerate(groups) if g.is_duplicate or i in keep]
         count = sum(len(groups[i].members) - 1 for i in chosen)
         if not count:
-            print(
-                "Nothing to trash: bursts are kept whole unless you --keep one frame."
-            )
+            print("Nothing to trash: bursts are kept whole unless you --keep one frame.")
             return 0
         if not args.yes and not _confirm(f"Send {count} files to the system trash?"):
             print("Nothing was trashed (answer y, or pass --yes).")
@@ -142,9 +133,7 @@ def _register_organize(commands) -> None:
     how = organize.add_mutually_exclusive_group()
     how.add_argument("--copy", action="store_true", help="copy; the originals stay")
     how.add_argument("--move", action="store_true", help="move (the default)")
-    organize.add_argument(
-        "--dry-run", action="store_true", help="show the plan; change nothing"
-    )
+    organize.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     organize.set_defaults(run=cmd_organize)
 
     rename = commands.add_parser(
@@ -169,9 +158,7 @@ def _show_plan(plan, dry_run: bool) -> None:
     if plan.unchanged:
         print(f"{len(plan.unchanged)} photos are already where the pattern puts them.")
     if plan.new_root:
-        print(
-            f"{plan.new_root} becomes a library folder, so the photos stay in the library."
-        )
+        print(f"{plan.new_root} becomes a library folder, so the photos stay in the library.")
     verb = "copied" if plan.copy else ("renamed" if plan.kind == "rename" else "moved")
     count = len(plan.changes)
     print(
@@ -188,25 +175,17 @@ def _apply(lib, plan) -> None:
     bar = ProgressPrinter()
     report = drive(apply(lib, plan), bar)
     bar.close()
-    print(
-        f"Done: {report.files} files ({report.photos} photos); `photoorg undo` puts them back."
-    )
+    print(f"Done: {report.files} files ({report.photos} photos); `photoorg undo` puts them back.")
 
 
 def cmd_organize(args) -> int:
     from ..organize import plan, select
 
     pattern = (
-        '{tag|"untagged"}/'
-        if args.by_tag
-        else '{subject|"nobody"}/'
-        if args.by_person
-        else ""
+        '{tag|"untagged"}/' if args.by_tag else '{subject|"nobody"}/' if args.by_person else ""
     ) + args.pattern
     with open_library(args) as lib:
-        the_plan = plan(
-            lib, select(lib, args.query), pattern, into=args.into, copy=args.copy
-        )
+        the_plan = plan(lib, select(lib, args.query), pattern, into=args.into, copy=args.copy)
         _show_plan(the_plan, args.dry_run)
         if not args.dry_run and the_plan.changes:
             _apply(lib, the_plan)
@@ -240,19 +219,13 @@ def cmd_undo(args) -> int:
 
 
 def _register_xmp(commands) -> None:
-    xmp = commands.add_parser(
-        "xmp", help="write tags and names to .xmp sidecars, or read them back"
-    )
+    xmp = commands.add_parser("xmp", help="write tags and names to .xmp sidecars, or read them back")
     actions = xmp.add_subparsers(dest="action", metavar="ACTION", required=True)
-    write = actions.add_parser(
-        "write", help="write your tags and named people/pets to photo.jpg.xmp"
-    )
+    write = actions.add_parser("write", help="write your tags and named people/pets to photo.jpg.xmp")
     write.add_argument("query", nargs="*", metavar="QUERY_OR_PATH")
     write.add_argument("--auto", action="store_true", help="write automatic tags too")
     write.set_defaults(run=cmd_xmp_write)
-    read = actions.add_parser(
-        "read", help="import keywords and named regions other apps wrote"
-    )
+    read = actions.add_parser("read", help="import keywords and named regions other apps wrote")
     read.add_argument("query", nargs="*", metavar="QUERY_OR_PATH")
     read.set_defaults(run=cmd_xmp_read)
 

@@ -12,8 +12,9 @@ def register(commands) -> None:
     listing = commands.add_parser("people", help="groups of faces (and pets), largest first")
     listing.add_argument("--json", action="store_true")
     listing.add_argument("--pets", action="store_true", help="pet groups only")
-    listing.add_argument("--recluster", action="store_true",
-                         help="redo the unnamed groups from scratch (named ones stay)")
+    listing.add_argument(
+        "--recluster", action="store_true", help="redo the unnamed groups from scratch (named ones stay)"
+    )
     listing.set_defaults(run=cmd_people)
 
     name = commands.add_parser("name", help="name a group: every face in it is named")
@@ -28,8 +29,11 @@ def register(commands) -> None:
 
     move = commands.add_parser("move-out", help="take a wrongly grouped face out of its group")
     move.add_argument("face", type=int, metavar="FACE")
-    move.add_argument("--not-this-person", action="store_true",
-                      help="and never name or suggest it as this group's person again")
+    move.add_argument(
+        "--not-this-person",
+        action="store_true",
+        help="and never name or suggest it as this group's person again",
+    )
     move.set_defaults(run=cmd_move_out)
 
 
@@ -50,10 +54,25 @@ def cmd_people(args) -> int:
         totals = people.scan_totals(lib.store)
         paths = {p.id: p.path for p in lib.store.photos({g.cover_photo_id for g in found})}
     if args.json:
-        json.dump({"groups": [{"group": g.id, "kind": g.kind, "name": g.name, "faces": g.size,
-                               "cover_face": g.cover_id, "cover_photo": paths.get(g.cover_photo_id),
-                               "cover_box": list(g.cover_box)} for g in found],
-                   "scanned": totals}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "groups": [
+                    {
+                        "group": g.id,
+                        "kind": g.kind,
+                        "name": g.name,
+                        "faces": g.size,
+                        "cover_face": g.cover_id,
+                        "cover_photo": paths.get(g.cover_photo_id),
+                        "cover_box": list(g.cover_box),
+                    }
+                    for g in found
+                ],
+                "scanned": totals,
+            },
+            sys.stdout,
+            indent=2,
+        )
         print()
         return 0
     for g in found:
@@ -61,9 +80,15 @@ def cmd_people(args) -> int:
     if not found:
         print("No faces yet: faces are found while photos are indexed (`photoorg index`).")
     if totals["too_small"] or totals["capped"]:
-        print(f"Left out: {totals['too_small']} faces too small to recognise"
-              + (f", {totals['capped']} beyond the per-photo cap in {totals['crowded']} crowded "
-                 f"photos" if totals["capped"] else "") + ".")
+        print(
+            f"Left out: {totals['too_small']} faces too small to recognise"
+            + (
+                f", {totals['capped']} beyond the per-photo cap in {totals['crowded']} crowded photos"
+                if totals["capped"]
+                else ""
+            )
+            + "."
+        )
     return 0
 
 
@@ -74,8 +99,10 @@ def cmd_name(args) -> int:
     with open_library(args) as lib:
         group = people.name_group(lib.store, people.find_group(lib.store, args.group).id, name)
     term = f'"{group.name}"' if " " in group.name else group.name
-    print(f"Named group {group.id} {group.name}: {group.size} faces; "
-          f"`photoorg search person:{term}` finds them.")
+    print(
+        f"Named group {group.id} {group.name}: {group.size} faces; "
+        f"`photoorg search person:{term}` finds them."
+    )
     return 0
 
 
@@ -84,8 +111,11 @@ def cmd_merge(args) -> int:
 
     with open_library(args) as lib:
         group = people.merge(lib.store, args.group, args.other)
-    print(f"Merged into group {group.id}" + (f" ({group.name})" if group.name else "")
-          + f": {group.size} faces.")
+    print(
+        f"Merged into group {group.id}"
+        + (f" ({group.name})" if group.name else "")
+        + f": {group.size} faces."
+    )
     return 0
 
 

@@ -26,26 +26,43 @@ def _seconds(text: str) -> float:
 
 def register(commands) -> None:
     watch = commands.add_parser(
-        "watch", help="follow the folders as they change (new, moved, deleted photos) until Ctrl-C",
+        "watch",
+        help="follow the folders as they change (new, moved, deleted photos) until Ctrl-C",
     )
     watch.add_argument("--no-index", action="store_true", help="only scan; index later")
-    watch.add_argument("--quiet", type=_seconds, default=1.0, metavar="SECONDS",
-                       help="wait for this long without changes before rescanning (default 1)")
-    watch.add_argument("--fallback-interval", type=_seconds, default=60.0, metavar="SECONDS",
-                       help="rescan period of folders the system refuses to watch (default 60)")
+    watch.add_argument(
+        "--quiet",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="wait for this long without changes before rescanning (default 1)",
+    )
+    watch.add_argument(
+        "--fallback-interval",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="rescan period of folders the system refuses to watch (default 60)",
+    )
     watch.set_defaults(run=cmd_watch)
 
     purge = commands.add_parser(
-        "purge", help="remove photos whose files are gone (--missing) from the library; "
+        "purge",
+        help="remove photos whose files are gone (--missing) from the library; "
         "--undo puts the last purge back",
     )
     what = purge.add_mutually_exclusive_group(required=True)
-    what.add_argument("--missing", action="store_true",
-                      help="photos whose files are missing from their (online) folder")
-    what.add_argument("--undo", action="store_true",
-                      help="put back the photos, tags and names the last purge removed")
-    purge.add_argument("--include-user-data", action="store_true",
-                       help="also remove missing photos that carry your own tags or names")
+    what.add_argument(
+        "--missing", action="store_true", help="photos whose files are missing from their (online) folder"
+    )
+    what.add_argument(
+        "--undo", action="store_true", help="put back the photos, tags and names the last purge removed"
+    )
+    purge.add_argument(
+        "--include-user-data",
+        action="store_true",
+        help="also remove missing photos that carry your own tags or names",
+    )
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(run=cmd_purge)
 
@@ -87,12 +104,17 @@ def cmd_watch(args) -> int:
         roots = lib.roots()
         if not roots:
             raise LibraryError("No folders to watch yet; add one with `photoorg add PATH`.")
-        options = WatchOptions(quiet=args.quiet, max_delay=max(10.0, args.quiet * 4),
-                               fallback_interval=args.fallback_interval, index=not args.no_index)
+        options = WatchOptions(
+            quiet=args.quiet,
+            max_delay=max(10.0, args.quiet * 4),
+            fallback_interval=args.fallback_interval,
+            index=not args.no_index,
+        )
         service = lib.watcher(on_notice=_Printer(), options=options)
     names = ", ".join(r.path for r in roots)
-    print(f"Watching {len(roots)} folder{'s' if len(roots) != 1 else ''} ({names}); "
-          "Ctrl-C to stop.", flush=True)
+    print(
+        f"Watching {len(roots)} folder{'s' if len(roots) != 1 else ''} ({names}); Ctrl-C to stop.", flush=True
+    )
     _interrupt_on_sigterm()
     service.start()
     try:
@@ -133,8 +155,10 @@ def _show_plan(plan, include_user_data: bool) -> list:
         print(f"  ... and {len(going) - len(shown)} more without tags or names")
     held = len(plan.with_user_data) if not include_user_data else 0
     if held:
-        print(f"{_photos(held)} carry your own tags or names and stay; add "
-              "--include-user-data to remove them too.")
+        print(
+            f"{_photos(held)} carry your own tags or names and stay; add "
+            "--include-user-data to remove them too."
+        )
     return going
 
 
@@ -144,8 +168,10 @@ def cmd_purge(args) -> int:
     with open_library(args) as lib:
         if args.undo:
             restored = lib.undo_purge()
-            print(f"Put back {_photos(restored)}, with their tags and names; "
-                  "run `photoorg scan` if their files are back.")
+            print(
+                f"Put back {_photos(restored)}, with their tags and names; "
+                "run `photoorg scan` if their files are back."
+            )
             return 0
         plan = lib.purge_plan()
         if not plan.items and not plan.kept:
@@ -157,14 +183,19 @@ def cmd_purge(args) -> int:
             return 0
         if not args.yes:
             if not sys.stdin.isatty():
-                raise LibraryError(f"{_photos(len(going))} would be removed; "
-                                   "add --yes to confirm without a terminal.")
-            answer = input(f"Remove {_photos(len(going))}, with their tags and names, "
-                           "from the library? Files are not touched. [y/N] ")
+                raise LibraryError(
+                    f"{_photos(len(going))} would be removed; add --yes to confirm without a terminal."
+                )
+            answer = input(
+                f"Remove {_photos(len(going))}, with their tags and names, "
+                "from the library? Files are not touched. [y/N] "
+            )
             if answer.strip().lower() not in ("y", "yes"):
                 print("Nothing removed.")
                 return 0
         removed = lib.purge_missing(include_user_data=args.include_user_data)
-    print(f"Removed {_photos(removed)} from the library; no file was touched "
-          "(`photoorg purge --undo` puts them back).")
+    print(
+        f"Removed {_photos(removed)} from the library; no file was touched "
+        "(`photoorg purge --undo` puts them back)."
+    )
     return 0

@@ -24,8 +24,18 @@ from .registry import (
 )
 
 __all__ = [
-    "DEFAULTS", "MODELS", "ROLES", "ChecksumMismatch", "DownloadFailed", "ModelError",
-    "ModelMissing", "ModelSpec", "ModelStatus", "UnknownModel", "WeightStore", "load",
+    "DEFAULTS",
+    "MODELS",
+    "ROLES",
+    "ChecksumMismatch",
+    "DownloadFailed",
+    "ModelError",
+    "ModelMissing",
+    "ModelSpec",
+    "ModelStatus",
+    "UnknownModel",
+    "WeightStore",
+    "load",
     "random_weights_allowed",
 ]
 
@@ -36,8 +46,14 @@ def random_weights_allowed(allow_random: bool = False) -> bool:
     return allow_random or os.environ.get(RANDOM_ENV) == "1"
 
 
-def load(role: str, name: str | None = None, *, store: WeightStore, device: str = "auto",
-         allow_random: bool = False):
+def load(
+    role: str,
+    name: str | None = None,
+    *,
+    store: WeightStore,
+    device: str = "auto",
+    allow_random: bool = False,
+):
     """Return a ClipModel, Detector or Segmenter for `role` (name None -> DEFAULTS[role]).
 
     Missing weights raise ModelMissing. Only with allow_random (tests and benches; or

@@ -1,6 +1,7 @@
 """Detection types and box maths shared by the detector backends (detect.py, yolox.py,
 picodet.py) and their users, in a module of their own so that the backends and the
 detector front (detect.py) import them without importing each other."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -8,24 +9,104 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KEEP_LABELS = frozenset({
-    "person", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
-    "giraffe",
-})
+KEEP_LABELS = frozenset(
+    {
+        "person",
+        "bird",
+        "cat",
+        "dog",
+        "horse",
+        "sheep",
+        "cow",
+        "elephant",
+        "bear",
+        "zebra",
+        "giraffe",
+    }
+)
 
 # The 80 COCO classes in the order of the YOLOX and PicoDet heads (torchvision's list
 # minus "N/A").
 COCO80 = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
-    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
-    "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
-    "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
-    "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
-    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
-    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
-    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
     "toothbrush",
 )
 KEEP_IDS = np.array([i for i, name in enumerate(COCO80) if name in KEEP_LABELS])
@@ -76,8 +157,12 @@ def confused_animals(detections: Sequence) -> set[int]:
     for i, d in enumerate(detections):
         if d.label == "person":
             continue
-        if any(o.label not in ("person", d.label) and o.score > d.score
-               and box_iou(o.box, d.box) >= SAME_ANIMAL_IOU for o in detections):
+        if any(
+            o.label not in ("person", d.label)
+            and o.score > d.score
+            and box_iou(o.box, d.box) >= SAME_ANIMAL_IOU
+            for o in detections
+        ):
             out.add(i)
     return out
 
@@ -95,8 +180,12 @@ def normalise_box(box, image_size: tuple[int, int]) -> tuple[float, float, float
     """Pixel box -> 0..1 box clipped to the image (width, height)."""
     w, h = image_size
     x0, y0, x1, y1 = (float(v) for v in box)
-    return (min(max(x0 / w, 0.0), 1.0), min(max(y0 / h, 0.0), 1.0),
-            min(max(x1 / w, 0.0), 1.0), min(max(y1 / h, 0.0), 1.0))
+    return (
+        min(max(x0 / w, 0.0), 1.0),
+        min(max(y0 / h, 0.0), 1.0),
+        min(max(x1 / w, 0.0), 1.0),
+        min(max(y1 / h, 0.0), 1.0),
+    )
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
@@ -117,9 +206,14 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
-def per_class_nms(boxes: np.ndarray, scores: np.ndarray, cuts: float | Mapping[str, float],
-                  image_size: tuple[int, int], iou: float,
-                  max_detections: int = 100) -> list[Detection]:
+def per_class_nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    cuts: float | Mapping[str, float],
+    image_size: tuple[int, int],
+    iou: float,
+    max_detections: int = 100,
+) -> list[Detection]:
     """Pixel boxes (A, 4) and COCO-80 scores (A, 80) -> kept-label detections over their
     class's cut, NMS within each class, best first, normalised to the image."""
     found = []

@@ -33,8 +33,7 @@ class ClipModel:
     precision (fp16 on CUDA, fp32 elsewhere).
     """
 
-    def __init__(self, model, preprocess, tokenizer, device: str, model_id: str,
-                 weights_id: str = ""):
+    def __init__(self, model, preprocess, tokenizer, device: str, model_id: str, weights_id: str = ""):
         import torch
 
         self._model = model
@@ -52,8 +51,9 @@ class ClipModel:
         self._device = device
         self._dtype = next(model.parameters()).dtype
         self.model_id = model_id
-        self.dim = int(model.text_projection.shape[1]) if _has_text_proj(model) else \
-            int(self._probe_dim(torch))
+        self.dim = (
+            int(model.text_projection.shape[1]) if _has_text_proj(model) else int(self._probe_dim(torch))
+        )
         self.image_size = _image_side(model)
         # CLIP's learned temperature: the tagger turns cosines into probabilities with it.
         self.logit_scale = float(model.logit_scale.detach().float().exp().item())
@@ -125,13 +125,16 @@ def can_trim_text(model) -> bool:
     embedding unchanged: causal attention and end-of-text (argmax) pooling."""
     import open_clip
 
-    return (isinstance(model, open_clip.CLIP) and getattr(model, "attn_mask", None) is not None
-            and getattr(model, "text_pool_type", "argmax") == "argmax")
+    return (
+        isinstance(model, open_clip.CLIP)
+        and getattr(model, "attn_mask", None) is not None
+        and getattr(model, "text_pool_type", "argmax") == "argmax"
+    )
 
 
 def trim_tokens(tokens):
     """Tokens cut after the longest prompt's end-of-text token (the highest id)."""
-    return tokens[:, :int(tokens.argmax(dim=-1).max()) + 1]
+    return tokens[:, : int(tokens.argmax(dim=-1).max()) + 1]
 
 
 def encode_text_trimmed(model, text):
@@ -203,5 +206,4 @@ def load_clip(spec: ModelSpec, weights: Path | None, device: str) -> ClipModel:
         model = reparameterize_model(model)
     model_id = clip_model_id(spec, weights)
     weights_id = file_digest(weights) if weights else ""
-    return ClipModel(model, preprocess, open_clip.get_tokenizer(spec.arch), device, model_id,
-                     weights_id)
+    return ClipModel(model, preprocess, open_clip.get_tokenizer(spec.arch), device, model_id, weights_id)

@@ -46,9 +46,15 @@ if TYPE_CHECKING:
 
 OPSET = 18
 TEXT_MIN_COSINE = 0.9999
-TEXT_PROBES = ("a photo of my dog.", "kids playing in the snow", "red car at night",
-               "a close-up photo of a birthday cake with candles on a wooden table.",
-               "grandma", "東京の夜景", "x")
+TEXT_PROBES = (
+    "a photo of my dog.",
+    "kids playing in the snow",
+    "red car at night",
+    "a close-up photo of a birthday cake with candles on a wooden table.",
+    "grandma",
+    "東京の夜景",
+    "x",
+)
 
 
 def export_dir(weights_id: str) -> Path:
@@ -103,9 +109,17 @@ def _export(module, example, path: Path, dynamic: dict, mapped: bool = False) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(module, (example,), str(tmp), input_names=["input"],
-                              output_names=["vectors"], dynamic_axes=dynamic,
-                              opset_version=OPSET, dynamo=True, external_data=False)
+            torch.onnx.export(
+                module,
+                (example,),
+                str(tmp),
+                input_names=["input"],
+                output_names=["vectors"],
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                dynamo=True,
+                external_data=False,
+            )
         if mapped:
             _save_mapped(tmp, path)
         else:
@@ -121,8 +135,13 @@ def _save_mapped(source: Path, path: Path) -> None:
     staging = path.with_name(f".{path.stem}.{os.getpid()}.staging")
     staging.mkdir(exist_ok=True)
     try:
-        onnx_ir.save(onnx_ir.load(source), staging / path.name, external_data=data.name,
-                     alignment=65536, align_threshold=4096)
+        onnx_ir.save(
+            onnx_ir.load(source),
+            staging / path.name,
+            external_data=data.name,
+            alignment=65536,
+            align_threshold=4096,
+        )
         os.replace(staging / data.name, data)  # the weights first: the graph names them
         os.replace(staging / path.name, path)
     finally:
@@ -146,19 +165,32 @@ def export_text(clip: ClipModel) -> Path | None:
     if note:
         return path if note.get("ok") else None
     example = torch.from_numpy(text_tokens(clip, TEXT_PROBES[:2]))
-    _export(_text_module(clip), example, path,
-            {"input": {0: "batch", 1: "length"}, "vectors": {0: "batch"}}, mapped=True)
+    _export(
+        _text_module(clip),
+        example,
+        path,
+        {"input": {0: "batch", 1: "length"}, "vectors": {0: "batch"}},
+        mapped=True,
+    )
     from .onnxrt import ort_session
 
     session = ort_session(path, "cpu", prepack=False)
-    got = np.concatenate([session.run(None, {"input": text_tokens(clip, [t])})[0]
-                          for t in TEXT_PROBES])
+    got = np.concatenate([session.run(None, {"input": text_tokens(clip, [t])})[0] for t in TEXT_PROBES])
     want = clip.embed_texts(list(TEXT_PROBES))
     cosine = float((got * want).sum(axis=1).min())
     ok = cosine >= TEXT_MIN_COSINE
-    _write_note(path, {"model_id": clip.model_id, "weights_id": clip.weights_id,
-                       "trims": clip.trims_text, "dim": clip.dim, "ok": ok,
-                       "min_cosine": round(cosine, 7), "threshold": TEXT_MIN_COSINE})
+    _write_note(
+        path,
+        {
+            "model_id": clip.model_id,
+            "weights_id": clip.weights_id,
+            "trims": clip.trims_text,
+            "dim": clip.dim,
+            "ok": ok,
+            "min_cosine": round(cosine, 7),
+            "threshold": TEXT_MIN_COSINE,
+        },
+    )
     if not ok:
         path.unlink(missing_ok=True)  # the note stays: not exported again for these weights
     return path if ok else None
@@ -202,8 +234,7 @@ class QueryEncoder:
                 recent.pop(text, None)
                 recent[text] = row
             self._save_recent()
-        return np.stack([recent[t] for t in texts]) if texts else \
-            np.zeros((0, self.dim), np.float32)
+        return np.stack([recent[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         from .cliptok import Tokenizer
@@ -215,7 +246,7 @@ class QueryEncoder:
             self._tokenizer = Tokenizer()
         tokens = self._tokenizer(texts)
         if self._trims:
-            tokens = tokens[:, :int(tokens.argmax(axis=1).max()) + 1]
+            tokens = tokens[:, : int(tokens.argmax(axis=1).max()) + 1]
         return self._session.run(None, {"input": tokens})[0].astype(np.float32)
 
     def _load_recent(self) -> dict[str, np.ndarray]:
@@ -232,8 +263,7 @@ class QueryEncoder:
         self._recent = dict(keep)
         tmp = self._recent_path.with_name(f".recent.{os.getpid()}.tmp.npz")
         try:
-            np.savez(tmp, texts=np.array([t for t, _ in keep]),
-                     vectors=np.stack([v for _, v in keep]))
+            np.savez(tmp, texts=np.array([t for t, _ in keep]), vectors=np.stack([v for _, v in keep]))
             os.replace(tmp, self._recent_path)
         except OSError:
             tmp.unlink(missing_ok=True)  # a read-only cache only costs the next search time
@@ -318,8 +348,14 @@ def probe_images(extra=()) -> list:
     return images
 
 
-def check_int8(clip: ClipModel, int8: Path, tag_embeddings: np.ndarray, extra=(),
-               min_cosine: float = INT8_MIN_COSINE, min_top5: float = INT8_MIN_TOP5) -> dict:
+def check_int8(
+    clip: ClipModel,
+    int8: Path,
+    tag_embeddings: np.ndarray,
+    extra=(),
+    min_cosine: float = INT8_MIN_COSINE,
+    min_top5: float = INT8_MIN_TOP5,
+) -> dict:
     """int8 against torch fp32 on the probe set: mean cosine of the embeddings and the
     mean share of each image's top-5 tags that both agree on."""
     from .onnxrt import ort_session
@@ -333,12 +369,24 @@ def check_int8(clip: ClipModel, int8: Path, tag_embeddings: np.ndarray, extra=()
     top_got = np.argsort(-(got @ tag_embeddings.T), axis=1)[:, :5]
     top5 = float(np.mean([len(set(a) & set(b)) / 5 for a, b in zip(top_want, top_got)]))
     ok = cosine >= min_cosine and top5 >= min_top5
-    why = "" if ok else "int8 differs from fp32 too much: " + ", ".join(
-        [f"mean cosine {cosine:.4f} < {min_cosine}"] * (cosine < min_cosine)
-        + [f"top-5 tag agreement {top5:.3f} < {min_top5}"] * (top5 < min_top5))
-    return {"ok": ok, "mean_cosine": round(cosine, 5), "top5_agreement": round(top5, 4),
-            "probes": len(images), "min_cosine": min_cosine, "min_top5": min_top5,
-            "reason": why}
+    why = (
+        ""
+        if ok
+        else "int8 differs from fp32 too much: "
+        + ", ".join(
+            [f"mean cosine {cosine:.4f} < {min_cosine}"] * (cosine < min_cosine)
+            + [f"top-5 tag agreement {top5:.3f} < {min_top5}"] * (top5 < min_top5)
+        )
+    )
+    return {
+        "ok": ok,
+        "mean_cosine": round(cosine, 5),
+        "top5_agreement": round(top5, 4),
+        "probes": len(images),
+        "min_cosine": min_cosine,
+        "min_top5": min_top5,
+        "reason": why,
+    }
 
 
 def _run_image(session, tensors) -> np.ndarray:
@@ -346,8 +394,9 @@ def _run_image(session, tensors) -> np.ndarray:
     return session.run(None, {"input": batch})[0].astype(np.float32)
 
 
-def choose_image_path(clip: ClipModel, precision: str, tag_embeddings: np.ndarray,
-                      extra=(), **tolerance) -> dict:
+def choose_image_path(
+    clip: ClipModel, precision: str, tag_embeddings: np.ndarray, extra=(), **tolerance
+) -> dict:
     """Put the image tower on onnxruntime (CPU only): int8 when forced, or under "auto"
     when its check passed (checked once per weights, the figures kept in
     image-int8.json), else fp32. Returns what runs and why ({"path", "reason", ...})."""
@@ -359,9 +408,15 @@ def choose_image_path(clip: ClipModel, precision: str, tag_embeddings: np.ndarra
         check = check_int8(clip, int8, tag_embeddings, extra, **tolerance)
         _write_note(int8, check)
     use_int8 = precision == "int8" or (precision == "auto" and check["ok"])
-    reason = "forced by --precision int8" if precision == "int8" else \
-        "forced by --precision fp32" if precision == "fp32" else \
-        "passed its check" if check["ok"] else check["reason"]
+    reason = (
+        "forced by --precision int8"
+        if precision == "int8"
+        else "forced by --precision fp32"
+        if precision == "fp32"
+        else "passed its check"
+        if check["ok"]
+        else check["reason"]
+    )
     path = int8 if use_int8 else fp32
     from .onnxrt import ort_session
 
@@ -381,12 +436,14 @@ def describe(weights: Path, precision: str) -> dict:
     else:
         image = "onnxruntime int8" if check["ok"] else "onnxruntime fp32"
     if check:
-        image += (f"; int8 check on {check['probes']} probes: mean cosine "
-                  f"{check['mean_cosine']:.4f} (>= {check['min_cosine']}), top-5 tag agreement "
-                  f"{check['top5_agreement']:.3f} (>= {check['min_top5']})"
-                  + ("" if check["ok"] else ": failed"))
-    search = (f"onnxruntime text tower (min cosine {text['min_cosine']:.7f} to torch, "
-              f">= {text['threshold']})"
-              if text.get("ok") else "torch (no checked ONNX export yet)")
-    return {"image": image, "search": search, "int8_check": check or None,
-            "text_check": text or None}
+        image += (
+            f"; int8 check on {check['probes']} probes: mean cosine "
+            f"{check['mean_cosine']:.4f} (>= {check['min_cosine']}), top-5 tag agreement "
+            f"{check['top5_agreement']:.3f} (>= {check['min_top5']})" + ("" if check["ok"] else ": failed")
+        )
+    search = (
+        f"onnxruntime text tower (min cosine {text['min_cosine']:.7f} to torch, >= {text['threshold']})"
+        if text.get("ok")
+        else "torch (no checked ONNX export yet)"
+    )
+    return {"image": image, "search": search, "int8_check": check or None, "text_check": text or None}

@@ -30,8 +30,11 @@ def _bpe_file() -> Path:
 
 
 def _byte_symbols() -> dict[int, str]:
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
+    keep = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     symbols, extra = dict(zip(keep, map(chr, keep))), 0
     for b in range(256):
         if b not in symbols:
@@ -44,7 +47,7 @@ def _tables(bpe: Path) -> tuple[dict, dict]:
     """(token -> id, merge pair -> rank), as open_clip builds them."""
     with gzip.open(bpe) as f:
         merges = f.read().decode("utf-8").split("\n")
-    merges = [tuple(m.split()) for m in merges[1:49152 - 256 - 2 + 1]]
+    merges = [tuple(m.split()) for m in merges[1 : 49152 - 256 - 2 + 1]]
     vocab = list(_byte_symbols().values())
     vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges]
     vocab += ["<start_of_text>", "<end_of_text>"]
@@ -86,14 +89,16 @@ class Tokenizer:
         self.sot, self.eot = self._ids["<start_of_text>"], self._ids["<end_of_text>"]
         self._pattern = regex.compile(
             r"<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|"
-            r"[^\s\p{L}\p{N}]+", regex.IGNORECASE)
+            r"[^\s\p{L}\p{N}]+",
+            regex.IGNORECASE,
+        )
 
     def __call__(self, texts: list[str], context: int = CONTEXT) -> np.ndarray:
         """(len(texts), context) int64 ids: start, the text's tokens, end, zeros."""
         out = np.zeros((len(texts), context), np.int64)
         for row, text in enumerate(texts):
-            ids = [self.sot] + self.encode(text)[:context - 2] + [self.eot]
-            out[row, :len(ids)] = ids
+            ids = [self.sot] + self.encode(text)[: context - 2] + [self.eot]
+            out[row, : len(ids)] = ids
         return out
 
     def encode(self, text: str) -> list[int]:
@@ -113,8 +118,9 @@ class Tokenizer:
             return self._done[token]
         word = list(token[:-1]) + [token[-1] + "</w>"]
         while len(word) > 1:
-            pairs = [(self._ranks.get(p, len(self._ranks)), i)
-                     for i, p in enumerate(itertools.pairwise(word))]
+            pairs = [
+                (self._ranks.get(p, len(self._ranks)), i) for i, p in enumerate(itertools.pairwise(word))
+            ]
             rank, first = min(pairs)
             if rank == len(self._ranks):
                 break

@@ -7,6 +7,7 @@ calibrated on coco-train-mini by bench/quality.py. Every box is normalised to th
 exactly as given, so callers that pass an EXIF-rotated photo at any decode size get boxes
 in the coordinates the user sees.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -32,8 +33,17 @@ from .picodet import load_picodet
 from .registry import spec_for_model_id
 from .yolox import load_yolox
 
-__all__ = ["KEEP_LABELS", "Detection", "Detector", "DetectorError", "box_iou",
-           "detection_tags", "load_detector", "normalise_box", "thresholds_for"]
+__all__ = [
+    "KEEP_LABELS",
+    "Detection",
+    "Detector",
+    "DetectorError",
+    "box_iou",
+    "detection_tags",
+    "load_detector",
+    "normalise_box",
+    "thresholds_for",
+]
 
 # The ONNX backends by arch; each loader takes (spec, weights, device, cuts).
 ONNX_BACKENDS = {"yolox": load_yolox, "picodet": load_picodet}
@@ -54,7 +64,7 @@ def thresholds_for(model_id: str) -> Thresholds:
     """The calibrated cuts of the detector that made `model_id`'s boxes (registry entry);
     the uncalibrated ones for a model the registry does not know."""
     spec = spec_for_model_id(model_id)
-    return (spec.thresholds if spec is not None and spec.thresholds else UNCALIBRATED)
+    return spec.thresholds if spec is not None and spec.thresholds else UNCALIBRATED
 
 
 def detection_tags(boxes: Sequence, model_id: str) -> list[tuple[str, float]]:
@@ -65,8 +75,9 @@ def detection_tags(boxes: Sequence, model_id: str) -> list[tuple[str, float]]:
     the cuts stays drawn and nameable; it just does not tag the photo."""
     thresholds = thresholds_for(model_id)
     out = []
-    people = [d.score for d in boxes if d.label == "person"
-              and d.score >= thresholds_of(thresholds, "person").count]
+    people = [
+        d.score for d in boxes if d.label == "person" and d.score >= thresholds_of(thresholds, "person").count
+    ]
     if people:
         out.append(("1 person" if len(people) == 1 else f"{len(people)} people", min(people)))
     confused = confused_animals(boxes)
@@ -92,7 +103,8 @@ def build_torchvision(arch: str, weights: Path | None, device: str):
         raise DetectorError(f"torchvision has no model called {arch!r}.") from None
     categories = enum.meta["categories"]
     model = torchvision.models.get_model(
-        arch, weights=None, weights_backbone=None, num_classes=len(categories))
+        arch, weights=None, weights_backbone=None, num_classes=len(categories)
+    )
     if weights is not None:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model.eval().to(device), enum
@@ -118,16 +130,18 @@ def _set_score_threshold(model, threshold: float) -> None:
 
 
 class TorchvisionDetector:
-    def __init__(self, model, enum, model_id: str, device: str,
-                 score_threshold: float | Mapping[str, float]):
+    def __init__(self, model, enum, model_id: str, device: str, score_threshold: float | Mapping[str, float]):
         self._model, self._device = model, device
         self._transforms = enum.transforms()
         self._categories = enum.meta["categories"]
         self.model_id = model_id
         self.input_size = int(model.transform.max_size)
         self.score_threshold = score_threshold
-        cuts = (score_threshold if isinstance(score_threshold, Mapping)
-                else dict.fromkeys(KEEP_LABELS, float(score_threshold)))
+        cuts = (
+            score_threshold
+            if isinstance(score_threshold, Mapping)
+            else dict.fromkeys(KEEP_LABELS, float(score_threshold))
+        )
         self._cuts = cuts
         _set_score_threshold(model, min(cuts.values()))
 
@@ -148,17 +162,20 @@ class TorchvisionDetector:
 
     def _detections(self, out, image_size) -> list[Detection]:
         found = []
-        for box, label, score in zip(out["boxes"].float().cpu().tolist(),
-                                     out["labels"].cpu().tolist(),
-                                     out["scores"].float().cpu().tolist()):
+        for box, label, score in zip(
+            out["boxes"].float().cpu().tolist(),
+            out["labels"].cpu().tolist(),
+            out["scores"].float().cpu().tolist(),
+        ):
             name = self._categories[label]
             if name in KEEP_LABELS and score >= self._cuts[name]:
                 found.append(Detection(name, score, normalise_box(box, image_size)))
         return found
 
 
-def load_detector(spec, weights: Path | None, device: str, *,
-                  score_threshold: float | Mapping[str, float] | None = None) -> Detector:
+def load_detector(
+    spec, weights: Path | None, device: str, *, score_threshold: float | Mapping[str, float] | None = None
+) -> Detector:
     """A Detector for spec (backend "torchvision", or "onnx" with arch "yolox"/"picodet").
 
     score_threshold None keeps each label's boxes from the spec's calibrated draw cut;

@@ -27,9 +27,7 @@ def pick_device(override: str | None = None) -> str:
     else:
         wanted_kind = wanted
     if wanted_kind not in _KNOWN:
-        raise DeviceUnavailable(
-            f"Unknown device {override!r}; use one of auto, cuda, mps or cpu."
-        )
+        raise DeviceUnavailable(f"Unknown device {override!r}; use one of auto, cuda, mps or cpu.")
     available = {
         "cuda": torch.cuda.is_available(),
         "mps": _mps_available(torch),

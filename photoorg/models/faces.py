@@ -37,8 +37,7 @@ class FaceModel:
     """Detector + aligner + embedder. model_id names all three, so a change of any one
     re-runs the face stage (and only it)."""
 
-    def __init__(self, landmarks: Path, descriptor: Path, landmarks_name: str,
-                 descriptor_name: str):
+    def __init__(self, landmarks: Path, descriptor: Path, landmarks_name: str, descriptor_name: str):
         import dlib
 
         self._dlib = dlib
@@ -50,8 +49,7 @@ class FaceModel:
     def detect(self, pixels: np.ndarray, upsample: int = 0) -> list[tuple[tuple, float]]:
         """(box, score) of every face in an RGB uint8 array."""
         rects, scores, _ = self._detector.run(pixels, upsample, 0.0)
-        return [((r.left(), r.top(), r.right(), r.bottom()), float(s))
-                for r, s in zip(rects, scores)]
+        return [((r.left(), r.top(), r.right(), r.bottom()), float(s)) for r, s in zip(rects, scores)]
 
     def embed(self, pixels: np.ndarray, boxes: list[tuple]) -> np.ndarray:
         """One 128-d descriptor per box, each face aligned on its 5 landmarks first."""
@@ -60,8 +58,7 @@ class FaceModel:
         dlib = self._dlib
         shapes = dlib.full_object_detections()
         for x0, y0, x1, y1 in boxes:
-            shapes.append(self._landmarks(pixels, dlib.rectangle(int(x0), int(y0),
-                                                                 int(x1), int(y1))))
+            shapes.append(self._landmarks(pixels, dlib.rectangle(int(x0), int(y0), int(x1), int(y1))))
         chips = dlib.get_face_chips(pixels, shapes, size=CHIP_SIDE, padding=CHIP_PADDING)
         vectors = self._descriptor.compute_face_descriptor(chips)
         return np.array([np.asarray(v) for v in vectors], np.float32)
@@ -79,7 +76,8 @@ class FaceModelMissing(ModelError):
             "The face models are not installed: run `photoorg models download "
             + "` and `photoorg models download ".join(names)
             + "`, or on a machine without internet `photoorg models import NAME FILE` "
-            "for each.")
+            "for each."
+        )
 
 
 def load_face_model(weights: WeightStore, landmarks: str, descriptor: str) -> FaceModel:
@@ -92,6 +90,5 @@ def load_face_model(weights: WeightStore, landmarks: str, descriptor: str) -> Fa
     try:
         import dlib  # noqa: F401  (the runtime dependency dlib-bin)
     except ImportError:
-        raise ModelError("Faces need dlib, which is not installed: run "
-                         "`pip install dlib-bin`.") from None
+        raise ModelError("Faces need dlib, which is not installed: run `pip install dlib-bin`.") from None
     return FaceModel(paths[0], paths[1], landmarks, descriptor)

@@ -1,6 +1,7 @@
 """Mask geometry shared by the segmenters (segment.py, u2net.py): crops around a box,
 smooth resizing, pasting a region's alpha into the full photo, and the refinements
 that make a salient-object mask follow the box's subject."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,9 @@ def resize_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(out, 0, 1)
 
 
-def paste_alpha(region_alpha: np.ndarray, crop: tuple[int, int, int, int],
-                size: tuple[int, int]) -> np.ndarray:
+def paste_alpha(
+    region_alpha: np.ndarray, crop: tuple[int, int, int, int], size: tuple[int, int]
+) -> np.ndarray:
     """A full-size (H, W) alpha, zero outside the crop."""
     w, h = size
     full = np.zeros((h, w), np.float32)
@@ -48,8 +50,9 @@ def box_filter(x: np.ndarray, r: int) -> np.ndarray:
     return uniform_filter(x, size=2 * r + 1, mode="reflect")
 
 
-def guided_upsample(prob: np.ndarray, guide: Image.Image, eps: float = 1e-3,
-                    work_side: int = 640) -> np.ndarray:
+def guided_upsample(
+    prob: np.ndarray, guide: Image.Image, eps: float = 1e-3, work_side: int = 640
+) -> np.ndarray:
     """`prob` (any size) resized to the guide's size with its edges snapped to the guide's
     edges: the fast guided filter of He & Sun (2015), linear coefficients fitted at most
     `work_side` px over windows twice the upsampling factor (the width of the ramp plain
@@ -57,8 +60,7 @@ def guided_upsample(prob: np.ndarray, guide: Image.Image, eps: float = 1e-3,
     w, h = guide.size
     scale = min(1.0, work_side / max(w, h))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    g_small = np.asarray(guide.convert("L").resize(size, Image.Resampling.BILINEAR),
-                         np.float32) / 255.0
+    g_small = np.asarray(guide.convert("L").resize(size, Image.Resampling.BILINEAR), np.float32) / 255.0
     p_small = resize_alpha(prob, size)
     r = max(1, round(2 * max(size) / max(prob.shape)))
     mean_g, mean_p = box_filter(g_small, r), box_filter(p_small, r)
@@ -79,8 +81,9 @@ def _resize_float(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(img.resize(size, Image.Resampling.BILINEAR), np.float32)
 
 
-def box_window(box: Box, crop: tuple[int, int, int, int], size: tuple[int, int],
-               tolerance: float) -> tuple[slice, slice]:
+def box_window(
+    box: Box, crop: tuple[int, int, int, int], size: tuple[int, int], tolerance: float
+) -> tuple[slice, slice]:
     """The (rows, cols) of the crop that lie within the box grown by tolerance x its
     longer side: where the box's subject can be."""
     w, h = size

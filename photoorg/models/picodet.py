@@ -13,6 +13,7 @@ Measured with bench/quality.py on coco-train-mini (294 photos, this 2-core CPU, 
 with other jobs): see the README's detector table (AP and ms per photo for both
 detectors).
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,7 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 def prepare(image: Image.Image, size: int = INPUT) -> np.ndarray:
     """(1, 3, size, size) float32: RGB stretched to the square, ImageNet-normalised."""
     # reducing_gap lets Pillow shrink big photos in integer steps first (much faster).
-    small = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR,
-                                        reducing_gap=3.0)
+    small = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
     x = (np.asarray(small, np.float32) / 255.0 - MEAN) / STD
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
@@ -48,8 +48,9 @@ def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return e / e.sum(axis, keepdims=True)
 
 
-def decode(outputs: list[np.ndarray], image_size: tuple[int, int], cut: float,
-           size: int = INPUT) -> tuple[np.ndarray, np.ndarray]:
+def decode(
+    outputs: list[np.ndarray], image_size: tuple[int, int], cut: float, size: int = INPUT
+) -> tuple[np.ndarray, np.ndarray]:
     """The 8 raw outputs of one image -> boxes (K, 4) x0 y0 x1 y1 in the image's pixels
     and their COCO-80 scores (K, 80), for the K anchors whose best kept-label score >= cut."""
     w, h = image_size
@@ -71,9 +72,12 @@ def decode(outputs: list[np.ndarray], image_size: tuple[int, int], cut: float,
     return np.concatenate(boxes), np.concatenate(scores)
 
 
-def postprocess(outputs: list[np.ndarray], image_size: tuple[int, int],
-                score_threshold: float | Mapping[str, float],
-                max_detections: int = 100) -> list[Detection]:
+def postprocess(
+    outputs: list[np.ndarray],
+    image_size: tuple[int, int],
+    score_threshold: float | Mapping[str, float],
+    max_detections: int = 100,
+) -> list[Detection]:
     """Raw outputs of one image -> people/animal detections over their class's cut."""
     boxes, scores = decode(outputs, image_size, lowest_cut(score_threshold))
     return per_class_nms(boxes, scores, score_threshold, image_size, NMS_IOU, max_detections)
@@ -91,8 +95,12 @@ class PicodetDetector:
     def detect(self, images: list[Image.Image]) -> list[list[Detection]]:
         # The export has a fixed batch of 1; one run per image is what batching means here.
         name = self.session.get_inputs()[0].name
-        return [postprocess(self.session.run(None, {name: prepare(im, self.input_size)}),
-                            im.size, self.score_threshold) for im in images]
+        return [
+            postprocess(
+                self.session.run(None, {name: prepare(im, self.input_size)}), im.size, self.score_threshold
+            )
+            for im in images
+        ]
 
 
 @dataclass(frozen=True)
@@ -139,9 +147,11 @@ def without_initializer_inputs(path: Path) -> bytes:
     return model.SerializeToString()
 
 
-def load_picodet(spec, weights: Path | None, device: str,
-                 score_threshold: float | Mapping[str, float]) -> PicodetDetector:
+def load_picodet(
+    spec, weights: Path | None, device: str, score_threshold: float | Mapping[str, float]
+) -> PicodetDetector:
     if weights is None:
         return PicodetDetector(RandomPicodetSession(), f"onnx:{spec.name}+random", score_threshold)
-    return PicodetDetector(ort_session(without_initializer_inputs(weights), device),
-                           f"onnx:{spec.name}", score_threshold)
+    return PicodetDetector(
+        ort_session(without_initializer_inputs(weights), device), f"onnx:{spec.name}", score_threshold
+    )

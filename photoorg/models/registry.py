@@ -78,13 +78,35 @@ _MIB = 1024 * 1024
 
 
 def _clip(name, arch, tag, repo, size, licence, summary) -> ModelSpec:
-    return ModelSpec(name, "clip", "open_clip", arch, _HF.format(repo), None, size,
-                     licence, f"{name}.safetensors", tag, summary)
+    return ModelSpec(
+        name,
+        "clip",
+        "open_clip",
+        arch,
+        _HF.format(repo),
+        None,
+        size,
+        licence,
+        f"{name}.safetensors",
+        tag,
+        summary,
+    )
 
 
 def _tv(name, role, arch, file, mib, summary) -> ModelSpec:
-    return ModelSpec(name, role, "torchvision", arch, _TV.format(file), None,
-                     round(mib * _MIB), _TV_LICENCE, file, None, summary)
+    return ModelSpec(
+        name,
+        role,
+        "torchvision",
+        arch,
+        _TV.format(file),
+        None,
+        round(mib * _MIB),
+        _TV_LICENCE,
+        file,
+        None,
+        summary,
+    )
 
 
 _T = ClassThresholds
@@ -93,72 +115,167 @@ _T = ClassThresholds
 # not under 0.25); count = the lowest score whose boxes are >= 90% right; tag = the lowest
 # score at which the photos whose best box of the label passes are >= 90% right (never
 # under draw). "*" pools the animals with too few photos of their own (under 8).
-_PICODET_THRESHOLDS = {"person": _T(0.42, 0.54, 0.42), "dog": _T(0.40, 0.50, 0.40),
-                       "cat": _T(0.54, 0.54, 0.54), "*": _T(0.46, 0.46, 0.46)}
-_YOLOX_THRESHOLDS = {"person": _T(0.32, 0.49, 0.32), "dog": _T(0.25, 0.54, 0.52),
-                     "cat": _T(0.55, 0.55, 0.55), "*": _T(0.26, 0.45, 0.26)}
+_PICODET_THRESHOLDS = {
+    "person": _T(0.42, 0.54, 0.42),
+    "dog": _T(0.40, 0.50, 0.40),
+    "cat": _T(0.54, 0.54, 0.54),
+    "*": _T(0.46, 0.46, 0.46),
+}
+_YOLOX_THRESHOLDS = {
+    "person": _T(0.32, 0.49, 0.32),
+    "dog": _T(0.25, 0.54, 0.52),
+    "cat": _T(0.55, 0.55, 0.55),
+    "*": _T(0.26, 0.45, 0.26),
+}
 
 _SPECS = (
-    _clip("clip-vit-b-32-laion2b", "ViT-B-32", "laion2b_s34b_b79k",
-          "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", 605_109_252, "MIT",
-          "OpenCLIP ViT-B/32 on LAION-2B, 66.6% ImageNet zero-shot, 224 px"),
-    _clip("clip-vit-b-32-datacomp-xl", "ViT-B-32", "datacomp_xl_s13b_b90k",
-          "laion/CLIP-ViT-B-32-DataComp.XL-s13B-b90K", 605_109_252, "MIT",
-          "OpenCLIP ViT-B/32 on DataComp-XL, 69.2% ImageNet zero-shot, 224 px"),
-    _clip("clip-vit-b-32-256-datacomp", "ViT-B-32-256", "datacomp_s34b_b86k",
-          "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K", 605_155_332, "MIT",
-          "OpenCLIP ViT-B/32 at 256 px on DataComp-1B, 72.8% ImageNet zero-shot"),
-    _clip("mobileclip-s1", "MobileCLIP-S1", "datacompdr",
-          "apple/MobileCLIP-S1-OpenCLIP", 340_237_956,
-          "Apple model licence (see the model card); not an open-source licence",
-          "Apple MobileCLIP-S1, 72.6% ImageNet zero-shot, 256 px"),
-    _clip("mobileclip-s2", "MobileCLIP-S2", "datacompdr",
-          "apple/MobileCLIP-S2-OpenCLIP", 397_473_060,
-          "Apple model licence (see the model card); not an open-source licence",
-          "Apple MobileCLIP-S2, 74.4% ImageNet zero-shot, 256 px"),
-    ModelSpec("picodet-s", "detector", "onnx", "picodet",
-              "https://github.com/hpc203/picodet-onnxruntime/raw/"
-              "dfe4d6cd0a18cd4126ee381e81df8a0b1e6ad97b/coco/picodet_s_416_coco.onnx",
-              "cdab77bdde16e4f76bec734c4e5791801d1739e4c7ec1995e0e110e04300d0c2",
-              4_040_573, "Apache-2.0", "picodet_s_416_coco.onnx", None,
-              "PP-PicoDet-S (onnxruntime), 30.6 COCO box mAP at 416 px, ~15 ms/photo on a CPU",
-              _PICODET_THRESHOLDS),
-    ModelSpec("yolox-nano", "detector", "onnx", "yolox",
-              "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx",
-              "c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d",
-              3_659_407, "Apache-2.0", "yolox_nano.onnx", None,
-              "YOLOX-Nano (onnxruntime), 25.8 COCO box mAP at 416 px, ~10 ms/photo on a CPU",
-              _YOLOX_THRESHOLDS),
-    _tv("fasterrcnn-mobilenet-v3", "detector", "fasterrcnn_mobilenet_v3_large_fpn",
-        "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth", 74.239,
-        "torchvision Faster R-CNN MobileNetV3-Large FPN, 32.8 COCO box mAP"),
-    _tv("retinanet-resnet50-v2", "detector", "retinanet_resnet50_fpn_v2",
-        "retinanet_resnet50_fpn_v2_coco-5905b1c5.pth", 146.037,
-        "torchvision RetinaNet ResNet-50 FPN v2, 41.5 COCO box mAP"),
-    _tv("fasterrcnn-resnet50-v2", "detector", "fasterrcnn_resnet50_fpn_v2",
-        "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", 167.104,
-        "torchvision Faster R-CNN ResNet-50 FPN v2, 46.7 COCO box mAP (GPU default)"),
-    ModelSpec("u2netp", "segmenter", "onnx", "u2net",
-              "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2netp.onnx",
-              "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
-              4_574_861, "Apache-2.0", "u2netp.onnx", None,
-              "U2-Netp salient-object masks (onnxruntime), ~0.25 s per subject on a CPU"),
-    _tv("maskrcnn-resnet50-v2", "segmenter", "maskrcnn_resnet50_fpn_v2",
-        "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth", 177.219,
-        "torchvision Mask R-CNN ResNet-50 FPN v2, 47.4 box / 41.8 mask COCO mAP"),
+    _clip(
+        "clip-vit-b-32-laion2b",
+        "ViT-B-32",
+        "laion2b_s34b_b79k",
+        "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+        605_109_252,
+        "MIT",
+        "OpenCLIP ViT-B/32 on LAION-2B, 66.6% ImageNet zero-shot, 224 px",
+    ),
+    _clip(
+        "clip-vit-b-32-datacomp-xl",
+        "ViT-B-32",
+        "datacomp_xl_s13b_b90k",
+        "laion/CLIP-ViT-B-32-DataComp.XL-s13B-b90K",
+        605_109_252,
+        "MIT",
+        "OpenCLIP ViT-B/32 on DataComp-XL, 69.2% ImageNet zero-shot, 224 px",
+    ),
+    _clip(
+        "clip-vit-b-32-256-datacomp",
+        "ViT-B-32-256",
+        "datacomp_s34b_b86k",
+        "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K",
+        605_155_332,
+        "MIT",
+        "OpenCLIP ViT-B/32 at 256 px on DataComp-1B, 72.8% ImageNet zero-shot",
+    ),
+    _clip(
+        "mobileclip-s1",
+        "MobileCLIP-S1",
+        "datacompdr",
+        "apple/MobileCLIP-S1-OpenCLIP",
+        340_237_956,
+        "Apple model licence (see the model card); not an open-source licence",
+        "Apple MobileCLIP-S1, 72.6% ImageNet zero-shot, 256 px",
+    ),
+    _clip(
+        "mobileclip-s2",
+        "MobileCLIP-S2",
+        "datacompdr",
+        "apple/MobileCLIP-S2-OpenCLIP",
+        397_473_060,
+        "Apple model licence (see the model card); not an open-source licence",
+        "Apple MobileCLIP-S2, 74.4% ImageNet zero-shot, 256 px",
+    ),
+    ModelSpec(
+        "picodet-s",
+        "detector",
+        "onnx",
+        "picodet",
+        "https://github.com/hpc203/picodet-onnxruntime/raw/"
+        "dfe4d6cd0a18cd4126ee381e81df8a0b1e6ad97b/coco/picodet_s_416_coco.onnx",
+        "cdab77bdde16e4f76bec734c4e5791801d1739e4c7ec1995e0e110e04300d0c2",
+        4_040_573,
+        "Apache-2.0",
+        "picodet_s_416_coco.onnx",
+        None,
+        "PP-PicoDet-S (onnxruntime), 30.6 COCO box mAP at 416 px, ~15 ms/photo on a CPU",
+        _PICODET_THRESHOLDS,
+    ),
+    ModelSpec(
+        "yolox-nano",
+        "detector",
+        "onnx",
+        "yolox",
+        "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx",
+        "c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d",
+        3_659_407,
+        "Apache-2.0",
+        "yolox_nano.onnx",
+        None,
+        "YOLOX-Nano (onnxruntime), 25.8 COCO box mAP at 416 px, ~10 ms/photo on a CPU",
+        _YOLOX_THRESHOLDS,
+    ),
+    _tv(
+        "fasterrcnn-mobilenet-v3",
+        "detector",
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth",
+        74.239,
+        "torchvision Faster R-CNN MobileNetV3-Large FPN, 32.8 COCO box mAP",
+    ),
+    _tv(
+        "retinanet-resnet50-v2",
+        "detector",
+        "retinanet_resnet50_fpn_v2",
+        "retinanet_resnet50_fpn_v2_coco-5905b1c5.pth",
+        146.037,
+        "torchvision RetinaNet ResNet-50 FPN v2, 41.5 COCO box mAP",
+    ),
+    _tv(
+        "fasterrcnn-resnet50-v2",
+        "detector",
+        "fasterrcnn_resnet50_fpn_v2",
+        "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth",
+        167.104,
+        "torchvision Faster R-CNN ResNet-50 FPN v2, 46.7 COCO box mAP (GPU default)",
+    ),
+    ModelSpec(
+        "u2netp",
+        "segmenter",
+        "onnx",
+        "u2net",
+        "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2netp.onnx",
+        "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+        4_574_861,
+        "Apache-2.0",
+        "u2netp.onnx",
+        None,
+        "U2-Netp salient-object masks (onnxruntime), ~0.25 s per subject on a CPU",
+    ),
+    _tv(
+        "maskrcnn-resnet50-v2",
+        "segmenter",
+        "maskrcnn_resnet50_fpn_v2",
+        "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+        177.219,
+        "torchvision Mask R-CNN ResNet-50 FPN v2, 47.4 box / 41.8 mask COCO mAP",
+    ),
     # Sizes are the unpacked files' (the .bz2 downloads are smaller); the sha256 sums are
     # of the unpacked files as PyPI face-recognition-models 0.3.0 carries them.
-    ModelSpec("dlib-face-resnet-v1", "face", "dlib", "resnet",
-              _DLIB.format("dlib_face_recognition_resnet_model_v1.dat"),
-              "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-              22_466_066, _DLIB_LICENCE, "dlib_face_recognition_resnet_model_v1.dat", None,
-              "dlib ResNet face descriptor (128-d), 99.38% on LFW (published); with dlib's "
-              "HOG face detector"),
-    ModelSpec("dlib-face-landmarks-5", "face-landmarks", "dlib", "shape_predictor",
-              _DLIB.format("shape_predictor_5_face_landmarks.dat"),
-              "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
-              9_150_489, _DLIB_LICENCE, "shape_predictor_5_face_landmarks.dat", None,
-              "dlib 5-point face landmarks, to align a face before its descriptor"),
+    ModelSpec(
+        "dlib-face-resnet-v1",
+        "face",
+        "dlib",
+        "resnet",
+        _DLIB.format("dlib_face_recognition_resnet_model_v1.dat"),
+        "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        22_466_066,
+        _DLIB_LICENCE,
+        "dlib_face_recognition_resnet_model_v1.dat",
+        None,
+        "dlib ResNet face descriptor (128-d), 99.38% on LFW (published); with dlib's HOG face detector",
+    ),
+    ModelSpec(
+        "dlib-face-landmarks-5",
+        "face-landmarks",
+        "dlib",
+        "shape_predictor",
+        _DLIB.format("shape_predictor_5_face_landmarks.dat"),
+        "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+        9_150_489,
+        _DLIB_LICENCE,
+        "shape_predictor_5_face_landmarks.dat",
+        None,
+        "dlib 5-point face landmarks, to align a face before its descriptor",
+    ),
 )
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
@@ -198,8 +315,10 @@ class ModelError(UserError):
 class UnknownModel(ModelError):
     def __init__(self, name: str):
         self.name = name
-        super().__init__(f"There is no model called {name!r}; `photoorg models list` shows "
-                         f"the known ones ({', '.join(MODELS)}).")
+        super().__init__(
+            f"There is no model called {name!r}; `photoorg models list` shows "
+            f"the known ones ({', '.join(MODELS)})."
+        )
 
 
 class ModelMissing(ModelError):
@@ -208,7 +327,8 @@ class ModelMissing(ModelError):
         role = MODELS[name].role if name in MODELS else "model"
         super().__init__(
             f"The {role} model {name!r} is not installed: run `photoorg models download {name}`, "
-            f"or on a machine without internet `photoorg models import {name} FILE`.")
+            f"or on a machine without internet `photoorg models import {name} FILE`."
+        )
 
 
 class DownloadFailed(ModelError):
@@ -275,11 +395,9 @@ class WeightStore:
             raise ModelMissing(name)
         return found
 
-    def download(self, name: str, progress: ProgressFn | None = None,
-                 url: str | None = None) -> Path:
+    def download(self, name: str, progress: ProgressFn | None = None, url: str | None = None) -> Path:
         """`downloading` run to the end; progress(done_bytes, total_bytes)."""
-        return drive(self.downloading(name, url),
-                     (lambda p: progress(p.done, p.total)) if progress else None)
+        return drive(self.downloading(name, url), (lambda p: progress(p.done, p.total)) if progress else None)
 
     def downloading(self, name: str, url: str | None = None) -> Work[Path]:
         """Fetch the official file (or `url`), check it, then move it into place,
@@ -298,7 +416,8 @@ class WeightStore:
             part.unlink(missing_ok=True)
             raise ChecksumMismatch(
                 f"The download of {name!r} from {source} does not match its published checksum "
-                f"(expected sha256 {expected}, got {digest}), so it was discarded.")
+                f"(expected sha256 {expected}, got {digest}), so it was discarded."
+            )
         return self._install(spec, part, digest, source, verified=expected is not None)
 
     def import_file(self, name: str, src: Path, allow_mismatch: bool = False) -> Path:
@@ -318,7 +437,8 @@ class WeightStore:
             raise ChecksumMismatch(
                 f"{src} does not match the published checksum of {name!r} (expected sha256 "
                 f"{expected}, got {digest}); if you trust this file, import it again with "
-                f"--allow-mismatch.")
+                f"--allow-mismatch."
+            )
         return self._install(spec, part, digest, str(src.resolve()), verified)
 
     def status(self) -> list[ModelStatus]:
@@ -326,16 +446,22 @@ class WeightStore:
         for spec in MODELS.values():
             found = self.path(spec.name)
             note = self._read_note(spec) if found else {}
-            rows.append(ModelStatus(
-                name=spec.name, role=spec.role, installed=found is not None,
-                size=found.stat().st_size if found else spec.size_bytes,
-                licence=spec.licence, summary=spec.summary,
-                is_default=DEFAULTS.get(spec.role) == spec.name, path=found,
-                verified=bool(note.get("verified")) if found else None))
+            rows.append(
+                ModelStatus(
+                    name=spec.name,
+                    role=spec.role,
+                    installed=found is not None,
+                    size=found.stat().st_size if found else spec.size_bytes,
+                    licence=spec.licence,
+                    summary=spec.summary,
+                    is_default=DEFAULTS.get(spec.role) == spec.name,
+                    path=found,
+                    verified=bool(note.get("verified")) if found else None,
+                )
+            )
         return rows
 
-    def _install(self, spec: ModelSpec, part: Path, digest: str, source: str,
-                 verified: bool) -> Path:
+    def _install(self, spec: ModelSpec, part: Path, digest: str, source: str, verified: bool) -> Path:
         target = self.root / spec.filename
         # The note goes first: a file without a note is treated as unverified, never
         # the reverse, and os.replace makes the weights appear all at once.
@@ -369,8 +495,9 @@ def _unpacked(part: Path, digest: str) -> str:
     except (OSError, EOFError, ValueError) as e:
         plain.unlink(missing_ok=True)
         part.unlink(missing_ok=True)
-        raise ModelError(f"{part.name[:-5]} looks bz2-compressed but cannot be unpacked "
-                         f"({e}); fetch the file again.") from None
+        raise ModelError(
+            f"{part.name[:-5]} looks bz2-compressed but cannot be unpacked ({e}); fetch the file again."
+        ) from None
     os.replace(plain, part)
     return _sha256(part)
 
@@ -404,8 +531,7 @@ def _fetch(name: str, url: str, part: Path, size_hint: int) -> Work[str]:
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else size_hint
-        done = yield from _stream(name, url, response, part, "ab" if resumed else "wb",
-                                  digest, have, total)
+        done = yield from _stream(name, url, response, part, "ab" if resumed else "wb", digest, have, total)
     if length and length.isdigit() and done != total:
         raise _failed(name, url, f"the connection ended after {done} of {total} bytes")
     return digest.hexdigest()
@@ -440,4 +566,5 @@ def _failed(name: str, url: str, why: str) -> DownloadFailed:
     host = urlparse(url).netloc or url
     return DownloadFailed(
         f"Could not download {name!r} from {host} ({why}); check the internet connection, "
-        f"or fetch {url} elsewhere and run `photoorg models import {name} FILE`.")
+        f"or fetch {url} elsewhere and run `photoorg models import {name} FILE`."
+    )

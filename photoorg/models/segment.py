@@ -5,6 +5,7 @@ onnxruntime (u2net.py). Both run on the subject's region rather than the whole p
 so the mask is computed at a useful resolution, then upsample smoothly to the region's
 full-resolution size and paste into a full-size alpha.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,8 +21,15 @@ from .detect import build_torchvision, inference_context
 from .masks import Box, crop_region, paste_alpha, resize_alpha
 from .u2net import load_u2net
 
-__all__ = ["Box", "Segmenter", "SegmenterError", "crop_region", "load_segmenter",
-           "paste_alpha", "resize_alpha"]
+__all__ = [
+    "Box",
+    "Segmenter",
+    "SegmenterError",
+    "crop_region",
+    "load_segmenter",
+    "paste_alpha",
+    "resize_alpha",
+]
 
 # The largest side Mask R-CNN sees (its transform's max_size): bigger crops only cost memory.
 MASKRCNN_WORK_SIDE = 1333
@@ -34,8 +42,7 @@ class SegmenterError(UserError):
 class Segmenter(Protocol):
     model_id: str
 
-    def mask(self, image: Image.Image, box: Box | None,
-             others: Sequence[Box] = ()) -> np.ndarray:
+    def mask(self, image: Image.Image, box: Box | None, others: Sequence[Box] = ()) -> np.ndarray:
         """Full-size (H, W) alpha 0..1 of the subject in `box` (None: the main subject);
         `others` are the photo's other detected subjects, to keep out of it."""
 
@@ -66,8 +73,12 @@ class MaskRCNNSegmenter:
         if len(out["scores"]) == 0:
             return np.zeros((image.height, image.width), np.float32)
         w, h = image.size
-        target = [(box[0] * w - crop[0]) * scale, (box[1] * h - crop[1]) * scale,
-                  (box[2] * w - crop[0]) * scale, (box[3] * h - crop[1]) * scale]
+        target = [
+            (box[0] * w - crop[0]) * scale,
+            (box[1] * h - crop[1]) * scale,
+            (box[2] * w - crop[0]) * scale,
+            (box[3] * h - crop[1]) * scale,
+        ]
         fit = [box_iou(b, target) * s for b, s in zip(out["boxes"].tolist(), out["scores"].tolist())]
         prob = out["masks"][int(np.argmax(fit)), 0].float().cpu().numpy()
         # The mask head is 28x28 per instance, bilinear-pasted: steepen its ramp to a couple

@@ -81,19 +81,20 @@ class TextCache:
         # Similar lengths batched together: each batch runs at its longest prompt.
         missing = sorted(dict.fromkeys(t for t in texts if t not in self._rows), key=len)
         for start in range(0, len(missing), _BATCH):
-            chunk = missing[start:start + _BATCH]
+            chunk = missing[start : start + _BATCH]
             self._rows.update(zip(chunk, self._clip.embed_texts(chunk)))
         if missing:
             self._save()
-        return np.stack([self._rows[t] for t in texts]) if texts else \
-            np.zeros((0, self._clip.dim), np.float32)
+        return (
+            np.stack([self._rows[t] for t in texts]) if texts else np.zeros((0, self._clip.dim), np.float32)
+        )
 
     def ensemble(self, prompt_sets: list[list[str]]) -> np.ndarray:
         """One normalised mean embedding per prompt set."""
         flat = self.embed(p for prompts in prompt_sets for p in prompts)
         out, start = [], 0
         for prompts in prompt_sets:
-            mean = flat[start:start + len(prompts)].mean(axis=0)
+            mean = flat[start : start + len(prompts)].mean(axis=0)
             out.append(mean / np.linalg.norm(mean))
             start += len(prompts)
         return np.stack(out).astype(np.float32)
@@ -121,8 +122,15 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class Tagger:
-    def __init__(self, clip: ClipModel, cache_dir: Path, extra_words: Iterable[str] = (),
-                 *, min_prob: float = 0.5, top_k: int = 10):
+    def __init__(
+        self,
+        clip: ClipModel,
+        cache_dir: Path,
+        extra_words: Iterable[str] = (),
+        *,
+        min_prob: float = 0.5,
+        top_k: int = 10,
+    ):
         self.min_prob = min_prob
         self.top_k = top_k
         # User words are applied by scores_for from stored embeddings, so they are not
@@ -133,7 +141,8 @@ class Tagger:
         self._builtin = {tag.name.casefold(): tag for tag in builtin()}
         extra = {t.name.casefold(): t for t in map(make_tag, extra_words)}
         self.tags: tuple[Tag, ...] = tuple(builtin()) + tuple(
-            t for key, t in extra.items() if key not in self._builtin)
+            t for key, t in extra.items() if key not in self._builtin
+        )
         self.names = [t.name for t in self.tags]
         self._tag_emb = self._cache.ensemble([t.prompts() for t in self.tags])
         sections = sorted({t.section for t in self.tags})
@@ -156,7 +165,7 @@ class Tagger:
         probs = self.scores(image_embeddings)
         out = []
         for row in probs:
-            order = np.argsort(-row, kind="stable")[:self.top_k]
+            order = np.argsort(-row, kind="stable")[: self.top_k]
             out.append([(self.names[i], float(row[i])) for i in order if row[i] >= self.min_prob])
         return out
 

@@ -14,6 +14,7 @@ Contract (models README, as rembg uses it): 1x3x320x320 float32 RGB scaled to 0-
 image max, normalised with ImageNet mean/std; the first output 1x1x320x320 is the
 mask, min-max normalised, then resized back to the crop's size.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -42,8 +43,7 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def prepare(region: Image.Image) -> np.ndarray:
-    small = np.asarray(region.convert("RGB").resize((SIDE, SIDE), Image.Resampling.LANCZOS),
-                       dtype=np.float32)
+    small = np.asarray(region.convert("RGB").resize((SIDE, SIDE), Image.Resampling.LANCZOS), dtype=np.float32)
     small = small / max(float(small.max()), 1e-6)
     return np.ascontiguousarray(((small - MEAN) / STD).transpose(2, 0, 1)[None])
 
@@ -77,8 +77,7 @@ class U2NetSegmenter:
         norm = (raw - lo) / (hi - lo) if hi > lo else np.zeros_like(raw)
         if not refine:
             return paste_alpha(resize_alpha(norm, region.size), crop, image.size)
-        alpha = (guided_upsample(norm, region) if self.edge_aware
-                 else resize_alpha(norm, region.size))
+        alpha = guided_upsample(norm, region) if self.edge_aware else resize_alpha(norm, region.size)
         alpha = keep_to_window(alpha, *box_window(box, crop, image.size, self.box_tolerance))
         alpha = main_components(alpha, keep=self.min_component)
         return paste_alpha(alpha, crop, image.size)

@@ -26,28 +26,39 @@ class Section:
 
 
 SECTIONS: dict[str, Section] = {
-    "scene": Section(("a photo of {}.", "a picture of {}.", "a wide photo of {}."),
-                     ("a place", "somewhere"), True),
-    "nature": Section(("a photo of {}.", "a picture of {}.", "a photo with {}."),
-                      ("something", "a scene"), False),
-    "animal": Section(("a photo of {}.", "a close-up photo of {}.", "a picture of {}."),
-                      ("something", "an object"), True),
-    "food": Section(("a photo of {}.", "a close-up photo of {}.", "a picture of {}."),
-                    ("something", "an object"), False),
-    "event": Section(("a photo of {}.", "a photo taken at {}.", "a picture from {}."),
-                     ("an event", "something"), True),
-    "activity": Section(("a photo of someone {}.", "a photo of people {}.",
-                         "a picture of a person {}."),
-                        ("doing something", "doing an activity"), False),
-    "people": Section(("a photo of {}.", "a picture of {}.", "a candid photo of {}."),
-                      ("something", "a thing"), True),
-    "object": Section(("a photo of {}.", "a close-up photo of {}.", "a photo with {} in it."),
-                      ("something", "an object"), True),
-    "style": Section(("{}.", "this is {}.", "an image that is {}."),
-                     ("a photo", "an image"), False),
+    "scene": Section(
+        ("a photo of {}.", "a picture of {}.", "a wide photo of {}."), ("a place", "somewhere"), True
+    ),
+    "nature": Section(
+        ("a photo of {}.", "a picture of {}.", "a photo with {}."), ("something", "a scene"), False
+    ),
+    "animal": Section(
+        ("a photo of {}.", "a close-up photo of {}.", "a picture of {}."), ("something", "an object"), True
+    ),
+    "food": Section(
+        ("a photo of {}.", "a close-up photo of {}.", "a picture of {}."), ("something", "an object"), False
+    ),
+    "event": Section(
+        ("a photo of {}.", "a photo taken at {}.", "a picture from {}."), ("an event", "something"), True
+    ),
+    "activity": Section(
+        ("a photo of someone {}.", "a photo of people {}.", "a picture of a person {}."),
+        ("doing something", "doing an activity"),
+        False,
+    ),
+    "people": Section(
+        ("a photo of {}.", "a picture of {}.", "a candid photo of {}."), ("something", "a thing"), True
+    ),
+    "object": Section(
+        ("a photo of {}.", "a close-up photo of {}.", "a photo with {} in it."),
+        ("something", "an object"),
+        True,
+    ),
+    "style": Section(("{}.", "this is {}.", "an image that is {}."), ("a photo", "an image"), False),
     # User-added words: generic templates, the word with and without an article.
-    "user": Section(("a photo of {}.", "a picture of {}.", "a close-up photo of {}."),
-                    ("something", "an object"), True),
+    "user": Section(
+        ("a photo of {}.", "a picture of {}.", "a close-up photo of {}."), ("something", "an object"), True
+    ),
 }
 
 
@@ -104,8 +115,7 @@ def parse(text: str) -> tuple[Tag, ...]:
         if section is None:
             raise VocabularyError(f"Line {number}: a tag before any [section].")
         name, _, phrases = line.partition(":")
-        tag = make_tag(name.strip(), section,
-                       tuple(p.strip() for p in phrases.split(";") if p.strip()))
+        tag = make_tag(name.strip(), section, tuple(p.strip() for p in phrases.split(";") if p.strip()))
         if tag.name in tags:
             raise VocabularyError(f"Line {number}: the tag {tag.name!r} appears twice.")
         tags[tag.name] = tag

@@ -4,6 +4,7 @@ The I/O contract is the official ONNX export's (see models README): input 1x3x41
 BGR 0-255 letterboxed at the top-left with pad 114, output 1x3549x85 raw head values
 (cx, cy, w, h before the grid decode; objectness and class scores already sigmoid).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -56,9 +57,13 @@ def decode(raw: np.ndarray, r: float, size: int = INPUT) -> tuple[np.ndarray, np
     return boxes, raw[:, 4:5] * raw[:, 5:]
 
 
-def postprocess(raw: np.ndarray, r: float, image_size: tuple[int, int],
-                score_threshold: float | Mapping[str, float],
-                max_detections: int = 100) -> list[Detection]:
+def postprocess(
+    raw: np.ndarray,
+    r: float,
+    image_size: tuple[int, int],
+    score_threshold: float | Mapping[str, float],
+    max_detections: int = 100,
+) -> list[Detection]:
     """Raw head of one image -> people/animal detections over their class's cut."""
     boxes, scores = decode(raw, r)
     return per_class_nms(boxes, scores, score_threshold, image_size, NMS_IOU, max_detections)
@@ -115,8 +120,9 @@ class RandomYoloxSession:
         return [raw.astype(np.float32)]
 
 
-def load_yolox(spec, weights: Path | None, device: str,
-               score_threshold: float | Mapping[str, float]) -> YoloxDetector:
+def load_yolox(
+    spec, weights: Path | None, device: str, score_threshold: float | Mapping[str, float]
+) -> YoloxDetector:
     if weights is None:
         return YoloxDetector(RandomYoloxSession(), f"onnx:{spec.name}+random", score_threshold)
     return YoloxDetector(ort_session(weights, device), f"onnx:{spec.name}", score_threshold)
