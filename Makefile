@@ -26,7 +26,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	LINT_IMPORTS=$(VENV)/bin/lint-imports bash .ci/lint-imports.sh
+	LINT_IMPORTS=$(abspath $(VENV))/bin/lint-imports bash .ci/lint-imports.sh
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'

@@ -109,12 +109,13 @@ class _Connection(sqlite3.Connection):
     INSERT, a checkpoint), instead of an OperationalError traceback."""
 
     library: Path = Path("library.db")
+    disk_full = False  # opened for reading because the disk was full: a write says so
 
     def execute(self, *args, **kwargs):
         try:
             return super().execute(*args, **kwargs)
         except sqlite3.Error as e:
-            translated = _translated(e, self.library)
+            translated = _translated(e, self.library, self.disk_full)
             if translated is None:
                 raise
             raise translated from e
@@ -123,19 +124,19 @@ class _Connection(sqlite3.Connection):
         try:
             return super().executemany(*args, **kwargs)
         except sqlite3.Error as e:
-            translated = _translated(e, self.library)
+            translated = _translated(e, self.library, self.disk_full)
             if translated is None:
                 raise
             raise translated from e
 
 
-def _translated(error: sqlite3.Error, library: Path) -> UserError | None:
+def _translated(error: sqlite3.Error, library: Path, disk_full: bool = False) -> UserError | None:
     code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
     # A full disk shows as SQLITE_FULL, or as an I/O error when the WAL cannot grow.
     if _is_full(error) or (code == _SQLITE_IOERR and _disk_full(library.parent)):
         return LibraryFull(library)
     if code == _SQLITE_READONLY:
-        return LibraryReadOnly(library)
+        return LibraryFull(library) if disk_full else LibraryReadOnly(library)
     return None
 
 
@@ -197,8 +198,18 @@ class Store:
             os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
         )
         try:
-            conn = _connect(self.path, self.read_only)
-            foreign = _foreign_tables(conn)
+            try:
+                conn = _connect(self.path, self.read_only)
+                foreign = _foreign_tables(conn)
+            except LibraryFull:
+                if not self.path.exists():
+                    raise
+                # A disk too full even for the WAL's index file: the library can still
+                # be read (status, search); a change says the disk is full.
+                self.read_only = True
+                conn = _connect(self.path, True)
+                conn.disk_full = True
+                foreign = _foreign_tables(conn)
             if not foreign and not self.read_only:
                 conn.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError as e:  # the file is fine as far as we know

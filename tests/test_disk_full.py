@@ -4,7 +4,7 @@ PRAGMA integrity_check.
 
 Two ways to fill it: SQLite's own max_page_count (the library file may not grow by one
 more page: the same SQLITE_FULL error a full disk gives, on any machine), and a real
-tmpfs of a few hundred KiB where mounting one is allowed.
+tmpfs of 1 MiB where mounting one is allowed.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def test_add_on_a_real_small_filesystem(tmp_path, capsys):
     disk.mkdir()
     if (
         subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(disk)],
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
             capture_output=True,
             check=False,
         ).returncode
@@ -132,7 +132,7 @@ def test_add_on_a_real_small_filesystem(tmp_path, capsys):
     ):
         pytest.skip("mounting a tmpfs needs privileges this machine does not give")
     try:
-        photos(tmp_path / "r", 1500)
+        photos(tmp_path / "r", 4000)
         code = main(["--library", str(disk / "lib"), "add", "--no-index", str(tmp_path / "r")])
         err = capsys.readouterr().err
         assert code == 2 and FULL in err.lower() and "Traceback" not in err
@@ -173,7 +173,7 @@ def test_a_library_on_a_full_disk_says_full_not_io_error(tmp_path, capsys):
     disk.mkdir()
     if (
         subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(disk)],
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
             capture_output=True,
             check=False,
         ).returncode

@@ -87,7 +87,9 @@ def test_index_with_nothing_pending_loads_no_model(scanned, monkeypatch):
     monkeypatch.setattr("photoorg.library.load_model_set", loading)
     lib._model_key = None  # no models kept from the run above
     report = drive(lib.index())
-    assert report.indexed == 0 and len(report.waiting) == 2  # still says which are missing
+    assert (
+        report.indexed == 0 and len(report.waiting) == 3
+    )  # still says which are missing (CLIP, detector, faces)
     lib.use_model("clip-vit-b-32-laion2b")  # a change: the next run must look again
     with pytest.raises(AssertionError, match="model was loaded"):
         drive(lib.index())
