@@ -15,7 +15,7 @@ from photoorg.cli import main
 from photoorg.errors import UserError
 from photoorg.library import Library
 from photoorg.progress import drive
-from tests.conftest import write_photo
+from tests.conftest import fill_disk, tmpfs, write_photo
 
 
 def run(library: Path, *args: str) -> int:
@@ -165,23 +165,12 @@ def test_a_real_unmounted_tmpfs_under_a_stray_file_is_offline(tmp_path):
     root = tmp_path / "mnt"
     root.mkdir()
     (root / "readme.txt").write_text("mount the photo drive here")  # under the mount
-    if (
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root)],
-            capture_output=True,
-            check=False,
-        ).returncode
-        != 0
-    ):
-        pytest.skip("mounting a tmpfs needs privileges this machine does not give")
-    try:
+    with tmpfs(root, "4m"):
         make_photos(root, 8)
         with Library(tmp_path / "lib") as lib:
             lib.add_roots([root])
             drive(lib.scan())
             device = lib.roots()[0].device
-    finally:
-        subprocess.run(["umount", "--lazy", str(root)], check=True)  # even if a failure left a file open
     with Library(tmp_path / "lib") as lib:
         [result] = drive(lib.scan())
         assert not result.online and "another device" in result.offline_reason
@@ -270,33 +259,15 @@ def test_cutout_force_on_a_full_disk_keeps_the_old_file(cutout_lib, tmp_path):
 
     small = tmp_path / "small"
     small.mkdir()
-    if (
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
-            capture_output=True,
-            check=False,
-        ).returncode
-        != 0
-    ):
-        pytest.skip("mounting a tmpfs needs privileges this machine does not give")
-    try:
+    with tmpfs(small, "256k"):
         keep = small / "keep.png"
         keep.write_bytes(b"the user's old cut-out")
-        filler = small / "filler"
-        try:  # fill the disk to the last block
-            with open(filler, "wb") as f:
-                while True:
-                    f.write(b"\0" * 4096)
-                    f.flush()
-        except OSError:
-            pass
+        fill_disk(small)  # to the last block
         noise = Image.frombytes("RGBA", (400, 400), os.urandom(400 * 400 * 4))
         with pytest.raises(UserError, match="full"):
             write_png(noise, keep, force=True)
         assert keep.read_bytes() == b"the user's old cut-out"
         assert sorted(p.name for p in small.iterdir()) == ["filler", "keep.png"]
-    finally:
-        subprocess.run(["umount", "--lazy", str(small)], check=True)  # even if a failure left a file open
 
 
 # -- 4. no traceback for any input ----------------------------------------------------

@@ -14,11 +14,12 @@ import html
 import importlib.util
 import itertools
 import marshal
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
+from ..fileio import atomic_write_bytes
 from .usercache import user_cache
 
 CONTEXT = 77
@@ -66,10 +67,8 @@ def _cached_tables(bpe: Path) -> tuple[dict, dict]:
     tables = _tables(bpe)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(marshal.dumps(tables))
-        os.replace(tmp, cached)
-    except OSError:
+        atomic_write_bytes(cached, marshal.dumps(tables))
+    except (OSError, UserError):
         pass  # a read-only cache costs the next search the build time
     return tables
 
