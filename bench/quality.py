@@ -150,7 +150,7 @@ def reference_yolox(ds: Dataset, onnx_path: Path, decode=full_decode) -> list[di
     from PIL import Image
     from torchvision.ops import batched_nms
 
-    from photoorg.models.boxes import COCO80  # class names only
+    from photoorg.models.boxes import COCO80, KEEP_LABELS  # class names only
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     grids, strides = [], []
@@ -159,22 +159,7 @@ def reference_yolox(ds: Dataset, onnx_path: Path, decode=full_decode) -> list[di
         grids.append(np.stack((xv, yv), 2).reshape(-1, 2))
         strides.append(np.full((grids[-1].shape[0], 1), s))
     grid, stride = np.concatenate(grids), np.concatenate(strides)
-    keep = [
-        COCO80.index(n)
-        for n in (
-            "person",
-            "bird",
-            "cat",
-            "dog",
-            "horse",
-            "sheep",
-            "cow",
-            "elephant",
-            "bear",
-            "zebra",
-            "giraffe",
-        )
-    ]
+    keep = [i for i, name in enumerate(COCO80) if name in KEEP_LABELS]  # head order
     rows = []
     for photo in (p for p in ds.photos if p.coco_id is not None):
         img = decode(photo.path)

@@ -80,18 +80,6 @@ FORMAT_RANK = {
     ".tiff": 2,
     ".png": 2,
 }
-RAW_EXTENSIONS = (
-    ".dng",
-    ".cr2",
-    ".cr3",
-    ".nef",
-    ".arw",
-    ".raf",
-    ".orf",
-    ".rw2",
-    ".pef",
-    ".srw",
-)
 KEEPER_RULE = (
     "keeper: the camera original (EXIF camera) first, then the most pixels, then "
     "the format (RAW+JPEG > HEIC > JPEG > TIFF/PNG > other), then for copies the "

@@ -35,7 +35,7 @@ from pathlib import Path
 from .db import Photo
 from .db.organize import OrganizeStore
 from .errors import UserError
-from .imaging import SUPPORTED_EXTENSIONS
+from .imaging import RAW_EXTENSIONS, SUPPORTED_EXTENSIONS
 from .journal import Journal, library_lock
 from .progress import Progress, Work
 
@@ -83,16 +83,7 @@ SIDECAR_SUFFIXES = (
     ".xmp",
     ".aae",
     ".mov",
-    ".dng",
-    ".cr2",
-    ".cr3",
-    ".nef",
-    ".arw",
-    ".raf",
-    ".orf",
-    ".rw2",
-    ".pef",
-    ".srw",
+    *RAW_EXTENSIONS,
 )
 _COUNTER = "\x00counter\x00"
 _COUNTER_SPEC = re.compile("\x00counter\x00(.*?)\x00counter\x00")

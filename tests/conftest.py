@@ -29,6 +29,20 @@ TINY_CLIP = {
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
 
+# The registry entry (ModelSpec fields) tests give TINY_CLIP.
+TINY_SPEC = (
+    "clip-tiny",
+    "clip",
+    "open_clip",
+    "photoorg-tiny-vit",
+    "https://example.invalid/tiny.safetensors",
+    None,
+    1,
+    "MIT",
+    "clip-tiny.safetensors",
+    "none",
+)
+
 
 def write_photo(
     path: Path,

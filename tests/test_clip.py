@@ -9,6 +9,7 @@ from PIL import Image
 from photoorg import models
 from photoorg.models.device import DeviceUnavailable, pick_device
 from tests.conftest import TINY_CLIP as TINY
+from tests.conftest import TINY_SPEC
 
 
 @pytest.fixture(scope="module")
@@ -23,18 +24,7 @@ def clip(tmp_path_factory):
     config_dir = tmp_path_factory.mktemp("configs")
     (config_dir / "photoorg-tiny-vit.json").write_text(json.dumps(TINY))
     open_clip.add_model_config(config_dir)
-    spec = registry.ModelSpec(
-        "clip-tiny",
-        "clip",
-        "open_clip",
-        "photoorg-tiny-vit",
-        "https://example.invalid/tiny.safetensors",
-        None,
-        1,
-        "MIT",
-        "clip-tiny.safetensors",
-        "none",
-    )
+    spec = registry.ModelSpec(*TINY_SPEC)
     torch.manual_seed(0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(registry.MODELS, spec.name, spec)

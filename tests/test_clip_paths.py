@@ -12,20 +12,8 @@ import pytest
 
 from photoorg.models import registry
 from photoorg.models.vocabulary import builtin
-from tests.conftest import TINY_CLIP
+from tests.conftest import TINY_CLIP, TINY_SPEC
 
-TINY_SPEC = (
-    "clip-tiny",
-    "clip",
-    "open_clip",
-    "photoorg-tiny-vit",
-    "https://example.invalid/tiny.safetensors",
-    None,
-    1,
-    "MIT",
-    "clip-tiny.safetensors",
-    "none",
-)
 PROMPTS = [
     "a photo of a dog.",
     "a close-up photo of a birthday cake.",
