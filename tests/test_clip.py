@@ -61,6 +61,23 @@ def test_real_vit_b_32_architecture(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
 
 
+def test_fp16_weights_take_fp16_input(tmp_path):
+    """open_clip's fp16 (what CUDA runs) leaves the class embedding fp32: the input must
+    follow the first convolution, or the forward fails (as it did on the first GPU run)."""
+    import open_clip
+    import torch
+
+    from photoorg.models.clip import ClipModel
+
+    torch.manual_seed(0)
+    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", precision="fp16")
+    assert next(model.parameters()).dtype == torch.float32  # the trap
+    clip = ClipModel(model.eval(), preprocess, open_clip.get_tokenizer("ViT-B-32"), "cpu", "test:fp16")
+    out = clip.embed_images(_images(2))
+    assert out.dtype == np.float32 and out.shape == (2, 512)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-3)
+
+
 def test_image_embeddings_are_unit_float32_rows(clip):
     out = clip.embed_images(_images(3))
     assert out.shape == (3, clip.dim) and out.dtype == np.float32

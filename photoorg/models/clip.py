@@ -49,7 +49,7 @@ class ClipModel:
         self._preprocess = preprocess
         self._tokenizer = tokenizer
         self._device = device
-        self._dtype = next(model.parameters()).dtype
+        self._dtype = _input_dtype(model)
         self.model_id = model_id
         self.dim = (
             int(model.text_projection.shape[1]) if _has_text_proj(model) else int(self._probe_dim(torch))
@@ -162,6 +162,16 @@ def state_digest(model) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return "random-" + digest.hexdigest()
+
+
+def _input_dtype(model):
+    """The dtype the image tower's first layer takes. open_clip's fp16 (CUDA) converts
+    only convolutions, linears and attention, so the first parameter (the class
+    embedding) stays fp32 and says nothing about the input (found on an H200)."""
+    import torch
+
+    layers = (torch.nn.Conv2d, torch.nn.Linear)
+    return next((m.weight.dtype for m in model.visual.modules() if isinstance(m, layers)), torch.float32)
 
 
 def _has_text_proj(model) -> bool:
