@@ -1,6 +1,6 @@
 """Faces found and grouped on a labelled identity set, and the face work on 12-MP photos.
 
-    python bench/people.py [FOLDER] [--no-detector] [--big 3] [--coco DIR]
+    python bench/people.py [FOLDER] [--no-detector] [--big 3] [--coco DIR] [--dlib]
 
 FOLDER holds one folder per person (`images/<person>/*.jpg`, as
 ../shared/photos/faces-mini, the default, or `<person>/*.jpg` right in FOLDER). The
@@ -17,6 +17,8 @@ is here, then the face stage) into a library made for the run. Printed:
   a background (a COCO photo scaled up, when --coco is given or the shared copy is
   here; else a gradient) with identity photos pasted at 600-900 px, as a portrait at
   that distance would show a face.
+The descriptor runs as the app runs it (onnxruntime once its export has passed its
+check against dlib; the line "descriptor:" says which); --dlib forces dlib's own.
 Figures move with the machine's load: run it twice.
 """
 
@@ -52,7 +54,7 @@ YOLOX = SHARED / "models" / "yolox_nano.onnx"
 COCO = SHARED / "photos" / "coco-train-mini"
 
 
-def face_models(use_detector: bool) -> ModelSet:
+def face_models(use_detector: bool, runtime: str = "auto") -> ModelSet:
     from photoorg.models.faces import FaceModel
 
     sys.path.insert(0, str(HERE.parent / "tests"))
@@ -69,6 +71,7 @@ def face_models(use_detector: bool) -> ModelSet:
         files / "dlib_face_recognition_resnet_model_v1.dat",
         "dlib-face-landmarks-5",
         "dlib-face-resnet-v1",
+        runtime,
     )
     detector = None
     if use_detector and YOLOX.is_file():
@@ -308,6 +311,7 @@ def main() -> None:
     parser.add_argument(
         "--big", type=int, default=3, metavar="N", help="12-MP photos per people count (0: skip)"
     )
+    parser.add_argument("--dlib", action="store_true", help="dlib's own descriptor, not the ONNX export")
     parser.add_argument("--skip-set", action="store_true", help="only the 12-MP photos")
     parser.add_argument("--coco", type=Path, default=COCO / "images" if COCO.is_dir() else None)
     parser.add_argument(
@@ -317,7 +321,7 @@ def main() -> None:
         help="keep the library here; a second run reuses its faces (no timing)",
     )
     args = parser.parse_args()
-    models = face_models(not args.no_detector)
+    models = face_models(not args.no_detector, "dlib" if args.dlib else "auto")
     with tempfile.TemporaryDirectory(prefix="photoorg-bench-people-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -325,6 +329,7 @@ def main() -> None:
             run_identity_set(args.folder, workdir, models)
         if args.big:
             run_big_photos(args.folder, workdir, models, args.big, args.coco)
+    print(f"descriptor: {models.faces.runtime}")
 
 
 if __name__ == "__main__":

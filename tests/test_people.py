@@ -377,10 +377,10 @@ def test_a_face_model_failure_costs_the_faces_only(tmp_path, monkeypatch):
     drive(lib.scan())
     models = model_set(with_detector=False)
 
-    def broken(pixels, boxes):
+    def broken(chips):
         raise RuntimeError("descriptor exploded")
 
-    monkeypatch.setattr(models.faces, "embed", broken)
+    monkeypatch.setattr(models.faces, "describe", broken)
     report = drive(lib.index(models=models))
     assert (report.indexed, report.failed) == (1, 0)
     stages = {r[0] for r in lib.store.db.execute("SELECT stage FROM processed")}
