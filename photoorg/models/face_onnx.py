@@ -48,6 +48,8 @@ class NotConvertible(Exception):
 
 
 class _Reader:
+    """dlib's serialisation, one value at a time (the module docstring has the format)."""
+
     def __init__(self, data: bytes):
         self.data = data
         self.at = 0
@@ -59,7 +61,7 @@ class _Reader:
         self.at += n
         return out
 
-    def int(self) -> int:
+    def integer(self) -> int:
         head = self._take(1)[0]
         size = head & 0x0F
         if size > 8 or head & 0x70:
@@ -68,31 +70,33 @@ class _Reader:
         return -value if head & 0x80 else value
 
     def string(self) -> str:
-        return self._take(self.int()).decode("latin-1")
+        return self._take(self.integer()).decode("latin-1")
 
-    def bool(self) -> bool:
+    def flag(self) -> bool:
         ch = self._take(1)
         if ch not in (b"0", b"1"):
             raise NotConvertible(f"a bad bool at byte {self.at - 1}")
         return ch == b"1"
 
-    def float(self) -> float:
-        mantissa, exponent = self.int(), self.int()
+    def real(self) -> float:
+        mantissa, exponent = self.integer(), self.integer()
         if exponent >= 32000:  # dlib's markers for inf, -inf, nan
             raise NotConvertible("a non-finite number in the file")
         return float(mantissa) * 2.0**exponent
 
     def tensor(self) -> np.ndarray:
-        if self.int() != 2:
+        if self.integer() != 2:
             raise NotConvertible("an unknown tensor version")
-        shape = tuple(self.int() for _ in range(4))
+        shape = tuple(self.integer() for _ in range(4))
+        if min(shape) < 0:
+            raise NotConvertible("a tensor of negative size")
         count = int(np.prod(shape))
         return np.frombuffer(self._take(4 * count), "<f4").reshape(shape).astype(np.float32)
 
     def alias(self) -> tuple[int, ...]:
-        if self.int() != 1:
+        if self.integer() != 1:
             raise NotConvertible("an unknown alias tensor version")
-        return tuple(self.int() for _ in range(4))
+        return tuple(self.integer() for _ in range(4))
 
     def expect(self, name: str) -> None:
         found = self.string()
@@ -168,14 +172,14 @@ def _read_details(r: _Reader, layer: Layer, channels: int) -> dict:
     if layer.kind == "con":
         r.expect("con_4")
         params = r.tensor().reshape(-1)
-        numbers = [r.int() for _ in range(7)]
+        numbers = [r.integer() for _ in range(7)]
         pad = _padding(layer.size, layer.stride)
         want = [layer.filters, layer.size, layer.size, layer.stride, layer.stride, pad, pad]
         if numbers != want:
             raise NotConvertible(f"a convolution is {numbers}, expected {want}")
         filters, biases = r.alias(), r.alias()
         for _ in range(4):
-            r.float()  # learning-rate and weight-decay multipliers
+            r.real()  # learning-rate and weight-decay multipliers
         w_shape = (layer.filters, channels, layer.size, layer.size)
         if filters != w_shape or biases != (1, layer.filters, 1, 1):
             raise NotConvertible(f"convolution weights are {filters}, expected {w_shape}")
@@ -187,7 +191,7 @@ def _read_details(r: _Reader, layer: Layer, channels: int) -> dict:
         r.expect("affine_")
         params = r.tensor().reshape(-1)
         gamma, beta = r.alias(), r.alias()
-        mode = r.int()
+        mode = r.integer()
         if mode != 0 or gamma != (1, channels, 1, 1) or beta != gamma or params.size != 2 * channels:
             raise NotConvertible("an affine layer of an unexpected shape or mode")
         return {"gamma": params[:channels], "beta": params[channels:]}
@@ -196,7 +200,7 @@ def _read_details(r: _Reader, layer: Layer, channels: int) -> dict:
         return {}
     if layer.kind in ("max_pool", "avg_pool"):
         r.expect(f"{layer.kind}_2")
-        numbers = [r.int() for _ in range(6)]
+        numbers = [r.integer() for _ in range(6)]
         pad = 0 if layer.size == 0 else _padding(layer.size, layer.stride)
         want = [layer.size, layer.size, layer.stride, layer.stride, pad, pad]
         if numbers != want:
@@ -207,12 +211,12 @@ def _read_details(r: _Reader, layer: Layer, channels: int) -> dict:
         return {}
     if layer.kind == "fc":
         r.expect("fc_2")
-        outputs, inputs = r.int(), r.int()
+        outputs, inputs = r.integer(), r.integer()
         params = r.tensor().reshape(-1)
         weights, _biases = r.alias(), r.alias()
-        bias_mode = r.int()
+        bias_mode = r.integer()
         for _ in range(4):
-            r.float()
+            r.real()
         if (outputs, inputs, bias_mode) != (layer.filters, channels, 1) or weights[:2] != (channels, outputs):
             raise NotConvertible("the last layer is not a 128-output layer without bias")
         if params.size != inputs * outputs:
@@ -224,30 +228,30 @@ def _read_details(r: _Reader, layer: Layer, channels: int) -> dict:
 def _skip_bookkeeping(r: _Reader, innermost: bool, version: int) -> None:
     """What add_layer writes after its details: three bools and its cached tensors."""
     for _ in range(3):
-        r.bool()
+        r.flag()
     for _ in range(3):
         r.tensor()
     if innermost and version >= 3:
-        r.int()  # sample expansion factor
+        r.integer()  # sample expansion factor
 
 
 def read_dlib_net(path: Path) -> DlibNet:
     """The weights of dlib's face ResNet; NotConvertible when the file is anything
     else."""
     r = _Reader(Path(path).read_bytes())
-    if r.int() != 1:
+    if r.integer() != 1:
         raise NotConvertible("not a dlib network file (loss layer version)")
     r.expect("loss_metric_2")
-    r.float(), r.float()  # margin and distance threshold: training only
+    r.real(), r.real()  # margin and distance threshold: training only
     # One version per layer, output first; the first layer (holding the input) last.
-    versions = [r.int() for _ in ARCHITECTURE]
+    versions = [r.integer() for _ in ARCHITECTURE]
     input_version = versions.pop()
     want = [1 if layer.kind in ("tag", "skip") else 2 for layer in reversed(ARCHITECTURE[1:])]
     if versions != want or input_version not in (2, 3):
         raise NotConvertible("the layers are not those of dlib's face ResNet")
     r.expect("input_rgb_image_sized")
-    mean = (r.float(), r.float(), r.float())
-    if (r.int(), r.int()) != (CHIP_SIDE, CHIP_SIDE):
+    mean = (r.real(), r.real(), r.real())
+    if (r.integer(), r.integer()) != (CHIP_SIDE, CHIP_SIDE):
         raise NotConvertible("the input is not a 150x150 chip")
     net = DlibNet(mean)
     channels, tagged = 3, {}
