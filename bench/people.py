@@ -1,6 +1,7 @@
 """Faces found and grouped on a labelled identity set, and the face work on 12-MP photos.
 
-    python bench/people.py [FOLDER] [--no-detector] [--big 3] [--coco DIR]
+    python bench/people.py [FOLDER] [--no-detector] [--big 3] [--coco DIR] [--dlib]
+    python bench/people.py --scale 10000,100000
 
 FOLDER holds one folder per person (`images/<person>/*.jpg`, as
 ../shared/photos/faces-mini, the default, or `<person>/*.jpg` right in FOLDER). The
@@ -17,6 +18,9 @@ is here, then the face stage) into a library made for the run. Printed:
   a background (a COCO photo scaled up, when --coco is given or the shared copy is
   here; else a gradient) with identity photos pasted at 600-900 px, as a portrait at
   that distance would show a face.
+--scale: the cost of one incremental grouping call in libraries of synthetic faces.
+The descriptor runs as the app runs it (onnxruntime once its export has passed its
+check against dlib; the line "descriptor:" says which); --dlib forces dlib's own.
 Figures move with the machine's load: run it twice.
 """
 
@@ -33,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from photoorg import face_stage, people
@@ -52,7 +57,7 @@ YOLOX = SHARED / "models" / "yolox_nano.onnx"
 COCO = SHARED / "photos" / "coco-train-mini"
 
 
-def face_models(use_detector: bool) -> ModelSet:
+def face_models(use_detector: bool, runtime: str = "auto") -> ModelSet:
     from photoorg.models.faces import FaceModel
 
     sys.path.insert(0, str(HERE.parent / "tests"))
@@ -69,6 +74,7 @@ def face_models(use_detector: bool) -> ModelSet:
         files / "dlib_face_recognition_resnet_model_v1.dat",
         "dlib-face-landmarks-5",
         "dlib-face-resnet-v1",
+        runtime,
     )
     detector = None
     if use_detector and YOLOX.is_file():
@@ -301,12 +307,84 @@ def run_big_photos(folder: Path, workdir: Path, models: ModelSet, rounds: int, c
         )
 
 
+def synthetic_library(folder: Path, n: int, rng) -> tuple[Library, np.ndarray]:
+    """A library of n grouped faces, one per photo: 30 faces per person, people about
+    1.1 apart and one person's faces about 0.3 from their centre (as dlib's vectors
+    are). Written straight into the tables: grouping 100k faces first would be the
+    thing measured."""
+    lib = Library(folder)
+    root = lib.store.add_root(str(folder / "photos"))
+    centres = rng.normal(0, 1.1 / 16, (max(1, n // 30), 128)).astype(np.float32)
+    person = rng.integers(0, len(centres), n)
+    vectors = centres[person] + rng.normal(0, 0.3 / np.sqrt(128), (n, 128)).astype(np.float32)
+    db = lib.store.db.conn
+    with lib.store.transaction():
+        db.executemany(
+            "INSERT INTO photos (id, root_id, rel_path, size, mtime_ns, added_at) VALUES (?, ?, ?, 1, 1, 0)",
+            [(i + 1, root.id, f"p{i}.jpg") for i in range(n + 1000)],
+        )
+        groups = [facedb.new_group(lib.store, "person") for _ in centres]
+        db.executemany(
+            "INSERT INTO faces (photo_id, kind, x0, y0, x1, y1, score, clarity, model, vector, group_id) "
+            "VALUES (?, 'person', 0.1, 0.1, 0.3, 0.3, 1, 50, 'synthetic', ?, ?)",
+            [(i + 1, vectors[i].tobytes(), groups[person[i]]) for i in range(n)],
+        )
+        facedb.drop_empty_groups(lib.store)
+    return lib, centres
+
+
+def add_photos(lib: Library, first_photo: int, photos: int, centres: np.ndarray, rng) -> None:
+    """`photos` new photos of three people each, not grouped yet."""
+    rows = []
+    for p in range(first_photo, first_photo + photos):
+        for j, who in enumerate(rng.choice(len(centres), 3, replace=False)):
+            vector = centres[who] + rng.normal(0, 0.3 / np.sqrt(128), 128).astype(np.float32)
+            rows.append((p, 0.3 * j, 0.3 * j + 0.2, vector.astype(np.float32).tobytes()))
+    with lib.store.transaction():
+        lib.store.db.conn.executemany(
+            "INSERT INTO faces (photo_id, kind, x0, y0, x1, y1, score, clarity, model, vector) "
+            "VALUES (?, 'person', ?, 0.1, ?, 0.3, 1, 50, 'synthetic', ?)",
+            rows,
+        )
+
+
+def run_grouping_scale(sizes: list[int], workdir: Path) -> None:
+    """What one group_new_faces call costs in a library of n faces: after an index run
+    of 1 photo (3 faces) and of 30 photos (90 faces); the difference over 87 faces is
+    the cost per new face, the rest the cost per call."""
+    print("grouping at scale (synthetic vectors, 30 faces per person; CPU seconds per call):")
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        started = time.perf_counter()
+        lib, centres = synthetic_library(workdir / f"scale-{n}", n, rng)
+        built = time.perf_counter() - started
+        cpu = {}
+        next_photo = n + 1
+        for photos in (1, 30, 1, 30):
+            add_photos(lib, next_photo, photos, centres, rng)
+            next_photo += photos
+            start = time.process_time()
+            people.group_new_faces(lib.store)
+            cpu.setdefault(photos, []).append(time.process_time() - start)
+        one, thirty = min(cpu[1]), min(cpu[30])
+        groups = facedb.group_counts(lib.store)["groups"]
+        print(
+            f"  {n} faces ({groups} groups; built in {built:.0f} s): {one:.3f} s for 3 new faces, "
+            f"{thirty:.3f} s for 90; {(thirty - one) / 87 * 1000:.1f} ms per further face"
+        )
+        lib.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--no-detector", action="store_true", help="search whole photos")
     parser.add_argument(
         "--big", type=int, default=3, metavar="N", help="12-MP photos per people count (0: skip)"
+    )
+    parser.add_argument("--dlib", action="store_true", help="dlib's own descriptor, not the ONNX export")
+    parser.add_argument(
+        "--scale", default="", metavar="N,N", help="only the grouping cost at these library sizes"
     )
     parser.add_argument("--skip-set", action="store_true", help="only the 12-MP photos")
     parser.add_argument("--coco", type=Path, default=COCO / "images" if COCO.is_dir() else None)
@@ -317,14 +395,18 @@ def main() -> None:
         help="keep the library here; a second run reuses its faces (no timing)",
     )
     args = parser.parse_args()
-    models = face_models(not args.no_detector)
+    models = face_models(not args.no_detector, "dlib" if args.dlib else "auto")
     with tempfile.TemporaryDirectory(prefix="photoorg-bench-people-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
+        if args.scale:
+            run_grouping_scale([int(n) for n in args.scale.split(",")], workdir)
+            return
         if not args.skip_set:
             run_identity_set(args.folder, workdir, models)
         if args.big:
             run_big_photos(args.folder, workdir, models, args.big, args.coco)
+    print(f"descriptor: {models.faces.runtime}")
 
 
 if __name__ == "__main__":

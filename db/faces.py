@@ -199,7 +199,8 @@ def vectors(store: Store, model: str, kind: str, where: str = "1") -> tuple[np.n
         np.array([r["id"] for r in rows], np.int64),
         np.array([r["photo_id"] for r in rows], np.int64),
         np.array([r["g"] for r in rows], np.int64),
-        np.stack([np.frombuffer(r["vector"], np.float32) for r in rows]),
+        # One buffer for every row: 100k separate frombuffer calls cost 0.3 s.
+        np.frombuffer(b"".join(r["vector"] for r in rows), np.float32).reshape(len(rows), -1),
     )
 
 

@@ -147,9 +147,10 @@ def read_meta(path: Path | str) -> PhotoMeta:
             raise DecodeError(f"unreadable header: {e}") from None
 
 
-def load_image(path: Path | str, max_side: int | None = None) -> Image.Image:
+def load_image(path: Path | str, max_side: int | None = None, *, shrink: bool = True) -> Image.Image:
     """Decode fully to RGB, upright. With max_side, JPEG draft mode decodes at the
-    smallest scale that is still at least max_side, then we shrink to fit."""
+    smallest scale that is still at least max_side, then we shrink to fit (shrink
+    False: not, for a caller that crops first and shrinks only the crops)."""
     image = _open(path)
     try:
         with warnings.catch_warnings():
@@ -171,6 +172,6 @@ def load_image(path: Path | str, max_side: int | None = None) -> Image.Image:
         raise DecodeError(f"cannot decode: {reason}") from None
     finally:
         image.close()
-    if max_side and max(rgb.size) > max_side:
+    if shrink and max_side and max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     return rgb

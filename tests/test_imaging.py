@@ -37,6 +37,9 @@ def test_draft_mode_decodes_large_jpeg_small(tmp_path):
     image = load_image(path, max_side=500)
     assert max(image.size) == 500
     assert image.size == (500, 375)
+    # Without the shrink: the JPEG's own 1/4 scale, the smallest at least 500 px.
+    assert load_image(path, max_side=900, shrink=False).size == (1000, 750)
+    assert load_image(path, max_side=1001, shrink=False).size == (2000, 1500)
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,42 @@ def test_new_faces_join_the_closest_group_or_start_one(tmp_path):
     lib.close()
 
 
+def test_only_groups_whose_centroid_is_near_are_measured_and_none_is_missed():
+    """The centroid bound prunes groups without changing the choice: the groups found
+    are exactly those whose average distance (face to members, or group to group) is
+    under the limit, in the same order, as a plain average over every member says."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(0, 0.045, (40, 128))  # people ~0.7 apart, near the limits
+    who = rng.integers(0, 40, 600)
+    matrix = (centres[who] + rng.normal(0, 0.03, (600, 128))).astype(np.float32)
+    group_of = np.where(np.arange(600) < 500, who * 3 + rng.integers(0, 3, 600), -1).astype(np.int64)
+    faces = people._Faces("person", np.arange(600), np.arange(600), group_of.copy(), matrix)
+    groups = sorted(set(group_of[group_of >= 0].tolist()))
+    checked = 0
+    for k in range(500, 600):
+        face = matrix[k : k + 1]
+        plain = []
+        for g in groups:
+            members = matrix[group_of == g]
+            average = float(np.linalg.norm(members - face[0], axis=1).mean())
+            if average < people._thresholds("person", np.array([len(members)]))[0]:
+                plain.append((average, g))
+        found = faces.near(face)
+        assert [g for _, g in found] == [g for _, g in sorted(plain)]
+        np.testing.assert_allclose([d for d, _ in found], [d for d, _ in sorted(plain)], rtol=1e-5)
+        checked += len(found)
+    assert checked > 50  # the limits were reached often: the test measured something
+    mine = matrix[group_of == groups[0]]
+    plain = sorted(
+        (float(np.linalg.norm(mine[:, None] - matrix[group_of == g][None], axis=2).mean()), g)
+        for g in groups[1:]
+        if np.linalg.norm(mine[:, None] - matrix[group_of == g][None], axis=2).mean()
+        < people._thresholds("person", np.array([min(len(mine), int((group_of == g).sum()))]))[0]
+    )
+    assert len(plain) >= 1
+    assert [g for _, g in faces.near(mine, exclude=groups[0])] == [g for _, g in plain]
+
+
 def test_two_faces_of_one_photo_are_never_one_group(tmp_path):
     rng = np.random.default_rng(2)
     lib, photos = _library_with_photos(tmp_path, 2)
@@ -377,10 +413,10 @@ def test_a_face_model_failure_costs_the_faces_only(tmp_path, monkeypatch):
     drive(lib.scan())
     models = model_set(with_detector=False)
 
-    def broken(pixels, boxes):
+    def broken(chips):
         raise RuntimeError("descriptor exploded")
 
-    monkeypatch.setattr(models.faces, "embed", broken)
+    monkeypatch.setattr(models.faces, "describe", broken)
     report = drive(lib.index(models=models))
     assert (report.indexed, report.failed) == (1, 0)
     stages = {r[0] for r in lib.store.db.execute("SELECT stage FROM processed")}
