@@ -5,17 +5,23 @@ dlib's models; skipped when absent)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from photoorg import people, photo_faces
+from photoorg import people, photo_faces, xmp
 from photoorg.cli import main
 from photoorg.db import faces as facedb
+from photoorg.db.faces import NewFace
 from photoorg.library import Library
+from photoorg.models.detect import Detection
+from photoorg.modelset import ModelSet
 from photoorg.people import PeopleError
 from photoorg.progress import drive
 
+from .conftest import write_photo
 from .facelib import copy_people, model_set, need_faces
 
 
@@ -151,3 +157,46 @@ def test_cli_face_add_list_and_remove(faces_library, capsys):
     assert "'ten' is not a box; write X,Y,W,H in pixels" in capsys.readouterr().err
     assert main(["--library", folder, "face", "remove", str(face_id)]) == 0
     assert face_id not in {f.face.id for f in lib.faces(lib.photo(path))}
+
+
+# -- named faces in XMP sidecars ----------------------------------------------------------
+
+
+def test_named_faces_drawn_faces_and_pets_go_out_as_mwg_regions(library, tmp_path):
+    folder = tmp_path / "photos"
+    write_photo(folder / "upright.jpg", size=(64, 48))
+    write_photo(folder / "rotated.jpg", size=(64, 32), orientation=6)
+    library.add_roots([folder])
+    drive(library.scan())
+    drive(library.index(models=ModelSet()))
+    store = library.store
+    photo = library.photo(folder / "upright.jpg")
+    ana, rex = store.subject("Ana", "person"), store.subject("Rex", "pet")
+    box, cleo = store.replace_detections(
+        photo.id,
+        "test-detector",
+        [Detection("person", 0.9, (0.1, 0.1, 0.6, 0.9)), Detection("cat", 0.8, (0.7, 0.5, 0.95, 0.95))],
+    )
+    store.name_detection(box, ana.id)
+    store.name_detection(cleo, store.subject("Cleo", "pet").id)
+    vector = np.ones(128, np.float32)
+    found = facedb.insert_face(
+        store, photo.id, "m", NewFace("person", (0.25, 0.125, 0.5, 0.375), 1, 1, vector)
+    )
+    facedb.name_face(store, found, ana.id, "user")
+    dog = facedb.insert_face(store, photo.id, "m", NewFace("dog", (0.0, 0.5, 0.25, 1.0), 1, 1, vector))
+    facedb.name_face(store, dog, rex.id, "user")
+    library.draw_face(photo, (0.625, 0.0, 0.875, 0.5), name="Ben")  # no face model: a plain box
+    rotated = library.photo(folder / "rotated.jpg")
+    library.draw_face(rotated, (0.0, 0.0, 0.5, 0.25), name="Ben")  # top-left as shown
+
+    assert len(xmp.write(store, [photo, rotated]).written) == 2
+    regions = xmp.parse(Path(photo.path + ".xmp").read_bytes()).regions
+    assert sorted((r.name, r.kind, r.box) for r in regions) == [
+        ("Ana", "Face", (0.25, 0.125, 0.5, 0.375)),  # the face, not its person box
+        ("Ben", "Face", (0.625, 0.0, 0.875, 0.5)),  # drawn by hand
+        ("Cleo", "Pet", (0.7, 0.5, 0.95, 0.95)),  # a named box no face carries
+        ("Rex", "Pet", (0.0, 0.5, 0.25, 1.0)),
+    ]
+    turned = xmp.parse(Path(rotated.path + ".xmp").read_bytes()).regions
+    assert [(r.name, tuple(round(v, 6) for v in r.box)) for r in turned] == [("Ben", (0.0, 0.5, 0.25, 1.0))]
