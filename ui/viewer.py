@@ -143,26 +143,39 @@ class ViewerWindow(QWidget):
         """The chosen face: its name, "Yes" to a suggestion, "Not …", and Remove for a
         face drawn by hand."""
         self.face_bar = QWidget()
-        h = QHBoxLayout(self.face_bar)
-        h.setContentsMargins(0, 0, 0, 0)
+        v = QVBoxLayout(self.face_bar)
+        v.setContentsMargins(0, 0, 0, 0)
         self.face_label = QLabel()
+        self.face_label.setWordWrap(True)
+        v.addWidget(self.face_label)
+        h = QHBoxLayout()
+        v.addLayout(h)
         self.confirm_face_button = QPushButton("Yes")
         self.reject_face_button = QPushButton("Not this person")
         self.remove_face_button = QPushButton("Remove")
         self.confirm_face_button.clicked.connect(lambda: self.name_face(self.face, self.face.suggestion))
         self.reject_face_button.clicked.connect(lambda: self.not_this_person(self.face))
         self.remove_face_button.clicked.connect(lambda: self.remove_face(self.face))
-        h.addWidget(self.face_label, 1)
         for button in (self.confirm_face_button, self.reject_face_button, self.remove_face_button):
             h.addWidget(button)
+        h.addStretch(1)
         self.face_bar.hide()
         return self.face_bar
 
     def choose_face(self, face) -> None:
         self.face = face
         f = face.face
-        how = "drawn by you" if f.by_hand else "named by you" if f.named_by == "user" else "found"
-        self.face_label.setText(f"Face: {face.label} ({how})")
+        how = (
+            "named by you"
+            if f.named_by == "user"
+            else "named automatically"
+            if f.named_by == "auto"
+            else f"looks like {face.suggestion}"
+            if face.suggestion
+            else "type a name on the photo"
+        )
+        drawn = ", drawn by you" if f.by_hand else ""
+        self.face_label.setText(f"Face: {face.label} ({how}{drawn})")
         self.confirm_face_button.setVisible(bool(face.suggestion))
         self.confirm_face_button.setText(f"Yes, {face.suggestion}" if face.suggestion else "Yes")
         who = f.subject_name or face.suggestion
