@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from photoorg import people
 from photoorg.db import faces as facedb
+from photoorg.db.faces import NewFace
 from photoorg.library import Library
 from photoorg.progress import drive
 from photoorg.ui.tasks import TaskRunner
@@ -172,3 +174,26 @@ def test_a_refused_drawing_says_why_in_one_sentence(viewer, qtbot):
     _settle(v, qtbot)
     assert v.message.text() == f"There is already a face there (face {face.id}); name that one instead."
     assert [f.face.id for f in v.canvas.faces] == [face.id]
+
+
+def test_a_suggested_face_is_confirmed_from_the_photo_and_pets_stay_boxes(viewer, qtbot):
+    v, lib, truth = viewer
+    path = _path(truth, "carlos_moya", 2)
+    photo = lib.photo(path)
+    (face,) = facedb.faces_of(lib.store, photo.id)
+    people.name_group(lib.store, face.group_id, "Carlos")
+    facedb.name_face(lib.store, face.id, None, None)  # in Carlos's group, not named: a suggestion
+    person_box = lib.detections(photo)[0]
+    facedb.insert_face(  # a pet likeness row is its box: drawn as the box, not as a face
+        lib.store, photo.id, "m", NewFace("dog", person_box.box, 0.9, 1.0, np.ones(8, np.float32))
+    )
+    _open(v, lib, qtbot, path)
+    assert [(f.face.id, f.label) for f in v.canvas.faces] == [(face.id, "Carlos?")]
+    _click(v, qtbot, v.canvas.box_rect(face))
+    assert v.canvas.editor.text() == "Carlos"
+    assert v.confirm_face_button.isVisible() and v.confirm_face_button.text() == "Yes, Carlos"
+    qtbot.keyClick(v.canvas.editor, Qt.Key.Key_Escape)
+    qtbot.mouseClick(v.confirm_face_button, Qt.MouseButton.LeftButton)
+    _settle(v, qtbot)
+    assert [f.label for f in v.canvas.faces] == ["Carlos"]
+    assert facedb.faces(lib.store, [face.id])[0].named_by == "user"

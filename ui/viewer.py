@@ -51,7 +51,8 @@ class _State:
 def _read_state(lib, photo) -> _State:
     return _State(
         lib.detections(photo),
-        lib.faces(photo),
+        # Faces only: a pet's likeness row is its box, drawn and named as a box already.
+        [f for f in lib.faces(photo) if f.face.kind == "person"],
         lib.suggestions(photo),
         [s.name for s in lib.subjects()],
         lib.tags_of(photo),
@@ -275,9 +276,8 @@ class ViewerWindow(QWidget):
         self.box_list.clear()
         for face in state.faces:
             f = face.face
-            kind = "Face" if f.kind == "person" else f.kind.capitalize()
             hint = "  — click to name" if not f.subject_name and not face.suggestion else ""
-            item = QListWidgetItem(f"{kind}: {face.label}{' (drawn)' if f.by_hand else ''}{hint}")
+            item = QListWidgetItem(f"Face: {face.label}{' (drawn)' if f.by_hand else ''}{hint}")
             item.setData(Qt.ItemDataRole.UserRole, ("face", f.id))
             self.box_list.addItem(item)
             if f.id == chosen:
