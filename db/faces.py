@@ -32,6 +32,7 @@ class Face:
     subject_id: int | None
     subject_name: str | None
     named_by: str | None  # "user" | "auto" | None
+    by_hand: bool = False  # drawn by the user: the face stage never replaces or drops it
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class NewFace:
 
 _FACE_SQL = (
     "SELECT f.id, f.photo_id, f.detection_id, f.kind, f.x0, f.y0, f.x1, f.y1, f.score, "
-    "f.clarity, f.model, f.group_id, f.subject_id, s.name AS subject_name, f.named_by "
+    "f.clarity, f.model, f.group_id, f.subject_id, s.name AS subject_name, f.named_by, f.by_hand "
     "FROM faces f LEFT JOIN subjects s ON s.id = f.subject_id"
 )
 
@@ -83,6 +84,7 @@ def _face(r: sqlite3.Row) -> Face:
         r["subject_id"],
         r["subject_name"],
         r["named_by"],
+        bool(r["by_hand"]),
     )
 
 
@@ -117,11 +119,11 @@ def faces_in_group(store: Store, group_id: int, limit: int | None = None) -> lis
     ]
 
 
-def insert_face(store: Store, photo_id: int, model: str, face: NewFace) -> int:
+def insert_face(store: Store, photo_id: int, model: str, face: NewFace, by_hand: bool = False) -> int:
     x0, y0, x1, y1 = face.box
     return store.db.execute(
         "INSERT INTO faces (photo_id, detection_id, kind, x0, y0, x1, y1, score, clarity, model, "
-        "vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "vector, by_hand) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             photo_id,
             face.detection_id,
@@ -134,6 +136,7 @@ def insert_face(store: Store, photo_id: int, model: str, face: NewFace) -> int:
             face.clarity,
             model,
             np.asarray(face.vector, np.float32).tobytes(),
+            int(by_hand),
         ],
     ).lastrowid
 
@@ -190,7 +193,7 @@ def vectors(store: Store, model: str, kind: str, where: str = "1") -> tuple[np.n
     rows = _rows(
         store,
         f"SELECT id, photo_id, coalesce(group_id, -1) AS g, vector FROM faces "
-        f"WHERE model = ? AND kind = ? AND {where} ORDER BY id",
+        f"WHERE model = ? AND kind = ? AND length(vector) > 0 AND {where} ORDER BY id",
         [model, kind],
     )
     if not rows:
@@ -208,7 +211,9 @@ def ungrouped(store: Store) -> list[tuple[str, str]]:
     """(model, kind) pairs that have faces not in any group yet."""
     return [
         (r["model"], r["kind"])
-        for r in _rows(store, "SELECT DISTINCT model, kind FROM faces WHERE group_id IS NULL")
+        for r in _rows(
+            store, "SELECT DISTINCT model, kind FROM faces WHERE group_id IS NULL AND length(vector) > 0"
+        )
     ]
 
 
@@ -328,3 +333,35 @@ def reject(store: Store, face_id: int, subject_id: int) -> None:
 
 def rejections(store: Store) -> set[tuple[int, int]]:
     return {(r["face_id"], r["subject_id"]) for r in _rows(store, "SELECT * FROM face_rejections")}
+
+
+# -- faces drawn by hand ----------------------------------------------------------
+
+
+def drawn_not_by(store: Store, model: str) -> list[Face]:
+    """Hand-drawn faces without a vector of `model` (drawn before it was installed, or
+    under another face model)."""
+    return [_face(r) for r in _rows(store, f"{_FACE_SQL} WHERE f.by_hand = 1 AND f.model != ?", [model])]
+
+
+def set_vector(store: Store, face_id: int, model: str, vector: np.ndarray) -> None:
+    store.db.execute(
+        "UPDATE faces SET model = ?, vector = ? WHERE id = ?",
+        [model, np.asarray(vector, np.float32).tobytes(), face_id],
+    )
+
+
+def group_names(store: Store, group_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """group id -> (subject id, name) of the named ones among `group_ids`."""
+    found = {}
+    for chunk, marks in _chunks(sorted(set(group_ids))):
+        found.update(
+            (r["id"], (r["subject_id"], r["name"]))
+            for r in _rows(
+                store,
+                "SELECT g.id, g.subject_id, s.name FROM face_groups g "
+                f"JOIN subjects s ON s.id = g.subject_id WHERE g.id IN ({marks})",
+                chunk,
+            )
+        )
+    return found

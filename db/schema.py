@@ -399,6 +399,12 @@ def _detector_thresholds(db: Database) -> None:
     )
 
 
+def _faces_by_hand(db: Database) -> None:
+    # A face the user drew (the finder missed it) is user data like a name: the face
+    # stage never replaces or drops it, and it may have no vector (no face model yet).
+    db.execute("ALTER TABLE faces ADD COLUMN by_hand INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
     ("0002_rejected_suggestions", _rejected_suggestions),
@@ -408,6 +414,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0006_faces", _faces),
     ("0007_organize", _organize),
     ("0009_detector_thresholds", _detector_thresholds),
+    ("0010_faces_by_hand", _faces_by_hand),
 ]
 
 

@@ -249,9 +249,23 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One batch, all or nothing; nests as a savepoint."""
-        with self.db.atomic():
+        """One batch, all or nothing; nests as a savepoint. The outermost one takes the
+        write lock first (BEGIN IMMEDIATE, waiting up to the busy timeout for another
+        writer): a batch that reads, then writes, would otherwise fail at once with
+        "database is locked" when another connection committed in between (the People
+        view grouping new faces while the indexer did the same)."""
+        if self.read_only or self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
             yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
 
     def _rows(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
         cursor = self.db.execute(sql, list(params))

@@ -23,7 +23,8 @@ MAX_FACES per photo (a crowd; the largest faces are kept).
 Saving. A face seen again (re-index, model change, an edit that moves it a few pixels:
 IoU >= SAME_FACE_IOU with the stored one) keeps its row, so its group, its name and the
 user's "not this person" marks stay; only the vector and box change. A stored face not
-seen again is dropped unless it is named (user data, like named boxes).
+seen again is dropped unless it is named (user data, like named boxes). A face the
+user drew by hand (photoorg/photo_faces.py) is never replaced nor dropped here.
 """
 
 from __future__ import annotations
@@ -231,8 +232,12 @@ def _link_people(store: Store, photo_id: int, faces: list[NewFace]) -> list[NewF
 
 def save(store: Store, photo_id: int, model: str, new: list[NewFace], kinds: str) -> list[int]:
     """Replace one photo's faces of `kinds` ("person" or "pet"), keeping the rows (ids,
-    groups, names) of faces seen again; returns the ids of faces new to the library."""
+    groups, names) of faces seen again; returns the ids of faces new to the library.
+    A face the user drew stays as drawn, and a face found on it is that face."""
     old = facedb.faces_of(store, photo_id, kinds)
+    drawn = [o.box for o in old if o.by_hand]
+    old = [o for o in old if not o.by_hand]
+    new = [n for n in new if all(box_iou(n.box, box) < SAME_FACE_IOU for box in drawn)]
     pairs = sorted(
         (
             (box_iou(o.box, n.box), i, j)

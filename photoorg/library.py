@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from .db import Photo, Root, Store, Tag
-from .errors import LibraryError
+from .errors import LibraryError, UserError
 from .imaging import is_supported
 from .index import Control, IndexReport, run_index
 from .indexstate import index_lock, last_run, remember_run, run_key
@@ -15,6 +15,15 @@ from .labels import LabelError, clean_label, shown
 from .modelops import make_cutout, model_choices, names_to_download
 from .modelset import ModelSet, load_model_set
 from .people import group_new_faces
+from .photo_faces import (
+    PhotoFace,
+    describe_drawn,
+    draw_face,
+    name_face,
+    not_this_person,
+    photo_faces,
+    remove_drawn,
+)
 from .progress import Progress, Work
 from .purge import PurgePlan, plan_purge
 from .query import parse
@@ -228,6 +237,8 @@ class Library:
                 )
                 if models is None and not report.cancelled:
                     remember_run(self.folder, key, report.waiting)
+                if chosen.faces is not None:  # faces drawn by hand, described by this model
+                    describe_drawn(self.store, chosen.faces)
                 group_new_faces(self.store)  # the faces found in this run join groups
                 return report
 
@@ -544,3 +555,39 @@ class Library:
 
     def reject_suggestion(self, detection_id: int, subject_id: int) -> None:
         self.store.reject_suggestion(detection_id, subject_id)
+
+    # -- faces of one photo (the viewer's and `photoorg face`'s) -----------------
+
+    def faces(self, photo: Photo) -> list[PhotoFace]:
+        """The photo's faces and pet likenesses, each with its name or suggestion."""
+        return photo_faces(self.store, photo.id)
+
+    def name_face(self, face_id: int, name: str):
+        return name_face(self.store, face_id, name)
+
+    def not_this_person(self, face_id: int) -> int:
+        return not_this_person(self.store, face_id)
+
+    def draw_face(self, photo: Photo, box, name: str | None = None, model=None):
+        """A face the finder missed, drawn by the user (box normalised to the upright
+        photo); described by the face model when it is installed (or `model`)."""
+        return draw_face(self.store, photo, box, model or self.face_model(), name)
+
+    def remove_drawn_face(self, face_id: int) -> None:
+        remove_drawn(self.store, face_id)
+
+    def face_model(self):
+        """The installed face model, loaded once; None when it is not installed (a drawn
+        face is then a plain box until an index run with the model)."""
+        settings = self.settings()
+        names = (settings.face_landmarks, settings.face)
+        key = (names, tuple(self.weights.path(n) is not None for n in names))
+        if getattr(self, "_face_key", None) != key:
+            from .models.faces import load_face_model
+
+            try:
+                self._face_model = load_face_model(self.weights, *names)
+            except UserError:  # not installed, or dlib missing: said by the banner already
+                self._face_model = None
+            self._face_key = key
+        return self._face_model

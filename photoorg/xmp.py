@@ -6,7 +6,9 @@ use, kept in sync: dc:subject (the leaf), lr:hierarchicalSubject (`A|B`) and
 digiKam:TagsList (`A/B`). Named people and pets go as MWG regions (mwg-rs:Regions,
 AppliedToDimensions plus each Area as a normalised centre x, y, w, h on the stored,
 un-rotated image, Type Face or Pet), the Microsoft MP:RegionInfo form, and
-Iptc4xmpExt:PersonInImage.
+Iptc4xmpExt:PersonInImage. A named face (found or drawn by hand) is its own region, the
+face's box; a named person or pet box goes out only for a name no face of the photo
+carries (one region per name, the tightest box: what a reader's face tags expect).
 
 An existing sidecar is merged, never replaced: every property another app wrote
 stays as it was, keywords are the union, and regions of names photoorg does not know
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .db import Photo, Store
+from .db import faces as facedb
 from .db.organize import OrganizeStore
 from .errors import UserError
 from .fileio import atomic_write_bytes
@@ -390,14 +393,18 @@ def photo_data(store: Store, photo: Photo, auto: bool, kinds: dict[str, str]) ->
     dims = None
     if photo.width and photo.height:
         dims = (photo.height, photo.width) if orientation in (5, 6, 7, 8) else (photo.width, photo.height)
+    faces = [f for f in facedb.faces_of(store, photo.id) if f.subject_name]
+    on_faces = {f.subject_name for f in faces}
+    named = faces + [
+        d for d in store.detections_of(photo.id) if d.subject_name and d.subject_name not in on_faces
+    ]
     regions = [
         Region(
             d.subject_name,
             "Pet" if kinds.get(d.subject_name) == "pet" else "Face",
             to_stored(d.box, orientation),
         )
-        for d in store.detections_of(photo.id)
-        if d.subject_name
+        for d in named
     ]
     return XmpData({t.replace("|", "/") for t in tags}, regions, dims)
 

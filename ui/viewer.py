@@ -1,4 +1,6 @@
-"""The photo viewer: the photo with its boxes, naming, suggestions and tags.
+"""The photo viewer: the photo with its boxes and faces, naming, suggestions and tags.
+A face is named or refused ("not this person") here as in the People view, and a face
+the finder missed is drawn by a drag on the photo.
 
 The GUI thread never touches the database: reads, edits and decoding the full photo
 run on the task thread (its own Library), and their results come back as callbacks."""
@@ -40,6 +42,7 @@ class _State:
     """What the side panel shows of one photo, read on the task thread."""
 
     boxes: list
+    faces: list  # photoorg.photo_faces.PhotoFace
     suggestions: list
     names: list[str]
     tags: list
@@ -47,7 +50,12 @@ class _State:
 
 def _read_state(lib, photo) -> _State:
     return _State(
-        lib.detections(photo), lib.suggestions(photo), [s.name for s in lib.subjects()], lib.tags_of(photo)
+        lib.detections(photo),
+        # Faces only: a pet's likeness row is its box, drawn and named as a box already.
+        [f for f in lib.faces(photo) if f.face.kind == "person"],
+        lib.suggestions(photo),
+        [s.name for s in lib.subjects()],
+        lib.tags_of(photo),
     )
 
 
@@ -72,6 +80,10 @@ class ViewerWindow(QWidget):
         self.resize(1200, 800)
         self.canvas = PhotoCanvas()
         self.canvas.nameEntered.connect(self.name_box)
+        self.canvas.faceNamed.connect(self.name_face)
+        self.canvas.faceClicked.connect(self.choose_face)
+        self.canvas.faceDrawn.connect(self.draw_face)
+        self.face = None  # the face chosen on the photo or in the list
         self._build_side()
         split = QSplitter()
         split.addWidget(self.canvas)
@@ -99,6 +111,11 @@ class ViewerWindow(QWidget):
         self.box_list.itemActivated.connect(self._box_chosen)
         self.box_list.itemClicked.connect(self._box_chosen)
         v.addWidget(self.box_list, 2)
+        v.addWidget(self._build_face_bar())
+        hint = QLabel("Drag on the photo to draw a face the finder missed.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: gray")
+        v.addWidget(hint)
         self.suggest_heading = _heading("Suggestions")
         v.addWidget(self.suggest_heading)
         self.suggest_box = QVBoxLayout()
@@ -122,6 +139,51 @@ class ViewerWindow(QWidget):
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #c0392b")
         v.addWidget(self.message)
+
+    def _build_face_bar(self) -> QWidget:
+        """The chosen face: its name, "Yes" to a suggestion, "Not …", and Remove for a
+        face drawn by hand."""
+        self.face_bar = QWidget()
+        v = QVBoxLayout(self.face_bar)
+        v.setContentsMargins(0, 0, 0, 0)
+        self.face_label = QLabel()
+        self.face_label.setWordWrap(True)
+        v.addWidget(self.face_label)
+        h = QHBoxLayout()
+        v.addLayout(h)
+        self.confirm_face_button = QPushButton("Yes")
+        self.reject_face_button = QPushButton("Not this person")
+        self.remove_face_button = QPushButton("Remove")
+        self.confirm_face_button.clicked.connect(lambda: self.name_face(self.face, self.face.suggestion))
+        self.reject_face_button.clicked.connect(lambda: self.not_this_person(self.face))
+        self.remove_face_button.clicked.connect(lambda: self.remove_face(self.face))
+        for button in (self.confirm_face_button, self.reject_face_button, self.remove_face_button):
+            h.addWidget(button)
+        h.addStretch(1)
+        self.face_bar.hide()
+        return self.face_bar
+
+    def choose_face(self, face) -> None:
+        self.face = face
+        f = face.face
+        how = (
+            "named by you"
+            if f.named_by == "user"
+            else "named automatically"
+            if f.named_by == "auto"
+            else f"looks like {face.suggestion}"
+            if face.suggestion
+            else "type a name on the photo"
+        )
+        drawn = ", drawn by you" if f.by_hand else ""
+        self.face_label.setText(f"Face: {face.label} ({how}{drawn})")
+        self.confirm_face_button.setVisible(bool(face.suggestion))
+        self.confirm_face_button.setText(f"Yes, {face.suggestion}" if face.suggestion else "Yes")
+        who = f.subject_name or face.suggestion
+        self.reject_face_button.setVisible(bool(who))
+        self.reject_face_button.setText(f"Not {who}" if who else "Not this person")
+        self.remove_face_button.setVisible(f.by_hand)
+        self.face_bar.show()
 
     def eventFilter(self, obj, event) -> bool:
         if (
@@ -207,8 +269,19 @@ class ViewerWindow(QWidget):
         if self.photo is None or photo.id != self.photo.id:
             return  # another photo is shown by now
         boxes, suggestions = state.boxes, state.suggestions
-        self.canvas.set_boxes(boxes, suggestions, state.names)
+        self.canvas.set_boxes(boxes, suggestions, state.names, state.faces)
+        chosen = self.face.face.id if self.face is not None else None
+        self.face = None
+        self.face_bar.hide()
         self.box_list.clear()
+        for face in state.faces:
+            f = face.face
+            hint = "  — click to name" if not f.subject_name and not face.suggestion else ""
+            item = QListWidgetItem(f"Face: {face.label}{' (drawn)' if f.by_hand else ''}{hint}")
+            item.setData(Qt.ItemDataRole.UserRole, ("face", f.id))
+            self.box_list.addItem(item)
+            if f.id == chosen:
+                self.choose_face(face)
         by_box = {s.detection_id: s for s in suggestions}
         for det in boxes:
             if det.subject_name:
@@ -220,7 +293,7 @@ class ViewerWindow(QWidget):
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, det.id)
             self.box_list.addItem(item)
-        if not boxes:
+        if not boxes and not state.faces:
             self.box_list.addItem("No people or pets found")
         self._show_suggestions(suggestions)
         self._show_tags(state.tags)
@@ -260,12 +333,32 @@ class ViewerWindow(QWidget):
 
     def _box_chosen(self, item: QListWidgetItem) -> None:
         det_id = item.data(Qt.ItemDataRole.UserRole)
+        if isinstance(det_id, tuple):  # ("face", id)
+            face = next((f for f in self.canvas.faces if f.face.id == det_id[1]), None)
+            if face is not None:
+                self.choose_face(face)
+                self.canvas.edit_face(face)
+            return
         det = next((d for d in self.canvas.boxes if d.id == det_id), None)
         if det is not None:
             self.canvas.edit_name(det)
 
     def name_box(self, det, name: str) -> None:
         self._edit(lambda lib: lib.name_box(det.id, name))
+
+    def name_face(self, face, name: str) -> None:
+        self._edit(lambda lib: lib.name_face(face.face.id, name))
+
+    def not_this_person(self, face) -> None:
+        self._edit(lambda lib: lib.not_this_person(face.face.id))
+
+    def draw_face(self, box, name: str) -> None:
+        """A face the finder missed; the face model describes it on the task thread."""
+        photo = self.photo
+        self._edit(lambda lib: lib.draw_face(photo, box, name or None))
+
+    def remove_face(self, face) -> None:
+        self._edit(lambda lib: lib.remove_drawn_face(face.face.id))
 
     def confirm_suggestion(self, s) -> None:
         self._edit(lambda lib: lib.name_box(s.detection_id, s.subject.name))

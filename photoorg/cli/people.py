@@ -1,4 +1,5 @@
-"""People and pets commands: people, name, merge, move-out."""
+"""People and pets commands: people, name, merge, move-out, and `face` for the faces of
+one photo (list them, name one, draw a missed one by hand, remove a drawn one)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,32 @@ def register(commands) -> None:
         help="and never name or suggest it as this group's person again",
     )
     move.set_defaults(run=cmd_move_out)
+    _register_face(commands)
+
+
+def _register_face(commands) -> None:
+    face = commands.add_parser("face", help="the faces of one photo: list, name, draw a missed one")
+    actions = face.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="the photo's faces with their numbers and names")
+    listing.add_argument("photo", metavar="PHOTO")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=cmd_face_list)
+    add = actions.add_parser("add", help="draw a face the finder missed")
+    add.add_argument("photo", metavar="PHOTO")
+    add.add_argument(
+        "box",
+        metavar="X,Y,W,H",
+        help="in pixels of the photo as viewers show it (upright), from its top left",
+    )
+    add.add_argument("--name", nargs="+", metavar="NAME")
+    add.set_defaults(run=cmd_face_add)
+    name = actions.add_parser("name", help="name one face (an unnamed group is named whole)")
+    name.add_argument("face", type=int, metavar="FACE")
+    name.add_argument("name", nargs="+", metavar="NAME")
+    name.set_defaults(run=cmd_face_name)
+    remove = actions.add_parser("remove", help="take back a face drawn by hand")
+    remove.add_argument("face", type=int, metavar="FACE")
+    remove.set_defaults(run=cmd_face_remove)
 
 
 def _describe(g) -> str:
@@ -125,4 +152,88 @@ def cmd_move_out(args) -> int:
     with open_library(args) as lib:
         new = people.move_out(lib.store, args.face, args.not_this_person)
     print(f"Face {args.face} is now alone in group {new}.")
+    return 0
+
+
+def _pixel_box(text: str, photo) -> tuple[float, float, float, float]:
+    """X,Y,W,H in the upright photo's pixels -> the normalised box faces are stored in."""
+    from ..people import PeopleError
+
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise PeopleError(f"{text!r} is not a box; write X,Y,W,H in pixels, such as 120,80,64,64.") from None
+    if not photo.width or not photo.height:
+        raise PeopleError(f"{photo.path} is not indexed yet, so a face cannot be drawn on it.")
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
+        raise PeopleError(
+            f"The box {text} is not inside the photo, which is {photo.width} x {photo.height} pixels."
+        )
+    return (x / photo.width, y / photo.height, (x + w) / photo.width, (y + h) / photo.height)
+
+
+def _face_line(pf, photo) -> str:
+    f = pf.face
+    x0, y0, x1, y1 = (round(v * s) for v, s in zip(f.box, (photo.width, photo.height) * 2))
+    how = " (drawn by hand)" if f.by_hand else ""
+    kind = "" if f.kind == "person" else f" [{f.kind}]"
+    return f"{f.id:>6}  {pf.label}{kind}: {x0},{y0},{x1 - x0},{y1 - y0}{how}"
+
+
+def cmd_face_list(args) -> int:
+    with open_library(args) as lib:
+        photo = lib.photo(args.photo)
+        found = lib.faces(photo)
+    if args.json:
+        json.dump(
+            [
+                {
+                    "face": pf.face.id,
+                    "kind": pf.face.kind,
+                    "name": pf.face.subject_name,
+                    "suggestion": pf.suggestion,
+                    "group": pf.face.group_id,
+                    "box": list(pf.face.box),
+                    "by_hand": pf.face.by_hand,
+                }
+                for pf in found
+            ],
+            sys.stdout,
+            indent=2,
+        )
+        print()
+        return 0
+    for pf in found:
+        print(_face_line(pf, photo))
+    if not found:
+        print("No faces in this photo; `photoorg face add PHOTO X,Y,W,H` draws a missed one.")
+    return 0
+
+
+def cmd_face_add(args) -> int:
+    from ..photo_faces import HAND_MODEL  # numpy and the store: not on `photoorg --help`'s path
+
+    with open_library(args) as lib:
+        photo = lib.photo(args.photo)
+        face = lib.draw_face(photo, _pixel_box(args.box, photo), " ".join(args.name) if args.name else None)
+        described = face.model != HAND_MODEL
+    who = f" as {face.subject_name}" if face.subject_name else ""
+    print(
+        f"Drew face {face.id}{who}"
+        + ("." if described else "; the face models are not installed, so it is kept as a plain box.")
+    )
+    return 0
+
+
+def cmd_face_name(args) -> int:
+    with open_library(args) as lib:
+        face = lib.name_face(args.face, " ".join(args.name))
+    print(f"Face {face.id} is {face.subject_name}.")
+    return 0
+
+
+def cmd_face_remove(args) -> int:
+    with open_library(args) as lib:
+        lib.remove_drawn_face(args.face)
+    print(f"Removed face {args.face}.")
     return 0
