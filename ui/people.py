@@ -94,7 +94,6 @@ class PeopleView(QWidget):
         self.tasks = tasks
         self.groups: list = []
         self._pages: dict[str, int] = {}  # crop kind -> generation; a newer listing wins
-        self._edits = 0
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.tiles = self._list(people.CROP_SIDE)
@@ -252,9 +251,7 @@ class PeopleView(QWidget):
 
     def _edit(self, fn, what: str) -> None:
         self.summary.setText(f"{what}…")
-        self._edits += 1  # each edit its own kind: a second click must not replace the first
-        self.tasks.submit(
-            f"people-edit-{self._edits}",
+        self.tasks.edit(  # to the writer, in order: a second click never replaces the first
             lambda lib, task: fn(lib.store),
             on_done=lambda _: self._edited(),
             on_error=self._failed,

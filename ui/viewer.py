@@ -5,7 +5,6 @@ run on the task thread (its own Library), and their results come back as callbac
 
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass
 
@@ -62,10 +61,9 @@ class ViewerWindow(QWidget):
     changed = Signal()
     cutoutRequested = Signal(object)  # Photo
 
-    def __init__(self, lib, tasks, parent=None):
+    def __init__(self, thumbs_dir, tasks, parent=None):
         super().__init__(parent, Qt.WindowType.Window)
-        self.thumbs_dir, self.tasks = lib.thumbs_dir, tasks
-        self._edits = itertools.count(1)  # each edit its own task kind: none replaces another
+        self.thumbs_dir, self.tasks = thumbs_dir, tasks
         self.photo = None
         self.photos: list = []
         self.setWindowTitle("photoorg")
@@ -293,7 +291,7 @@ class ViewerWindow(QWidget):
             self.remove_tag(item.data(Qt.ItemDataRole.UserRole))
 
     def _edit(self, action) -> None:
-        """action(lib) on the task thread, then the panel read again there."""
+        """action(lib) on the writer's thread, then the panel read again there."""
         photo = self.photo
         self.message.clear()
 
@@ -309,7 +307,7 @@ class ViewerWindow(QWidget):
             self.message.setText(sentence)
             self.refresh()
 
-        self.tasks.submit(f"viewer-edit-{next(self._edits)}", work, done, failed)
+        self.tasks.edit(work, done, failed)  # in order, none replacing another
 
 
 def _heading(text: str) -> QLabel:
