@@ -210,6 +210,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--child")
     parser.add_argument("--folder", type=Path)
+    parser.add_argument("--library", type=Path, help="build the library here once and reuse it")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if args.child == "first":
@@ -219,10 +220,11 @@ def main() -> int:
         print(json.dumps(child_scroll(args.folder, args.frames)))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "library"
-        t = time.perf_counter()
-        build(folder, args.photos)
-        print(f"synthetic library: {args.photos} photos in {time.perf_counter() - t:.1f} s")
+        folder = args.library or Path(tmp) / "library"
+        if not (folder / "library.db").exists():
+            t = time.perf_counter()
+            build(folder, args.photos)
+            print(f"synthetic library: {args.photos} photos in {time.perf_counter() - t:.1f} s")
         runs = [_run_child("first", folder, args.frames) for _ in range(3)]
         first = [r["first_window_s"] for r in runs]
         shown = [r["first_thumbnails_s"] for r in runs]

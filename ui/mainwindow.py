@@ -37,7 +37,7 @@ from .cutout import CutoutDialog, export_all
 from .grid import ThumbnailGrid
 from .issues import IssuesView
 from .people import PeopleView
-from .photomodel import HitSource, IdSource, PhotoListModel
+from .photomodel import PAGE, HitSource, IdSource, PhotoListModel
 from .sidebar import KindRole, Sidebar, ValueRole
 from .tasks import IndexWorker, TaskRunner
 from .thumbs import ThumbnailLoader
@@ -56,9 +56,11 @@ class LibraryState:
     photos: list  # the shown photos that were still in progress, as they are now
 
 
-def _browsed(lib, root) -> tuple[bool, list[int]]:
-    """On the task thread: whether the library has folders, and the ids to show."""
-    return bool(lib.roots()), lib.browse(root)
+def _browsed(lib, root) -> tuple[bool, list[int], list]:
+    """On the task thread: whether the library has folders, the ids to show, and the
+    photos of the first page (the first screenful comes with the ids)."""
+    ids = lib.browse(root)
+    return bool(lib.roots()), ids, lib.photos(ids[:PAGE])
 
 
 def _read_state(lib, browse: bool, root, unfinished: list[int]) -> LibraryState:
@@ -240,7 +242,7 @@ class MainWindow(QMainWindow):
             "browse", lambda lib, task: _browsed(lib, root), lambda r: self._show_ids(view, *r, title, root)
         )
 
-    def _show_ids(self, view: int, has_folders: bool, ids: list[int], title: str, root) -> None:
+    def _show_ids(self, view: int, has_folders: bool, ids: list[int], first: list, title: str, root) -> None:
         if view != self._view or self._closed:
             return
         self.sidebar.setVisible(has_folders)  # the welcome view says all there is to do
@@ -249,7 +251,7 @@ class MainWindow(QMainWindow):
             self.tasks.submit("models", lambda lib, task: model_needs(lib), self.welcome.show_needs)
             return
         self.stack.setCurrentWidget(self.grid_page)
-        self.model.set_source(IdSource(self._read_page, ids, title, root))
+        self.model.set_source(IdSource(self._read_page, ids, title, root, first))
         if not self._reconciled:
             self._reconciled = True
             self.worker.scan()  # reconcile what changed while the app was closed

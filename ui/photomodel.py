@@ -61,10 +61,12 @@ def read_now(lib) -> Read:
 
 class IdSource:
     """Photo ids known up front (browsing); `read(ids, done)` reads their rows and
-    calls done(photos), at once or later from another thread."""
+    calls done(photos), at once or later from another thread. `first`: the photos of
+    the first page when they were read with the ids (the first screenful without a
+    second trip to the task thread)."""
 
-    def __init__(self, read: Read, ids: list[int], title: str = "", root=None):
-        self.read, self.ids, self.title, self.root = read, ids, title, root
+    def __init__(self, read: Read, ids: list[int], title: str = "", root=None, first: list[Photo] = ()):
+        self.read, self.ids, self.title, self.root, self.first = read, ids, title, root, first
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -121,15 +123,21 @@ class PhotoListModel(QAbstractListModel):
         """Show `source`. Photos already read for the rows of a browse that changed (a
         rescan's new ids) are kept, so the rows on screen do not flash grey."""
         known = {}
-        if isinstance(source, IdSource) and isinstance(self._source, IdSource):
+        if _same_browse(source, self._source):
             known = {item.photo.id: item for item in self._items if item is not None}
         self.beginResetModel()
         self._source = source
         self._generation += 1
         self._wanted, self._reading, self._read = [], None, set()
         if isinstance(source, IdSource):
-            self._items = [known.get(i) for i in source.ids]
-            self._rows = {photo_id: row for row, photo_id in enumerate(source.ids)}
+            # 100,000 rows: a plain list, and rows by id only for the photos read
+            # (a dict of every id cost the GUI thread about 50 ms).
+            self._items, self._rows = [None] * len(source.ids), {}
+            if known:
+                self._items = [known.get(i) for i in source.ids]
+                self._rows = {item.photo.id: row for row, item in enumerate(self._items) if item is not None}
+            if source.first:
+                self._fill(0, source.first)
         else:
             self._items = list(source.items) if source is not None else []
             self._rows = {}
@@ -186,6 +194,14 @@ class PhotoListModel(QAbstractListModel):
         if generation != self._generation:
             return  # read for a source no longer shown
         self._reading = None
+        start = self._fill(page, photos)
+        last = min(start + PAGE, self._count) - 1
+        if last >= start:
+            self.dataChanged.emit(self.index(start), self.index(last))
+        self._read_next()
+
+    def _fill(self, page: int, photos: list[Photo]) -> int:
+        """Rows of `page` from its photos; returns its first row."""
         self._read.add(page)
         start = page * PAGE
         by_id = {p.id: p for p in photos}
@@ -195,10 +211,8 @@ class PhotoListModel(QAbstractListModel):
             # next refresh of the ids (which follows any removal).
             if photo is not None and self._items[row] is None:
                 self._items[row] = Item(photo)
-        last = min(start + PAGE, self._count) - 1
-        if last >= start:
-            self.dataChanged.emit(self.index(start), self.index(last))
-        self._read_next()
+                self._rows[photo.id] = row
+        return start
 
     # -- Qt model ------------------------------------------------------------
 
@@ -287,6 +301,13 @@ class PhotoListModel(QAbstractListModel):
         self._items[row] = Item(photo, old.why, old.score, old.box, old.detection_id)
         self._failed.discard(photo.id)
         self._changed(photo.id)
+
+
+def _same_browse(new, old) -> bool:
+    """The same folder (or the whole library) browsed again, with the ids it has now."""
+    if not (isinstance(new, IdSource) and isinstance(old, IdSource)):
+        return False
+    return getattr(new.root, "id", None) == getattr(old.root, "id", None)
 
 
 def _tooltip(item: Item) -> str:
