@@ -135,3 +135,14 @@ def test_the_gui_thread_runs_no_sql_and_one_thread_writes(qtbot, library, statem
     # The check can fail: a statement on this thread is seen.
     Library(library.folder).close()
     assert any(s.on_gui_thread for s in statements)
+
+
+@pytest.mark.parametrize("watch", [True, False])
+def test_an_edit_handed_to_the_writer_just_before_closing_is_kept(qtbot, library, photo_dir, watch):
+    w = MainWindow(library.folder, watch=watch)
+    w.show()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 4 and w.worker.isRunning(), timeout=WAIT)
+    path = str(photo_dir / "home" / "cat.png")
+    w.tasks.edit(lambda lib, task: lib.tag(path, add=["kept"]))
+    w.close()  # the writer runs what it was handed before it closes its library
+    assert [t.tag for t in library.tags_of(library.photo(path)) if t.source == "user"] == ["kept"]

@@ -1,7 +1,8 @@
 """The photo viewer: the photo with its boxes, naming, suggestions and tags.
 
-The GUI thread never touches the database: reads, edits and decoding the full photo
-run on the task thread (its own Library), and their results come back as callbacks."""
+The GUI thread never touches the database: reads and decoding the full photo run on
+the task thread (its own Library), edits on the writer (TaskRunner.edit), and their
+results come back as callbacks."""
 
 from __future__ import annotations
 
