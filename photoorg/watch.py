@@ -10,8 +10,11 @@ refuses to watch (inotify limit) is rescanned every `fallback_interval` seconds 
 (photoorg/rootwatch.py keeps track of the roots).
 
 One worker thread owns the library connection (the only writer); the observer's
-threads only append to an inbox. Everything the service has to say goes to the
-`on_notice` callback, from the worker thread.
+threads only append to an inbox. Other writers in the same process (the GUI's edits)
+hand their work to `inbox`: it runs on the worker thread with its library, between two
+scan or index batches (at once when idle), so one connection writes and an edit never
+waits on SQLite's busy lock. Everything the service has to say goes to the `on_notice`
+callback, from the worker thread.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -61,6 +65,30 @@ class Notice:
     root: str | None = None
     batch: Batch | None = None
     progress: Progress | None = None
+
+
+class Inbox:
+    """Work for the thread that writes: `put(fn)` from any thread, then that thread runs
+    fn(library) for each, in order, at its next safe point (`run`)."""
+
+    def __init__(self, wake: Callable[[], None] = lambda: None):
+        self._items: deque[Callable] = deque()
+        self._wake = wake
+
+    def put(self, fn: Callable[[object], None]) -> None:
+        self._items.append(fn)  # deque appends and pops are thread-safe
+        self._wake()  # outside any lock: the writer may hold its own while it checks us
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def run(self, lib) -> None:
+        while self._items:
+            fn = self._items.popleft()
+            try:
+                fn(lib)
+            except Exception:  # the sender reports its own failures; a bug must not stop the writer
+                logging.getLogger(__name__).exception("inbox work failed")
 
 
 @dataclass(frozen=True)
@@ -153,6 +181,7 @@ class WatchService:
         self._retry_at = 0.0  # after a failed pass, not before this
         self._next_fallback = 0.0
         self._lib = None
+        self.inbox = Inbox(wake=self._wake)
 
     # -- public ----------------------------------------------------------------
 
@@ -224,7 +253,18 @@ class WatchService:
         """Each root's path and how it is followed: watched | polling | offline."""
         return self._roots.modes()
 
-    # -- inbox (observer threads) ----------------------------------------------
+    # -- inbox (observer threads, other writers) --------------------------------
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _run_inbox(self) -> None:
+        """Between batches: what other writers handed in. A folder they added is
+        picked up by the recheck that follows, not a recheck period later."""
+        if self.inbox:
+            self.inbox.run(self._lib)
+            self._next_recheck = 0.0
 
     def _receive(self, change: Change) -> None:
         with self._cond:
@@ -238,6 +278,7 @@ class WatchService:
             and self._events.empty
             and not self._index_left
             and not self._dirty
+            and not self.inbox
         )
 
     def _next_wake(self) -> float:
@@ -252,7 +293,12 @@ class WatchService:
         return min(wake)
 
     def _due(self, now: float) -> bool:
-        return self._index_left or (bool(self._dirty) and now >= self._retry_at) or now >= self._next_wake()
+        return (
+            self._index_left
+            or bool(self.inbox)
+            or (bool(self._dirty) and now >= self._retry_at)
+            or now >= self._next_wake()
+        )
 
     # -- worker ----------------------------------------------------------------
 
@@ -294,11 +340,13 @@ class WatchService:
             self._roots.observer.stop()
             self._roots.observer.join(10)
         if self._lib is not None:
+            self._run_inbox()  # an edit made just before closing is kept
             self._lib.close()
         with self._cond:
             self._cond.notify_all()
 
     def _step(self) -> None:
+        self._run_inbox()
         now = time.monotonic()
         moved, gone = 0, []
         with self._cond:
@@ -341,7 +389,7 @@ class WatchService:
         root_ids = [i for i in root_ids if i in was_online]
         results = drive(
             scan(store, root_ids, skip=self._skip),
-            lambda p: self._notify("progress", f"scanning {p.done}/{p.total}", progress=p),
+            lambda p: self._between_batches("scanning", p),
         )
         self.passes += 1
         self._forget_old_touches()
@@ -405,7 +453,7 @@ class WatchService:
         try:
             report = drive(
                 work,
-                lambda p: self._notify("progress", f"indexing {p.done}/{p.total}", progress=p),
+                lambda p: self._between_batches("indexing", p),
                 stop=lambda: self._paused or self._rescan_due(),
             )
         except Exception as e:  # e.g. a model that is not installed: say so, keep watching
@@ -434,6 +482,10 @@ class WatchService:
             self._dirty |= self._roots.recheck(self._lib.store.roots())
             self._next_recheck = now + self.options.recheck
         return bool(self._dirty)
+
+    def _between_batches(self, verb: str, p: Progress) -> None:
+        self._run_inbox()
+        self._notify("progress", f"{verb} {p.done}/{p.total}", progress=p)
 
     def _set_index_left(self, value: bool) -> None:
         with self._cond:

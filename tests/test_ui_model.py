@@ -19,6 +19,7 @@ from photoorg.ui.photomodel import (
     StateRole,
     ThumbStateRole,
     WhyRole,
+    read_now,
 )
 from photoorg.ui.thumbs import PixmapCache, ThumbnailLoader
 from tests.conftest import write_photo
@@ -62,18 +63,50 @@ def _photo(i: int, state: str = "indexed"):
 def test_rows_are_fetched_a_page_at_a_time(qapp):
     lib = FakeLibrary([_photo(i) for i in range(1, 1001)])
     model = PhotoListModel()
-    model.set_source(IdSource(lib, list(range(1000, 0, -1))))
+    model.set_source(IdSource(read_now(lib), list(range(1000, 0, -1))))
     assert model.total() == 1000 and model.rowCount() == 0 and model.canFetchMore()
     model.fetchMore()
-    assert model.rowCount() == PAGE and lib.read == PAGE
+    assert model.rowCount() == PAGE and lib.read == 0  # rows first; photos when painted
     while model.canFetchMore():
         model.fetchMore()
-    assert model.rowCount() == 1000 and lib.read == 1000
+    assert model.rowCount() == 1000 and lib.read == 0
     first = model.index(0)
     assert first.data(Qt.ItemDataRole.DisplayRole) == "p1000.jpg"
     assert first.data(PhotoRole).id == 1000
     assert "/r/dir/p1000.jpg" in first.data(Qt.ItemDataRole.ToolTipRole)
     assert model.row_of(999) == 1
+    assert lib.read == 2 * PAGE  # the shown page and the next one; not the third
+    assert model.item(2 * PAGE) is None
+
+
+def test_a_page_read_later_shows_grey_tiles_until_it_arrives(qapp):
+    """The window's Read answers from another thread: until then a row is a grey tile,
+    and the view is told when its page is there. One page is read at a time, the one
+    painted last first, and a page from a source no longer shown is dropped."""
+    lib = FakeLibrary([_photo(i) for i in range(1, 2001)])
+    asked = []
+    model = PhotoListModel()
+    model.set_source(IdSource(lambda ids, done: asked.append((ids, done)), list(range(1, 2001))))
+    while model.canFetchMore():
+        model.fetchMore()
+    cell = model.index(3 * PAGE).data(CellRole)
+    assert (cell.name, cell.pixmap, cell.thumb_state) == ("", None, "loading")
+    assert model.index(3 * PAGE).data(PhotoRole) is None
+    model.index(0).data(CellRole)  # painted while page 3 is being read: waits its turn
+    assert [ids[0] for ids, _ in asked] == [3 * PAGE + 1]
+    changed = []
+    model.dataChanged.connect(lambda a, b: changed.append((a.row(), b.row())))
+    ids, done = asked.pop()
+    done(lib.photos(ids))
+    assert changed == [(3 * PAGE, 4 * PAGE - 1)]
+    assert model.index(3 * PAGE).data(PhotoRole).id == 3 * PAGE + 1
+    assert [ids[0] for ids, _ in asked] == [1]  # then the page painted last
+    model.set_source(IdSource(read_now(lib), [5, 6]))
+    ids, done = asked.pop()
+    done(lib.photos(ids))  # too late: that source is gone
+    assert [model.index(r).data(PhotoRole).id for r in range(model.rowCount())] == []
+    model.fetchMore()
+    assert [model.index(r).data(PhotoRole).id for r in range(model.rowCount())] == [5, 6]
 
 
 def test_search_hits_keep_their_reasons(qapp):
@@ -85,7 +118,7 @@ def test_search_hits_keep_their_reasons(qapp):
     model.fetchMore()
     assert [model.item(r).photo.id for r in range(model.rowCount())] == [7, 3]
     assert model.index(0).data(WhyRole) == "tag beach (0.90)"
-    assert [i.photo.id for i in model.items()] == [7, 3]
+    assert [i.photo.id for i in model.loaded()] == [7, 3]
     # The grid paints from one Cell per row: the same values as the separate roles.
     cell = model.index(0).data(CellRole)
     assert (cell.name, cell.why, cell.state, cell.pixmap, cell.thumb_state) == (
@@ -119,7 +152,7 @@ def indexed(library, photo_dir):
 def test_thumbnails_load_off_the_gui_thread_then_show(qtbot, indexed):
     loader = ThumbnailLoader(indexed.thumbs_dir, side=64)
     model = PhotoListModel(loader)
-    model.set_source(IdSource(indexed, indexed.browse()))
+    model.set_source(IdSource(read_now(indexed), indexed.browse()))
     model.fetchMore()
     index = model.index(0)
     assert index.data(Qt.ItemDataRole.DecorationRole) is None  # asks the loader
@@ -136,7 +169,7 @@ def test_offline_folder_stays_browsable_from_cached_thumbnails(qtbot, indexed, p
     assert not indexed.roots()[0].online
     loader = ThumbnailLoader(indexed.thumbs_dir, side=64)
     model = PhotoListModel(loader)
-    model.set_source(IdSource(indexed, indexed.browse(indexed.roots()[0])))
+    model.set_source(IdSource(read_now(indexed), indexed.browse(indexed.roots()[0])))
     model.fetchMore()
     assert model.rowCount() == 4
     for row in range(4):
@@ -156,7 +189,7 @@ def test_unreadable_file_has_no_preview(qtbot, library, tmp_path):
     drive(library.scan())
     loader = ThumbnailLoader(library.thumbs_dir, side=64)
     model = PhotoListModel(loader)
-    model.set_source(IdSource(library, library.browse()))
+    model.set_source(IdSource(read_now(library), library.browse()))
     model.fetchMore()
 
     def states():

@@ -45,7 +45,7 @@ def test_review_a_group_side_by_side_and_keep_one(setup, qtbot, tmp_path):
     library, tasks, folder = setup
     trash = tmp_path / "trash"
     trash.mkdir()
-    dialog = DuplicatesDialog(library, tasks, send=lambda p: shutil.move(p, trash / Path(p).name))
+    dialog = DuplicatesDialog(tasks, send=lambda p: shutil.move(p, trash / Path(p).name))
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.groups.count() == 1, timeout=WAIT)
     assert dialog.groups.item(0).text() == "1. re-encoded, resized or cropped · 3 photos"
@@ -68,7 +68,7 @@ def test_preview_apply_and_undo_from_the_dialog(setup, qtbot, tmp_path):
     library, tasks, folder = setup
     before = {p: p.read_bytes() for p in folder.rglob("*.jpg")}
     ids = [p.id for p in library.store.photos_where("1 ORDER BY p.id")]
-    dialog = OrganizeDialog(library, tasks, ids)
+    dialog = OrganizeDialog(tasks, ids)
     qtbot.addWidget(dialog)
     dialog.into.setText(str(tmp_path / "sorted"))
     dialog.pattern.setText("{year}")

@@ -38,9 +38,11 @@ def window(qtbot, indexed, tmp_path, monkeypatch):
     root, truth = indexed
     shutil.copytree(root / "lib", tmp_path / "lib")  # each test edits its own copy
     w = MainWindow(tmp_path / "lib", watch=False)
+    w.lib = Library(tmp_path / "lib")  # the test's own connection, to check on the window's work
     w.show()
     yield w, truth
     w.close()
+    w.lib.close()
 
 
 def _open_people(w, qtbot) -> None:

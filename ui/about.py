@@ -6,11 +6,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout
 
 from .. import __version__
-from .banner import human_size, model_needs
+from .banner import Need, human_size
 
 
 class AboutDialog(QDialog):
-    def __init__(self, lib, parent=None):
+    def __init__(self, folder, needs: list[Need], parent=None):
+        """needs: model_needs() of the library, read on a task thread."""
         super().__init__(parent)
         self.setWindowTitle("About photoorg")
         v = QVBoxLayout(self)
@@ -18,13 +19,12 @@ class AboutDialog(QDialog):
             f"<h2>photoorg {__version__}</h2>"
             "<p>A local-first photo library: folders that index themselves, tags, "
             "people and pets, search and cut-outs. Nothing leaves this machine.</p>"
-            f"<p>Library: {lib.folder}<br>photoorg is licensed under Apache-2.0.</p>"
+            f"<p>Library: {folder}<br>photoorg is licensed under Apache-2.0.</p>"
         )
         title.setWordWrap(True)
         title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         v.addWidget(title)
         v.addWidget(QLabel("<b>Models</b> (weights are downloaded only when you ask)"))
-        needs = model_needs(lib)
         self.table = QTableWidget(len(needs), 5)
         self.table.setHorizontalHeaderLabels(["Feature", "Model", "Size", "Licence", "Installed"])
         for row, n in enumerate(needs):

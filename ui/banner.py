@@ -1,5 +1,7 @@
 """The missing-models banner: which features wait for which model, with a download
-button (size, progress) and "import from file". Nothing downloads without a click."""
+button (size, progress) and "import from file". Nothing downloads without a click.
+What is installed is read on the task thread; downloads and imports (a checksum of a
+file of hundreds of MB) run on the downloads thread."""
 
 from __future__ import annotations
 
@@ -82,9 +84,9 @@ def _download(names: list[str]):
 class ModelBanner(QFrame):
     modelsChanged = Signal()
 
-    def __init__(self, lib, downloads, parent=None):
+    def __init__(self, tasks, downloads, parent=None):
         super().__init__(parent)
-        self.lib, self.downloads = lib, downloads
+        self.tasks, self.downloads = tasks, downloads
         self._token = None
         self.setObjectName("modelBanner")
         self.setStyleSheet(
@@ -108,20 +110,26 @@ class ModelBanner(QFrame):
         self.import_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         h.addWidget(self.import_button)
         self.missing: list[Need] = []
+        self._note = ""  # what the last download said, shown before the list
+        self.hide()
         self.refresh()
 
     def refresh(self) -> None:
-        self.missing = [n for n in model_needs(self.lib) if not n.installed]
+        self.tasks.submit("models", lambda lib, task: model_needs(lib), self._show_needs)
+
+    def _show_needs(self, needs: list[Need]) -> None:
+        self.missing = [n for n in needs if not n.installed]
         self.setVisible(bool(self.missing))
         if not self.missing:
             return
         lines = [
             f"{n.feature} wait for the model <b>{n.name}</b> ({human_size(n.size)})" for n in self.missing
         ]
-        self.text.setText("; ".join(lines) + ".")
-        total = sum(n.size for n in self.missing)
+        text = "; ".join(lines) + "."
+        self.text.setText(f"{self._note} {text}" if self._note else text)
+        self._note = ""
         if self._token is None:
-            self.download_button.setText(f"Download ({human_size(total)})")
+            self._download_label()
         menu = QMenu(self)
         for n in self.missing:
             menu.addAction(f"{n.name} ({n.feature.lower()})…", lambda n=n: self.import_file(n))
@@ -144,6 +152,9 @@ class ModelBanner(QFrame):
             self._progress,
         )
 
+    def _download_label(self) -> None:
+        self.download_button.setText(f"Download ({human_size(sum(n.size for n in self.missing))})")
+
     def _progress(self, event: Progress) -> None:
         name, done, total = _model_of(event), event.done, event.total
         if total:
@@ -154,28 +165,28 @@ class ModelBanner(QFrame):
     def _finished(self, names, message: str | None) -> None:
         self._token = None
         self.progress.hide()
-        self.refresh()
-        if message:
+        self._download_label()
+        if message:  # shown now, and kept before the list the refresh brings
             self.text.setText(f"{message} {self.text.text()}")
+        self._note = message or ""
+        self.refresh()
         if names:
             self.modelsChanged.emit()
 
-    def import_file(self, need: Need, path: str | None = None) -> str | None:
-        """Copy a weights file the user has; returns an error sentence or None."""
-        from ..models.registry import ModelError
-
+    def import_file(self, need: Need, path: str | None = None) -> None:
+        """Copy a weights file the user has (checked on the downloads thread); a
+        refusal is one sentence in the banner."""
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, f"Weights file for {need.name}")
             if not path:
-                return None
-        try:
-            self.lib.import_model(need.name, path)
-        except ModelError as e:
-            self.text.setText(str(e))
-            return str(e)
+                return
+        self.downloads.submit(
+            "import", lambda lib, task: lib.import_model(need.name, path), self._imported, self.text.setText
+        )
+
+    def _imported(self, _path) -> None:
         self.refresh()
         self.modelsChanged.emit()
-        return None
 
 
 def needs_text(needs: list[Need]) -> str:

@@ -52,15 +52,15 @@ def checkerboard(image: QImage, size: QSize = PREVIEW, square: int = 12) -> QPix
     return pixmap
 
 
-def export_all(items, folder: Path, labels: frozenset[str] = frozenset(), crop: bool = False):
-    """A task fn: cut out every subject of `items` (the boxes with `labels` when given;
-    the main subject of a photo without boxes) into `folder` through Library.cutouts,
-    the code `photoorg cutout --query` runs; reports progress through the runner and
-    returns (written paths, [(photo path, reason)])."""
+def export_all(photos, folder: Path, labels: frozenset[str] = frozenset(), crop: bool = False):
+    """A task fn: cut out every subject of `photos(lib)` (read on the task thread; the
+    boxes with `labels` when given, the main subject of a photo without boxes) into
+    `folder` through Library.cutouts, the code `photoorg cutout --query` runs; reports
+    progress through the runner and returns (written paths, [(photo path, reason)])."""
 
     def work(lib, task):
         batch = drive(
-            lib.cutouts([item.photo for item in items], folder, labels, crop, cancel=task.cancel.is_set),
+            lib.cutouts(photos(lib), folder, labels, crop, cancel=task.cancel.is_set),
             lambda p: task.runner.report(task, p),
         )
         return batch.written, batch.failed
@@ -69,17 +69,19 @@ def export_all(items, folder: Path, labels: frozenset[str] = frozenset(), crop: 
 
 
 class CutoutDialog(QDialog):
-    def __init__(self, lib, tasks, photo, parent=None):
+    """The photo's boxes are read on the task thread; until they arrive the main
+    subject is the only choice."""
+
+    def __init__(self, tasks, photo, parent=None):
         super().__init__(parent)
-        self.lib, self.tasks, self.photo = lib, tasks, photo
+        self.tasks, self.photo = tasks, photo
         self.result_image: bytes | None = None  # the PNG on the photo's full canvas
         self.cropped_image: bytes | None = None  # the same, trimmed to the subject
         self.setWindowTitle(f"Cut out — {os.path.basename(photo.rel_path)}")
         v = QVBoxLayout(self)
         self.subject = QComboBox()
         self.subject.addItem("Main subject", None)
-        for det in lib.detections(photo):
-            self.subject.addItem(f"{box_label(det)} ({det.label})", det.id)
+        self.subject.setEnabled(False)
         self.subject.currentIndexChanged.connect(self.render)
         v.addWidget(self.subject)
         self.preview = QLabel("Cutting out…")
@@ -98,9 +100,16 @@ class CutoutDialog(QDialog):
         self.save_button.clicked.connect(lambda: self.save())
         row.addWidget(self.save_button)
         v.addLayout(row)
+        self.tasks.submit("cutout-boxes", lambda lib, task: lib.detections(photo), self._boxes)
+
+    def _boxes(self, boxes: list) -> None:
+        for det in boxes:
+            self.subject.addItem(f"{box_label(det)} ({det.label})", det.id)
+        self.subject.setEnabled(True)
         if self.subject.count() > 1:
-            self.subject.setCurrentIndex(1)  # the best box is the likeliest wish
-        self.render()
+            self.subject.setCurrentIndex(1)  # the best box is the likeliest wish (renders it)
+        else:
+            self.render()
 
     def render(self) -> None:
         det_id = self.subject.currentData()

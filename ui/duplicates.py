@@ -78,11 +78,11 @@ def review(lib, task) -> list[Review]:
 
 
 class DuplicatesDialog(QDialog):
-    def __init__(self, lib, tasks, parent=None, send=None):
+    def __init__(self, tasks, parent=None, send=None):
         super().__init__(parent)
         self.setWindowTitle("Duplicates")
         self.resize(1100, 640)
-        self.lib, self.tasks, self.send = lib, tasks, send
+        self.tasks, self.send = tasks, send
         self.reviews: list[Review] = []
         self.groups = QListWidget()
         self.groups.currentRowChanged.connect(self._show_group)
@@ -205,8 +205,7 @@ class DuplicatesDialog(QDialog):
         send = self.send
         self.keep_button.setEnabled(False)
         self.status.setText(f"Moving {len(others)} photos to the trash…")
-        self.tasks.submit(
-            "trash",
+        self.tasks.edit(
             lambda lib, task: trash_others(lib.store, lib.folder, [group], {0: keep_id}, send),
             self._trashed,
             self._failed,

@@ -1,5 +1,11 @@
 """The main window: sidebar, search, thumbnail grid, banner, status bar. It wires
-views to the Library and to the background threads; the logic lives in the engine."""
+views to the Library and to the background threads; the logic lives in the engine.
+
+The window holds no Library: the GUI thread never runs SQL. Reads go to the task
+runners (`tasks`; `pages` for the grid's rows, so a slow search never greys the
+grid), edits to the one writer (`tasks.edit`: the index worker's thread), and every
+result comes back as a signal (tests/test_ui_threads.py checks it statement by
+statement)."""
 
 from __future__ import annotations
 
@@ -24,14 +30,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..library import Library, LibraryError, query_labels
+from ..library import default_folder, query_labels
 from ..progress import format_duration
-from .banner import ModelBanner
+from .banner import ModelBanner, model_needs
 from .cutout import CutoutDialog, export_all
 from .grid import ThumbnailGrid
 from .issues import IssuesView
 from .people import PeopleView
-from .photomodel import HitSource, IdSource, PhotoListModel
+from .photomodel import PAGE, HitSource, IdSource, PhotoListModel
 from .sidebar import KindRole, Sidebar, ValueRole
 from .tasks import IndexWorker, TaskRunner
 from .thumbs import ThumbnailLoader
@@ -50,6 +56,13 @@ class LibraryState:
     photos: list  # the shown photos that were still in progress, as they are now
 
 
+def _browsed(lib, root) -> tuple[bool, list[int], list]:
+    """On the task thread: whether the library has folders, the ids to show, and the
+    photos of the first page (the first screenful comes with the ids)."""
+    ids = lib.browse(root)
+    return bool(lib.roots()), ids, lib.photos(ids[:PAGE])
+
+
 def _read_state(lib, browse: bool, root, unfinished: list[int]) -> LibraryState:
     """On the task thread (its own Library)."""
     ids = lib.browse(root) if browse else None
@@ -61,27 +74,34 @@ def _read_state(lib, browse: bool, root, unfinished: list[int]) -> LibraryState:
 class MainWindow(QMainWindow):
     def __init__(self, folder: Path | str | None = None, watch: bool = True):
         super().__init__()
-        self.lib = Library(folder)
+        self.folder = Path(folder).expanduser() if folder else default_folder()
         self.setWindowTitle("photoorg")
         self.resize(1280, 820)
         self.setAcceptDrops(True)
-        self.worker = IndexWorker(self.lib.folder, watch=watch, parent=self)
-        self.tasks = TaskRunner(self.lib.folder, self)
-        self.downloads = TaskRunner(self.lib.folder, self)
-        self.loader = ThumbnailLoader(self.lib.thumbs_dir, parent=self)
+        self.worker = IndexWorker(self.folder, watch=watch, parent=self)
+        self.tasks = TaskRunner(self.folder, self, writer=self.worker.inbox)
+        self.pages = TaskRunner(self.folder, self)
+        self.downloads = TaskRunner(self.folder, self)
+        self.loader = ThumbnailLoader(self.folder / "thumbs", parent=self)
         self.model = PhotoListModel(self.loader, self)
         self.viewer = None
         self._query = ""
         self._view = 0  # which browse or search the grid should show; older results are dropped
         self._closed = False
+        self._reconciled = False
         self._build()
         self._wire()
         self.show_all()  # first in the task queue: the grid fills before the counts arrive
         self.refresh_sidebar()
-        for thread in (self.worker, self.tasks, self.downloads):
-            thread.start()
-        if self.lib.roots():
-            self.worker.scan()  # reconcile what changed while the app was closed
+        # The task thread opens the library first (a new one is created then); the
+        # others open it after, so no two threads create it at once.
+        self.tasks.ready.connect(self._start_the_others)
+        self.tasks.start()
+
+    def _start_the_others(self) -> None:
+        if not self._closed:
+            for thread in (self.worker, self.pages, self.downloads):
+                thread.start()
 
     # -- layout --------------------------------------------------------------------
 
@@ -97,7 +117,7 @@ class MainWindow(QMainWindow):
         self.search.setCompleter(completer)
         self.grid = ThumbnailGrid()
         self.grid.setModel(self.model)
-        self.banner = ModelBanner(self.lib, self.downloads)
+        self.banner = ModelBanner(self.tasks, self.downloads)
         self.heading = QLabel()
         self.heading.setContentsMargins(8, 4, 8, 0)
         grid_page = QWidget()
@@ -108,7 +128,7 @@ class MainWindow(QMainWindow):
         v.addWidget(self.heading)
         v.addWidget(self.grid)
         self.issues = IssuesView()
-        self.welcome = WelcomeView(self.lib)
+        self.welcome = WelcomeView()
         self.people = PeopleView(self.tasks)
         self.stack = QStackedWidget()
         for page in (grid_page, self.issues, self.welcome, self.people):
@@ -206,11 +226,6 @@ class MainWindow(QMainWindow):
     # -- showing ---------------------------------------------------------------------
 
     def show_all(self) -> None:
-        first_run = not self.lib.roots()
-        self.sidebar.setVisible(not first_run)  # the welcome view says all there is to do
-        if first_run:
-            self.stack.setCurrentWidget(self.welcome)
-            return
         self._browse(None, "All photos")
 
     def show_folder(self, root) -> None:
@@ -223,14 +238,27 @@ class MainWindow(QMainWindow):
         self._query = ""
         self._view += 1
         view = self._view
-        self.stack.setCurrentWidget(self.grid_page)
         self.tasks.submit(
-            "browse", lambda lib, task: lib.browse(root), lambda ids: self._show_ids(view, ids, title, root)
+            "browse", lambda lib, task: _browsed(lib, root), lambda r: self._show_ids(view, *r, title, root)
         )
 
-    def _show_ids(self, view: int, ids: list[int], title: str, root) -> None:
-        if view == self._view and not self._closed:
-            self.model.set_source(IdSource(self.lib, ids, title, root))
+    def _show_ids(self, view: int, has_folders: bool, ids: list[int], first: list, title: str, root) -> None:
+        if view != self._view or self._closed:
+            return
+        self.sidebar.setVisible(has_folders)  # the welcome view says all there is to do
+        if not has_folders:
+            self.stack.setCurrentWidget(self.welcome)
+            self.tasks.submit("models", lambda lib, task: model_needs(lib), self.welcome.show_needs)
+            return
+        self.stack.setCurrentWidget(self.grid_page)
+        self.model.set_source(IdSource(self._read_page, ids, title, root, first))
+        if not self._reconciled:
+            self._reconciled = True
+            self.worker.scan()  # reconcile what changed while the app was closed
+
+    def _read_page(self, ids: list[int], done) -> None:
+        """The grid's rows, read on their own task thread (the model reads one page at a time)."""
+        self.pages.submit("page", lambda lib, task: lib.photos(ids), done)
 
     def show_issues(self) -> None:
         self.stack.setCurrentWidget(self.issues)
@@ -262,11 +290,7 @@ class MainWindow(QMainWindow):
         browse = isinstance(source, IdSource)
         root = source.root if browse else None
         # Shown photos still in progress are read again with the rest.
-        unfinished = [
-            p.id
-            for p in (self.model.item(r).photo for r in range(self.model.rowCount()))
-            if p.state != "indexed"
-        ]
+        unfinished = [item.photo.id for item in self.model.loaded() if item.photo.state != "indexed"]
         self.tasks.submit(
             "refresh",
             lambda lib, task: _read_state(lib, browse, root, unfinished),
@@ -281,7 +305,7 @@ class MainWindow(QMainWindow):
             return
         if state.ids is not None and state.ids != source.ids:
             scroll = self.grid.verticalScrollBar().value()
-            self.model.set_source(IdSource(self.lib, state.ids, source.title, source.root))
+            self.model.set_source(IdSource(self._read_page, state.ids, source.title, source.root))
             QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
             return
         for photo in state.photos:
@@ -352,17 +376,23 @@ class MainWindow(QMainWindow):
         if path:
             self.add_folders([path])
 
-    def add_folders(self, paths: list[str]) -> bool:
-        try:
-            roots = self.lib.add_roots(paths)
-        except LibraryError as e:
-            QMessageBox.warning(self, "Cannot add folder", str(e))
-            return False
-        self.worker.scan([r.path for r in roots])
-        self.status_text.setText("Added " + ", ".join(r.path for r in roots) + "; scanning…")
-        self.show_all()  # first in the task queue: the grid fills before the counts arrive
-        self.refresh_sidebar()
-        return True
+    def add_folders(self, paths: list[str], then=None) -> None:
+        """Added by the writer; `then()` runs once they are in (not if refused)."""
+
+        def added(roots) -> None:
+            self._reconciled = True  # the new folders' scan is the one needed
+            self.worker.scan([r.path for r in roots])
+            self.status_text.setText("Added " + ", ".join(r.path for r in roots) + "; scanning…")
+            self.show_all()  # first in the task queue: the grid fills before the counts arrive
+            self.refresh_sidebar()
+            if then is not None:
+                then()
+
+        self.tasks.edit(
+            lambda lib, task: lib.add_roots(paths),
+            added,
+            lambda message: QMessageBox.warning(self, "Cannot add folder", message),
+        )
 
     def remove_folder(self, root, confirm: bool = True) -> None:
         if (
@@ -375,7 +405,9 @@ class MainWindow(QMainWindow):
             != QMessageBox.StandardButton.Yes
         ):
             return
-        self.lib.remove_root(root.path)
+        self.tasks.edit(lambda lib, task: lib.remove_root(root.path), lambda _root: self._removed())
+
+    def _removed(self) -> None:
         self.show_all()  # first in the task queue: the grid fills before the counts arrive
         self.refresh_sidebar()
 
@@ -387,8 +419,7 @@ class MainWindow(QMainWindow):
         self.remove_folder(item.data(0, ValueRole))
 
     def start_from_welcome(self, folders: list[str], download: bool) -> None:
-        if self.add_folders(folders) and download:
-            self.banner.download()
+        self.add_folders(folders, self.banner.download if download else None)
 
     def dragEnterEvent(self, event) -> None:
         if any(Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls()):
@@ -454,20 +485,19 @@ class MainWindow(QMainWindow):
         from .viewer import ViewerWindow
 
         if self.viewer is None:
-            self.viewer = ViewerWindow(self.lib, self.tasks)
+            self.viewer = ViewerWindow(self.folder / "thumbs", self.tasks)
             self.viewer.changed.connect(self.refresh_sidebar)
             self.viewer.cutoutRequested.connect(self.open_cutout)
-        rows = range(self.model.rowCount())
         row = self.model.row_of(photo.id)
         item = self.model.item(row) if row is not None else None
         focus = (item.detection_id, item.box) if item is not None else None
-        self.viewer.show_photo(photo, [self.model.item(r).photo for r in rows], focus)
+        self.viewer.show_photo(photo, [i.photo for i in self.model.loaded()], focus)
         self.viewer.show()
         self.viewer.raise_()
         self.viewer.activateWindow()
 
     def open_cutout(self, photo) -> CutoutDialog:
-        dialog = CutoutDialog(self.lib, self.tasks, photo, self.viewer or self)
+        dialog = CutoutDialog(self.tasks, photo, self.viewer or self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
@@ -480,15 +510,22 @@ class MainWindow(QMainWindow):
             folder = QFileDialog.getExistingDirectory(self, "Save cut-outs into", str(Path.home()))
             if not folder:
                 return None
-        items = self.model.items()
-        self.cut_progress.setRange(0, len(items))
+        source = self.model.source()
+        total = self.model.total()
+        self.cut_progress.setRange(0, total)
         self.cut_progress.setValue(0)
         self.cut_progress.show()
         self.cut_stop.show()
-        self.status_text.setText(f"Cutting out {len(items)} photos into {folder}…")
+        self.status_text.setText(f"Cutting out {total} photos into {folder}…")
+        # The photos of a browse are read on the task thread, with the cut-outs.
+        photos = (
+            (lambda lib: lib.photos(source.ids))
+            if isinstance(source, IdSource)
+            else (lambda lib: [item.photo for item in source.items])
+        )
         self._cut_token = self.tasks.submit(
             "cutout-all",
-            export_all(items, Path(folder), query_labels(self._query)),
+            export_all(photos, Path(folder), query_labels(self._query)),
             lambda result: self._cut_out_done(folder, result),
             lambda message: self._cut_out_done(folder, None, message),
             self._cut_out_progress,
@@ -515,7 +552,7 @@ class MainWindow(QMainWindow):
     def show_duplicates(self):
         from .duplicates import DuplicatesDialog
 
-        dialog = DuplicatesDialog(self.lib, self.tasks, self)
+        dialog = DuplicatesDialog(self.tasks, self)
         dialog.finished.connect(self.refresh_sidebar)
         dialog.show()
         return dialog
@@ -523,15 +560,20 @@ class MainWindow(QMainWindow):
     def organize_view(self):
         from .organize import OrganizeDialog, view_ids
 
-        dialog = OrganizeDialog(self.lib, self.tasks, view_ids(self.grid, self.model.source()), self)
+        dialog = OrganizeDialog(self.tasks, view_ids(self.grid, self.model.source()), self)
         dialog.finished.connect(self.refresh_sidebar)
         dialog.show()
         return dialog
 
     def show_about(self) -> None:
+        """The models' licences are read on the task thread, then the dialog opens."""
         from .about import AboutDialog
 
-        AboutDialog(self.lib, self).exec()
+        self.tasks.submit(
+            "about",
+            lambda lib, task: model_needs(lib),
+            lambda needs: AboutDialog(self.folder, needs, self).exec(),
+        )
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -546,12 +588,11 @@ class MainWindow(QMainWindow):
         self._refresh_timer.stop()
         self.loader.shutdown()
         self.worker.stop()
-        self.tasks.stop()
-        self.downloads.stop()
+        for runner in (self.tasks, self.pages, self.downloads):
+            runner.stop()
         if self.viewer is not None:
             self.viewer.close()
         # The view may still ask for another page while the window goes away; an empty
-        # model has nothing left to fetch from the library we are about to close.
+        # model has nothing left to read.
         self.model.set_source(None)
-        self.lib.close()
         event.accept()

@@ -47,11 +47,11 @@ PATTERNS = {
 class OrganizeDialog(QDialog):
     """`ids`: the photos to organize (the selection, or every photo of the view)."""
 
-    def __init__(self, lib, tasks, ids: list[int], parent=None):
+    def __init__(self, tasks, ids: list[int], parent=None):
         super().__init__(parent)
         self.setWindowTitle("Sort or Rename Photos")
         self.resize(900, 560)
-        self.lib, self.tasks, self.ids = lib, tasks, list(ids)
+        self.tasks, self.ids = tasks, list(ids)
         self.plan = None
         self.mode = QComboBox()
         self.mode.addItem("Sort into folders", "organize")
@@ -153,8 +153,7 @@ class OrganizeDialog(QDialog):
         the_plan, self.plan = self.plan, None
         self.apply_button.setEnabled(False)
         self.status.setText("Applying…")
-        self.tasks.submit(
-            "organize-apply",
+        self.tasks.edit(
             lambda lib, task: drive(apply(lib, the_plan), lambda p: task.runner.report(task, p)),
             self._applied,
             self._failed,
@@ -166,8 +165,7 @@ class OrganizeDialog(QDialog):
 
     def undo(self) -> None:
         self.status.setText("Undoing…")
-        self.tasks.submit(
-            "organize-undo",
+        self.tasks.edit(
             lambda lib, task: undo(lib.store, lib.folder),
             self._undone,
             self._failed,

@@ -100,7 +100,6 @@ class PeopleView(QWidget):
         # Crops by (photo, box): a reload after an edit shows the tiles it had at once
         # and crops only the new covers (a merge changes one tile, not 400).
         self._icons: dict[tuple, QIcon] = {}
-        self._edits = 0
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.tiles = self._list(people.CROP_SIDE)
@@ -282,9 +281,7 @@ class PeopleView(QWidget):
 
     def _edit(self, fn, what: str) -> None:
         self.summary.setText(f"{what}…")
-        self._edits += 1  # each edit its own kind: a second click must not replace the first
-        self.tasks.submit(
-            f"people-edit-{self._edits}",
+        self.tasks.edit(  # to the writer, in order: a second click never replaces the first
             lambda lib, task: fn(lib.store),
             on_done=lambda _: self._edited(),
             on_error=self._failed,

@@ -1,11 +1,18 @@
 """The grid's item model: a list of photos fetched lazily, page by page, from a
 source (the whole library, one folder, or search results). Rows appear as the view
 asks for them (canFetchMore/fetchMore), so 100,000 photos cost one id list and the
-rows on screen, never 100,000 Photo objects at once."""
+rows on screen, never 100,000 Photo objects at once.
+
+A browsed source knows its ids up front, so its rows exist at once and their photos
+are read in the background (`read`, the window's task thread): a row not read yet
+paints as a grey tile, and its page, then the pages either side of it, are read; the
+view is told when they arrive. Reading a page of 400 rows on the GUI thread cost a
+page step 53-60 ms at 100,000 photos (bench/gui.py), more than three frames."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, Qt, Signal
@@ -44,17 +51,25 @@ class Item:
     detection_id: int | None = None
 
 
-class IdSource:
-    """Photo ids known up front (browsing); rows are read a page at a time."""
+Read = Callable[[list[int], Callable[[list[Photo]], None]], None]
 
-    def __init__(self, lib, ids: list[int], title: str = "", root=None):
-        self.lib, self.ids, self.title, self.root = lib, ids, title, root
+
+def read_now(lib) -> Read:
+    """A Read that reads at once, on the calling thread (tests, tools without a window)."""
+    return lambda ids, done: done(lib.photos(ids))
+
+
+class IdSource:
+    """Photo ids known up front (browsing); `read(ids, done)` reads their rows and
+    calls done(photos), at once or later from another thread. `first`: the photos of
+    the first page when they were read with the ids (the first screenful without a
+    second trip to the task thread)."""
+
+    def __init__(self, read: Read, ids: list[int], title: str = "", root=None, first: list[Photo] = ()):
+        self.read, self.ids, self.title, self.root, self.first = read, ids, title, root, first
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    def fetch(self, offset: int, limit: int) -> list[Item]:
-        return [Item(p) for p in self.lib.photos(self.ids[offset : offset + limit])]
 
 
 class HitSource:
@@ -67,9 +82,6 @@ class HitSource:
     def __len__(self) -> int:
         return len(self.items)
 
-    def fetch(self, offset: int, limit: int) -> list[Item]:
-        return self.items[offset : offset + limit]
-
 
 def _item(hit) -> Item:
     return Item(
@@ -81,6 +93,10 @@ def _item(hit) -> Item:
     )
 
 
+PLACEHOLDER = Cell("", None, "loading", "", "")  # a row whose photo is still being read
+PAGES_WANTED = 5  # pages kept waiting to be read; older wishes (scrolled past) are dropped
+
+
 class PhotoListModel(QAbstractListModel):
     countChanged = Signal(int)  # the source's total, not the rows fetched so far
 
@@ -89,9 +105,14 @@ class PhotoListModel(QAbstractListModel):
         self.loader = loader
         self.cache = PixmapCache()
         self._source = None
-        self._items: list[Item] = []
+        self._items: list[Item | None] = []  # every row of the source; None: not read yet
+        self._count = 0  # rows the view has fetched
         self._rows: dict[int, int] = {}  # photo id -> row
         self._failed: set[int] = set()
+        self._wanted: list[int] = []  # pages to read, the latest wish last
+        self._read: set[int] = set()  # pages read for this source
+        self._reading: int | None = None  # the page being read
+        self._generation = 0  # which source a page read belongs to
         if loader is not None:
             loader.loaded.connect(self._on_loaded)
             loader.failed.connect(self._on_failed)
@@ -99,12 +120,34 @@ class PhotoListModel(QAbstractListModel):
     # -- source --------------------------------------------------------------
 
     def set_source(self, source) -> None:
+        """Show `source`. Photos already read for the rows of a browse that changed (a
+        rescan's new ids) are kept, so the rows on screen do not flash grey."""
+        known = {}
+        if _same_browse(source, self._source):
+            known = {item.photo.id: item for item in self._items if item is not None}
         self.beginResetModel()
         self._source = source
-        self._items, self._rows = [], {}
-        self._failed.clear()
-        if self.loader is not None:
-            self.loader.clear()
+        self._generation += 1
+        self._wanted, self._reading, self._read = [], None, set()
+        if isinstance(source, IdSource):
+            # 100,000 rows: a plain list, and rows by id only for the photos read
+            # (a dict of every id cost the GUI thread about 50 ms).
+            self._items, self._rows = [None] * len(source.ids), {}
+            if known:
+                self._items = [known.get(i) for i in source.ids]
+                self._rows = {item.photo.id: row for row, item in enumerate(self._items) if item is not None}
+            if source.first:
+                self._fill(0, source.first)
+        else:
+            self._items = list(source.items) if source is not None else []
+            self._rows = {}
+            for row, item in enumerate(self._items):
+                self._rows.setdefault(item.photo.id, row)
+        self._count = 0
+        if not known:
+            self._failed.clear()
+            if self.loader is not None:
+                self.loader.clear()
         self.endResetModel()
         self.countChanged.emit(self.total())
 
@@ -114,43 +157,90 @@ class PhotoListModel(QAbstractListModel):
     def total(self) -> int:
         return len(self._source) if self._source is not None else 0
 
-    def item(self, row: int) -> Item:
+    def item(self, row: int) -> Item | None:
+        """The row's item; None while its photo is still being read."""
         return self._items[row]
 
-    def items(self) -> list[Item]:
-        """Every item of the source (fetching the rest): for "cut out all"."""
-        if self._source is None:
-            return []
-        return self._items + self._source.fetch(len(self._items), self.total())
+    def loaded(self) -> list[Item]:
+        """The fetched rows whose photos have been read."""
+        return [item for item in self._items[: self._count] if item is not None]
 
     def row_of(self, photo_id: int) -> int | None:
-        return self._rows.get(photo_id)
+        row = self._rows.get(photo_id)
+        return row if row is not None and row < self._count else None
+
+    # -- reading pages ---------------------------------------------------------
+
+    def _want(self, page: int) -> None:
+        """Read `page` next, then its neighbours (the way a scroll goes on)."""
+        for p in (page - 1, page + 1, page):
+            if 0 <= p * PAGE < len(self._items) and p != self._reading and p not in self._read:
+                if p in self._wanted:
+                    self._wanted.remove(p)
+                self._wanted.append(p)
+        del self._wanted[:-PAGES_WANTED]
+        self._read_next()
+
+    def _read_next(self) -> None:
+        """One page read at a time, the latest wish first."""
+        if self._reading is not None or not self._wanted:
+            return
+        page = self._reading = self._wanted.pop()
+        generation = self._generation
+        ids = self._source.ids[page * PAGE : (page + 1) * PAGE]
+        self._source.read(ids, lambda photos: self._page_arrived(generation, page, photos))
+
+    def _page_arrived(self, generation: int, page: int, photos: list[Photo]) -> None:
+        if generation != self._generation:
+            return  # read for a source no longer shown
+        self._reading = None
+        start = self._fill(page, photos)
+        last = min(start + PAGE, self._count) - 1
+        if last >= start:
+            self.dataChanged.emit(self.index(start), self.index(last))
+        self._read_next()
+
+    def _fill(self, page: int, photos: list[Photo]) -> int:
+        """Rows of `page` from its photos; returns its first row."""
+        self._read.add(page)
+        start = page * PAGE
+        by_id = {p.id: p for p in photos}
+        for row in range(start, min(start + PAGE, len(self._items))):
+            photo = by_id.get(self._source.ids[row])
+            # A photo removed since the ids were listed keeps a grey tile until the
+            # next refresh of the ids (which follows any removal).
+            if photo is not None and self._items[row] is None:
+                self._items[row] = Item(photo)
+                self._rows[photo.id] = row
+        return start
 
     # -- Qt model ------------------------------------------------------------
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._items)
+        return 0 if parent.isValid() else self._count
 
     def canFetchMore(self, parent: QModelIndex = QModelIndex()) -> bool:
-        return not parent.isValid() and len(self._items) < self.total()
+        return not parent.isValid() and self._count < self.total()
 
     def fetchMore(self, parent: QModelIndex = QModelIndex()) -> None:
+        """Rows appear at once; their photos are read when they are painted."""
         if not self.canFetchMore(parent):
             return
-        start = len(self._items)
-        page = self._source.fetch(start, PAGE)
-        if not page:
-            return
-        self.beginInsertRows(QModelIndex(), start, start + len(page) - 1)
-        for offset, item in enumerate(page):
-            self._rows[item.photo.id] = start + offset
-        self._items.extend(page)
+        start = self._count
+        end = min(start + PAGE, self.total())
+        self.beginInsertRows(QModelIndex(), start, end - 1)
+        self._count = end
         self.endInsertRows()
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or index.row() >= len(self._items):
+        if not index.isValid() or index.row() >= self._count:
             return None
         item = self._items[index.row()]
+        if item is None:
+            self._want(index.row() // PAGE)
+            item = self._items[index.row()]  # a Read that reads at once has filled it
+            if item is None:
+                return {CellRole: PLACEHOLDER, ThumbStateRole: "loading"}.get(role)
         if role == CellRole:
             pixmap = self._pixmap(item.photo)
             return Cell(
@@ -197,7 +287,7 @@ class PhotoListModel(QAbstractListModel):
         self._changed(photo_id)
 
     def _changed(self, photo_id: int) -> None:
-        row = self._rows.get(photo_id)
+        row = self.row_of(photo_id)
         if row is not None:
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
@@ -205,12 +295,19 @@ class PhotoListModel(QAbstractListModel):
     def refresh_photo(self, photo: Photo) -> None:
         """A photo's row changed (indexed, renamed): show the new state, retry its thumbnail."""
         row = self._rows.get(photo.id)
-        if row is None:
+        if row is None or self._items[row] is None:
             return
         old = self._items[row]
         self._items[row] = Item(photo, old.why, old.score, old.box, old.detection_id)
         self._failed.discard(photo.id)
         self._changed(photo.id)
+
+
+def _same_browse(new, old) -> bool:
+    """The same folder (or the whole library) browsed again, with the ids it has now."""
+    if not (isinstance(new, IdSource) and isinstance(old, IdSource)):
+        return False
+    return getattr(new.root, "id", None) == getattr(old.root, "id", None)
 
 
 def _tooltip(item: Item) -> str:

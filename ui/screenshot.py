@@ -149,7 +149,12 @@ def run(out: Path, photos: Path, weights: dict[str, Path]) -> list[Path]:
     wait(app, lambda: _thumbs_ready(window))
     shots.append(shoot(window, out / "search.png"))
 
-    photo = _photo_with_most_boxes(window.lib)
+    from ..library import Library
+    from .banner import model_needs
+
+    with Library(window.folder) as lib:  # this tool's own reads; the window has no Library
+        photo = _photo_with_most_boxes(lib)
+        needs = model_needs(lib)
     if photo is not None:
         window.open_viewer(photo)
         viewer = window.viewer
@@ -174,7 +179,7 @@ def run(out: Path, photos: Path, weights: dict[str, Path]) -> list[Path]:
 
     from .about import AboutDialog
 
-    about = AboutDialog(window.lib, window)
+    about = AboutDialog(window.folder, needs, window)
     about.show()
     wait(app, lambda: False, 0.3)
     shots.append(shoot(about, out / "about.png"))

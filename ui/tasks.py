@@ -2,12 +2,15 @@
 (SQLite connections belong to the thread that opened them):
 
 - IndexWorker: the long jobs (scan, index, watching) over the Qt-free generators
-  and services of the engine; their progress events become signals.
-- TaskRunner: short work a user is waiting for (search, cut-outs, downloads, big
-  image decodes), one at a time, newest request of a kind first.
+  and services of the engine; their progress events become signals. Its thread is
+  the process's one writer: edits are handed to its `inbox` and run there between
+  two batches (photoorg.watch.Inbox), as Picard keeps its saving apart.
+- TaskRunner: short reads a user is waiting for (search, pages of the grid, cut-outs,
+  big image decodes), one at a time, newest request of a kind first; `edit()` sends
+  a write to the writer instead, with the same callbacks.
 
-Workers never touch widgets: results travel back as signals, which Qt delivers on
-the GUI thread.
+The GUI thread never touches SQLite. Workers never touch widgets: results travel back
+as signals, which Qt delivers on the GUI thread.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from ..errors import UserError
 from ..index import Control
 from ..library import Library
 from ..progress import drive
-from ..watch import WatchService
+from ..watch import Inbox, WatchService
 
 
 def describe(error: BaseException) -> str:
@@ -51,12 +54,15 @@ class IndexWorker(QThread):
         self.folder = Path(folder)
         self.watch = watch
         self.control = Control()
-        self.service = None
         self._jobs: queue.Queue = queue.Queue()
         self._queued: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = False
         self.busy = False
+        self.service = WatchService(self.folder, Library, on_notice=self._notice) if watch else None
+        # Edits from the window: the watch service runs them between its batches;
+        # without it, this thread's job loop does.
+        self.inbox = self.service.inbox if watch else Inbox(wake=lambda: self._put("inbox", None))
 
     # -- GUI-thread API --------------------------------------------------------
 
@@ -115,12 +121,16 @@ class IndexWorker(QThread):
                 name, arg, key = job
                 with self._lock:
                     self._queued.discard(key)
-                self._run_job(lib, name, arg)
+                if name == "inbox":
+                    self.inbox.run(lib)
+                else:
+                    self._run_job(lib, name, arg)
         finally:
+            self.inbox.run(lib)  # an edit made just before closing is kept
             lib.close()
 
     def _watch(self) -> None:
-        self.service = WatchService(self.folder, Library, on_notice=self._notice).start()
+        self.service.start()
         try:
             self._jobs.get()  # only stop() puts here in watch mode
         finally:
@@ -147,7 +157,11 @@ class IndexWorker(QThread):
             work = lib.scan(arg) if name == "scan" else lib.index(control=self.control)
             # Between two scan batches a stop keeps what is committed; the next start
             # rescans. (An index run stops itself through the cancelled Control.)
-            drive(work, self.progress.emit, stop=(lambda: self._stopping) if name == "scan" else None)
+            drive(
+                work,
+                lambda p: (self.inbox.run(lib), self.progress.emit(p)),  # edits between batches
+                stop=(lambda: self._stopping) if name == "scan" else None,
+            )
             self.changed.emit("batch" if name == "scan" else "indexed")
             if name == "scan" and not self._stopping:
                 self.index()
@@ -174,15 +188,19 @@ class _Task:
 class TaskRunner(QThread):
     """Runs fn(lib, task) callables one at a time on a thread with its own Library.
     A newer task of the same kind replaces one still waiting (a search typed on
-    top of another). Callbacks run on the GUI thread."""
+    top of another). `edit()` runs fn on the writer's thread instead (its inbox),
+    in order, none replacing another. Callbacks run on the GUI thread."""
 
     done = Signal(int, object)
     failed = Signal(int, str)
     progress = Signal(int, object)
+    ready = Signal()  # the thread's Library is open (a new library is created by then)
 
-    def __init__(self, folder: Path, parent: QObject | None = None):
+    def __init__(self, folder: Path, parent: QObject | None = None, writer: Inbox | None = None):
         super().__init__(parent)
         self.folder = Path(folder)
+        self.writer = writer
+        self._edits: dict[int, _Task] = {}  # handed to the writer, not finished yet
         self._tokens = itertools.count(1)
         self._waiting: list[_Task] = []
         self._cv = threading.Condition()
@@ -211,6 +229,23 @@ class TaskRunner(QThread):
             self._cv.notify()
         return token
 
+    def edit(
+        self,
+        fn: Callable,
+        on_done: Callable | None = None,
+        on_error: Callable | None = None,
+        on_progress: Callable | None = None,
+    ) -> int:
+        """Write: fn(lib, task) on the writer's thread. Without a writer (a view tested
+        on its own) this runner's thread runs it."""
+        if self.writer is None:
+            return self.submit(f"edit-{next(self._tokens)}", fn, on_done, on_error, on_progress)
+        token = next(self._tokens)
+        self._callbacks[token] = (on_done, on_error, on_progress)
+        task = self._edits[token] = _Task(token, "edit", fn, self)
+        self.writer.put(lambda lib: self._execute(task, lib))
+        return token
+
     @property
     def settled(self) -> bool:
         """Nothing waits or runs, and every result has reached its callback."""
@@ -222,6 +257,7 @@ class TaskRunner(QThread):
             self._waiting = [t for t in self._waiting if t.token != token]
             if self._current and self._current.token == token:
                 self._current.cancel.set()
+        self.interrupt(token)
         self._callbacks.pop(token, None)
 
     def interrupt(self, token: int) -> None:
@@ -229,6 +265,9 @@ class TaskRunner(QThread):
         with self._cv:
             if self._current and self._current.token == token:
                 self._current.cancel.set()
+        edit = self._edits.get(token)
+        if edit is not None:
+            edit.cancel.set()
 
     def stop(self, timeout_ms: int = 30_000) -> bool:
         with self._cv:
@@ -245,6 +284,7 @@ class TaskRunner(QThread):
 
     def run(self) -> None:
         lib = Library(self.folder)
+        self.ready.emit()
         try:
             while True:
                 with self._cv:
@@ -254,23 +294,30 @@ class TaskRunner(QThread):
                         return
                     self._current = task = self._waiting.pop(0)
                 try:
-                    result = task.fn(lib, task)
-                except Exception as e:  # noqa: BLE001 - a failed task is a message, not a crash
-                    self.failed.emit(task.token, describe(e))
-                else:
-                    self.done.emit(task.token, result)
+                    self._execute(task, lib)
                 finally:
                     with self._cv:
                         self._current = None
         finally:
             lib.close()
 
+    def _execute(self, task: _Task, lib: Library) -> None:
+        """On the thread that runs the task: its result or failure back as a signal."""
+        try:
+            result = task.fn(lib, task)
+        except Exception as e:  # noqa: BLE001 - a failed task is a message, not a crash
+            self.failed.emit(task.token, describe(e))
+        else:
+            self.done.emit(task.token, result)
+
     def _on_done(self, token: int, result) -> None:
+        self._edits.pop(token, None)
         on_done, _, _ = self._callbacks.pop(token, (None, None, None))
         if on_done:
             on_done(result)
 
     def _on_failed(self, token: int, message: str) -> None:
+        self._edits.pop(token, None)
         _, on_error, _ = self._callbacks.pop(token, (None, None, None))
         if on_error:
             on_error(message)

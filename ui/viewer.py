@@ -2,12 +2,12 @@
 A face is named or refused ("not this person") here as in the People view, and a face
 the finder missed is drawn by a drag on the photo.
 
-The GUI thread never touches the database: reads, edits and decoding the full photo
-run on the task thread (its own Library), and their results come back as callbacks."""
+The GUI thread never touches the database: reads and decoding the full photo run on
+the task thread (its own Library), edits on the writer (TaskRunner.edit), and their
+results come back as callbacks."""
 
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass
 
@@ -70,10 +70,9 @@ class ViewerWindow(QWidget):
     changed = Signal()
     cutoutRequested = Signal(object)  # Photo
 
-    def __init__(self, lib, tasks, parent=None):
+    def __init__(self, thumbs_dir, tasks, parent=None):
         super().__init__(parent, Qt.WindowType.Window)
-        self.thumbs_dir, self.tasks = lib.thumbs_dir, tasks
-        self._edits = itertools.count(1)  # each edit its own task kind: none replaces another
+        self.thumbs_dir, self.tasks = thumbs_dir, tasks
         self.photo = None
         self.photos: list = []
         self.setWindowTitle("photoorg")
@@ -386,7 +385,7 @@ class ViewerWindow(QWidget):
             self.remove_tag(item.data(Qt.ItemDataRole.UserRole))
 
     def _edit(self, action) -> None:
-        """action(lib) on the task thread, then the panel read again there."""
+        """action(lib) on the writer's thread, then the panel read again there."""
         photo = self.photo
         self.message.clear()
 
@@ -402,7 +401,7 @@ class ViewerWindow(QWidget):
             self.message.setText(sentence)
             self.refresh()
 
-        self.tasks.submit(f"viewer-edit-{next(self._edits)}", work, done, failed)
+        self.tasks.edit(work, done, failed)  # in order, none replacing another
 
 
 def _heading(text: str) -> QLabel:

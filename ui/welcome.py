@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .banner import human_size, model_needs
+from .banner import Need, human_size
 
 
 def pictures_folder() -> Path | None:
@@ -37,9 +37,8 @@ class WelcomeView(QWidget):
 
     start = Signal(list, bool)
 
-    def __init__(self, lib, parent=None):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self.lib = lib
         outer = QVBoxLayout(self)
         outer.setContentsMargins(48, 32, 48, 32)
         box = QWidget()
@@ -65,27 +64,13 @@ class WelcomeView(QWidget):
         row.addWidget(add)
         row.addStretch(1)
         v.addLayout(row)
-        needs = [n for n in model_needs(lib) if not n.installed]
+        self.models_text = QLabel()
+        self.models_text.setWordWrap(True)
+        self.models_text.hide()
+        v.addWidget(self.models_text)
         self.download = QCheckBox()
-        if needs:
-            total = sum(n.size for n in needs)
-            lines = "".join(
-                f"<li>{n.feature}: <b>{n.name}</b>, {human_size(n.size)}, licence {n.licence}</li>"
-                for n in needs
-            )
-            text = QLabel(
-                f"<p><b>Models</b> run on this computer. These are not installed yet:</p><ul>{lines}</ul>"
-            )
-            text.setWordWrap(True)
-            v.addWidget(text)
-            self.download.setText(
-                f"Download them now ({human_size(total)}); "
-                "otherwise browsing and search by name and date still work"
-            )
-            self.download.setChecked(False)
-            v.addWidget(self.download)
-        else:
-            self.download.hide()
+        self.download.hide()
+        v.addWidget(self.download)
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self._start)
@@ -95,6 +80,24 @@ class WelcomeView(QWidget):
         if suggested is not None:
             self.add_folder(str(suggested))
         self._update()
+
+    def show_needs(self, needs: list[Need]) -> None:
+        """The models not installed yet (model_needs, read on a task thread)."""
+        needs = [n for n in needs if not n.installed]
+        self.models_text.setVisible(bool(needs))
+        self.download.setVisible(bool(needs))
+        if not needs:
+            return
+        lines = "".join(
+            f"<li>{n.feature}: <b>{n.name}</b>, {human_size(n.size)}, licence {n.licence}</li>" for n in needs
+        )
+        self.models_text.setText(
+            f"<p><b>Models</b> run on this computer. These are not installed yet:</p><ul>{lines}</ul>"
+        )
+        self.download.setText(
+            f"Download them now ({human_size(sum(n.size for n in needs))}); "
+            "otherwise browsing and search by name and date still work"
+        )
 
     def add_folder(self, path: str) -> None:
         if path in self.chosen():
