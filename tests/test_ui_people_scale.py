@@ -32,13 +32,14 @@ def test_a_ten_thousand_face_library_opens_and_merges_off_the_gui_thread(qtbot, 
 
         monkeypatch.setattr(people, name, spy)
     w = MainWindow(tmp_path / "lib", watch=False)
+    check = Library(tmp_path / "lib")  # the test's own connection (the window holds none)
     w.show()
     try:
         view = w.people
         w.show_people()
         shown = min(made["groups"], people_view.MAX_TILES)
         qtbot.waitUntil(lambda: view.tiles.count() == shown and w.tasks.settled, timeout=WAIT)
-        counts = people.group_counts(w.lib.store)  # the 100 new faces were grouped as it opened
+        counts = people.group_counts(check.store)  # the 100 new faces were grouped as it opened
         assert counts["groups"] > made["groups"]
         assert view.summary.text().startswith(
             f"{counts['groups']} groups (the {shown} largest shown), 20 named"
@@ -54,9 +55,10 @@ def test_a_ten_thousand_face_library_opens_and_merges_off_the_gui_thread(qtbot, 
         qtbot.waitUntil(lambda: view.tiles.item(0).text() == "Unnamed\n2400 faces", timeout=WAIT)
         qtbot.waitUntil(lambda: w.tasks.settled, timeout=WAIT)
         assert view.tiles.item(0).data(GroupRole) in made["big"]
-        assert w.lib.store.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 10_000
+        assert check.store.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 10_000
     finally:
         w.close()
+        check.close()
     gui = threading.main_thread().name
     assert set(threads) == {"group_new_faces", "groups", "merge", "members", "face_crop"}
     assert all(gui not in names for names in threads.values()), threads

@@ -48,7 +48,7 @@ def viewer(qtbot, indexed, tmp_path):
     lib = Library(tmp_path / "lib")  # the test's own reads; the viewer edits on its task thread
     tasks = TaskRunner(tmp_path / "lib")
     tasks.start()
-    v = ViewerWindow(lib, tasks)
+    v = ViewerWindow(tmp_path / "lib" / "thumbs", tasks)
     v.show()
     yield v, lib, truth
     v.close()
