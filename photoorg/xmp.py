@@ -460,8 +460,13 @@ def read(store: Store, photos: list[Photo]) -> ImportReport:
                     keywords += 1
                 store.add_user_tag(photo.id, word)
             boxes = store.detections_of(photo.id)
+            # A name a box or a face of the photo carries is there already (our own
+            # sidecar read back writes face regions).
+            known = {d.subject_name for d in boxes} | {
+                f.subject_name for f in facedb.faces_of(store, photo.id)
+            }
             for region in data.regions:
-                if any(d.subject_name == region.name for d in boxes):
+                if region.name in known:
                     continue
                 subject = store.subject(region.name, "pet" if region.kind == "Pet" else "person")
                 box = to_displayed(region.box, orientation)

@@ -200,3 +200,7 @@ def test_named_faces_drawn_faces_and_pets_go_out_as_mwg_regions(library, tmp_pat
     ]
     turned = xmp.parse(Path(rotated.path + ".xmp").read_bytes()).regions
     assert [(r.name, tuple(round(v, 6) for v in r.box)) for r in turned] == [("Ben", (0.0, 0.5, 0.25, 1.0))]
+    # Read back into the same library: every name is there already, nothing is added.
+    before = [len(library.detections(p)) for p in (photo, rotated)]
+    assert xmp.read(store, [photo, rotated]).names == 0
+    assert [len(library.detections(p)) for p in (photo, rotated)] == before

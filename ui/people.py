@@ -5,10 +5,11 @@ Every read and write goes through the TaskRunner (its own Library on its own thr
 a 10,000-face merge or the crops of a few hundred tiles never block the window. Tiles
 appear at once with their names; the crops follow, a page at a time, made into QImages
 on the task thread and kept, so a reload after an edit crops only new covers.
-bench/people_view.py, 10,000 faces (2 shared cores, load 6-7): the GUI thread is busy
-66-74 ms CPU to open the view (longest stall 29-40 ms) and 70-80 ms for a merge of two
-1,200-face groups (stall 33-53 ms); before the cache, one layout per listing and the
-QImages off the GUI thread: 209-247 ms (stall 118-128) and 256-420 ms (stall 127-255).
+bench/people_view.py, 10,000 faces (2 shared cores, load 6-7, two runs of two rounds):
+the GUI thread is busy 66-109 ms CPU to open the view (longest stall 29-104 ms) and
+70-119 ms for a merge of two 1,200-face groups (stall 33-111 ms); before the cache, one
+layout per listing and the QImages off the GUI thread (one run): 209-247 ms (stall
+118-128) and 256-420 ms (stall 127-255).
 """
 
 from __future__ import annotations
