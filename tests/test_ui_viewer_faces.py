@@ -212,7 +212,7 @@ def test_a_face_drawn_on_a_rotated_photo_is_stored_upright(qtbot, tmp_path):
     lib = Library(tmp_path / "lib")
     tasks = TaskRunner(tmp_path / "lib")
     tasks.start()
-    v = ViewerWindow(lib, tasks)
+    v = ViewerWindow(tmp_path / "lib" / "thumbs", tasks)
     v.show()
     try:
         photo = _open(v, lib, qtbot, str(tmp_path / "photos" / "turned.jpg"))
