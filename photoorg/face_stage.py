@@ -12,9 +12,10 @@ area (at most about FACE_SIDE), and only the crops are shrunk. The faces of a ph
 are then described in one batch (models/face_onnx.py: onnxruntime, 7-9 ms of CPU per
 face; dlib-bin's own took 110-140 ms).
 
-Measured with bench/people.py (CPU time per photo, 2 shared cores under load): 12-MP
-photos with 1 / 2 / 3 people 0.11 / 0.15 / 0.19 s (0.22 / 0.35 / 0.56 s with dlib's
-descriptor and a whole-photo resample); faces-mini (250-px photos) 22 ms (127 ms).
+Measured with bench/people.py (CPU time per photo, 2 shared cores under load, two
+runs): 12-MP photos with 1 / 2 / 3 people 0.11-0.12 / 0.14-0.15 / 0.18-0.19 s, against
+0.22 / 0.32-0.35 / 0.42-0.56 s with dlib's descriptor and a whole-photo resample;
+faces-mini (250-px photos) 21-22 ms, against 107-127 ms.
 
 What is left out, and counted (face_scans): faces under MIN_FACE_PX in the photo's own
 pixels (too small to recognise: the descriptor wants a 150-px chip), and beyond
