@@ -164,11 +164,15 @@ def _search(model, image: Image.Image, area: tuple, full_size: tuple[int, int]) 
     w, h = image.size
     return [
         _Hit(
-            (
-                (x0 + b[0] / scale) / w,
-                (y0 + b[1] / scale) / h,
-                (x0 + b[2] / scale) / w,
-                (y0 + b[3] / scale) / h,
+            # HOG's rectangle may reach past the photo's edge; the stored box stays on it.
+            tuple(
+                min(1.0, max(0.0, v))
+                for v in (
+                    (x0 + b[0] / scale) / w,
+                    (y0 + b[1] / scale) / h,
+                    (x0 + b[2] / scale) / w,
+                    (y0 + b[3] / scale) / h,
+                )
             ),
             score,
             pixels,

@@ -426,3 +426,20 @@ def test_a_face_model_failure_costs_the_faces_only(tmp_path, monkeypatch):
     assert (report.requeued, report.failed) == (0, 0)  # no model changed; nothing failed
     assert lib.store.db.execute("SELECT count(*) FROM faces").fetchone()[0] == 1
     lib.close()
+
+
+def test_a_face_cut_by_the_photo_edge_is_stored_on_the_photo():
+    """HOG's rectangles for the faces at both edges reach past them (x0 -0.06, x1 1.0067
+    on this photo); the stored boxes are clipped to the photo, as every other box is."""
+    from PIL import Image
+
+    from photoorg.face_stage import scan_photo
+
+    _, images = need_faces()
+    path = images / "george_robertson" / "George_Robertson_0003.jpg"
+    image = Image.open(path).convert("RGB")
+    scan = scan_photo(face_model(), path, image, image.size, [])
+    boxes = sorted(face.box for face in scan.faces)
+    assert len(boxes) == 3
+    assert all(0.0 <= v <= 1.0 for box in boxes for v in box)
+    assert boxes[0][0] == 0.0 and boxes[-1][2] == 1.0  # the edge faces end at the edges
