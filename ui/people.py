@@ -51,7 +51,6 @@ class Listing:
 
 
 def _load_groups(lib, task) -> Listing:
-    people.group_new_faces(lib.store)  # faces found since the last look join groups
     return Listing(
         people.groups(lib.store, limit=MAX_TILES),
         people.scan_totals(lib.store),
@@ -153,6 +152,17 @@ class PeopleView(QWidget):
     def reload(self) -> None:
         self.summary.setText("Loading people and pets…")
         self.tasks.submit("people", _load_groups, on_done=self._show, on_error=self._failed)
+        # Faces found since the last look join groups on the writer; the groups are
+        # shown meanwhile and listed again if any face moved.
+        self.tasks.edit(
+            lambda lib, task: people.group_new_faces(lib.store),
+            on_done=self._grouped,
+            on_error=self._failed,
+        )
+
+    def _grouped(self, moved: int) -> None:
+        if moved:
+            self.tasks.submit("people", _load_groups, on_done=self._show, on_error=self._failed)
 
     def _show(self, listing: Listing) -> None:
         self.groups = listing.groups
