@@ -26,6 +26,7 @@ from PIL import Image
 
 from .masks import (
     Box,
+    box_grabcut,
     box_window,
     crop_region,
     guided_upsample,
@@ -61,6 +62,10 @@ class U2NetSegmenter:
     box_tolerance: float = 0.03
     # Detached blobs under this share of the largest are not the subject.
     min_component: float = 0.1
+    # A mask filling less of the box than this outlined something else (or nothing): the
+    # box's subject is then cut by GrabCut from the box instead. 165 COCO subjects: mean
+    # IoU 0.639 -> 0.699 (at 0.2: 0.68; 0.4: 0.70 but twice the GrabCut runs; 0.5: 0.68).
+    min_fill: float = 0.3
     edge_aware: bool = True
     refine: bool = True  # False: the plain mask of the crop, as before (benches compare)
 
@@ -77,10 +82,19 @@ class U2NetSegmenter:
         norm = (raw - lo) / (hi - lo) if hi > lo else np.zeros_like(raw)
         if not refine:
             return paste_alpha(resize_alpha(norm, region.size), crop, image.size)
-        alpha = guided_upsample(norm, region) if self.edge_aware else resize_alpha(norm, region.size)
-        alpha = keep_to_window(alpha, *box_window(box, crop, image.size, self.box_tolerance))
-        alpha = main_components(alpha, keep=self.min_component)
+        alpha = self._refined(norm, region, box_window(box, crop, image.size, self.box_tolerance))
+        inside = box_window(box, crop, image.size, 0.0)
+        box_area = (inside[0].stop - inside[0].start) * (inside[1].stop - inside[1].start)
+        if (alpha >= 0.5).sum() < self.min_fill * box_area:
+            alpha = self._refined(box_grabcut(region, *inside), region, inside)
         return paste_alpha(alpha, crop, image.size)
+
+    def _refined(self, prob: np.ndarray, region: Image.Image, window: tuple[slice, slice]) -> np.ndarray:
+        """prob (any size) at the region's size along its edges, within the box's window,
+        without detached blobs."""
+        alpha = guided_upsample(prob, region) if self.edge_aware else resize_alpha(prob, region.size)
+        alpha = keep_to_window(alpha, *window)
+        return main_components(alpha, keep=self.min_component)
 
 
 @dataclass(frozen=True)
