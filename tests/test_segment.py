@@ -147,3 +147,30 @@ def test_guided_upsampling_snaps_a_blurry_edge_to_the_photo_edge():
     steps_plain, steps = np.diff(plain[200]), np.diff(snapped[200])
     assert steps_plain.max() < 0.1  # a 20 px ramp
     assert int(np.argmax(steps)) + 1 == 203 and steps.max() > 0.5  # one step, at the edge
+
+
+class BlankSession:
+    """A U2-Net stand-in that finds nothing salient (a flat output), as on a crop whose
+    most salient thing lies outside the box."""
+
+    def get_inputs(self):
+        return [SimpleNamespace(name="input.1", shape=(1, 3, 320, 320))]
+
+    def run(self, _names, feed):
+        flat = np.zeros((1, 1, 320, 320), np.float32)
+        return [flat, flat]
+
+
+def test_an_empty_salient_mask_falls_back_to_grabcut_from_the_box():
+    yy, xx = np.mgrid[:300, :400]
+    disc = (xx - 200) ** 2 + (yy - 150) ** 2 < 60**2  # the subject: a red disc, 120 px across
+    rng = np.random.default_rng(3)
+    pixels = np.where(disc[..., None], [200, 30, 40], [40, 120, 60]) + rng.integers(-15, 15, (300, 400, 3))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    box = (130 / 400, 80 / 300, 270 / 400, 220 / 300)  # the disc's box, 10 px loose
+    seg = u2net.U2NetSegmenter(BlankSession(), "onnx:test")
+    alpha = seg.mask(image, box)
+    cut = alpha >= 0.5
+    assert (cut & disc).sum() / (cut | disc).sum() > 0.9
+    plain = u2net.U2NetSegmenter(BlankSession(), "onnx:test", min_fill=0.0).mask(image, box)
+    assert plain.max() == 0  # without the fallback the blank output stays blank

@@ -120,6 +120,28 @@ def hide_others(region: np.ndarray, box: Box, others, crop, size) -> np.ndarray:
     return out
 
 
+def box_grabcut(region: Image.Image, rows: slice, cols: slice, side: int = 200, iters: int = 3) -> np.ndarray:
+    """A hard 0/1 mask (at most `side` px, the region's aspect) of the subject inside the
+    region's (rows, cols) box by GrabCut: colour models of the box's inside and outside,
+    cut along the photo's edges. The fallback when the salient-object model sees nothing
+    in the box (the crop's most salient thing is something else): 200 px and 3 rounds
+    cost about 0.1 s here and lose nothing against 320 px and 4 rounds on COCO."""
+    import cv2  # heavy: loaded only when a cut-out needs it
+
+    scale = min(1.0, side / max(region.size))
+    size = (max(1, round(region.width * scale)), max(1, round(region.height * scale)))
+    small = np.asarray(region.convert("RGB").resize(size, Image.Resampling.BILINEAR))
+    mask = np.full(small.shape[:2], cv2.GC_BGD, np.uint8)
+    r0, r1 = int(rows.start * scale), int(np.ceil(rows.stop * scale))
+    c0, c1 = int(cols.start * scale), int(np.ceil(cols.stop * scale))
+    mask[r0:r1, c0:c1] = cv2.GC_PR_FGD
+    if min((mask == cv2.GC_BGD).sum(), (mask == cv2.GC_PR_FGD).sum()) < 16:
+        return (mask == cv2.GC_PR_FGD).astype(np.float32)  # too few pixels to fit its colour models
+    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(small[:, :, ::-1].copy(), mask, None, *models, iters, cv2.GC_INIT_WITH_MASK)
+    return np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+
+
 def main_components(alpha: np.ndarray, threshold: float = 0.5, keep: float = 0.1) -> np.ndarray:
     """alpha without its detached blobs: connected parts of alpha >= threshold smaller than
     `keep` x the largest (a stray neighbour's hand, a salient sign) are set to 0."""
