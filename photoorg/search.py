@@ -236,6 +236,8 @@ def _query_vector(store, q, text_encoder, vectors):
 
 
 def _similar_photo(store, q) -> Photo:
+    if "\0" in q.similar:  # no path holds one, and os.path refuses it with a ValueError
+        raise QueryError(f"similar: {q.similar!r} is not a path: it holds a null character.")
     raw = os.path.expanduser(q.similar)
     for candidate in dict.fromkeys([os.path.abspath(raw), str(Path(raw).resolve(strict=False))]):
         photo = store.photo_by_path(candidate)

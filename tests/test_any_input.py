@@ -83,6 +83,7 @@ def test_the_parser_reads_anything_or_says_why(text):
 @FUZZ
 @given(QUERY)
 @example("year:9999")
+@example("similar:\0")  # found by hypothesis: os.path's ValueError came through
 @example(" ".join(f"-w{i}" for i in range(1000)))
 def test_search_answers_anything_or_says_why(library, text):
     lib, _, _ = library

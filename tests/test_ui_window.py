@@ -14,6 +14,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from photoorg.cutout import crop_to_subject
 from photoorg.library import Library
 from photoorg.ui.mainwindow import MainWindow
 from photoorg.ui.photomodel import IdSource
@@ -201,10 +202,11 @@ def test_cut_out_a_subject_and_all_results(window, qtbot, photo_dir, tmp_path, m
     saved = dialog.save(str(tmp_path / "dog"))
     with Image.open(saved) as png:
         assert png.mode == "RGBA" and png.size == (photo.width, photo.height)
-    dialog.crop.setChecked(True)  # the subject's region only: the box is the middle 60%
+        region = crop_to_subject(png).size  # the visible subject, grown by a margin
+    dialog.crop.setChecked(True)  # the subject's region only, not the photo's canvas
     with Image.open(dialog.save(str(tmp_path / "dog-cropped"))) as png:
-        assert png.mode == "RGBA" and 0.6 * photo.width <= png.width < photo.width
-        assert 0.6 * photo.height <= png.height < photo.height
+        assert png.mode == "RGBA" and png.size == region
+        assert png.width < photo.width and png.height < photo.height
 
     out = tmp_path / "export"
     out.mkdir()

@@ -181,8 +181,12 @@ class ModelBanner(QFrame):
             if not path:
                 return
         self.downloads.submit(
-            "import", lambda lib, task: lib.import_model(need.name, path), self._imported, self.text.setText
+            "import", lambda lib, task: lib.import_model(need.name, path), self._imported, self._refused
         )
+
+    def _refused(self, message: str) -> None:
+        self.text.setText(message)
+        self._note = message  # a model-list refresh already on its way keeps it in front
 
     def _imported(self, _path) -> None:
         self.refresh()
