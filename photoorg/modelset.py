@@ -10,19 +10,19 @@ is warm), and photo embeddings must not wait for it. The indexer embeds photos
 meanwhile (searchable by free text at once) and tags them from their stored
 embeddings when the tagger is ready.
 
-Memory (issue 11's goal: `photoorg index` peak <= 1.0 GB; measured on 2 cores with
-torch 2.14.1+cu130, ViT-B-32-256 loaded from its file, YOLOX-Nano; RSS):
-- importing torch costs 658 MiB (387 MiB of it file-backed CUDA libraries of this
-  build), torchvision and open_clip 234 MiB more: 892 MiB before any weights;
-- open_clip reads the 605 MB weights file and copies it into the model, so the load
-  peaks at 2,055 MiB (1,506 after it): the 2,061 MiB peak of a whole index run is this
-  load; batches, decode look-ahead and the tagger add under 150 MiB (batch 8: +120);
-- the same weights mapped from the file into a model built on the meta device
-  (safetensors load_file, load_state_dict(assign=True)): 910 MiB after the load,
-  1,329 MiB after an image batch (the text tower's pages are never read while the
-  vocabulary is cached), in models/clip.py's hands;
-- without torch (onnxruntime image tower, cached text, YOLOX): 679 MiB peak with the
-  fp32 export, 230 MiB with int8; the only way under 1.0 GB with this torch build.
+Memory (issue 11's goal: `photoorg index` peak <= 1.0 GB; 2 cores, torch 2.14.1+cu130,
+ViT-B-32-256 from its file; RSS):
+- through torch: importing torch costs 658 MiB (387 MiB of it file-backed CUDA
+  libraries of this build), torchvision and open_clip 234 MiB more; open_clip copies
+  the 605 MB weights file into the model, so a run peaked at 2,061 MiB;
+- so once a weights file's ONNX exports exist in the user cache and passed their
+  checks (models/clip_onnx.py), CLIP loads from them (exported_clip) and the run
+  imports none of torch, torchvision or open_clip: 40 COCO photos, CLIP only, peak
+  468 MiB with the int8 image tower, 733 MiB with fp32 (7.6 and 11.0 CPU s);
+- the first run with a weights file exports and checks through torch: 2,713 MiB
+  (`photoorg models import` of the file, which prepares it when it is the chosen model).
+On "auto" the CPU is known without torch where no GPU driver is loaded
+(device.only_cpu); a GPU keeps torch (fp16).
 """
 
 from __future__ import annotations
@@ -144,12 +144,17 @@ def load_model_set(
     tagger follows in the background (ModelSet.ready_tagger), and with it CLIP's CPU
     path (the ONNX exports and the int8 check, which need the tag embeddings)."""
     from .models import ModelMissing, load
+    from .models.device import only_cpu
 
     found = ModelSet(words=list(vocabulary))
     device = device or settings.device
+    if device == "auto" and only_cpu():
+        device = "cpu"
     for role in ("clip", "detector"):
         try:
-            model = load(role, settings.model(role), store=weights, device=device, allow_random=allow_random)
+            model = (
+                role == "clip" and device == "cpu" and exported_clip(settings, weights, precision)
+            ) or load(role, settings.model(role), store=weights, device=device, allow_random=allow_random)
         except ModelMissing as e:
             found.missing.append(str(e))
             continue
@@ -174,6 +179,18 @@ def load_model_set(
     except FaceModelMissing as e:
         found.missing.append(str(e))
     return found
+
+
+def exported_clip(settings: Settings, weights: WeightStore, precision: str | None):
+    """The chosen CLIP model from its checked ONNX exports, without torch (None before
+    the first run with these weights has made and checked them)."""
+    from .models.clip import clip_model_id
+    from .models.clip_onnx import load_exported
+    from .models.registry import spec_for
+
+    spec = spec_for(settings.clip)
+    path = weights.path(spec.name)
+    return load_exported(clip_model_id(spec, path), path, precision or settings.precision)
 
 
 def load_clip_only(
