@@ -1,7 +1,7 @@
 """Indexer throughput: per stage, end to end, and how well decoding hides behind inference.
 
     python bench/index.py [--photos DIR] [--synthetic N] [--limit N] [--batch-size 16]
-                          [--clip NAME] [--device cpu] [--workdir DIR]
+                          [--clip NAME] [--device cpu] [--workdir DIR] [--process-only]
 
 For each photo set (default: ../shared/photos/coco-train-mini/images when present, and
 N synthetic 12-megapixel JPEGs made once under --workdir) it prints:
@@ -281,13 +281,20 @@ def index_process(
 
 
 def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
+    print(f"\n== {title}: {len(photos)} photos")
+    name = title.split()[0]
+    if not args.process_only:
+        stages(name, photos, args, workdir)
+    if args.process:
+        processes(name, photos, args, workdir)
+
+
+def stages(name: str, photos: list[Path], args, workdir: Path) -> None:
     import torch
 
     from photoorg.modelset import ModelSet, load_model_set
     from photoorg.settings import Settings
 
-    print(f"\n== {title}: {len(photos)} photos")
-    name = title.split()[0]
     lib = new_library(workdir, name, photos)
     settings = Settings(clip=args.clip or "", device=args.device)
     torch.manual_seed(0)  # the same random CLIP every run, so the text cache is reused
@@ -349,24 +356,26 @@ def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
         f"CLIP only end-to-end {clip_rate:6.2f} photos/s  ({clip_whole:.1f} s; no detector, "
         f"no boxes; rounds: {clip_rounds})"
     )
-    if args.process:
-        clip_name = args.clip or default_clip()
-        clip_file = fixed_random_clip(workdir, clip_name)
-        cache = workdir / "user-cache"
-        shutil.rmtree(cache, ignore_errors=True)  # the first import below exports and checks
-        for full in (False, True):
-            first, run = index_process(workdir, name + "-proc", photos, clip_file, clip_name, full, cache)
-            what = "full pipeline" if full else "CLIP only"
-            exports = "exports cached" if full else "first use: exports and checks"
-            print(
-                f"`photoorg models import` of the CLIP file ({exports}): "
-                f"{first[0]:.1f} s wall, {first[1]:.1f} s CPU, peak RSS {first[2]:.0f} MiB"
-            )
-            print(
-                f"`photoorg index` process, {what}: {run[0]:.1f} s wall, {run[1]:.1f} s CPU "
-                f"({run[1] / len(photos):.3f} CPU s/photo), {len(photos) / run[0]:.2f} photos/s, "
-                f"peak RSS {run[2]:.0f} MiB (goal <= 1024)"
-            )
+
+
+def processes(name: str, photos: list[Path], args, workdir: Path) -> None:
+    clip_name = args.clip or default_clip()
+    clip_file = fixed_random_clip(workdir, clip_name)
+    cache = workdir / "user-cache"
+    shutil.rmtree(cache, ignore_errors=True)  # the first import below exports and checks
+    for full in (False, True):
+        first, run = index_process(workdir, name + "-proc", photos, clip_file, clip_name, full, cache)
+        what = "full pipeline" if full else "CLIP only"
+        exports = "exports cached" if full else "first use: exports and checks"
+        print(
+            f"`photoorg models import` of the CLIP file ({exports}): "
+            f"{first[0]:.1f} s wall, {first[1]:.1f} s CPU, peak RSS {first[2]:.0f} MiB"
+        )
+        print(
+            f"`photoorg index` process, {what}: {run[0]:.1f} s wall, {run[1]:.1f} s CPU "
+            f"({run[1] / len(photos):.3f} CPU s/photo), {len(photos) / run[0]:.2f} photos/s, "
+            f"peak RSS {run[2]:.0f} MiB (goal <= 1024)"
+        )
 
 
 def default_clip() -> str:
@@ -395,6 +404,9 @@ def main() -> None:
         dest="process",
         action="store_false",
         help="skip the fresh `photoorg index` processes (wall, peak RSS)",
+    )
+    parser.add_argument(
+        "--process-only", action="store_true", help="only the fresh `photoorg index` processes"
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/photoorg-bench-index"))
     args = parser.parse_args()

@@ -38,6 +38,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .models.clip import ClipModel
+    from .models.clip_onnx import ExportedClip
     from .models.detect import Detector
     from .models.faces import FaceModel
     from .models.registry import WeightStore
@@ -144,17 +145,17 @@ def load_model_set(
     tagger follows in the background (ModelSet.ready_tagger), and with it CLIP's CPU
     path (the ONNX exports and the int8 check, which need the tag embeddings)."""
     from .models import ModelMissing, load
-    from .models.device import only_cpu
 
     found = ModelSet(words=list(vocabulary))
-    device = device or settings.device
-    if device == "auto" and only_cpu():
-        device = "cpu"
+    device = known_device(device or settings.device)
     for role in ("clip", "detector"):
         try:
-            model = (
-                role == "clip" and device == "cpu" and exported_clip(settings, weights, precision)
-            ) or load(role, settings.model(role), store=weights, device=device, allow_random=allow_random)
+            if role == "clip":
+                model = load_clip_only(folder, settings, weights, device, allow_random, precision)
+            else:
+                model = load(
+                    role, settings.model(role), store=weights, device=device, allow_random=allow_random
+                )
         except ModelMissing as e:
             found.missing.append(str(e))
             continue
@@ -193,16 +194,25 @@ def exported_clip(settings: Settings, weights: WeightStore, precision: str | Non
     return load_exported(clip_model_id(spec, path), path, precision or settings.precision)
 
 
+def known_device(device: str) -> str:
+    """ "auto" as "cpu" where no GPU can be there, known without importing torch."""
+    from .models.device import only_cpu
+
+    return "cpu" if device == "auto" and only_cpu() else device
+
+
 def load_clip_only(
     folder: Path,
     settings: Settings,
     weights: WeightStore,
     device: str | None = None,
     allow_random: bool = False,
-) -> ClipModel:
-    """The chosen CLIP model, or ModelMissing (for commands that need nothing else)."""
+    precision: str | None = None,
+) -> ClipModel | ExportedClip:
+    """The chosen CLIP model, or ModelMissing (for commands that need nothing else):
+    on the CPU from its checked exports when they exist (no torch), else through torch."""
     from .models import load
 
-    return load(
-        "clip", settings.clip, store=weights, device=device or settings.device, allow_random=allow_random
-    )
+    device = known_device(device or settings.device)
+    exported = exported_clip(settings, weights, precision) if device == "cpu" else None
+    return exported or load("clip", settings.clip, store=weights, device=device, allow_random=allow_random)
