@@ -20,7 +20,11 @@ ViT-B-32-256 from its file; RSS):
   imports none of torch, torchvision or open_clip: 40 COCO photos, CLIP only, peak
   468 MiB with the int8 image tower, 733 MiB with fp32 (7.6 and 11.0 CPU s);
 - the first run with a weights file exports and checks through torch: 2,713 MiB
-  (`photoorg models import` of the file, which prepares it when it is the chosen model).
+  (`photoorg models import` of the file, which prepares it when it is the chosen model);
+- 294 COCO photos, one `photoorg add` each (random ViT-B-32-256 file, int8 passed its
+  check; load 2-5): CLIP only 51.5 CPU s, 522 MiB (before: 82.4 CPU s, 2,246 MiB);
+  with PicoDet 121.5 CPU s, 612 MiB (175.8, 2,349); with faces too 138.2 CPU s, 624 MiB
+  (182.7, 2,355); rclip in the same runs 60.3-63.1 CPU s, 931 MiB.
 On "auto" the CPU is known without torch where no GPU driver is loaded
 (device.only_cpu); a GPU keeps torch (fp16).
 """
