@@ -1,7 +1,7 @@
 """Indexer throughput: per stage, end to end, and how well decoding hides behind inference.
 
     python bench/index.py [--photos DIR] [--synthetic N] [--limit N] [--batch-size 16]
-                          [--clip NAME] [--device cpu] [--workdir DIR]
+                          [--clip NAME] [--device cpu] [--workdir DIR] [--process-only]
 
 For each photo set (default: ../shared/photos/coco-train-mini/images when present, and
 N synthetic 12-megapixel JPEGs made once under --workdir) it prints:
@@ -248,41 +248,53 @@ PEAK_CODE = (
 )
 
 
-def index_process(
-    workdir: Path, name: str, photos: list[Path], clip_file: Path, clip_name: str, full: bool
-) -> tuple[float, float]:
-    """A fresh `photoorg index` process on a new library: (wall seconds, peak MiB)."""
-    from photoorg.cli import main
-
-    lib = new_library(workdir, name, photos)  # YOLOX imported, photos scanned
-    lib.close()
-    quiet = ["--allow-checksum-mismatch"]
-    if main(["--library", str(lib.folder), "models", "import", clip_name, str(clip_file)] + quiet) != 0:
-        sys.exit("bench: could not import the CLIP file")
-    if not full:  # a detector that is not installed: the run is CLIP only
-        main(["--library", str(lib.folder), "models", "use", "fasterrcnn-mobilenet-v3"])
-    env = {k: v for k, v in os.environ.items() if k != "PHOTOORG_RANDOM_WEIGHTS"}
+def peak_process(args: list[str], env: dict) -> tuple[float, float, float]:
+    """One `photoorg ARGS` process: (wall seconds, CPU seconds, peak MiB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", PEAK_CODE, "--library", str(lib.folder), "index"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", PEAK_CODE, *args], env=env, capture_output=True, text=True, check=True
     )
     seconds = time.perf_counter() - start
-    peak_kb = int(out.stderr.split("peak-kb ")[1].split()[0])
-    return seconds, peak_kb / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu, int(out.stderr.split("peak-kb ")[1].split()[0]) / 1024
+
+
+def index_process(
+    workdir: Path, name: str, photos: list[Path], clip_file: Path, clip_name: str, full: bool, cache: Path
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """A fresh library: `photoorg models import` of the CLIP file (the first run with
+    these weights in `cache` exports and checks them there, through torch), then a
+    fresh `photoorg index` process; (wall s, CPU s, peak MiB) of each."""
+    lib = new_library(workdir, name, photos)  # the detector imported, photos scanned
+    lib.close()
+    env = {k: v for k, v in os.environ.items() if k != "PHOTOORG_RANDOM_WEIGHTS"}
+    env["PHOTOORG_CACHE"] = str(cache)
+    library = ["--library", str(lib.folder)]
+    imported = peak_process(
+        [*library, "models", "import", clip_name, str(clip_file), "--allow-checksum-mismatch"], env
+    )
+    if not full:  # a detector that is not installed: the run is CLIP only
+        peak_process([*library, "models", "use", "fasterrcnn-mobilenet-v3"], env)
+    return imported, peak_process([*library, "index"], env)
 
 
 def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
+    print(f"\n== {title}: {len(photos)} photos")
+    name = title.split()[0]
+    if not args.process_only:
+        stages(name, photos, args, workdir)
+    if args.process:
+        processes(name, photos, args, workdir)
+
+
+def stages(name: str, photos: list[Path], args, workdir: Path) -> None:
     import torch
 
     from photoorg.modelset import ModelSet, load_model_set
     from photoorg.settings import Settings
 
-    print(f"\n== {title}: {len(photos)} photos")
-    name = title.split()[0]
     lib = new_library(workdir, name, photos)
     settings = Settings(clip=args.clip or "", device=args.device)
     torch.manual_seed(0)  # the same random CLIP every run, so the text cache is reused
@@ -344,16 +356,26 @@ def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
         f"CLIP only end-to-end {clip_rate:6.2f} photos/s  ({clip_whole:.1f} s; no detector, "
         f"no boxes; rounds: {clip_rounds})"
     )
-    if args.process:
-        clip_name = args.clip or default_clip()
-        clip_file = fixed_random_clip(workdir, clip_name)
-        for full in (False, True):
-            seconds, mib = index_process(workdir, name + "-proc", photos, clip_file, clip_name, full)
-            print(
-                f"`photoorg index` process, {'full pipeline' if full else 'CLIP only'}: "
-                f"{seconds:.1f} s wall, {len(photos) / seconds:.2f} photos/s, "
-                f"peak RSS {mib:.0f} MiB (goal <= 1024)"
-            )
+
+
+def processes(name: str, photos: list[Path], args, workdir: Path) -> None:
+    clip_name = args.clip or default_clip()
+    clip_file = fixed_random_clip(workdir, clip_name)
+    cache = workdir / "user-cache"
+    shutil.rmtree(cache, ignore_errors=True)  # the first import below exports and checks
+    for full in (False, True):
+        first, run = index_process(workdir, name + "-proc", photos, clip_file, clip_name, full, cache)
+        what = "full pipeline" if full else "CLIP only"
+        exports = "exports cached" if full else "first use: exports and checks"
+        print(
+            f"`photoorg models import` of the CLIP file ({exports}): "
+            f"{first[0]:.1f} s wall, {first[1]:.1f} s CPU, peak RSS {first[2]:.0f} MiB"
+        )
+        print(
+            f"`photoorg index` process, {what}: {run[0]:.1f} s wall, {run[1]:.1f} s CPU "
+            f"({run[1] / len(photos):.3f} CPU s/photo), {len(photos) / run[0]:.2f} photos/s, "
+            f"peak RSS {run[2]:.0f} MiB (goal <= 1024)"
+        )
 
 
 def default_clip() -> str:
@@ -382,6 +404,9 @@ def main() -> None:
         dest="process",
         action="store_false",
         help="skip the fresh `photoorg index` processes (wall, peak RSS)",
+    )
+    parser.add_argument(
+        "--process-only", action="store_true", help="only the fresh `photoorg index` processes"
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/photoorg-bench-index"))
     args = parser.parse_args()

@@ -68,7 +68,14 @@ PASSES = (("pass 1 of 2: photos", PHOTO_STAGES), ("pass 2 of 2: boxes", PHOTO_ST
 # with no such box is not decoded again in pass 2. Whole runs on 48 COCO photos (two
 # rounds each, shared 2-core machine): 49.4 / 50.5 s with the old rule (at least 16 px,
 # at most 8), 42.7 / 44.9 s with this one; every photo searchable after 15.7-20.5 s.
-MAX_REGIONS = 4
+# With PicoDet-S (the default detector now) and CLIP on onnxruntime, region crops were
+# the largest single cost of a full run: cProfile of 40 COCO photos, 44 crops took
+# 25.9 s of CLIP against 18.5 s for the 40 photos themselves (PicoDet 11.1 s). The
+# boxes: 17 of 40 photos had one worth a crop, 6 of them hit the cap of 4 (crowds,
+# where the third and fourth largest person adds little to search, and people are
+# named by their faces now). At most 2 per photo: 1.10 -> 0.72 crops per photo, and
+# the full run of those 40 photos 19.4 -> 17.9 CPU s, with faces 23.1 -> 20.4.
+MAX_REGIONS = 2
 REGION_MIN_AREA = 0.02
 REGION_MIN_PX = 16  # whatever the area, a crop this small at the decoded size is noise
 REGION_MARGIN = 0.1

@@ -10,19 +10,23 @@ is warm), and photo embeddings must not wait for it. The indexer embeds photos
 meanwhile (searchable by free text at once) and tags them from their stored
 embeddings when the tagger is ready.
 
-Memory (issue 11's goal: `photoorg index` peak <= 1.0 GB; measured on 2 cores with
-torch 2.14.1+cu130, ViT-B-32-256 loaded from its file, YOLOX-Nano; RSS):
-- importing torch costs 658 MiB (387 MiB of it file-backed CUDA libraries of this
-  build), torchvision and open_clip 234 MiB more: 892 MiB before any weights;
-- open_clip reads the 605 MB weights file and copies it into the model, so the load
-  peaks at 2,055 MiB (1,506 after it): the 2,061 MiB peak of a whole index run is this
-  load; batches, decode look-ahead and the tagger add under 150 MiB (batch 8: +120);
-- the same weights mapped from the file into a model built on the meta device
-  (safetensors load_file, load_state_dict(assign=True)): 910 MiB after the load,
-  1,329 MiB after an image batch (the text tower's pages are never read while the
-  vocabulary is cached), in models/clip.py's hands;
-- without torch (onnxruntime image tower, cached text, YOLOX): 679 MiB peak with the
-  fp32 export, 230 MiB with int8; the only way under 1.0 GB with this torch build.
+Memory (issue 11's goal: `photoorg index` peak <= 1.0 GB; 2 cores, torch 2.14.1+cu130,
+ViT-B-32-256 from its file; RSS):
+- through torch: importing torch costs 658 MiB (387 MiB of it file-backed CUDA
+  libraries of this build), torchvision and open_clip 234 MiB more; open_clip copies
+  the 605 MB weights file into the model, so a run peaked at 2,061 MiB;
+- so once a weights file's ONNX exports exist in the user cache and passed their
+  checks (models/clip_onnx.py), CLIP loads from them (exported_clip) and the run
+  imports none of torch, torchvision or open_clip: 40 COCO photos, CLIP only, peak
+  468 MiB with the int8 image tower, 733 MiB with fp32 (7.6 and 11.0 CPU s);
+- the first run with a weights file exports and checks through torch: 2,713 MiB
+  (`photoorg models import` of the file, which prepares it when it is the chosen model);
+- 294 COCO photos, one `photoorg add` each (random ViT-B-32-256 file, int8 passed its
+  check; load 2-5): CLIP only 51.5 CPU s, 522 MiB (before: 82.4 CPU s, 2,246 MiB);
+  with PicoDet 121.5 CPU s, 612 MiB (175.8, 2,349); with faces too 138.2 CPU s, 624 MiB
+  (182.7, 2,355); rclip in the same runs 60.3-63.1 CPU s, 931 MiB.
+On "auto" the CPU is known without torch where no GPU driver is loaded
+(device.only_cpu); a GPU keeps torch (fp16).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .models.clip import ClipModel
+    from .models.clip_onnx import ExportedClip
     from .models.detect import Detector
     from .models.faces import FaceModel
     from .models.registry import WeightStore
@@ -146,10 +151,15 @@ def load_model_set(
     from .models import ModelMissing, load
 
     found = ModelSet(words=list(vocabulary))
-    device = device or settings.device
+    device = known_device(device or settings.device)
     for role in ("clip", "detector"):
         try:
-            model = load(role, settings.model(role), store=weights, device=device, allow_random=allow_random)
+            if role == "clip":
+                model = load_clip_only(folder, settings, weights, device, allow_random, precision)
+            else:
+                model = load(
+                    role, settings.model(role), store=weights, device=device, allow_random=allow_random
+                )
         except ModelMissing as e:
             found.missing.append(str(e))
             continue
@@ -176,16 +186,37 @@ def load_model_set(
     return found
 
 
+def exported_clip(settings: Settings, weights: WeightStore, precision: str | None):
+    """The chosen CLIP model from its checked ONNX exports, without torch (None before
+    the first run with these weights has made and checked them)."""
+    from .models.clip import clip_model_id
+    from .models.clip_onnx import load_exported
+    from .models.registry import spec_for
+
+    spec = spec_for(settings.clip)
+    path = weights.path(spec.name)
+    return load_exported(clip_model_id(spec, path), path, precision or settings.precision)
+
+
+def known_device(device: str) -> str:
+    """ "auto" as "cpu" where no GPU can be there, known without importing torch."""
+    from .models.device import only_cpu
+
+    return "cpu" if device == "auto" and only_cpu() else device
+
+
 def load_clip_only(
     folder: Path,
     settings: Settings,
     weights: WeightStore,
     device: str | None = None,
     allow_random: bool = False,
-) -> ClipModel:
-    """The chosen CLIP model, or ModelMissing (for commands that need nothing else)."""
+    precision: str | None = None,
+) -> ClipModel | ExportedClip:
+    """The chosen CLIP model, or ModelMissing (for commands that need nothing else):
+    on the CPU from its checked exports when they exist (no torch), else through torch."""
     from .models import load
 
-    return load(
-        "clip", settings.clip, store=weights, device=device or settings.device, allow_random=allow_random
-    )
+    device = known_device(device or settings.device)
+    exported = exported_clip(settings, weights, precision) if device == "cpu" else None
+    return exported or load("clip", settings.clip, store=weights, device=device, allow_random=allow_random)

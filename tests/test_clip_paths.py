@@ -5,7 +5,9 @@ by libraries, and the ONNX exports with their checks."""
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,10 +185,11 @@ def _search_process(lib, query, limit=10):
 def test_search_process_encodes_text_with_the_onnx_export_and_never_imports_torch(
     tmp_path, tiny_file, monkeypatch, exports_cache
 ):
+    from photoorg.models.clip import load_clip
     from photoorg.models.clip_onnx import export_dir, read_note
 
     lib = _indexed_library(tmp_path, tiny_file, monkeypatch, exports_cache)
-    clip = lib.model_set().clip
+    clip = load_clip(registry.MODELS["clip-tiny"], tiny_file, "cpu")  # torch: the reference
     note = read_note(export_dir(clip.weights_id) / "text.onnx")
     assert note["ok"] is True and note["min_cosine"] >= 0.9999
     assert note["model_id"] == clip.model_id == "open_clip:photoorg-tiny-vit:none"
@@ -215,6 +218,55 @@ def test_a_query_answered_by_tags_alone_loads_no_text_encoder(
     assert [s for _, s in got["hits"]] == [3.0, 3.0]  # exact tier: 2 + a user tag's 1.0
     more = _search_process(lib, "sunset", limit=3)  # a third slot: similar-looking photos
     assert more["encoder"] == "QueryEncoder" and more["torch"] is False
+
+
+_INDEX = """
+import json, sys
+from photoorg.library import Library
+from photoorg.models import registry
+from photoorg.progress import drive
+registry.MODELS["clip-tiny"] = registry.ModelSpec(*json.loads(sys.argv[2]))
+lib = Library(sys.argv[1])
+drive(lib.scan())
+drive(lib.index(precision="fp32"))
+print(json.dumps({"path": lib.model_set(precision="fp32").clip_path.get("path"),
+                  **{name: name in sys.modules for name in ("torch", "torchvision", "open_clip")}}))
+"""
+
+
+def test_index_after_the_exports_passed_never_imports_torch(tmp_path, tiny_file, monkeypatch, exports_cache):
+    """Once the exports of a weights file passed their checks, an index process runs
+    CLIP from them alone, and stores torch's embeddings (fp32: to the checks' tolerance)."""
+    import subprocess
+    import sys
+
+    from photoorg.imaging import load_image
+    from photoorg.models.clip import load_clip
+    from tests.conftest import write_photo
+
+    _indexed_library(tmp_path, tiny_file, monkeypatch, exports_cache)  # exports made, checked
+    second = _library_with_tiny(tmp_path, "second", tiny_file)
+    photos = [write_photo(tmp_path / "more" / f"q{i}.jpg", color=(30 * i, 90, 200)) for i in range(3)]
+    second.add_roots([tmp_path / "more"])
+    second.close()
+    run = subprocess.run(
+        [sys.executable, "-c", _INDEX, str(second.folder), json.dumps(TINY_SPEC)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.splitlines()[-1])
+    assert got == {"path": "onnxruntime fp32", "torch": False, "torchvision": False, "open_clip": False}
+    clip = load_clip(registry.MODELS["clip-tiny"], tiny_file, "cpu")
+    from photoorg.library import Library
+
+    store = Library(second.folder).store
+    ids, _, stored = store.embeddings(clip.model_id)
+    paths = {photo.id: photo.path for photo in store.photos(ids.tolist())}
+    assert sorted(paths.values()) == sorted(map(str, photos))
+    want = clip.embed_images([load_image(paths[i]) for i in ids.tolist()])
+    assert _cos(stored, want).min() >= 0.9999
 
 
 @pytest.fixture
@@ -350,3 +402,58 @@ def test_importing_the_chosen_clip_model_prepares_it(tmp_path, tiny_file, monkey
     exports = clip_onnx.export_dir(file_digest(tiny_file))
     assert clip_onnx.read_note(exports / "text.onnx")["ok"] is True
     assert (exports / "image-int8.json").is_file()
+
+
+SHARED = Path(os.environ.get("PHOTOORG_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+COCO = SHARED / "photos" / "coco-train-mini" / "images"
+
+
+def _odd_pictures() -> list:
+    """Probe pictures in shapes and modes that exercise the resize rounding and crop."""
+    from PIL import Image
+
+    from photoorg.models import clip_onnx
+
+    base = clip_onnx.probe_images()[:6]
+    shapes = [(70, 50), (50, 70), (256, 256), (300, 257), (1001, 31), (257, 600)]
+    images = [im.resize(shape) for im, shape in zip(base, shapes)]
+    return [*images, images[0].convert("L"), images[3].convert("RGBA"), Image.new("P", (90, 400))]
+
+
+@pytest.mark.parametrize("name", ["clip-vit-b-32-256-datacomp", "mobileclip-s1"])
+def test_numpy_preprocessing_gives_open_clips_pixels(name):
+    """The torch-free index path repeats open_clip's eval transform in PIL + numpy: the
+    same float32 pixels on odd shapes and modes, and on real photos where ../shared is."""
+    import open_clip
+    from PIL import Image
+
+    from photoorg.models.clip_onnx import pil_preprocess, transform_recipe
+
+    spec = registry.MODELS[name]
+    pre = open_clip.get_pretrained_cfg(spec.arch, spec.pretrained_tag)
+    transform = open_clip.image_transform(
+        256, False, pre["mean"], pre["std"], pre.get("resize_mode"), pre.get("interpolation")
+    )
+    recipe = transform_recipe(transform)
+    assert recipe["resize"] == [256] and recipe["crop"] == [256, 256]
+    assert recipe["interpolation"] == ("bilinear" if name == "mobileclip-s1" else "bicubic")
+    photos = [Image.open(p) for p in sorted(COCO.glob("*.jpg"))[:12]] if COCO.is_dir() else []
+    for image in _odd_pictures() + photos:
+        want = transform(image.convert("RGB")).numpy()
+        got = pil_preprocess(image, recipe)
+        assert got.dtype == np.float32 and got.shape == want.shape == (3, 256, 256)
+        assert np.abs(got - want).max() <= 1e-6
+
+
+def test_transforms_not_repeated_in_numpy_keep_torch():
+    """A transform with a step pil_preprocess does not do gives no recipe: torch runs."""
+    import open_clip
+    from torchvision import transforms as T
+
+    from photoorg.models.clip_onnx import transform_recipe
+
+    plain = open_clip.image_transform(224, False)
+    resize, crop, *rest = plain.transforms
+    assert transform_recipe(plain)["crop"] == [224, 224]
+    assert transform_recipe(T.Compose([resize, crop, T.Grayscale(3), *rest])) is None
+    assert transform_recipe(T.Compose([T.Resize(200), crop, *rest])) is None  # would pad

@@ -193,6 +193,7 @@ def load_clip(spec: ModelSpec, weights: Path | None, device: str) -> ClipModel:
     """Build `spec.arch` through open_clip; weights None gives the real architecture
     randomly initialised (model_id then ends in "+random")."""
     import open_clip
+    import torch
 
     pre = open_clip.get_pretrained_cfg(spec.arch, spec.pretrained_tag or "") or {}
     # A file path (or None) as `pretrained` skips the tag's preprocessing settings, so
@@ -208,6 +209,10 @@ def load_clip(spec: ModelSpec, weights: Path | None, device: str) -> ClipModel:
         image_resize_mode=pre.get("resize_mode"),
     )
     model.eval()
+    if device == "cpu":
+        from .device import use_all_cores
+
+        use_all_cores(torch)
     if spec.arch.startswith("MobileCLIP"):
         # MobileCLIP's FastViT blocks train with parallel branches; fusing them is the
         # published inference form and several times faster on a CPU.

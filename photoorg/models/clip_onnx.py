@@ -13,20 +13,28 @@ every probe prompt's cosine >= TEXT_MIN_COSINE, else no export is kept and searc
 uses torch. Its weights sit page-aligned in text.onnx.data, which onnxruntime maps:
 opening it took 0.11 s instead of 2.6 s for one 243 MB file (loaded machine).
 
-Image tower (image-fp32.onnx, image-int8.onnx: onnxruntime's quantize_dynamic, int8
-weights, activations quantized per batch): the indexer's CPU path. int8 runs by
-default only when it passes its check against torch fp32 (check_int8) on a fixed
-probe set (24 deterministic pictures plus the library's first photos): mean cosine
->= 0.995 and top-5 tag agreement >= 0.95 over the vocabulary; otherwise fp32, with
-the reason. The figures are kept in image-int8.json (checked once per weights) and
-shown by `photoorg models list`; the precision setting or `index --precision` forces
-either. On a GPU torch keeps running the model (fp16).
+Image tower (image-fp32.onnx, image-int8.onnx: onnxruntime's quantize_dynamic of the
+MatMul and Gemm weights to uint8, activations quantized per batch; see INT8_SCHEME):
+the indexer's CPU path. int8 runs by default only when it passes its check against
+torch fp32 (check_int8) on a fixed probe set (24 deterministic pictures plus the
+library's first photos): mean cosine >= 0.995 and top-5 tag agreement >= 0.95 over
+the vocabulary; otherwise fp32, with the reason. The same probes hold the fp32 export
+to torch (every cosine >= 0.9999). The figures are kept in image-int8.json (checked
+once per weights and quantization recipe) and shown by `photoorg models list`; the
+precision setting or `index --precision` forces either. On a GPU torch keeps running
+the model (fp16).
 
-Measured with bench/clip_speed.py --paths (ViT-B-32-256, random weights, batch 8, this
-2-core machine at load 1.7): torch fp32 13.7 images/s, onnxruntime fp32 13.7, int8 22.1
-(1.6x); at load 8-11: 1.3 / 3.4 / 5.2. Export of both 23 s (336 and 85 MiB). With random
-weights int8 fails its check (mean cosine 0.990-0.992, top-5 agreement 0.93-0.99):
-random weights are not what the check is for, and auto then runs fp32.
+Once all of that has passed, an index run does not import torch at all (ExportedClip,
+load_exported): `photoorg index` of 40 COCO photos peaked at 733 MiB with fp32 (2.05 GB
+through torch); see modelset.py for the whole run's figures.
+
+Why int8 gains 1.4x here, not the 3.2x the issue saw: onnxruntime's profile of batch 8
+(this 2-core AMD EPYC, AVX2 without VNNI) puts 71% of the int8 model's time in
+DynamicQuantizeMatMul, only 1.2x faster than fp32's MatMul and Gemm, and 11% in
+ConvInteger, 3.5x slower than the fp32 Conv (now left in fp32). CPU seconds per image
+(2 threads, interleaved, loaded machine): fp32 0.204, int8 0.149. Per-channel weights,
+the transformer optimizer (it finds no attention to fuse in the dynamo export) and
+the TorchScript exporter (it cannot export the fused attention) gave nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,11 +73,15 @@ def export_dir(weights_id: str) -> Path:
 def read_note(path: Path) -> dict:
     """The JSON note beside an export: what it is and how it was checked ({} when none;
     "ok" false when the export failed its check and was not kept)."""
+    note = _read_json(path.with_suffix(".json"))
+    return note if path.is_file() or not note.get("ok") else {}
+
+
+def _read_json(path: Path) -> dict:
     try:
-        note = json.loads(path.with_suffix(".json").read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    return note if path.is_file() or not note.get("ok") else {}
 
 
 def _write_note(path: Path, note: dict) -> None:
@@ -200,6 +213,8 @@ def prepare(clip: ClipModel, precision: str, tag_embeddings: np.ndarray, probes=
     """Make this weights file's exports if they are missing (a no-op once made) and put
     the image tower on its CPU path; returns what runs and why. Random weights differ
     in every process, so nothing is exported for them: torch runs."""
+    if isinstance(clip, ExportedClip):  # loaded from the exports: nothing left to make
+        return clip.path_info
     if clip.weights_id.startswith("random-"):
         return {"path": clip.image_path, "reason": "random weights are not exported"}
     if clip.device != "cpu":  # the exports are made from the CPU fp32 model
@@ -212,6 +227,30 @@ def prepare(clip: ClipModel, precision: str, tag_embeddings: np.ndarray, probes=
         return {"path": clip.image_path, "reason": f"no ONNX export ({type(e).__name__}: {e})"}
 
 
+class TextEncoder:
+    """The exported text tower and the torch-free tokenizer, both opened at the first
+    call: unit embeddings of texts, without torch."""
+
+    def __init__(self, path: Path, trims: bool):
+        self.path, self._trims = path, trims
+        self._session = self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        from .cliptok import Tokenizer
+        from .onnxrt import ort_session
+
+        with self._lock:
+            if self._session is None:
+                # No prepacking: it copies every weight to run a few texts a little faster.
+                self._session = ort_session(self.path, "cpu", prepack=False)
+                self._tokenizer = Tokenizer()
+        tokens = self._tokenizer(texts)
+        if self._trims:
+            tokens = tokens[:, : int(tokens.argmax(axis=1).max()) + 1]
+        return self._session.run(None, {"input": tokens})[0].astype(np.float32)
+
+
 RECENT = 256  # query embeddings remembered per model weights, across processes
 
 
@@ -221,9 +260,8 @@ class QueryEncoder:
 
     def __init__(self, path: Path, note: dict):
         self.path, self.model_id, self.dim = path, note["model_id"], note["dim"]
-        self._trims = note["trims"]
+        self._encode = TextEncoder(path, note["trims"])
         self._recent_path = path.with_name("recent-queries.npz")
-        self._session = self._tokenizer = None
         self._recent: dict[str, np.ndarray] | None = None
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
@@ -235,19 +273,6 @@ class QueryEncoder:
                 recent[text] = row
             self._save_recent()
         return np.stack([recent[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        from .cliptok import Tokenizer
-        from .onnxrt import ort_session
-
-        if self._session is None:
-            # No prepacking: it copies every weight to run one query a little faster.
-            self._session = ort_session(self.path, "cpu", prepack=False)
-            self._tokenizer = Tokenizer()
-        tokens = self._tokenizer(texts)
-        if self._trims:
-            tokens = tokens[:, : int(tokens.argmax(axis=1).max()) + 1]
-        return self._session.run(None, {"input": tokens})[0].astype(np.float32)
 
     def _load_recent(self) -> dict[str, np.ndarray]:
         if self._recent is None:
@@ -280,6 +305,17 @@ def query_encoder(weights: Path) -> QueryEncoder | None:
 
 INT8_MIN_COSINE = 0.995
 INT8_MIN_TOP5 = 0.95
+# What quantize_dynamic is asked for (kept in the check's note: a new recipe re-makes and
+# re-checks the export). uint8 weights: on AVX2 without VNNI (this machine) onnxruntime
+# multiplies uint8 activations by int8 weights with VPMADDUBSW, whose int16 pair sums
+# saturate; that, not 8 bits, cost the fidelity. Random ViT-B-32-256, the check's 24
+# probes: int8 weights mean cosine 0.990, top-5 agreement 0.93 (fails); int8 weights
+# in 7 bits (reduce_range) 0.9996 / 0.917 (fails); uint8 weights 0.9998 / 0.967
+# (passes), at 0.149 CPU s per image against 0.141 for 7-bit int8 and 0.204 for fp32
+# (batch 8, 2 threads, loaded machine). Only MatMul and Gemm: onnxruntime's
+# ConvInteger (the patch embedding) took 3.5x the fp32 Conv's time, 11% of the model.
+INT8_SCHEME = "dynamic, MatMul and Gemm, uint8 weights, per tensor"
+FP32_MIN_COSINE = 0.9999  # the fp32 export must be torch's model (checked with int8's probes)
 _PROBES = 24
 
 
@@ -306,12 +342,19 @@ def export_image(clip: ClipModel) -> tuple[Path, Path]:
     if not fp32.is_file():
         example = torch.zeros(2, 3, clip.image_size, clip.image_size)
         _export(_image_module(clip), example, fp32, {"input": {0: "batch"}, "vectors": {0: "batch"}})
+    if read_note(int8).get("scheme") != INT8_SCHEME:  # made by an older recipe: again
+        int8.unlink(missing_ok=True)
     if not int8.is_file():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         tmp = int8.with_name(f".{int8.stem}.{os.getpid()}.tmp.onnx")
         try:
-            quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                fp32,
+                tmp,
+                weight_type=QuantType.QUInt8,
+                op_types_to_quantize=["MatMul", "Gemm"],
+            )
             os.replace(tmp, int8)
         finally:
             tmp.unlink(missing_ok=True)
@@ -357,13 +400,17 @@ def check_int8(
     min_top5: float = INT8_MIN_TOP5,
 ) -> dict:
     """int8 against torch fp32 on the probe set: mean cosine of the embeddings and the
-    mean share of each image's top-5 tags that both agree on."""
+    mean share of each image's top-5 tags that both agree on. The fp32 export is held
+    to torch on the same probes (every cosine >= FP32_MIN_COSINE): only then may an
+    index run use the exports without loading torch at all (load_exported)."""
     from .onnxrt import ort_session
 
     images = probe_images(extra)
     tensors = [clip.preprocess(im) for im in images]
     want = clip.embed_torch(tensors)
     got = _run_image(ort_session(int8, "cpu"), tensors)
+    fp32 = _run_image(ort_session(int8.with_name("image-fp32.onnx"), "cpu", prepack=False), tensors)
+    fp32_cosine = float((want * fp32).sum(axis=1).min())
     cosine = float((want * got).sum(axis=1).mean())
     top_want = np.argsort(-(want @ tag_embeddings.T), axis=1)[:, :5]
     top_got = np.argsort(-(got @ tag_embeddings.T), axis=1)[:, :5]
@@ -386,6 +433,8 @@ def check_int8(
         "min_cosine": min_cosine,
         "min_top5": min_top5,
         "reason": why,
+        "fp32_min_cosine": round(fp32_cosine, 7),
+        "fp32_ok": fp32_cosine >= FP32_MIN_COSINE,
     }
 
 
@@ -404,24 +453,27 @@ def choose_image_path(
         return {"path": f"torch {'fp16' if clip.device == 'cuda' else 'fp32'} ({clip.device})"}
     fp32, int8 = export_image(clip)
     check = read_note(int8)
-    if not check or "mean_cosine" not in check:
-        check = check_int8(clip, int8, tag_embeddings, extra, **tolerance)
+    if check.get("scheme") != INT8_SCHEME:  # none yet, or of an older recipe
+        check = {**check_int8(clip, int8, tag_embeddings, extra, **tolerance), "scheme": INT8_SCHEME}
         _write_note(int8, check)
-    use_int8 = precision == "int8" or (precision == "auto" and check["ok"])
-    reason = (
-        "forced by --precision int8"
-        if precision == "int8"
-        else "forced by --precision fp32"
-        if precision == "fp32"
-        else "passed its check"
-        if check["ok"]
-        else check["reason"]
-    )
-    path = int8 if use_int8 else fp32
+    write_facts(clip)
+    use_int8, reason = _choice(precision, check)
+    if not (use_int8 or check["fp32_ok"]):
+        why = f"the fp32 export differs from torch (min cosine {check['fp32_min_cosine']})"
+        return {**check, "path": clip.image_path, "reason": why}
     from .onnxrt import ort_session
 
-    clip.use_onnx(ort_session(path, "cpu"), f"onnxruntime {'int8' if use_int8 else 'fp32'}")
+    clip.use_onnx(
+        ort_session(int8 if use_int8 else fp32, "cpu"), f"onnxruntime {'int8' if use_int8 else 'fp32'}"
+    )
     return {**check, "path": clip.image_path, "reason": reason}
+
+
+def _choice(precision: str, check: dict) -> tuple[bool, str]:
+    """(whether int8 runs, why) for a precision setting and the int8 check's note."""
+    if precision in ("int8", "fp32"):
+        return precision == "int8", f"forced by --precision {precision}"
+    return bool(check["ok"]), "passed its check" if check["ok"] else check["reason"]
 
 
 def describe(weights: Path, precision: str) -> dict:
@@ -447,3 +499,144 @@ def describe(weights: Path, precision: str) -> dict:
         else "torch (no checked ONNX export yet)"
     )
     return {"image": image, "search": search, "int8_check": check or None, "text_check": text or None}
+
+
+# -- an index run without torch -------------------------------------------------------
+#
+# Once a weights file's exports exist and have passed their checks (text tower, fp32
+# image tower against torch, int8 check), an index run needs nothing of torch: the
+# image tower runs through onnxruntime, the vocabulary comes from the text cache (and
+# a missing prompt through the text export), and open_clip's eval transform is
+# repeated in PIL + numpy from the numbers recorded at export (model.json). Importing
+# torch, torchvision and open_clip alone cost 892 MiB and 3-5 s here.
+
+# torchvision's InterpolationMode values -> PIL's filters (torchvision.transforms.functional
+# resizes PIL images with PIL itself, so the same filter gives the same pixels)
+_PIL_FILTERS = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5}
+_PLAIN_STEPS = {"MaybeConvertMode", "MaybeToTensor", "ToTensor"}  # RGB and to floats in 0..1
+
+
+def transform_recipe(preprocess) -> dict | None:
+    """open_clip's eval transform as numbers, when it is the usual chain (resize, centre
+    crop, RGB, to tensor, normalise; no padding); None for anything else (the torch
+    model then keeps running it)."""
+    from torchvision import transforms as T
+
+    recipe: dict = {}
+    for step in preprocess.transforms:
+        kind = type(step).__name__
+        if isinstance(step, T.Resize) and step.max_size is None and step.interpolation.value in _PIL_FILTERS:
+            size = [step.size] if isinstance(step.size, int) else list(step.size)
+            recipe.update(resize=size, interpolation=step.interpolation.value)
+        elif isinstance(step, T.CenterCrop):
+            recipe["crop"] = list(step.size)
+        elif isinstance(step, T.Normalize):
+            recipe.update(mean=[float(m) for m in step.mean], std=[float(v) for v in step.std])
+        elif getattr(step, "mode", "RGB") != "RGB" or kind not in _PLAIN_STEPS | {"function"}:
+            return None
+        elif kind == "function" and step.__name__ != "_convert_to_rgb":
+            return None
+    if not {"resize", "crop", "mean"} <= recipe.keys():
+        return None
+    side = recipe["resize"]
+    if (
+        len(side) == 1
+        and max(recipe["crop"]) > side[0]
+        or len(side) == 2
+        and (recipe["crop"][0] > side[0] or recipe["crop"][1] > side[1])
+    ):
+        return None  # a crop larger than the image would be padded: not repeated here
+    return recipe
+
+
+def pil_preprocess(image, recipe: dict) -> np.ndarray:
+    """torchvision's Resize, CenterCrop, ToTensor and Normalize on a PIL image, in PIL
+    and numpy: the same float32 pixels (tests/test_clip_paths.py compares them)."""
+    image = image.convert("RGB")
+    w, h = image.size
+    if len(recipe["resize"]) == 1:  # the shorter side to the size, as torchvision rounds it
+        short, long = (w, h) if w <= h else (h, w)
+        new_short, new_long = recipe["resize"][0], int(recipe["resize"][0] * long / short)
+        size = (new_short, new_long) if w <= h else (new_long, new_short)
+    else:
+        size = (recipe["resize"][1], recipe["resize"][0])
+    if size != (w, h):
+        image = image.resize(size, _PIL_FILTERS[recipe["interpolation"]])
+    (crop_h, crop_w), (w, h) = recipe["crop"], image.size
+    top, left = int(round((h - crop_h) / 2.0)), int(round((w - crop_w) / 2.0))
+    image = image.crop((left, top, left + crop_w, top + crop_h))
+    pixels = np.asarray(image, dtype=np.float32) / np.float32(255)
+    pixels = (pixels - np.asarray(recipe["mean"], np.float32)) / np.asarray(recipe["std"], np.float32)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def write_facts(clip: ClipModel) -> None:
+    """model.json: what load_exported needs to know of the model without loading it."""
+    recipe = transform_recipe(clip._preprocess)
+    if recipe is None:
+        return
+    facts = {
+        "model_id": clip.model_id,
+        "dim": clip.dim,
+        "image_size": clip.image_size,
+        "logit_scale": clip.logit_scale,
+        "trims": clip.trims_text,
+        "transform": recipe,
+    }
+    path = export_dir(clip.weights_id) / "model.json"
+    if _read_json(path) != facts:
+        _write_note(path, facts)
+
+
+class ExportedClip:
+    """CLIP on the CPU without torch: ClipModel's interface over the checked exports."""
+
+    device = "cpu"
+
+    def __init__(self, folder: Path, weights_id: str, facts: dict, image: Path, path_info: dict):
+        from .onnxrt import ort_session
+
+        self.model_id, self.weights_id = facts["model_id"], weights_id
+        self.dim, self.image_size = facts["dim"], facts["image_size"]
+        self.logit_scale, self.trims_text = facts["logit_scale"], facts["trims"]
+        self._recipe = facts["transform"]
+        self._session = ort_session(image, "cpu")
+        self._text = TextEncoder(folder / "text.onnx", self.trims_text)
+        self.lock = threading.RLock()
+        self.image_path, self.path_info = path_info["path"], path_info
+
+    def preprocess(self, image) -> np.ndarray:
+        return pil_preprocess(image, self._recipe)
+
+    def embed_images(self, images: list) -> np.ndarray:
+        return self.embed_preprocessed([self.preprocess(im) for im in images])
+
+    def embed_preprocessed(self, arrays: list) -> np.ndarray:
+        if not arrays:
+            return np.zeros((0, self.dim), np.float32)
+        return _run_image(self._session, arrays)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return self._text(list(texts))
+
+
+def load_exported(model_id: str, weights: Path | None, precision: str) -> ExportedClip | None:
+    """This weights file's CLIP without torch, when its exports passed their checks and
+    its facts were recorded; None otherwise (the torch model then loads and makes them)."""
+    if weights is None:
+        return None
+    weights_id = file_digest(weights)
+    folder = export_dir(weights_id)
+    facts, check = _read_json(folder / "model.json"), read_note(folder / "image-int8.onnx")
+    if facts.get("model_id") != model_id or not read_note(folder / "text.onnx").get("ok"):
+        return None
+    if not check.get("fp32_ok") or check.get("scheme") != INT8_SCHEME:
+        return None
+    use_int8, reason = _choice(precision, check)
+    image = folder / f"image-{'int8' if use_int8 else 'fp32'}.onnx"
+    if not image.is_file():
+        return None
+    info = {**check, "path": f"onnxruntime {'int8' if use_int8 else 'fp32'}", "reason": reason}
+    return ExportedClip(folder, weights_id, facts, image, info)
