@@ -126,3 +126,36 @@ def test_a_real_face_that_disagrees_sends_the_model_back_to_dlib(cache, monkeypa
     np.testing.assert_allclose(vectors, real_dlib(chips) + 0.01)
     files, _ = need_faces()
     assert face_onnx.read_note(face_onnx.export_path(files / DESCRIPTOR))["ok"] is False
+
+
+def _listed_descriptor(lib, capsys) -> str:
+    from photoorg.cli import main
+
+    assert main(["--library", str(lib), "models", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "dlib-face-resnet-v1" in line)
+    return next(line.strip() for line in lines[start:] if line.strip().startswith("descriptor:"))
+
+
+def test_models_list_says_what_computes_the_face_descriptor(cache, tmp_path, capsys):
+    from photoorg.cli import main
+
+    files, _ = need_faces()
+    lib = tmp_path / "lib"
+    assert (
+        main(["--library", str(lib), "models", "import", "dlib-face-resnet-v1", str(files / DESCRIPTOR)]) == 0
+    )
+    assert _listed_descriptor(lib, capsys) == (
+        "descriptor: dlib until the first index exports it to onnxruntime and checks it against dlib"
+    )
+    installed = lib / "models" / DESCRIPTOR  # the library's copy: the same file, the same export
+    face_onnx.load_descriptor(installed, face_model().describe_with_dlib)
+    listed = _listed_descriptor(lib, capsys)
+    assert listed.startswith("descriptor: onnxruntime, equal to dlib (smallest cosine 0.99")
+    assert listed.endswith("on 8 probes and 0 real faces")
+    path = face_onnx.export_path(installed)
+    note = face_onnx.read_note(path)
+    path.with_suffix(".json").write_text(json.dumps({**note, "ok": False, "reason": "a test said no"}))
+    assert _listed_descriptor(lib, capsys) == (
+        "descriptor: dlib: the onnxruntime export was refused: a test said no"
+    )

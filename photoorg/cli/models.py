@@ -163,10 +163,22 @@ def _cpu_paths(choices, precision: str) -> dict:
     }
 
 
+def _face_runtimes(choices) -> dict:
+    """What computes each installed face descriptor model (dlib or its checked export)."""
+    from ..models.face_onnx import describe
+
+    return {
+        c.status.name: describe(c.status.path)
+        for c in choices
+        if c.status.role == "face" and c.status.installed
+    }
+
+
 def cmd_models_list(args) -> int:
     with open_library(args) as lib:
         choices = lib.models()
         paths = _cpu_paths(choices, lib.settings().precision)
+        runtimes = _face_runtimes(choices)
     if args.json:
         json.dump(
             [
@@ -181,6 +193,7 @@ def cmd_models_list(args) -> int:
                     "verified": c.status.verified,
                     "summary": c.status.summary,
                     "cpu_path": paths.get(c.status.name),
+                    "runtime": runtimes.get(c.status.name),
                 }
                 for c in choices
             ],
@@ -201,6 +214,8 @@ def cmd_models_list(args) -> int:
         if s.name in paths:
             print(f"    CPU image path: {paths[s.name]['image']}")
             print(f"    search text: {paths[s.name]['search']}")
+        if s.name in runtimes:
+            print(f"    descriptor: {runtimes[s.name]}")
     print("* = used by this library; change with `photoorg models use NAME`.")
     return 0
 

@@ -467,6 +467,20 @@ def _mismatch(note: dict) -> str:
     )
 
 
+def describe(weights: Path) -> str:
+    """What computes this weights file's descriptors, with its check's figures, read
+    from the note alone (for `photoorg models list`: nothing is exported here)."""
+    note = read_note(export_path(weights))
+    if not note:
+        return "dlib until the first index exports it to onnxruntime and checks it against dlib"
+    if not note.get("ok"):
+        return f"dlib: the onnxruntime export was refused: {note.get('reason') or _mismatch(note)}"
+    return (
+        f"onnxruntime, equal to dlib (smallest cosine {note['min_cosine']}, largest difference "
+        f"{note['max_abs_diff']:.2g}) on {note['probes']} probes and {note['real_faces']} real faces"
+    )
+
+
 def load_descriptor(weights: Path, dlib_describe) -> OnnxDescriptor:
     """The checked ONNX descriptor of this weights file, exported (and checked on the
     probe chips) now if need be. NotConvertible, with the reason, when it cannot be
