@@ -119,49 +119,36 @@ def faces_in_group(store: Store, group_id: int, limit: int | None = None) -> lis
     ]
 
 
+# What a face finder sets; a user's group, name and marks are not among them.
+FACE_COLUMNS = ("detection_id", "kind", "x0", "y0", "x1", "y1", "score", "clarity", "model", "vector")
+
+
+def _face_values(model: str, face: NewFace) -> list:
+    """The columns a face finder sets, in FACE_COLUMNS order (insert and update share them)."""
+    return [
+        face.detection_id,
+        face.kind,
+        *face.box,
+        face.score,
+        face.clarity,
+        model,
+        np.asarray(face.vector, np.float32).tobytes(),
+    ]
+
+
 def insert_face(store: Store, photo_id: int, model: str, face: NewFace, by_hand: bool = False) -> int:
-    x0, y0, x1, y1 = face.box
+    columns = ("photo_id", *FACE_COLUMNS, "by_hand")
     return store.db.execute(
-        "INSERT INTO faces (photo_id, detection_id, kind, x0, y0, x1, y1, score, clarity, model, "
-        "vector, by_hand) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            photo_id,
-            face.detection_id,
-            face.kind,
-            x0,
-            y0,
-            x1,
-            y1,
-            face.score,
-            face.clarity,
-            model,
-            np.asarray(face.vector, np.float32).tobytes(),
-            int(by_hand),
-        ],
+        f"INSERT INTO faces ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        [photo_id, *_face_values(model, face), int(by_hand)],
     ).lastrowid
 
 
 def update_face(store: Store, face_id: int, model: str, face: NewFace) -> None:
     """The same face seen again (re-index, edit, model change): its id, group, name and
     "not this person" marks stay; what the model says about it is replaced."""
-    x0, y0, x1, y1 = face.box
-    store.db.execute(
-        "UPDATE faces SET detection_id = ?, kind = ?, x0 = ?, y0 = ?, x1 = ?, y1 = ?, score = ?, "
-        "clarity = ?, model = ?, vector = ? WHERE id = ?",
-        [
-            face.detection_id,
-            face.kind,
-            x0,
-            y0,
-            x1,
-            y1,
-            face.score,
-            face.clarity,
-            model,
-            np.asarray(face.vector, np.float32).tobytes(),
-            face_id,
-        ],
-    )
+    assignments = ", ".join(f"{c} = ?" for c in FACE_COLUMNS)
+    store.db.execute(f"UPDATE faces SET {assignments} WHERE id = ?", [*_face_values(model, face), face_id])
 
 
 def delete_faces(store: Store, ids: Iterable[int]) -> None:
