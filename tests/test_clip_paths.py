@@ -457,3 +457,34 @@ def test_transforms_not_repeated_in_numpy_keep_torch():
     assert transform_recipe(plain)["crop"] == [224, 224]
     assert transform_recipe(T.Compose([resize, crop, T.Grayscale(3), *rest])) is None
     assert transform_recipe(T.Compose([T.Resize(200), crop, *rest])) is None  # would pad
+
+
+def test_preparing_a_model_says_our_lines_only(tmp_path, tiny_file, monkeypatch, capsys):
+    """The exporter's progress lines, its dynamic_axes advice and quantize_dynamic's
+    root-logger warning (which would also leave a stderr handler on the root logger)
+    are for model authors, not for a user importing a model."""
+    import logging
+    import warnings
+
+    from photoorg.cli import main
+    from photoorg.settings import use_model
+
+    monkeypatch.setenv("PHOTOORG_CACHE", str(tmp_path / "fresh-cache"))  # nothing exported yet
+    folder = tmp_path / "lib"
+    assert main(["--library", str(folder), "models", "list"]) == 0
+    use_model(folder, "clip-tiny")
+    capsys.readouterr()
+    handlers = list(logging.getLogger().handlers)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["--library", str(folder), "models", "import", "clip-tiny", str(tiny_file)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[:2] == [
+        f"Installed {folder / 'models' / 'clip-tiny.safetensors'}",
+        "Preparing CLIP for this machine (vocabulary, CPU exports and their check; once per weights file)...",
+    ]
+    assert len(lines) == 3 and lines[2].startswith("CLIP's image tower runs on onnxruntime ")
+    assert err == ""
+    assert [str(w.message) for w in caught if "dynamic_axes" in str(w.message)] == []
+    assert logging.getLogger().handlers == handlers
