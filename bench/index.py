@@ -1,7 +1,7 @@
 """Indexer throughput: per stage, end to end, and how well decoding hides behind inference.
 
     python bench/index.py [--photos DIR] [--synthetic N] [--limit N] [--batch-size 16]
-                          [--clip NAME] [--device cpu] [--workdir DIR] [--process-only]
+                          [--clip NAME] [--device cpu] [--workdir DIR] [--process-only] [--regions]
 
 For each photo set (default: ../shared/photos/coco-train-mini/images when present, and
 N synthetic 12-megapixel JPEGs made once under --workdir) it prints:
@@ -24,6 +24,9 @@ N synthetic 12-megapixel JPEGs made once under --workdir) it prints:
   that has a fixed random CLIP *file* imported (loading weights from a file is part of
   what a user's process pays): wall seconds and peak RSS (ru_maxrss), goal <= 1.0 GB.
   The first such run with a new file embeds the vocabulary (its text cache is cold).
+
+--regions prints only which boxes get a region embedding (the real detector on --photos,
+no CLIP): boxes per photo, those worth a region, those CLIP would see as the whole photo.
 
 The detector is the default, the real PP-PicoDet-S from ../shared/models, imported
 into each bench library with `photoorg models import picodet-s FILE`. No CLIP weights exist here:
@@ -283,6 +286,9 @@ def index_process(
 def bench_set(title: str, photos: list[Path], args, workdir: Path) -> None:
     print(f"\n== {title}: {len(photos)} photos")
     name = title.split()[0]
+    if args.regions:
+        region_figures(photos)
+        return
     if not args.process_only:
         stages(name, photos, args, workdir)
     if args.process:
@@ -358,6 +364,41 @@ def stages(name: str, photos: list[Path], args, workdir: Path) -> None:
     )
 
 
+def region_figures(photos: list[Path]) -> None:
+    """Which boxes get a region embedding (index.region_targets, index._same_view), with
+    the real detector on these photos: how many boxes, how many are worth a region, how
+    many of those CLIP would see as it sees the whole photo (they take the photo's own
+    vector), so how many CLIP runs on crops a photo costs."""
+    from PIL import Image
+
+    from photoorg import index
+    from photoorg.models.detect import load_detector
+    from photoorg.models.registry import spec_for
+
+    detector = load_detector(spec_for("picodet-s"), DETECTOR, "cpu")
+    boxes = targets = same = 0
+    shares = []
+    for path in photos:
+        with Image.open(path) as im:
+            image = im.convert("RGB")
+        found = detector.detect([image])[0]
+        picked = index.region_targets([index.Region(d.box, d.label, d.score) for d in found])
+        boxes, targets = boxes + len(found), targets + len(picked)
+        same += sum(index._same_view(r.box, image.size) for r in picked)
+        shares += [index._area(r.box) for r in picked]
+    n = len(photos)
+    print(
+        f"regions  {boxes / n:.2f} boxes per photo (PicoDet-S); worth a region (>= "
+        f"{index.REGION_MIN_AREA:.0%} of the photo or named, at most {index.MAX_REGIONS}): "
+        f"{targets} ({targets / n:.2f} per photo); CLIP would see {same} of them as the whole "
+        f"photo (centre-square IoU >= {index.REGION_SAME_VIEW}): the photo's vector, no CLIP run; "
+        f"CLIP runs on crops: {targets - same} ({(targets - same) / n:.2f} per photo, was "
+        f"{targets / n:.2f})"
+    )
+    for cut in (0.25, 0.5, 0.75):
+        print(f"         targets whose box covers >= {cut:.0%} of the photo: {sum(a >= cut for a in shares)}")
+
+
 def processes(name: str, photos: list[Path], args, workdir: Path) -> None:
     clip_name = args.clip or default_clip()
     clip_file = fixed_random_clip(workdir, clip_name)
@@ -407,6 +448,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--process-only", action="store_true", help="only the fresh `photoorg index` processes"
+    )
+    parser.add_argument(
+        "--regions", action="store_true", help="only the region-embedding figures (real detector, no CLIP)"
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/photoorg-bench-index"))
     args = parser.parse_args()

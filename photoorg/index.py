@@ -10,11 +10,26 @@ model gets an error row and the batch goes on.
 
 Two passes, so a big folder is searchable in the time of the first: pass 1 runs the
 photo-level stages (embedding, tags, boxes) on every pending photo; pass 2 sends the
-photos back to pending for the per-box stages (a CLIP embedding of each large box)
-and decodes again only the photos that have such a box. The tagger's vocabulary is
+photos back to pending for the per-box stages (a CLIP embedding of each large box, at
+most 2 per photo; a box CLIP would see as the whole photo takes the photo's own vector,
+see REGION_SAME_VIEW) and decodes again only the photos that have a box to crop. The tagger's vocabulary is
 embedded on a background thread (modelset.py); until it is ready photos are embedded
 without tags, and the pass in progress starts over as soon as it is, so the photos
 already embedded get their tags from the stored embeddings (no decoding) first.
+
+Cores: CLIP's session uses every core; the detector's one (models/boxes.py,
+DETECTOR_THREADS: its small convolutions scale badly) and it runs on a thread of its own
+beside CLIP, so the core CLIP's pool leaves between its operations, and the whole
+second core while the detector would otherwise run alone, does detector work (one
+after the other, one core sat idle for each photo's 30 ms of PicoDet-S). No session
+spins its threads between runs (models/onnxrt.py). Measured where the wall went
+(py-spy, 128 COCO photos, full pipeline, 2 shared cores): CLIP on photos 34%, CLIP on
+box crops 26%, PicoDet-S 16% (two spinning threads: 116 ms wall per photo), decoding,
+thumbnails and preprocessing 10%, SQLite writes 1%, process start and model loads 2%.
+After: 65.2 -> 38.2-38.9 CPU s for those 128 photos (bench/index.py; peer table in
+the README). Beside or one after the other, the stored rows are the same (tested);
+on the loaded machine the two measured alike (CPU 37.8 against 38.2-38.9 s, wall
+39.2-57.3 against 40.6-43.6 s: other jobs took the idle core).
 
 Stages and their `processed` rows (stage -> model id) make re-indexing exact: a run
 first requeues the photos whose stage ran with another model (Store.requeue_stale),
@@ -28,9 +43,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +91,20 @@ PASSES = (("pass 1 of 2: photos", PHOTO_STAGES), ("pass 2 of 2: boxes", PHOTO_ST
 # where the third and fourth largest person adds little to search, and people are
 # named by their faces now). At most 2 per photo: 1.10 -> 0.72 crops per photo, and
 # the full run of those 40 photos 19.4 -> 17.9 CPU s, with faces 23.1 -> 20.4.
+# A box whose crop CLIP would see nearly as it sees the whole photo adds little over the
+# photo's own embedding. CLIP keeps the centred square of what it is given, so when the
+# centred squares of the crop and of the photo overlap by IoU >= REGION_SAME_VIEW (at
+# least half the same pixels; a crop square inside the photo's is then at most 1.41x
+# closer) the box takes the photo's vector (pets are still grouped by it): no CLIP run,
+# and no second decode in pass 2 for a photo with no other box. PicoDet-S on the 294
+# COCO photos (bench/index.py --regions): 1.97 boxes per photo, 245 worth a region
+# (0.83 per photo), 42 of them the same view, so 203 CLIP runs on crops (0.69 per
+# photo, -17%). Their value for search cannot be measured here (no CLIP weights).
 MAX_REGIONS = 2
 REGION_MIN_AREA = 0.02
 REGION_MIN_PX = 16  # whatever the area, a crop this small at the decoded size is noise
 REGION_MARGIN = 0.1
+REGION_SAME_VIEW = 0.5
 
 
 @dataclass
@@ -211,7 +237,9 @@ def plan(store: Store, photos: list[Photo], current: dict[str, str]) -> list[Job
 
 
 def _needs_pixels(job: Job) -> bool:
-    return bool(job.needs & IMAGE_STAGES) and not (job.boxes_planned and not job.boxes)
+    if job.boxes_planned:  # pass 2: only a box CLIP must see cropped needs the pixels
+        return any(not _same_view(r.box, (job.photo.width, job.photo.height)) for r in job.boxes)
+    return bool(job.needs & IMAGE_STAGES)
 
 
 # -- decoding (thread pool) ----------------------------------------------------
@@ -330,8 +358,14 @@ def _live(jobs: list[Job], stage: str) -> list[Job]:
     return [j for j in jobs if j.error is None and stage in j.needs]
 
 
-def infer(store: Store, models: ModelSet, jobs: list[Job]) -> None:
-    """Run every needed stage on a decoded batch, filling the jobs in place."""
+def infer(store: Store, models: ModelSet, jobs: list[Job], beside: Executor | None = None) -> None:
+    """Run every needed stage on a decoded batch, filling the jobs in place. With
+    `beside` (a one-thread executor) the detector runs there while CLIP runs here."""
+    detecting = None
+    if models.detector is not None:
+        need = _live(jobs, "detect")
+        detect = partial(run_each, models.detector.detect, [j.image for j in need], "detector")
+        detecting = (need, beside.submit(detect) if beside is not None else None, detect)
     if models.clip is not None:
         need = _live(jobs, "clip")
         if need and all(j.clip_input is not None for j in need):
@@ -340,9 +374,11 @@ def infer(store: Store, models: ModelSet, jobs: list[Job]) -> None:
             embed, inputs = models.clip.embed_images, [j.image for j in need]
         for job, out in zip(need, run_each(embed, inputs, "CLIP model")):
             _take(job, out, "clip", lambda j, v: setattr(j, "embedding", np.asarray(v)))
-    if models.detector is not None:
-        need = _live(jobs, "detect")
-        for job, out in zip(need, run_each(models.detector.detect, [j.image for j in need], "detector")):
+    if detecting is not None:
+        need, future, detect = detecting
+        for job, out in zip(need, future.result() if future is not None else detect()):
+            if job.error is not None:  # CLIP failed on it: nothing of it is written
+                continue
             _take(job, out, "detect", lambda j, v: setattr(j, "detections", list(v)))
             if "detect" in job.ran:
                 _drop_named_again(store, job)
@@ -411,20 +447,39 @@ def _regions(store: Store, job: Job) -> list[Region]:
     ]
 
 
+def _crop_box(box, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The pixels a region embedding sees: the box with REGION_MARGIN around it."""
+    w, h = size
+    mx, my = (box[2] - box[0]) * w * REGION_MARGIN, (box[3] - box[1]) * h * REGION_MARGIN
+    return (
+        max(0, int(box[0] * w - mx)),
+        max(0, int(box[1] * h - my)),
+        min(w, int(round(box[2] * w + mx))),
+        min(h, int(round(box[3] * h + my))),
+    )
+
+
 def _crop(image: Image.Image, box) -> Image.Image | None:
     w, h = image.size
-    bw, bh = (box[2] - box[0]) * w, (box[3] - box[1]) * h
-    if min(bw, bh) < REGION_MIN_PX:
+    if min((box[2] - box[0]) * w, (box[3] - box[1]) * h) < REGION_MIN_PX:
         return None
-    mx, my = bw * REGION_MARGIN, bh * REGION_MARGIN
-    return image.crop(
-        (
-            max(0, int(box[0] * w - mx)),
-            max(0, int(box[1] * h - my)),
-            min(w, int(round(box[2] * w + mx))),
-            min(h, int(round(box[3] * h + my))),
-        )
-    )
+    return image.crop(_crop_box(box, image.size))
+
+
+def _centre_square(x0: float, y0: float, x1: float, y1: float) -> tuple[float, float, float, float]:
+    side, cx, cy = min(x1 - x0, y1 - y0) / 2, (x0 + x1) / 2, (y0 + y1) / 2
+    return (cx - side, cy - side, cx + side, cy + side)
+
+
+def _same_view(box, size: tuple[int | None, int | None]) -> bool:
+    """Whether CLIP would see the box's crop much as it sees the whole photo: CLIP's
+    preprocessing keeps the centred square of what it is given, so the two inputs are
+    the centred squares of the crop and of the photo; REGION_SAME_VIEW is their IoU."""
+    w, h = size
+    if not w or not h:
+        return False
+    crop, photo = _centre_square(*_crop_box(box, (w, h))), _centre_square(0, 0, w, h)
+    return box_iou(crop, photo) >= REGION_SAME_VIEW
 
 
 def _area(box) -> float:
@@ -445,7 +500,17 @@ def _embed_regions(store: Store, models: ModelSet, jobs: list[Job]) -> None:
     for job in jobs:
         if not job.boxes_planned:
             job.boxes = region_targets(_regions(store, job))
+        photo_vector = job.embedding
+        size = (job.photo.width, job.photo.height) if job.image is None else job.image.size
         for region in job.boxes:
+            if _same_view(region.box, size):
+                if photo_vector is None:
+                    photo_vector = store.embedding_of(job.photo.id, models.clip.model_id)
+                if photo_vector is not None:  # the photo's own vector stands for the box's
+                    region.vector = photo_vector
+                    continue
+            if job.image is None:
+                continue
             crop = _crop(job.image, region.box)
             if crop is not None:
                 owners.append((job, region))
@@ -535,9 +600,12 @@ def run_index(
     batch_size: int = 16,
     control: Control | None = None,
     workers: int | None = None,
+    detect_beside: bool = True,
 ) -> Work[IndexReport]:
     """Every pass over the pending photos, then the tags when the vocabulary comes
-    later than the photos; yields Progress per batch (its message names the pass)."""
+    later than the photos; yields Progress per batch (its message names the pass).
+    detect_beside: the detector runs on a thread of its own while CLIP runs (see
+    the module docstring); False runs them one after the other (the same results)."""
     models = models or ModelSet()
     run = _Run(
         store,
@@ -547,6 +615,7 @@ def run_index(
         control or Control(),
         workers,
         IndexReport(waiting=list(models.missing)),
+        detect_beside,
     )
     # Requeued: photos whose stage ran with another model, and photo stages that never
     # ran (a model installed since); a box stage a cancelled run did not reach is pass 2's
@@ -580,6 +649,7 @@ class _Run:
     control: Control
     workers: int | None
     report: IndexReport
+    detect_beside: bool
     indexed: set[int] = field(default_factory=set)
     failed: set[int] = field(default_factory=set)
     sweeps: int = 0
@@ -618,10 +688,13 @@ class _Run:
             self.workers,
             prepare,
         )
-        with closing(batches):
+        beside = None
+        if self.detect_beside and self.models.detector is not None:
+            beside = ThreadPoolExecutor(1, thread_name_prefix="detect")
+        with closing(batches), beside or nullcontext():
             for batch in batches:
                 self.control.checkpoint()
-                infer(self.store, self.models, batch)
+                infer(self.store, self.models, batch, beside)
                 for job in batch:
                     job.image = job.clip_input = None  # let the pixels go before the write
                 self.write(batch, current)

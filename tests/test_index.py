@@ -623,3 +623,105 @@ def test_region_targets_are_named_boxes_then_the_largest_above_the_minimum_area(
     assert picked == [named_tiny, biggest]
     assert region_targets([tiny, fifth, big, bigger]) == [bigger, big]
     assert region_targets([tiny]) == []
+
+
+def test_same_view_is_the_iou_of_the_centre_squares_clip_sees():
+    """A 4:3 photo: CLIP sees its centre 300x300; a box's crop (with its margin) counts as
+    the same view when its own centre square overlaps that one by IoU >= 0.5."""
+    from photoorg.index import REGION_SAME_VIEW, _same_view
+
+    size = (400, 300)
+    assert REGION_SAME_VIEW == 0.5
+    assert _same_view((0.0, 0.0, 1.0, 1.0), size)  # the whole photo: IoU 1
+    assert _same_view((0.1, 0.1, 0.9, 0.9), size)  # crop (8, 6, 392, 294): IoU 0.9216
+    assert _same_view((0.15, 0.0, 0.85, 1.0), size)  # as wide as the photo's square: IoU 1
+    assert _same_view((0.1, 0.0, 0.7, 1.0), size)  # off centre: IoU 0.733
+    assert not _same_view((0.0, 0.0, 0.5, 1.0), size)  # the left half: IoU 0.370
+    assert not _same_view((0.25, 0.25, 0.75, 0.75), size)  # a closer look: IoU 0.36
+    assert not _same_view((0.0, 0.0, 1.0, 1.0), (None, None))  # size unknown: crop it
+
+
+class _FixedBoxes:
+    """Every photo gets the same two boxes: a dog filling the photo (CLIP would see its
+    crop as it sees the photo) and a person in the middle (a closer look)."""
+
+    model_id = "test:fixed-boxes"
+    input_size = 320
+    BOXES = (("dog", 0.9, (0.02, 0.02, 0.98, 0.98)), ("person", 0.8, (0.3, 0.25, 0.6, 0.75)))
+
+    def detect(self, images):
+        from photoorg.models.detect import Detection
+
+        return [[Detection(label, score, box) for label, score, box in self.BOXES] for _ in images]
+
+
+def test_a_box_clip_would_see_as_the_photo_takes_the_photos_vector(tmp_path, tiny_models, monkeypatch):
+    model_set, cache = tiny_models
+    lib = _library(tmp_path, "views", 4, cache)
+    decoded = []
+    real_load = index_module.load_image
+    monkeypatch.setattr(
+        index_module, "load_image", lambda path, **kw: decoded.append(path) or real_load(path, **kw)
+    )
+    crops = []
+    real_embed = model_set.clip.embed_images
+    monkeypatch.setattr(model_set.clip, "embed_images", lambda ims: crops.extend(ims) or real_embed(ims))
+    chosen = ModelSet(model_set.clip, model_set.tagger, _FixedBoxes())
+    report = _index(lib, chosen, batch_size=2)
+    assert (report.indexed, report.failed) == (4, 0)
+    clip_id = model_set.clip.model_id
+    ids, _, photos = lib.store.embeddings(clip_id)
+    assert len(ids) == 4
+    for pid, photo_vector in zip(ids.tolist(), photos):
+        by_label = {d.id: d.label for d in lib.store.detections_of(pid)}
+        rows = _rows(
+            lib,
+            "SELECT detection_id, vector FROM embeddings WHERE photo_id = ? AND detection_id IS NOT NULL",
+            [pid],
+        )
+        vectors = {by_label[det]: np.frombuffer(blob, np.float32) for det, blob in rows}
+        assert sorted(vectors) == ["dog", "person"]
+        assert np.array_equal(vectors["dog"], photo_vector)  # no CLIP run for it
+        assert not np.allclose(vectors["person"], photo_vector, atol=1e-3)
+    assert len(crops) == 4  # one crop per photo went through CLIP: the person's
+    assert len(decoded) == 8  # pass 1 and pass 2 (for the person's crop)
+    lib.close()
+
+
+def test_the_same_dog_box_alone_needs_no_second_decode(tmp_path, tiny_models, monkeypatch):
+    model_set, cache = tiny_models
+    lib = _library(tmp_path, "dogs", 3, cache)
+    decoded = []
+    real_load = index_module.load_image
+    monkeypatch.setattr(
+        index_module, "load_image", lambda path, **kw: decoded.append(path) or real_load(path, **kw)
+    )
+    boxes = _FixedBoxes()
+    boxes.BOXES = boxes.BOXES[:1]
+    report = _index(lib, ModelSet(model_set.clip, model_set.tagger, boxes), batch_size=2)
+    assert (report.indexed, report.failed) == (3, 0)
+    assert len(decoded) == 3  # pass 2 had nothing to crop
+    assert len(lib.store.embeddings(model_set.clip.model_id, regions=True)[0]) == 3
+    lib.close()
+
+
+def test_detector_beside_clip_stores_the_same_rows_as_one_after_the_other(tmp_path, tiny_models):
+    from photoorg.index import run_index
+
+    model_set, cache = tiny_models
+    tables = {}
+    for beside in (False, True):
+        lib = _library(tmp_path, f"beside-{beside}", 6, cache)
+        report = drive(run_index(lib.store, lib.thumbs_dir, model_set, batch_size=4, detect_beside=beside))
+        assert (report.indexed, report.failed) == (6, 0)
+        tables[beside] = {
+            "boxes": _rows(
+                lib, "SELECT photo_id, label, score, x0, y0, x1, y1, model FROM detections ORDER BY id"
+            ),
+            "vectors": _rows(lib, "SELECT photo_id, detection_id, model, vector FROM embeddings ORDER BY id"),
+            "tags": _rows(lib, "SELECT photo_id, tag, score, model FROM tags ORDER BY photo_id, tag"),
+            "processed": _rows(lib, "SELECT photo_id, stage, model FROM processed ORDER BY photo_id, stage"),
+        }
+        lib.close()
+    assert tables[True] == tables[False]
+    assert len(tables[True]["boxes"]) > 0 and len(tables[True]["processed"]) == 6 * 5

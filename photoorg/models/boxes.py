@@ -109,6 +109,11 @@ COCO80 = (
     "hair drier",
     "toothbrush",
 )
+# The ONNX detectors run on one core: their many small convolutions scale badly across
+# threads. PicoDet-S on 24 COCO photos (2 cores, loaded machine, CPU ms per photo): one
+# thread 30-32, two threads 43 (68 with spinning threads); and the indexer runs the
+# detector beside CLIP (index.py), which has the other core.
+DETECTOR_THREADS = 1
 KEEP_IDS = np.array([i for i, name in enumerate(COCO80) if name in KEEP_LABELS])
 
 

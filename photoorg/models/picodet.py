@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .boxes import KEEP_IDS, Detection, lowest_cut, per_class_nms
+from .boxes import DETECTOR_THREADS, KEEP_IDS, Detection, lowest_cut, per_class_nms
 from .onnxrt import ort_session
 
 INPUT = 416
@@ -153,5 +153,7 @@ def load_picodet(
     if weights is None:
         return PicodetDetector(RandomPicodetSession(), f"onnx:{spec.name}+random", score_threshold)
     return PicodetDetector(
-        ort_session(without_initializer_inputs(weights), device), f"onnx:{spec.name}", score_threshold
+        ort_session(without_initializer_inputs(weights), device, threads=DETECTOR_THREADS),
+        f"onnx:{spec.name}",
+        score_threshold,
     )

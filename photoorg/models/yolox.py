@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .boxes import COCO80, Detection, per_class_nms
+from .boxes import COCO80, DETECTOR_THREADS, Detection, per_class_nms
 from .onnxrt import ort_session
 
 __all__ = ["COCO80", "YoloxDetector", "decode", "letterbox", "load_yolox", "postprocess"]
@@ -125,4 +125,6 @@ def load_yolox(
 ) -> YoloxDetector:
     if weights is None:
         return YoloxDetector(RandomYoloxSession(), f"onnx:{spec.name}+random", score_threshold)
-    return YoloxDetector(ort_session(weights, device), f"onnx:{spec.name}", score_threshold)
+    return YoloxDetector(
+        ort_session(weights, device, threads=DETECTOR_THREADS), f"onnx:{spec.name}", score_threshold
+    )
