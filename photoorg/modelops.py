@@ -202,6 +202,18 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^\w\-]+", "_", text).strip("_.") or "subject"
 
 
+def _output_folder(folder: Path) -> None:
+    """A batch's folder, made when only its last part is missing ("-o ~/Pictures/dogs"
+    as a user types it); a missing parent is more likely a typo than a wish for a tree."""
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise LibraryError(f"{folder} is a file; give a folder for the cut-outs.")
+    if not folder.parent.is_dir():
+        raise LibraryError(f"{folder.parent}: no such folder; create it first.")
+    folder.mkdir()
+
+
 def _free_path(folder: Path, name: str) -> Path:
     """`name` in `folder`, or "<stem>-2.png", "-3"... when taken: never overwrite."""
     target, n = folder / name, 1
@@ -227,9 +239,9 @@ def make_cutouts(
     under a unique new name. A subject that fails is recorded and the batch goes on;
     `cancel()` true ends it early with what is done."""
     folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise LibraryError(f"{folder}: no such folder; create it first.")
     pairs = batch_targets(store, photos, labels)
+    if pairs:
+        _output_folder(folder)
     batch = CutoutBatch()
     if not pairs:
         return batch

@@ -286,7 +286,19 @@ def test_cutout_query_misuse_is_one_sentence(tagged, tmp_path, capsys, args, wor
     assert words in err and len(err.splitlines()) == 1
 
 
-def test_cutout_query_into_a_missing_folder(tagged, tmp_path, capsys):
+def test_cutout_query_makes_a_new_folder_but_not_a_missing_parent(tagged, tmp_path, capsys):
     lib = tagged[0]
-    assert _run(lib, "cutout", "--query", "has:dog", "-o", str(tmp_path / "nope")) == 2
-    assert "no such folder" in capsys.readouterr().err
+    assert _run(lib, "cutout", "--query", "has:dog", "-o", str(tmp_path / "new")) == 0
+    assert len(list((tmp_path / "new").iterdir())) == 2
+    capsys.readouterr()
+    assert _run(lib, "cutout", "--query", "has:dog", "-o", str(tmp_path / "typo" / "dogs")) == 2
+    assert (
+        capsys.readouterr().err.strip() == f"photoorg: {tmp_path / 'typo'}: no such folder; create it first."
+    )
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "a-file").write_text("x")
+    assert _run(lib, "cutout", "--query", "has:dog", "-o", str(tmp_path / "a-file")) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"photoorg: {tmp_path / 'a-file'} is a file; give a folder for the cut-outs."
+    )
