@@ -804,19 +804,22 @@ class Store:
             )
         ]
 
-    def browse_ids(self, root_id: int | None = None) -> list[int]:
-        """Every present photo (of one folder), newest first: the grid's order."""
+    def browse_ids(self, root_id: int | None = None, limit: int | None = None) -> list[int]:
+        """Every present photo (of one folder), newest first: the grid's order; only
+        the first `limit` of them when given (the grid's first screenful)."""
         # For the whole library a scan and sort beats walking an index with a table
-        # lookup per row (3x at 100,000 photos); one folder uses its index.
+        # lookup per row (3x at 100,000 photos); one folder uses its index. The first
+        # few hundred come faster by walking photos_recent (5.7 ms against 240-300 ms
+        # for all 100,000), which SQLite picks by itself once there is a LIMIT.
         source, where, params = (
             ("photos", "AND root_id = ? ", [root_id])
             if root_id is not None
-            else ("photos NOT INDEXED", "", [])
+            else ("photos" if limit else "photos NOT INDEXED", "", [])
         )
         return self._column(
             f"SELECT id FROM {source} WHERE state != 'missing' {where}"
-            "ORDER BY coalesce(taken_at, '') DESC, id DESC",
-            params,
+            "ORDER BY coalesce(taken_at, '') DESC, id DESC" + (" LIMIT ?" if limit else ""),
+            params + ([limit] if limit else []),
         )
 
     # -- embeddings ----------------------------------------------------------

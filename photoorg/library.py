@@ -516,9 +516,10 @@ class Library:
 
     # -- browsing, people and pets (the GUI's reads and edits) -----------------
 
-    def browse(self, root: Root | None = None) -> list[int]:
-        """Photo ids, newest first, of the whole library or one folder (offline too)."""
-        return self.store.browse_ids(root.id if root else None)
+    def browse(self, root: Root | None = None, limit: int | None = None) -> list[int]:
+        """Photo ids, newest first, of the whole library or one folder (offline too);
+        the first `limit` only when given."""
+        return self.store.browse_ids(root.id if root else None, limit)
 
     def photos(self, ids: list[int]) -> list[Photo]:
         return self.store.photos(ids)

@@ -7,7 +7,7 @@ from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
-from .photomodel import CellRole, PhotoRole
+from .photomodel import PhotoRole
 
 CELL = 176
 THUMB = 160
@@ -16,87 +16,88 @@ BADGES = {"error": QColor("#d03b3b"), "pending": QColor("#9a9a9a"), "missing": Q
 ELIDED_KEPT = 4000  # elided labels remembered (a few screenfuls' worth)
 
 
+# Qt's enums cost a Python call each time they are looked up or combined: looked up once.
+SELECTED = QStyle.StateFlag.State_Selected
+UNDER_CENTRE = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+CENTRE = Qt.AlignmentFlag.AlignCenter
+ELIDE_MIDDLE, ELIDE_RIGHT = Qt.TextElideMode.ElideMiddle, Qt.TextElideMode.ElideRight
+TEXT, SELECTED_TEXT = QPalette.ColorRole.Text, QPalette.ColorRole.HighlightedText
+DIM_TEXT, EMPTY = QPalette.ColorRole.PlaceholderText, QPalette.ColorRole.AlternateBase
+
+
 class ThumbnailDelegate(QStyledItemDelegate):
-    """Paints a cell from one Cell (CellRole); elided labels are remembered, as eliding
-    is the costliest step left in a repaint."""
+    """Paints a cell from one Cell (the model's cell(row)); elided labels are
+    remembered, as eliding is the costliest step left in a repaint. A tile is a few
+    Qt calls and as little Python as can be: the GUI thread paints about forty new
+    tiles per page step (bench/gui.py)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._elided: dict[tuple[str, int, int], str] = {}
+        self._elided: dict[tuple[str, int, bool], str] = {}
 
     def sizeHint(self, option, index) -> QSize:
         return QSize(CELL, CELL + LABEL_H)
 
-    def _elide(self, metrics, text: str, mode, width: int) -> str:
-        key = (text, width, int(mode.value))
+    def _elide(self, metrics, text: str, middle: bool, width: int) -> str:
+        key = (text, width, middle)
         elided = self._elided.get(key)
         if elided is None:
             if len(self._elided) >= ELIDED_KEPT:
                 self._elided.clear()
+            mode = ELIDE_MIDDLE if middle else ELIDE_RIGHT
             elided = self._elided[key] = metrics.elidedText(text, mode, width)
         return elided
 
     def paint(self, painter: QPainter, option, index: QModelIndex) -> None:
-        cell = index.data(CellRole)
-        if cell is None:
-            return
-        painter.save()
+        cell = index.model().cell(index.row())
         rect = option.rect
         palette = option.palette
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        selected = bool(option.state & SELECTED)
+        x, y, width = rect.x(), rect.y(), rect.width()
         if selected:
+            painter.save()
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
             painter.drawRoundedRect(rect.adjusted(2, 2, -2, -2), 6, 6)
-        frame = QRect(rect.x() + (rect.width() - THUMB) // 2, rect.y() + 8, THUMB, THUMB)
+            painter.restore()
+        left = x + (width - THUMB) // 2
         pixmap = cell.pixmap
-        if pixmap is not None and not pixmap.isNull():
+        if pixmap is not None:
             # Bottom-aligned, so every name sits right under its picture.
-            target = QRect(0, 0, pixmap.width(), pixmap.height())
-            target.moveCenter(frame.center())
-            target.moveBottom(frame.bottom())
+            w, h = pixmap.width(), pixmap.height()
+            target = QRect(left + (THUMB - w) // 2, y + 8 + THUMB - h, w, h)
             painter.drawPixmap(target, pixmap)
+            if cell.state in BADGES:
+                self._state_badge(painter, target, cell.state)
         else:
-            target = frame
-            self._placeholder(painter, frame, palette, cell.thumb_state)
-        self._state_badge(painter, target, cell.state)
+            frame = QRect(left, y + 8, THUMB, THUMB)
+            painter.fillRect(frame.adjusted(8, 8, -8, -8), palette.color(EMPTY))
+            if cell.thumb_state == "none":
+                painter.setPen(palette.color(DIM_TEXT))
+                painter.drawText(frame, CENTRE, "no preview")
+            if cell.state in BADGES:
+                self._state_badge(painter, frame, cell.state)
+        if not cell.name:
+            return
         metrics = option.fontMetrics
-        line = QRect(rect.x() + 4, frame.bottom() + 4, rect.width() - 8, metrics.height())
-        painter.setPen(
-            palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
-        )
-        name = self._elide(metrics, cell.name, Qt.TextElideMode.ElideMiddle, line.width())
-        painter.drawText(line, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        line = QRect(x + 4, y + 12 + THUMB, width - 8, metrics.height())
+        painter.setPen(palette.color(SELECTED_TEXT if selected else TEXT))
+        painter.drawText(line, UNDER_CENTRE, self._elide(metrics, cell.name, True, line.width()))
         if cell.why:
             line.translate(0, metrics.height())
             if not selected:
-                painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(
-                line,
-                Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                self._elide(metrics, cell.why, Qt.TextElideMode.ElideRight, line.width()),
-            )
-        painter.restore()
-
-    @staticmethod
-    def _placeholder(painter, frame, palette, state) -> None:
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(palette.color(QPalette.ColorRole.AlternateBase))
-        painter.drawRoundedRect(frame.adjusted(8, 8, -8, -8), 4, 4)
-        if state == "none":
-            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(frame, Qt.AlignmentFlag.AlignCenter, "no preview")
+                painter.setPen(palette.color(DIM_TEXT))
+            painter.drawText(line, UNDER_CENTRE, self._elide(metrics, cell.why, False, line.width()))
 
     @staticmethod
     def _state_badge(painter, frame, state) -> None:
-        colour = BADGES.get(state)
-        if colour is None:
-            return
+        painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QColor("white"))
-        painter.setBrush(colour)
+        painter.setBrush(BADGES[state])
         painter.drawEllipse(frame.right() - 16, frame.top() + 4, 12, 12)
+        painter.restore()
 
 
 class ThumbnailGrid(QListView):
