@@ -4,17 +4,20 @@ A salient-object model outlines "the salient thing in the crop", which in a crow
 often the neighbour, and sometimes nothing in the box at all. So the app refines it with
 what it knows of the subject: the other detected subjects are painted flat before the
 model sees the crop, the mask is kept within the subject's box, detached blobs are
-dropped, the 320 px mask is upsampled to full resolution along the photo's own edges (a
+dropped, the 224 px mask is upsampled to full resolution along the photo's own edges (a
 guided filter), and a mask that fills under 30% of the box is replaced by GrabCut from
-the box. Measured with bench/quality.py on all 165 COCO people/animals of >= 15,000 px
-given the COCO box (loaded 2-core CPU), mean/median IoU: plain 0.627/0.724, refined
-without GrabCut 0.639/0.751, with it 0.696/0.759 (people 0.677/0.748, animals
-0.733/0.829), about 0.9 s CPU per subject, nearly all of it the model. The 0.80 median
-goal is not reached with this model; see the README.
+the box. The model runs at 224 px rather than its file's 320 (see SIDE): better masks
+and half the time. Measured with bench/quality.py on all 165 COCO people/animals of
+>= 15,000 px given the COCO box (loaded 2-core CPU), mean/median IoU: plain (320 px, no
+refinement) 0.627/0.724; refined at 320 px 0.696/0.759 at 0.86-0.90 s CPU per subject;
+refined at 224 px 0.732/0.791 (people 0.716/0.772, animals 0.764/0.831) at 0.50 s CPU,
+0.41 s of it the model. The 0.80 median goal is not reached with this model; see the
+README.
 
 Contract (models README, as rembg uses it): 1x3x320x320 float32 RGB scaled to 0-1 by the
 image max, normalised with ImageNet mean/std; the first output 1x1x320x320 is the
-mask, min-max normalised, then resized back to the crop's size.
+mask, min-max normalised, then resized back to the crop's size. Re-declared at SIDE, the
+same graph takes and gives SIDE x SIDE.
 """
 
 from __future__ import annotations
