@@ -10,8 +10,8 @@ the box. The model runs at 224 px rather than its file's 320 (see SIDE): better 
 and half the time. Measured with bench/quality.py on all 165 COCO people/animals of
 >= 15,000 px given the COCO box (loaded 2-core CPU), mean/median IoU: plain (320 px, no
 refinement) 0.627/0.724; refined at 320 px 0.696/0.759 at 0.86-0.90 s CPU per subject;
-refined at 224 px 0.732/0.791 (people 0.716/0.772, animals 0.764/0.831) at 0.50 s CPU,
-0.41 s of it the model. The 0.80 median goal is not reached with this model; see the
+refined at 224 px 0.732/0.791 (people 0.716/0.772, animals 0.764/0.831); mask() takes
+0.21-0.26 s wall per subject at load about 1, the model 0.19-0.21 s of it (320 px: 0.35 s). The 0.80 median goal is not reached with this model; see the
 README.
 
 Contract (models README, as rembg uses it): 1x3x320x320 float32 RGB scaled to 0-1 by the
