@@ -502,9 +502,13 @@ def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant
     if weights is None or not weights.exists():
         print(f"  {name:22} n/a: no weights (pass --segmenter {name}=PATH)")
         return
-    segmenter = load_segmenter(MODELS[name], weights, device)
-    if variant == "plain":  # U2-Netp as it ran before issue 12
+    if variant == "plain":  # U2-Netp as it ran before issue 12: its file's 320 px, no refinement
+        from photoorg.models.u2net import NATIVE_SIDE, load_u2net
+
+        segmenter = load_u2net(MODELS[name], weights, device, NATIVE_SIDE)
         segmenter.refine, segmenter.margin = False, 0.1
+    else:
+        segmenter = load_segmenter(MODELS[name], weights, device)
     ious: dict[str, list[float]] = {}
     t0, c0 = time.perf_counter(), time.process_time()
     for a in anns:

@@ -1,5 +1,7 @@
 """Segmentation: full-size alpha from a crop, smooth upsampling, both backends."""
 
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -174,3 +176,37 @@ def test_an_empty_salient_mask_falls_back_to_grabcut_from_the_box():
     assert (cut & disc).sum() / (cut | disc).sum() > 0.9
     plain = u2net.U2NetSegmenter(BlankSession(), "onnx:test", min_fill=0.0).mask(image, box)
     assert plain.max() == 0  # without the fallback the blank output stays blank
+
+
+class SideSession:
+    """A U2-Net stand-in declared at 224 px (as load_u2net declares the real file)."""
+
+    def get_inputs(self):
+        return [SimpleNamespace(name="input.1", shape=(1, 3, 224, 224))]
+
+    def run(self, _names, feed):
+        self.fed = feed["input.1"]
+        full = np.ones((1, 1, 224, 224), np.float32)
+        return [full, full]
+
+
+def test_the_crop_is_fed_at_the_sessions_side():
+    session = SideSession()
+    u2net.U2NetSegmenter(session, "onnx:test").mask(photo(), (0.2, 0.2, 0.8, 0.8))
+    assert session.fed.shape == (1, 3, 224, 224)
+
+
+U2_FILE = (
+    Path(os.environ.get("PHOTOORG_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    / "models"
+    / "u2netp.onnx"
+)
+
+
+@pytest.mark.skipif(not U2_FILE.is_file(), reason="../shared/models/u2netp.onnx absent")
+def test_the_real_file_runs_at_the_side_photoorg_declares():
+    seg = load_segmenter(U2_SPEC, U2_FILE, "cpu")
+    (declared,) = seg.session.get_inputs()
+    assert tuple(declared.shape) == (1, 3, u2net.SIDE, u2net.SIDE) and u2net.SIDE != u2net.NATIVE_SIDE
+    out = seg.session.run(None, {declared.name: u2net.prepare(photo(), u2net.SIDE)})[0]
+    assert out.shape == (1, 1, u2net.SIDE, u2net.SIDE)

@@ -4,17 +4,20 @@ A salient-object model outlines "the salient thing in the crop", which in a crow
 often the neighbour, and sometimes nothing in the box at all. So the app refines it with
 what it knows of the subject: the other detected subjects are painted flat before the
 model sees the crop, the mask is kept within the subject's box, detached blobs are
-dropped, the 320 px mask is upsampled to full resolution along the photo's own edges (a
+dropped, the 224 px mask is upsampled to full resolution along the photo's own edges (a
 guided filter), and a mask that fills under 30% of the box is replaced by GrabCut from
-the box. Measured with bench/quality.py on all 165 COCO people/animals of >= 15,000 px
-given the COCO box (loaded 2-core CPU), mean/median IoU: plain 0.627/0.724, refined
-without GrabCut 0.639/0.751, with it 0.696/0.759 (people 0.677/0.748, animals
-0.733/0.829), about 0.9 s CPU per subject, nearly all of it the model. The 0.80 median
-goal is not reached with this model; see the README.
+the box. The model runs at 224 px rather than its file's 320 (see SIDE): better masks
+and half the time. Measured with bench/quality.py on all 165 COCO people/animals of
+>= 15,000 px given the COCO box (loaded 2-core CPU), mean/median IoU: plain (320 px, no
+refinement) 0.627/0.724; refined at 320 px 0.696/0.759 at 0.86-0.90 s CPU per subject;
+refined at 224 px 0.732/0.791 (people 0.716/0.772, animals 0.764/0.831); mask() takes
+0.21-0.26 s wall per subject at load about 1, the model 0.19-0.21 s of it (320 px: 0.35 s). The 0.80 median goal is not reached with this model; see the
+README.
 
 Contract (models README, as rembg uses it): 1x3x320x320 float32 RGB scaled to 0-1 by the
 image max, normalised with ImageNet mean/std; the first output 1x1x320x320 is the
-mask, min-max normalised, then resized back to the crop's size.
+mask, min-max normalised, then resized back to the crop's size. Re-declared at SIDE, the
+same graph takes and gives SIDE x SIDE.
 """
 
 from __future__ import annotations
@@ -40,13 +43,19 @@ from .masks import (
 )
 from .onnxrt import ort_session
 
-SIDE = 320
+NATIVE_SIDE = 320  # the side the file's graph is fixed to
+# The side photoorg runs it at. The net is fully convolutional (its Resize nodes take
+# their sizes from the feature maps), so the file's input is re-declared at this side.
+# All 165 COCO subjects, refined as the app does, mean/median IoU by side: 320
+# 0.690/0.759, 256 0.711/0.764, 224 0.727/0.787, 192 0.709/0.765; and the model's CPU
+# time falls about with the pixel count (~0.5x at 224).
+SIDE = 224
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def prepare(region: Image.Image) -> np.ndarray:
-    small = np.asarray(region.convert("RGB").resize((SIDE, SIDE), Image.Resampling.LANCZOS), dtype=np.float32)
+def prepare(region: Image.Image, side: int = SIDE) -> np.ndarray:
+    small = np.asarray(region.convert("RGB").resize((side, side), Image.Resampling.LANCZOS), dtype=np.float32)
     small = small / max(float(small.max()), 1e-6)
     return np.ascontiguousarray(((small - MEAN) / STD).transpose(2, 0, 1)[None])
 
@@ -78,8 +87,8 @@ class U2NetSegmenter:
         pixels = np.asarray(region)
         if refine:
             pixels = hide_others(pixels, box, others, crop, image.size)
-        name = self.session.get_inputs()[0].name
-        raw = self.session.run(None, {name: prepare(Image.fromarray(pixels))})[0][0, 0]
+        spec = self.session.get_inputs()[0]
+        raw = self.session.run(None, {spec.name: prepare(Image.fromarray(pixels), spec.shape[-1])})[0][0, 0]
         lo, hi = float(raw.min()), float(raw.max())
         norm = (raw - lo) / (hi - lo) if hi > lo else np.zeros_like(raw)
         if not refine:
@@ -109,11 +118,12 @@ class RandomU2NetSession:
     """Stand-in for the ONNX file when tests ask for random weights (an ONNX file has no
     random-init form): same I/O contract, a deterministic function of the pixels."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, side: int = SIDE, seed: int = 0):
+        self._side = side
         self._mix = np.random.default_rng(seed).normal(0, 1, 3).astype(np.float32)
 
     def get_inputs(self):
-        return [_Input("input.1", (1, 3, SIDE, SIDE))]
+        return [_Input("input.1", (1, 3, self._side, self._side))]
 
     def run(self, _names, feed):
         x = np.tensordot(self._mix, feed["input.1"][0], axes=1)
@@ -121,8 +131,24 @@ class RandomU2NetSession:
         return [mask, mask]
 
 
-def load_u2net(spec, weights: Path | None, device: str) -> U2NetSegmenter:
-    if weights is None:
-        return U2NetSegmenter(RandomU2NetSession(), f"onnx:{spec.name}+random")
+def at_side(path: Path, side: int) -> bytes:
+    """The model file with its input (and outputs) declared side x side, so onnxruntime
+    folds the Resize nodes' size arithmetic for that side as it does for the file's own."""
+    import onnx
 
-    return U2NetSegmenter(ort_session(weights, device), f"onnx:{spec.name}")
+    model = onnx.load(str(path))
+    for value in (*model.graph.input, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        dims[2].dim_value = dims[3].dim_value = side
+    del model.graph.value_info[:]  # inferred at the file's side: onnxruntime infers them again
+    return model.SerializeToString()
+
+
+def load_u2net(spec, weights: Path | None, device: str, side: int = SIDE) -> U2NetSegmenter:
+    if weights is None:
+        return U2NetSegmenter(RandomU2NetSession(side), f"onnx:{spec.name}+random")
+    model = weights if side == NATIVE_SIDE else at_side(weights, side)
+    # One run per subject between other work: idle threads that spin only burn CPU (42
+    # subjects at 224 px, loaded 2 cores, per subject: 343-387 against 446-485 ms CPU,
+    # wall 301-413 against 445-484 ms).
+    return U2NetSegmenter(ort_session(model, device, spin=False), f"onnx:{spec.name}")
