@@ -443,7 +443,7 @@ class OnnxDescriptor:
         from .onnxrt import ort_session
 
         self.path, self.note = path, note
-        self._session = ort_session(path, "cpu", spin=False)
+        self._session = ort_session(path, "cpu")
 
     def __call__(self, chips: np.ndarray, dlib_describe) -> np.ndarray:
         got = self._session.run(None, {"chips": chips})[0]

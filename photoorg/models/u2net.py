@@ -11,8 +11,8 @@ and half the time. Measured with bench/quality.py on all 165 COCO people/animals
 >= 15,000 px given the COCO box (loaded 2-core CPU), mean/median IoU: plain (320 px, no
 refinement) 0.627/0.724; refined at 320 px 0.696/0.759 at 0.86-0.90 s CPU per subject;
 refined at 224 px 0.732/0.791 (people 0.716/0.772, animals 0.764/0.831); mask() takes
-0.21-0.26 s wall per subject at load about 1, the model 0.19-0.21 s of it (320 px: 0.35 s). The 0.80 median goal is not reached with this model; see the
-README.
+0.21-0.26 s wall per subject at load about 1, the model 0.19-0.21 s of it (320 px:
+0.35 s). The 0.80 median goal is not reached with this model; see the README.
 
 Contract (models README, as rembg uses it): 1x3x320x320 float32 RGB scaled to 0-1 by the
 image max, normalised with ImageNet mean/std; the first output 1x1x320x320 is the
@@ -148,7 +148,6 @@ def load_u2net(spec, weights: Path | None, device: str, side: int = SIDE) -> U2N
     if weights is None:
         return U2NetSegmenter(RandomU2NetSession(side), f"onnx:{spec.name}+random")
     model = weights if side == NATIVE_SIDE else at_side(weights, side)
-    # One run per subject between other work: idle threads that spin only burn CPU (42
-    # subjects at 224 px, loaded 2 cores, per subject: 343-387 against 446-485 ms CPU,
-    # wall 301-413 against 445-484 ms).
-    return U2NetSegmenter(ort_session(model, device, spin=False), f"onnx:{spec.name}")
+    # ort_session's threads do not spin between runs: for U2-Netp that was 343-387
+    # against 446-485 ms CPU per subject (42 subjects at 224 px, loaded 2 cores).
+    return U2NetSegmenter(ort_session(model, device), f"onnx:{spec.name}")
