@@ -5,6 +5,7 @@ then shows the thumbnail's own pixels. Real SQLite libraries, real widgets."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from PIL import Image
 from PySide6.QtCore import QSize, Qt
@@ -84,6 +85,24 @@ def test_window_shows_the_first_page_then_grows_in_place(qtbot, tmp_path, monkey
     with Library(tmp_path / "lib") as lib:
         assert window.model.source().ids == lib.browse()
     window.close()
+
+
+def test_a_browse_that_grows_from_every_row_shown_shows_the_new_rows(qtbot):
+    """An empty library's grid (no rows, no scroll bar) that its first folder fills, or a
+    grid of a few photos that indexing adds to: the new rows appear without a scroll."""
+    no_rows = read_now(SimpleNamespace(photos=lambda ids: []))
+    model = PhotoListModel()
+    grid = ThumbnailGrid()
+    grid.setModel(model)
+    qtbot.addWidget(grid)
+    grid.resize(800, 600)
+    grid.show()
+    model.set_source(IdSource(no_rows, [], "All photos"))
+    assert model.rowCount() == 0
+    model.set_source(IdSource(no_rows, [1, 2, 3], "All photos"))
+    assert model.rowCount() == 3
+    model.set_source(IdSource(no_rows, list(range(1, PAGE + 51)), "All photos"))
+    assert model.rowCount() == 3 + PAGE  # a page more than the 3 shown; the rest on scrolling
 
 
 def test_tile_is_a_placeholder_then_its_thumbnail(qtbot, tmp_path):

@@ -180,6 +180,11 @@ class PhotoListModel(QAbstractListModel):
             self._read.discard(len(old.ids) // PAGE)  # its last page was short: read it again
         self._source = source
         self._items.extend([None] * (len(source.ids) - len(old.ids)))
+        if self._count == len(old.ids):
+            # The view had every row, so it asks for more only when scrolled to the end,
+            # and a grid without a scroll bar (an empty library that a first folder
+            # fills) never is: its new rows would stay unseen.
+            self.fetchMore()
         self.countChanged.emit(self.total())
 
     def source(self):
