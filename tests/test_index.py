@@ -655,14 +655,19 @@ class _FixedBoxes:
         return [[Detection(label, score, box) for label, score, box in self.BOXES] for _ in images]
 
 
-def test_a_box_clip_would_see_as_the_photo_takes_the_photos_vector(tmp_path, tiny_models, monkeypatch):
-    model_set, cache = tiny_models
-    lib = _library(tmp_path, "views", 4, cache)
-    decoded = []
-    real_load = index_module.load_image
+def _count_decodes(monkeypatch) -> list:
+    """The paths the indexer decodes, in order (decoding itself unchanged)."""
+    decoded, real_load = [], index_module.load_image
     monkeypatch.setattr(
         index_module, "load_image", lambda path, **kw: decoded.append(path) or real_load(path, **kw)
     )
+    return decoded
+
+
+def test_a_box_clip_would_see_as_the_photo_takes_the_photos_vector(tmp_path, tiny_models, monkeypatch):
+    model_set, cache = tiny_models
+    lib = _library(tmp_path, "views", 4, cache)
+    decoded = _count_decodes(monkeypatch)
     crops = []
     real_embed = model_set.clip.embed_images
     monkeypatch.setattr(model_set.clip, "embed_images", lambda ims: crops.extend(ims) or real_embed(ims))
@@ -691,11 +696,7 @@ def test_a_box_clip_would_see_as_the_photo_takes_the_photos_vector(tmp_path, tin
 def test_the_same_dog_box_alone_needs_no_second_decode(tmp_path, tiny_models, monkeypatch):
     model_set, cache = tiny_models
     lib = _library(tmp_path, "dogs", 3, cache)
-    decoded = []
-    real_load = index_module.load_image
-    monkeypatch.setattr(
-        index_module, "load_image", lambda path, **kw: decoded.append(path) or real_load(path, **kw)
-    )
+    decoded = _count_decodes(monkeypatch)
     boxes = _FixedBoxes()
     boxes.BOXES = boxes.BOXES[:1]
     report = _index(lib, ModelSet(model_set.clip, model_set.tagger, boxes), batch_size=2)
