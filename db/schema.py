@@ -12,10 +12,12 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 class DatabaseTooNew(UserError):
@@ -425,8 +427,10 @@ def _backup(conn: sqlite3.Connection, path: Path, version: int) -> None:
     dest.close()
 
 
-def migrate(db: Database, path: Path | None) -> None:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
+def migrate(conn: sqlite3.Connection, path: Path | None) -> None:
+    """Apply the migrations this file lacks. A current file (every open but the first
+    after an upgrade) is only read, without importing sqlite-utils."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
         raise DatabaseTooNew(
             f"This library was written by a newer photoorg (schema {version}, this "
@@ -434,8 +438,11 @@ def migrate(db: Database, path: Path | None) -> None:
         )
     if version == len(MIGRATIONS):
         return
+    from sqlite_utils import Database  # heavy (numpy, click...): only an upgrade needs it
+
+    db = Database(conn)
     if version > 0 and path is not None:
-        _backup(db.conn, path, version)
+        _backup(conn, path, version)
     db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     for number, (name, apply) in enumerate(MIGRATIONS[version:], start=version + 1):
         with db.atomic():
