@@ -41,7 +41,6 @@ missing is skipped: its photos still get thumbnails and metadata, and wait for i
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import closing, nullcontext
@@ -57,7 +56,7 @@ from .db import Photo, PhotoMeta, Store
 from .imaging import DecodeError, load_image, read_meta
 from .models.detect import box_iou, detection_tags
 from .modelset import ModelSet
-from .progress import Progress, Work
+from .progress import Cancelled, Control, Progress, Work
 from .thumbs import THUMB_SIDE, save_thumbnail
 
 LOOKAHEAD_BATCHES = 2
@@ -148,38 +147,6 @@ class IndexReport:
     waiting: list[str] = field(default_factory=list)  # one sentence per missing model
     models: dict[str, str] = field(default_factory=dict)  # stage -> model id used
     requeued: int = 0  # indexed photos sent back because a model changed
-
-
-class Cancelled(Exception):
-    """Raised at a checkpoint after Control.cancel(); the batch in flight is not written."""
-
-
-class Control:
-    """Pause/resume/cancel, shared between a front end and a running index."""
-
-    def __init__(self) -> None:
-        self._running = threading.Event()
-        self._running.set()
-        self.cancelled = False
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def checkpoint(self) -> None:
-        self._running.wait()
-        if self.cancelled:
-            raise Cancelled
 
 
 @dataclass(frozen=True)

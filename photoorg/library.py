@@ -1,36 +1,35 @@
-"""photoorg.Library: the one facade every front end (CLI, GUI, scripts) calls."""
+"""photoorg.Library: the one facade every front end (CLI, GUI, scripts) calls.
+
+The engine's heavy parts (the indexer, faces and people: numpy, Pillow and the models
+behind them) are imported by the methods that run them: the window opens a Library to
+show its first page, and importing them with this module cost it 0.1-0.2 s before a
+single photo was on screen (bench/gui.py)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from .db import Photo, Root, Store, Tag
 from .errors import LibraryError, UserError
 from .imaging import is_supported
-from .index import Control, IndexReport, run_index
 from .indexstate import index_lock, last_run, remember_run, run_key
 from .labels import LabelError, clean_label, shown
 from .modelops import make_cutout, model_choices, names_to_download
 from .modelset import ModelSet, load_model_set
-from .people import group_new_faces
-from .photo_faces import (
-    PhotoFace,
-    describe_drawn,
-    draw_face,
-    name_face,
-    not_this_person,
-    photo_faces,
-    remove_drawn,
-)
-from .progress import Progress, Work
+from .progress import Control, Progress, Work
 from .purge import PurgePlan, plan_purge
 from .query import parse
 from .scan import ScanResult, scan
 from .settings import Settings, load_settings
 from .thumbs import thumbnail
 from .watch import WatchService
+
+if TYPE_CHECKING:
+    from .index import IndexReport
+    from .photo_faces import PhotoFace
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -223,6 +222,9 @@ class Library:
         """Process pending photos with the models chosen in the settings (loaded when
         the work starts, kept for the next run); `models` overrides them (tests, benches);
         `precision` overrides the setting for CLIP's image tower on the CPU."""
+        from .index import IndexReport, run_index
+        from .people import group_new_faces
+        from .photo_faces import describe_drawn
 
         def work():
             with index_lock(self.folder):
@@ -561,20 +563,30 @@ class Library:
 
     def faces(self, photo: Photo) -> list[PhotoFace]:
         """The photo's faces and pet likenesses, each with its name or suggestion."""
+        from .photo_faces import photo_faces
+
         return photo_faces(self.store, photo.id)
 
     def name_face(self, face_id: int, name: str):
+        from .photo_faces import name_face
+
         return name_face(self.store, face_id, name)
 
     def not_this_person(self, face_id: int) -> int:
+        from .photo_faces import not_this_person
+
         return not_this_person(self.store, face_id)
 
     def draw_face(self, photo: Photo, box, name: str | None = None, model=None):
         """A face the finder missed, drawn by the user (box normalised to the upright
         photo); described by the face model when it is installed (or `model`)."""
+        from .photo_faces import draw_face
+
         return draw_face(self.store, photo, box, model or self.face_model(), name)
 
     def remove_drawn_face(self, face_id: int) -> None:
+        from .photo_faces import remove_drawn
+
         remove_drawn(self.store, face_id)
 
     def face_model(self):

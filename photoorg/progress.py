@@ -3,6 +3,7 @@ ends draw them (the CLI as a bar, the GUI as a status line). The core never prin
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -62,3 +63,35 @@ def drive(
                 return None
     finally:
         work.close()
+
+
+class Cancelled(Exception):
+    """Raised at a checkpoint after Control.cancel(); the batch in flight is not written."""
+
+
+class Control:
+    """Pause/resume/cancel, shared between a front end and a running index."""
+
+    def __init__(self) -> None:
+        self._running = threading.Event()
+        self._running.set()
+        self.cancelled = False
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def checkpoint(self) -> None:
+        self._running.wait()
+        if self.cancelled:
+            raise Cancelled

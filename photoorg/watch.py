@@ -30,8 +30,7 @@ from pathlib import Path, PurePath
 
 from .coalesce import Change, Coalescer
 from .imaging import is_supported
-from .index import Control
-from .progress import Progress, drive
+from .progress import Control, Progress, drive
 from .rootwatch import RootState, RootTracker, new_observer, refusal
 from .scan import FoundFile, ScanResult, follow_events, scan
 

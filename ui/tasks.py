@@ -25,9 +25,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ..errors import UserError
-from ..index import Control
 from ..library import Library
-from ..progress import drive
+from ..progress import Control, drive
 from ..watch import Inbox, WatchService
 
 
