@@ -33,10 +33,8 @@ from PySide6.QtWidgets import (
 from ..library import default_folder, query_labels
 from ..progress import format_duration
 from .banner import ModelBanner, model_needs
-from .cutout import CutoutDialog, export_all
 from .grid import ThumbnailGrid
 from .issues import IssuesView
-from .people import PeopleView
 from .photomodel import PAGE, HitSource, IdSource, PhotoListModel
 from .sidebar import KindRole, Sidebar, ValueRole
 from .tasks import IndexWorker, TaskRunner
@@ -132,9 +130,9 @@ class MainWindow(QMainWindow):
         v.addWidget(self.grid)
         self.issues = IssuesView()
         self.welcome = WelcomeView()
-        self.people = PeopleView(self.tasks)
+        self._people = None
         self.stack = QStackedWidget()
-        for page in (grid_page, self.issues, self.welcome, self.people):
+        for page in (grid_page, self.issues, self.welcome):
             self.stack.addWidget(page)
         self.grid_page = grid_page
         split = QSplitter()
@@ -211,7 +209,6 @@ class MainWindow(QMainWindow):
         self.sidebar.showQuery.connect(self._sidebar_query)
         self.sidebar.showIssues.connect(self.show_issues)
         self.sidebar.showPeople.connect(self.show_people)
-        self.people.changed.connect(self.refresh_sidebar)
         self.sidebar.addFolder.connect(self.choose_folder)
         self.sidebar.removeFolder.connect(self.remove_folder)
         self.sidebar.rescanFolder.connect(lambda root: self.worker.scan([root.path]))
@@ -275,6 +272,18 @@ class MainWindow(QMainWindow):
     def show_issues(self) -> None:
         self.stack.setCurrentWidget(self.issues)
         self.tasks.submit("problems", lambda lib, task: lib.problems(), self.issues.show_problems)
+
+    @property
+    def people(self):
+        """The People view (a PeopleView), built when first asked for: its face groups
+        (numpy, Pillow) are not needed for the first screenful."""
+        if self._people is None:
+            from .people import PeopleView
+
+            self._people = PeopleView(self.tasks)
+            self._people.changed.connect(self.refresh_sidebar)
+            self.stack.addWidget(self._people)
+        return self._people
 
     def show_people(self) -> None:
         self.stack.setCurrentWidget(self.people)
@@ -509,7 +518,9 @@ class MainWindow(QMainWindow):
         self.viewer.raise_()
         self.viewer.activateWindow()
 
-    def open_cutout(self, photo) -> CutoutDialog:
+    def open_cutout(self, photo):
+        from .cutout import CutoutDialog
+
         dialog = CutoutDialog(self.tasks, photo, self.viewer or self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
@@ -530,6 +541,8 @@ class MainWindow(QMainWindow):
         self.cut_progress.show()
         self.cut_stop.show()
         self.status_text.setText(f"Cutting out {total} photos into {folder}…")
+        from .cutout import export_all
+
         # The photos of a browse are read on the task thread, with the cut-outs.
         photos = (
             (lambda lib: lib.photos(source.ids))
