@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .thresholds import ClassThresholds
+
 KEEP_LABELS = frozenset(
     {
         "person",
@@ -122,17 +124,6 @@ class Detection:
     label: str
     score: float
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 normalised 0..1
-
-
-@dataclass(frozen=True)
-class ClassThresholds:
-    """Score cuts of one class: a box is drawn (and nameable) from `draw`, counted in
-    "2 people" from `count`, and makes the photo a "dog" photo (the label tag that
-    `has:dog` finds) from `tag`."""
-
-    draw: float
-    count: float
-    tag: float
 
 
 # Per class; "*" stands for every kept class without enough labelled photos of its own.

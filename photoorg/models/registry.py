@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..progress import Progress, Work, drive
-from .boxes import ClassThresholds
+from .thresholds import ClassThresholds
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class ModelSpec:
     filename: str
     pretrained_tag: str | None = None
     summary: str = ""
-    # Detectors: per-class score cuts calibrated on labelled photos (boxes.ClassThresholds).
+    # Detectors: per-class score cuts calibrated on labelled photos (thresholds.ClassThresholds).
     thresholds: Mapping[str, ClassThresholds] | None = None
 
 
