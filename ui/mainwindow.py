@@ -129,10 +129,9 @@ class MainWindow(QMainWindow):
         v.addWidget(self.heading)
         v.addWidget(self.grid)
         self.issues = IssuesView()
-        self.welcome = WelcomeView()
-        self._people = None
+        self._welcome = self._people = None  # built when first shown
         self.stack = QStackedWidget()
-        for page in (grid_page, self.issues, self.welcome):
+        for page in (grid_page, self.issues):
             self.stack.addWidget(page)
         self.grid_page = grid_page
         split = QSplitter()
@@ -219,7 +218,6 @@ class MainWindow(QMainWindow):
         self.worker.message.connect(self.status_text.setText)
         self.worker.busyChanged.connect(self._on_busy)
         self.banner.modelsChanged.connect(self._models_changed)
-        self.welcome.start.connect(self.start_from_welcome)
         self._refresh_timer = QTimer(self, singleShot=True, interval=1500)
         self._refresh_timer.timeout.connect(self._refresh_after_work)
 
@@ -274,8 +272,18 @@ class MainWindow(QMainWindow):
         self.tasks.submit("problems", lambda lib, task: lib.problems(), self.issues.show_problems)
 
     @property
+    def welcome(self):
+        """The welcome view (WelcomeView), built when first asked for: a library with
+        folders never shows it, and it asks the platform for the Pictures folder."""
+        if self._welcome is None:
+            self._welcome = WelcomeView()
+            self._welcome.start.connect(self.start_from_welcome)
+            self.stack.addWidget(self._welcome)
+        return self._welcome
+
+    @property
     def people(self):
-        """The People view (a PeopleView), built when first asked for: its face groups
+        """The People view (PeopleView), built when first asked for: its face groups
         (numpy, Pillow) are not needed for the first screenful."""
         if self._people is None:
             from .people import PeopleView
