@@ -19,13 +19,6 @@ from PIL.ExifTags import GPS, IFD, Base
 from .db import PhotoMeta
 from .errors import UserError
 
-SUPPORTED_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif"}
-)
-# Camera RAW files: not decoded, but a RAW beside a JPEG of the same name is one shot
-# (a stack for duplicate finding, a sidecar that moves with its photo when organizing).
-RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw")
-
 # The largest phone sensors are 200 MP; a bigger image is a panorama or a bomb. We
 # check width x height from the header ourselves so nothing is ever allocated.
 MAX_PIXELS = 250_000_000
@@ -36,10 +29,6 @@ _heif_registered = False
 
 class DecodeError(UserError):
     """A photo that cannot be read; str() is the reason a user can act on."""
-
-
-def is_supported(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in SUPPORTED_EXTENSIONS
 
 
 def _register_heif() -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .db import Photo, Root, Store, Tag
 from .errors import LibraryError, UserError
-from .imaging import is_supported
+from .formats import is_supported
 from .indexstate import index_lock, last_run, remember_run, run_key
 from .labels import LabelError, clean_label, shown
 from .modelops import make_cutout, model_choices, names_to_download

@@ -35,7 +35,7 @@ from pathlib import Path
 from .db import Photo
 from .db.organize import OrganizeStore
 from .errors import UserError
-from .imaging import RAW_EXTENSIONS, SUPPORTED_EXTENSIONS
+from .formats import RAW_EXTENSIONS, SUPPORTED_EXTENSIONS
 from .journal import Journal, library_lock
 from .progress import Progress, Work
 

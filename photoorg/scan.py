@@ -21,7 +21,7 @@ from pathlib import PurePath
 
 from .coalesce import Change
 from .db import KnownFile, ScanProblem, Store
-from .imaging import is_supported
+from .formats import is_supported
 from .progress import Progress, Work
 from .roots import evidence, ignorable, is_bulk, judge
 

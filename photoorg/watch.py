@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from .coalesce import Change, Coalescer
-from .imaging import is_supported
+from .formats import is_supported
 from .progress import Control, Progress, drive
 from .rootwatch import RootState, RootTracker, new_observer, refusal
 from .scan import FoundFile, ScanResult, follow_events, scan
