@@ -115,6 +115,9 @@ def run(out: Path, photos: Path, weights: dict[str, Path]) -> list[Path]:
     empty = MainWindow(out / "empty-library", watch=False)
     empty.resize(1280, 800)
     empty.show()
+    # A new library's first open creates its schema on the task thread; then the
+    # welcome view replaces the empty grid.
+    wait(app, lambda: empty.stack.currentWidget() is empty.welcome)
     wait(app, lambda: False, 0.3)
     shots.append(shoot(empty, out / "welcome.png"))
     empty.close()
