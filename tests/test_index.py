@@ -310,14 +310,14 @@ def _no_decoding(*args, **kwargs):
 
 
 def test_vocab_add_applies_from_stored_embeddings_without_decoding(tmp_path, tiny_models, monkeypatch):
-    from photoorg import imaging, thumbs
+    from photoorg import imaging
     from photoorg import index as index_module
     from photoorg.models.tagging import Tagger
 
     model_set, cache = tiny_models
     lib = _library(tmp_path, "vocab", 6, cache)
     _index(lib, model_set)
-    for module in (imaging, index_module, thumbs):
+    for module in (imaging, index_module):  # thumbs takes imaging's when it makes one
         monkeypatch.setattr(module, "load_image", _no_decoding)
 
     tagged = lib.add_vocabulary("  red   bicycle ", models=model_set)
