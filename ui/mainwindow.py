@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QStringListModel, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -40,6 +41,10 @@ from .sidebar import KindRole, Sidebar, ValueRole
 from .tasks import IndexWorker, TaskRunner
 from .thumbs import ThumbnailLoader
 from .welcome import WelcomeView
+
+if TYPE_CHECKING:  # built when first shown: they import numpy and Pillow
+    from .cutout import CutoutDialog
+    from .people import PeopleView
 
 SEARCH_LIMIT = 20_000
 
@@ -272,8 +277,8 @@ class MainWindow(QMainWindow):
         self.tasks.submit("problems", lambda lib, task: lib.problems(), self.issues.show_problems)
 
     @property
-    def welcome(self):
-        """The welcome view (WelcomeView), built when first asked for: a library with
+    def welcome(self) -> WelcomeView:
+        """The welcome view, built when first asked for: a library with
         folders never shows it, and it asks the platform for the Pictures folder."""
         if self._welcome is None:
             self._welcome = WelcomeView()
@@ -282,8 +287,8 @@ class MainWindow(QMainWindow):
         return self._welcome
 
     @property
-    def people(self):
-        """The People view (PeopleView), built when first asked for: its face groups
+    def people(self) -> PeopleView:
+        """The People view, built when first asked for: its face groups
         (numpy, Pillow) are not needed for the first screenful."""
         if self._people is None:
             from .people import PeopleView
@@ -526,7 +531,7 @@ class MainWindow(QMainWindow):
         self.viewer.raise_()
         self.viewer.activateWindow()
 
-    def open_cutout(self, photo):
+    def open_cutout(self, photo) -> CutoutDialog:
         from .cutout import CutoutDialog
 
         dialog = CutoutDialog(self.tasks, photo, self.viewer or self)
@@ -535,6 +540,8 @@ class MainWindow(QMainWindow):
         return dialog
 
     def cut_out_all(self, folder: str | None = None) -> int | None:
+        from .cutout import export_all
+
         if self.model.total() == 0:
             self.status_text.setText("Nothing to cut out: the view is empty.")
             return None
@@ -549,8 +556,6 @@ class MainWindow(QMainWindow):
         self.cut_progress.show()
         self.cut_stop.show()
         self.status_text.setText(f"Cutting out {total} photos into {folder}…")
-        from .cutout import export_all
-
         # The photos of a browse are read on the task thread, with the cut-outs.
         photos = (
             (lambda lib: lib.photos(source.ids))
