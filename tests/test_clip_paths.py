@@ -305,6 +305,24 @@ def test_image_exports_are_made_once_per_weights_file(tiny_clip, tiny_file, monk
     assert again["mean_cosine"] == chosen["mean_cosine"]
 
 
+def test_int8_export_keeps_7_bit_int8_weights_and_the_projection_in_fp32(tiny_clip):
+    import onnx
+
+    from photoorg.models import clip_onnx
+
+    _, int8 = clip_onnx.export_image(tiny_clip)
+    graph = onnx.load(str(int8)).graph
+    weights = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
+    quantized = [w for name, w in weights.items() if name.endswith("_quantized")]
+    assert {w.dtype for w in quantized} == {np.dtype(np.int8)}
+    # 7 bits, symmetric: 255 * 64 * 2 stays under the int16 limit of the AVX2 kernel
+    assert min(w.min() for w in quantized) >= -64 and max(w.max() for w in quantized) <= 64
+    # Per channel: a scale per output column, not one per matrix.
+    assert all(weights[n.input[4]].size > 1 for n in graph.node if n.op_type == "DynamicQuantizeMatMul")
+    last = [n for n in graph.node if "MatMul" in n.op_type or n.op_type == "Gemm"][-1]
+    assert last.op_type == "MatMul" and weights[last.input[1]].dtype == np.float32
+
+
 def test_int8_falls_back_to_fp32_when_its_check_fails(tiny_clip):
     from photoorg.models import clip_onnx
 
