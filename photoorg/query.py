@@ -160,7 +160,9 @@ def parse(text: str) -> Query:
     if len(tokens) > MAX_TERMS:
         raise QueryError(f"A query holds at most {MAX_TERMS} words and filters; this one has {len(tokens)}.")
     for raw in tokens:
-        token = raw.replace('"', "")
+        # Whitespace inside quotes reads as one space: it splits no word FTS5 sees, and a
+        # message quoting the token stays one line ('after:"0<newline>"', found by hypothesis).
+        token = " ".join(raw.replace('"', "").split())
         quoted = '"' in raw
         negated = raw.startswith("-") and len(raw) > 1 and raw[1] != "-"
         body = raw[1:] if negated else raw

@@ -73,6 +73,8 @@ def library(tmp_path_factory):
 @example("-year:9999")
 @example(" ".join(["w"] * 1000))
 @example("caf\udce9")
+@example('after:"0\n"')  # found by hypothesis: the message quoted the newline
+@example('tag:"\n"')
 def test_the_parser_reads_anything_or_says_why(text):
     try:
         parse(text)
