@@ -462,29 +462,41 @@ def mask_report(ds: Dataset, args) -> None:
     mask's, not the detector's), with the photo's other people/animals as the other
     detected subjects; U2-Netp both plain (as before issue 12) and as the app runs it,
     and the app's default as the GUI saves it (after cut_out's feathering)."""
-    from photoorg.models.detect import KEEP_LABELS
-
-    cats = {c["id"]: c["name"] for c in ds.coco.dataset["categories"]}
-    by_id = {p.coco_id: p for p in ds.photos if p.coco_id is not None}
-    subjects = [
-        a
-        for a in ds.coco.dataset["annotations"]
-        if a["image_id"] in by_id and not a["iscrowd"] and cats[a["category_id"]] in KEEP_LABELS
-    ]
-    anns = sorted((a for a in subjects if a["area"] >= args.min_area), key=lambda a: a["id"])
-    anns = anns[: args.masks]
+    subjects = mask_subjects(ds, args.min_area, args.masks)
     print(
-        f"Cut-out mask IoU vs COCO masks, {len(anns)} people/animals (area >= "
+        f"Cut-out mask IoU vs COCO masks, {len(subjects.anns)} people/animals (area >= "
         f"{args.min_area:,} px), given the COCO box:"
     )
     for choice in args.segmenter:
         name, _, path = choice.partition("=")
         weights = Path(path) if path else SHARED_WEIGHTS.get(name)
         for variant in ("plain", "app") if name == "u2netp" else ("app",):
-            mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, args.device, variant)
+            mask_iou_for(ds, name, weights, subjects, args.device, variant)
     default = default_segmenter()
     print(f"  GUI default ({default}, the saved PNG's alpha after feathering):")
-    mask_iou_for(ds, default, SHARED_WEIGHTS.get(default), anns, subjects, by_id, cats, args.device, "gui")
+    mask_iou_for(ds, default, SHARED_WEIGHTS.get(default), subjects, args.device, "gui")
+
+
+@dataclass
+class MaskSubjects:
+    anns: list[dict]  # the COCO annotations to segment
+    others: list[dict]  # every person/animal of those photos (the "other detected subjects")
+    by_id: dict[int, Photo]
+    cats: dict[int, str]
+
+
+def mask_subjects(ds: Dataset, min_area: int, limit: int) -> MaskSubjects:
+    from photoorg.models.detect import KEEP_LABELS
+
+    cats = {c["id"]: c["name"] for c in ds.coco.dataset["categories"]}
+    by_id = {p.coco_id: p for p in ds.photos if p.coco_id is not None}
+    others = [
+        a
+        for a in ds.coco.dataset["annotations"]
+        if a["image_id"] in by_id and not a["iscrowd"] and cats[a["category_id"]] in KEEP_LABELS
+    ]
+    anns = sorted((a for a in others if a["area"] >= min_area), key=lambda a: a["id"])
+    return MaskSubjects(anns[:limit], others, by_id, cats)
 
 
 def default_segmenter() -> str:
@@ -493,9 +505,7 @@ def default_segmenter() -> str:
     return DEFAULTS["segmenter"]
 
 
-def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant) -> None:
-    from photoorg.cutout import cut_out
-    from photoorg.imaging import load_image
+def mask_iou_for(ds, name, weights, subjects: MaskSubjects, device, variant) -> None:
     from photoorg.models.registry import MODELS
     from photoorg.models.segment import load_segmenter
 
@@ -509,33 +519,43 @@ def mask_iou_for(ds, name, weights, anns, subjects, by_id, cats, device, variant
         segmenter.refine, segmenter.margin = False, 0.1
     else:
         segmenter = load_segmenter(MODELS[name], weights, device)
+    score_masks(ds, segmenter, f"{segmenter.model_id} {variant}", subjects, gui=variant == "gui")
+
+
+def score_masks(ds, segmenter, label: str, subjects: MaskSubjects, gui: bool = False) -> None:
+    """Print the mean/median IoU (all, people, animals) of segmenter's masks and its time
+    per subject; gui: of the saved PNG's alpha (after cut_out's feathering)."""
+    from photoorg.cutout import cut_out
+    from photoorg.imaging import load_image
+
     ious: dict[str, list[float]] = {}
     t0, c0 = time.perf_counter(), time.process_time()
-    for a in anns:
-        photo = by_id[a["image_id"]]
+    for a in subjects.anns:
+        photo = subjects.by_id[a["image_id"]]
         image = load_image(photo.path)
         others = [
             _normalised(o["bbox"], image.size)
-            for o in subjects
+            for o in subjects.others
             if o["image_id"] == a["image_id"] and o["id"] != a["id"]
         ]
         alpha = segmenter.mask(image, _normalised(a["bbox"], image.size), others)
-        if variant == "gui":
+        if gui:
             alpha = np.asarray(cut_out(image, alpha))[..., 3] / 255.0
         truth = ds.coco.annToMask(a).astype(bool)
         pred = alpha >= 0.5
-        ious.setdefault(cats[a["category_id"]], []).append((pred & truth).sum() / (pred | truth).sum())
+        cat = subjects.cats[a["category_id"]]
+        ious.setdefault(cat, []).append((pred & truth).sum() / (pred | truth).sum())
     # Wall time counts the other engineers' load; process CPU time is less disturbed (but
     # counts every core onnxruntime uses, so on an idle machine it can exceed wall time).
-    per = (time.perf_counter() - t0) / max(len(anns), 1)
-    cpu = (time.process_time() - c0) / max(len(anns), 1)
+    n = max(len(subjects.anns), 1)
+    per, cpu = (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
     every = np.array([v for vals in ious.values() for v in vals])
     people = np.array(ious.get("person", []))
     animals = np.array([v for k, vals in ious.items() if k != "person" for v in vals])
-    label = f"{segmenter.model_id} {variant}"
     print(
         f"  {label:28} mean/median all {_cell(every)}  people {_cell(people)}  "
-        f"animals {_cell(animals)}   [{per * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU /subject]"
+        f"animals {_cell(animals)}   [{per * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU /subject]",
+        flush=True,
     )
 
 

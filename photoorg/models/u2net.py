@@ -14,6 +14,24 @@ refined at 224 px 0.732/0.791 (people 0.716/0.772, animals 0.764/0.831); mask() 
 0.21-0.26 s wall per subject at load about 1, the model 0.19-0.21 s of it (320 px:
 0.35 s). The 0.80 median goal is not reached with this model; see the README.
 
+What the model is given, tried on the same 165 subjects and not kept (mean/median;
+bench/mask_tries.py at load about 2, or "dev": a loop on cached outputs): side 192
+0.711/0.770, 256 0.711/0.766; margin 0 0.718/0.771, 0.1 0.709/0.762; the crop and its
+mirror image averaged at 160 px (what one 224 px run costs) 0.688/0.735, at 224 px
+0.728/0.801 (animals 0.764 -> 0.751, and twice the time: 407 against 242 ms wall per
+subject in the bench loop; the two runs side by side on one thread each still take
+312-326 ms wall for the model alone, nearly quiet, against 174 ms for one run); 224 and
+192 px averaged 0.729/0.787. Dev: the crop's aspect kept at 224x224's pixel count
+0.724/0.775; crops widened toward a square 0.726/0.780; a second, wider crop (margin
+0.3 at 128 px) averaged in 0.706/0.758; autocontrast 0.729/0.779; other fills for the
+hidden subjects (ImageNet mean 0.726/0.769, the crop's surround 0.728/0.790); the net's
+other outputs (d1 0.733/0.791, all seven averaged 0.729/0.786); a colour guided filter
+0.728/0.790; a second run at margin 0 where the mask covers over half of the box's
+inner edge (the "whole crop is salient" failure, 14 subjects) 0.738/0.791. Picking the
+best of seven of these per subject with the answer known gives 0.784/0.843: what varies
+is which thing the net calls salient, not the edges (for subjects of IoU 0.70-0.85,
+half the error lies beyond 8 px of the true outline).
+
 Contract (models README, as rembg uses it): 1x3x320x320 float32 RGB scaled to 0-1 by the
 image max, normalised with ImageNet mean/std; the first output 1x1x320x320 is the
 mask, min-max normalised, then resized back to the crop's size. Re-declared at SIDE, the
