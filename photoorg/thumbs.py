@@ -31,7 +31,10 @@ def save_thumbnail(cache_dir: Path, photo: Photo, image: Image.Image) -> Path:
     if target.exists():
         return target
     small = image.copy()
-    small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+    # reducing_gap 1: halve by box averaging first, then Lanczos the rest of the way:
+    # 2.9 against 5.7 ms CPU for a 640x480 COCO photo, 40.5 dB PSNR (median; min 31.4)
+    # to the Lanczos-only thumbnail, and far less for a 12 MP photo.
+    small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS, reducing_gap=1.0)
     target.parent.mkdir(parents=True, exist_ok=True)
     # A unique temporary file per write: the GUI's thumbnail loader and the indexer
     # may make the same thumbnail at once; never a half-written one under the real name.
