@@ -55,8 +55,13 @@ class SplitSession:
 
         cores = os.cpu_count() or 1
         parts = max(1, min(parts, cores))
-        self._sessions = [ort_session(path, "cpu", threads=cores // parts) for _ in range(parts)]
         self._pool = ThreadPoolExecutor(parts, thread_name_prefix="onnx-part") if parts > 1 else None
+
+        def make(_) -> object:
+            return ort_session(path, "cpu", threads=cores // parts)
+
+        # Made side by side too: each one's graph optimisation is 0.2 s of one core.
+        self._sessions = list((self._pool.map if self._pool else map)(make, range(parts)))
 
     def run(self, names, feeds: dict) -> list:
         rows = len(next(iter(feeds.values())))
