@@ -196,13 +196,71 @@ def test_real_model_puts_boxes_where_coco_says(real_picodet, name, labels):
 
 
 @needs_shared
-def test_stripped_graph_gives_the_files_own_outputs():
+def test_prepared_graph_gives_the_files_own_outputs():
     import onnxruntime as ort
 
     x = picodet.prepare(Image.open(COCO / "images" / "000000524291.jpg"))
     plain = ort.InferenceSession(str(WEIGHTS), providers=["CPUExecutionProvider"])
-    stripped = ort.InferenceSession(
-        picodet.without_initializer_inputs(WEIGHTS), providers=["CPUExecutionProvider"]
-    )
+    stripped = ort.InferenceSession(picodet.prepared_graph(WEIGHTS), providers=["CPUExecutionProvider"])
     for a, b in zip(plain.run(None, {"image": x}), stripped.run(None, {"image": x})):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)  # folded constants round apart
+
+
+def _hard_swish_graph():
+    """conv -> x * Clip(x + 3, 0, 6) / 6 (PaddlePaddle's HardSwish), then the same shape
+    with 2 in place of 3 (not a HardSwish), as in an opset-11 export."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    consts = {"w": rng.normal(0, 1, (4, 3, 3, 3)), "three": 3.0, "two": 2.0, "zero": 0.0, "six": 6.0}
+    nodes = [helper.make_node("Conv", ["image", "w"], ["x"], pads=[1, 1, 1, 1])]
+    for i, (shift, source) in enumerate((("three", "x"), ("two", "h0"))):
+        nodes += [
+            helper.make_node("Add", [source, shift], [f"a{i}"]),
+            helper.make_node("Clip", [f"a{i}", "zero", "six"], [f"c{i}"]),
+            helper.make_node("Mul", [source, f"c{i}"], [f"m{i}"]),
+            helper.make_node("Div", [f"m{i}", "six"], [f"h{i}"]),
+        ]
+    graph = helper.make_graph(
+        nodes,
+        "hard_swish",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("h1", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [numpy_helper.from_array(np.asarray(v, np.float32), name) for name, v in consts.items()],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+
+
+def test_hard_swish_is_rewritten_as_hard_sigmoid_times_x_with_the_same_outputs():
+    import onnx
+    import onnxruntime as ort
+
+    model = _hard_swish_graph()
+    before = model.SerializeToString()
+    assert picodet._fuse_hard_swish(model.graph) == 1  # the Add of 2 is no HardSwish
+    onnx.checker.check_model(model)
+    assert [n.op_type for n in model.graph.node] == [
+        "Conv",
+        "HardSigmoid",
+        "Mul",
+        "Add",
+        "Clip",
+        "Mul",
+        "Div",
+    ]
+    x = {"image": np.random.default_rng(1).normal(0, 2, (1, 3, 8, 8)).astype(np.float32)}
+    runs = [
+        ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, x)[0]
+        for m in (before, model.SerializeToString())
+    ]
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5, atol=1e-5)
+
+
+@needs_shared
+def test_every_hard_swish_of_picodet_s_is_rewritten():
+    import onnx
+
+    model = onnx.load_from_string(picodet.prepared_graph(WEIGHTS))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("HardSigmoid") == 87 + 13  # 87 rewritten, 13 the file's own (its SE blocks)
+    assert "Clip" not in ops and "Div" not in ops

@@ -128,10 +128,13 @@ class RandomPicodetSession:
         return scores + [b[None] for b in self._bins]
 
 
-def without_initializer_inputs(path: Path) -> bytes:
-    """The model with its weights no longer listed as graph inputs. Listed there,
-    onnxruntime must treat them as overridable and skips constant folding: 410 -> 244 ms
-    per photo on this loaded CPU, the same outputs (tests/test_picodet.py)."""
+def prepared_graph(path: Path) -> bytes:
+    """The model as onnxruntime runs it fastest, computing the same outputs:
+    - its weights no longer listed as graph inputs. Listed there, onnxruntime must treat
+      them as overridable and skips constant folding: 410 -> 244 ms per photo on this
+      loaded CPU;
+    - each HardSwish in two operators instead of four (_fuse_hard_swish).
+    tests/test_picodet.py holds the outputs to the file's own."""
     import onnx
 
     graph = (model := onnx.load(str(path))).graph
@@ -139,6 +142,7 @@ def without_initializer_inputs(path: Path) -> bytes:
     inputs = [i for i in graph.input if i.name not in weights]
     del graph.input[:]
     graph.input.extend(inputs)
+    _fuse_hard_swish(graph)
     # Shape constants no node reads any more (onnxruntime would warn about each one).
     used = {name for node in graph.node for name in node.input}
     kept = [init for init in graph.initializer if init.name in used]
@@ -147,13 +151,60 @@ def without_initializer_inputs(path: Path) -> bytes:
     return model.SerializeToString()
 
 
+def _fuse_hard_swish(graph) -> int:
+    """Rewrite PaddlePaddle's HardSwish, x * Clip(x + 3, 0, 6) / 6, as x * HardSigmoid(x)
+    (alpha 1/6, beta 1/2: the same function; the file is opset 11, which has no
+    HardSwish op). Four elementwise passes become two, and onnxruntime reorders fewer
+    tensors out of its blocked convolution layout and back: PicoDet-S went from 33 to
+    20-24 ms of CPU per photo (one thread, quiet), outputs within 2e-5. Returns how many
+    were rewritten (87 in PicoDet-S 416)."""
+    from collections import Counter
+
+    from onnx import helper, numpy_helper
+
+    scalars = {i.name: float(numpy_helper.to_array(i)) for i in graph.initializer if math.prod(i.dims) == 1}
+    made = {node.output[0]: node for node in graph.node}
+    readers = Counter(name for node in graph.node for name in node.input)
+
+    def only_for(name: str, op: str):  # the node making `name`, when it is `op` and read once
+        node = made.get(name)
+        return node if node is not None and node.op_type == op and readers[name] == 1 else None
+
+    def matched(div) -> tuple[str, list] | None:  # (x, the nodes it replaces)
+        mul = scalars.get(div.input[1]) == 6.0 and only_for(div.input[0], "Mul")
+        for x, gate in (mul.input, mul.input[::-1]) if mul else ():
+            clip = only_for(gate, "Clip")
+            if not clip or [scalars.get(b) for b in clip.input[1:]] != [0.0, 6.0]:
+                continue
+            add = only_for(clip.input[0], "Add")
+            if add and x in add.input and scalars.get(next((i for i in add.input if i != x), "")) == 3.0:
+                return x, [add, clip, mul]
+        return None
+
+    rewritten: dict[int, list] = {}
+    dropped: set[int] = set()
+    for div in (n for n in graph.node if n.op_type == "Div"):
+        if found := matched(div):
+            x, replaced = found
+            gate = f"{div.output[0]}.hardsigmoid"
+            rewritten[id(div)] = [
+                helper.make_node("HardSigmoid", [x], [gate], alpha=1 / 6, beta=0.5),
+                helper.make_node("Mul", [x, gate], [div.output[0]]),
+            ]
+            dropped |= {id(n) for n in replaced}
+    nodes = [new for node in graph.node if id(node) not in dropped for new in rewritten.get(id(node), [node])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(rewritten)
+
+
 def load_picodet(
     spec, weights: Path | None, device: str, score_threshold: float | Mapping[str, float]
 ) -> PicodetDetector:
     if weights is None:
         return PicodetDetector(RandomPicodetSession(), f"onnx:{spec.name}+random", score_threshold)
     return PicodetDetector(
-        ort_session(without_initializer_inputs(weights), device, threads=DETECTOR_THREADS),
+        ort_session(prepared_graph(weights), device, threads=DETECTOR_THREADS),
         f"onnx:{spec.name}",
         score_threshold,
     )
