@@ -1,13 +1,15 @@
 """SplitSession: a batch split across sessions side by side gives the rows a single
-session gives, in order, for every output."""
+session gives, in order, for every output. normalized_planes: the planar, normalised
+input the whole-array formula gives."""
 
 from __future__ import annotations
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
 
-from photoorg.models.onnxrt import SplitSession, ort_session
+from photoorg.models.onnxrt import SplitSession, normalized_planes, ort_session
 
 
 def _model(tmp_path):
@@ -50,3 +52,12 @@ def test_one_core_means_one_session(tmp_path, monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     split = SplitSession(_model(tmp_path), parts=2)
     assert len(split._sessions) == 1 and split._pool is None
+
+
+def test_normalized_planes_are_the_whole_array_formula_channel_first():
+    pixels = np.random.default_rng(3).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    want = ((pixels / np.float32(255) - mean) / std).transpose(2, 0, 1)
+    got = normalized_planes(Image.fromarray(pixels), mean, std)
+    assert got.shape == (3, 5, 7) and got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_allclose(got, want, atol=1e-6)

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from .boxes import DETECTOR_THREADS, KEEP_IDS, Detection, lowest_cut, per_class_nms
-from .onnxrt import ort_session
+from .onnxrt import normalized_planes, ort_session
 
 INPUT = 416
 STRIDES = (8, 16, 32, 64)
@@ -39,8 +39,7 @@ def prepare(image: Image.Image, size: int = INPUT) -> np.ndarray:
     """(1, 3, size, size) float32: RGB stretched to the square, ImageNet-normalised."""
     # reducing_gap lets Pillow shrink big photos in integer steps first (much faster).
     small = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    x = (np.asarray(small, np.float32) / 255.0 - MEAN) / STD
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+    return normalized_planes(small, MEAN, STD)[None]
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
