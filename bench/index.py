@@ -374,29 +374,32 @@ def region_figures(photos: list[Path]) -> None:
     from photoorg import index
     from photoorg.models.detect import load_detector
     from photoorg.models.registry import spec_for
+    from photoorg.naming import kind_for
 
     detector = load_detector(spec_for("picodet-s"), DETECTOR, "cpu")
-    boxes = targets = same = 0
-    shares = []
+    boxes = targets = same = decoded_again = 0
+    crops = {"person": 0, "pet": 0}
     for path in photos:
         with Image.open(path) as im:
             image = im.convert("RGB")
         found = detector.detect([image])[0]
         picked = index.region_targets([index.Region(d.box, d.label, d.score) for d in found])
         boxes, targets = boxes + len(found), targets + len(picked)
-        same += sum(index._same_view(r.box, image.size) for r in picked)
-        shares += [index._area(r.box) for r in picked]
+        cropped = [r for r in picked if not index._same_view(r, image.size)]
+        same += len(picked) - len(cropped)
+        decoded_again += bool(cropped)
+        for r in cropped:
+            crops[kind_for(r.label)] += 1
     n = len(photos)
     print(
         f"regions  {boxes / n:.2f} boxes per photo (PicoDet-S); worth a region (>= "
-        f"{index.REGION_MIN_AREA:.0%} of the photo or named, at most {index.MAX_REGIONS}): "
-        f"{targets} ({targets / n:.2f} per photo); CLIP would see {same} of them as the whole "
-        f"photo (centre-square IoU >= {index.REGION_SAME_VIEW}): the photo's vector, no CLIP run; "
-        f"CLIP runs on crops: {targets - same} ({(targets - same) / n:.2f} per photo, was "
-        f"{targets / n:.2f})"
+        f"{index.REGION_MIN_AREA:.0%} of the photo or named; pets, then {index.MAX_PERSON_REGIONS} "
+        f"person; at most {index.MAX_REGIONS}): {targets} ({targets / n:.2f} per photo); CLIP would "
+        f"see {same} of them as the whole photo (centre-square IoU >= {index.REGION_SAME_VIEW}): the "
+        f"photo's vector, no CLIP run; CLIP runs on crops: {targets - same} ({(targets - same) / n:.2f} "
+        f"per photo: {crops['pet']} pets, {crops['person']} people); photos decoded again in pass 2: "
+        f"{decoded_again} of {n}"
     )
-    for cut in (0.25, 0.5, 0.75):
-        print(f"         targets whose box covers >= {cut:.0%} of the photo: {sum(a >= cut for a in shares)}")
 
 
 def processes(name: str, photos: list[Path], args, workdir: Path) -> None:

@@ -10,12 +10,13 @@ model gets an error row and the batch goes on.
 
 Two passes, so a big folder is searchable in the time of the first: pass 1 runs the
 photo-level stages (embedding, tags, boxes) on every pending photo; pass 2 sends the
-photos back to pending for the per-box stages (a CLIP embedding of each large box, at
-most 2 per photo; a box CLIP would see as the whole photo takes the photo's own vector,
-see REGION_SAME_VIEW) and decodes again only the photos that have a box to crop. The tagger's vocabulary is
-embedded on a background thread (modelset.py); until it is ready photos are embedded
-without tags, and the pass in progress starts over as soon as it is, so the photos
-already embedded get their tags from the stored embeddings (no decoding) first.
+photos back to pending for the per-box stages (a CLIP embedding of a large pet or person
+box, at most 2 per photo; a box CLIP would see much as it sees the whole photo takes
+the photo's own vector, see REGION_SAME_VIEW) and decodes again only the photos that
+have a box to crop. The tagger's vocabulary is embedded on a background thread
+(modelset.py); until it is ready photos are embedded without tags, and the pass in
+progress starts over as soon as it is, so the photos already embedded get their tags
+from the stored embeddings (no decoding) first.
 
 Cores: CLIP's session uses every core; the detector's one (models/boxes.py,
 DETECTOR_THREADS: its small convolutions scale badly) and it runs on a thread of its own
@@ -56,6 +57,7 @@ from .db import Photo, PhotoMeta, Store
 from .imaging import DecodeError, load_image, read_meta
 from .models.detect import box_iou, detection_tags
 from .modelset import ModelSet
+from .naming import kind_for
 from .progress import Cancelled, Control, Progress, Work
 from .thumbs import THUMB_SIDE, save_thumbnail
 
@@ -92,18 +94,29 @@ PASSES = (("pass 1 of 2: photos", PHOTO_STAGES), ("pass 2 of 2: boxes", PHOTO_ST
 # the full run of those 40 photos 19.4 -> 17.9 CPU s, with faces 23.1 -> 20.4.
 # A box whose crop CLIP would see nearly as it sees the whole photo adds little over the
 # photo's own embedding. CLIP keeps the centred square of what it is given, so when the
-# centred squares of the crop and of the photo overlap by IoU >= REGION_SAME_VIEW (at
-# least half the same pixels; a crop square inside the photo's is then at most 1.41x
-# closer) the box takes the photo's vector (pets are still grouped by it): no CLIP run,
-# and no second decode in pass 2 for a photo with no other box. PicoDet-S on the 294
-# COCO photos (bench/index.py --regions): 1.97 boxes per photo, 245 worth a region
-# (0.83 per photo), 42 of them the same view, so 203 CLIP runs on crops (0.69 per
-# photo, -17%). Their value for search cannot be measured here (no CLIP weights).
+# centred squares of the crop and of the photo overlap by IoU >= REGION_SAME_VIEW the
+# box takes the photo's vector: no CLIP run, and no second decode in pass 2 for a photo
+# with no other box. For a crop square inside the photo's, the IoU is the share of the
+# photo's view the subject's square takes: at 0.5 the crop would bring it at most 1.41x
+# closer, at 0.25 at most 2x (the view already shows it at least 128 px wide of 256).
+# What a region vector is for decides how much closer is worth a CLIP run:
+# - a pet's vector is also who it is (pets are grouped by it, face_stage.pet_likenesses):
+#   its own crop unless nearly the same view (0.5); pets come before people;
+# - a person's vector serves search, and naming suggestions only where no face models
+#   are installed (people are told apart by their faces): one unnamed person per
+#   photo, the largest, and only when the crop brings them over 2x closer (0.25), or
+#   CLIP's centre square cuts much of them off (that lowers the IoU too). A second
+#   person adds little a search can use; the photo's embedding already covers a group.
+# PicoDet-S on the 294 COCO photos (bench/index.py --regions): 1.97 boxes per photo, the
+# rule of session 5 (largest first, 0.5 for every box) gave 203 crops (0.69 per photo,
+# 145 of them people); this one 130 (0.44: 62 pets, 68 people), 104 photos decoded again
+# instead of 130. Their value for search cannot be measured here (no CLIP weights).
 MAX_REGIONS = 2
+MAX_PERSON_REGIONS = 1  # of people nobody named
 REGION_MIN_AREA = 0.02
 REGION_MIN_PX = 16  # whatever the area, a crop this small at the decoded size is noise
 REGION_MARGIN = 0.1
-REGION_SAME_VIEW = 0.5
+REGION_SAME_VIEW = {"pet": 0.5, "person": 0.25}  # by naming.kind_for(label)
 
 
 @dataclass
@@ -205,7 +218,7 @@ def plan(store: Store, photos: list[Photo], current: dict[str, str]) -> list[Job
 
 def _needs_pixels(job: Job) -> bool:
     if job.boxes_planned:  # pass 2: only a box CLIP must see cropped needs the pixels
-        return any(not _same_view(r.box, (job.photo.width, job.photo.height)) for r in job.boxes)
+        return any(not _same_view(r, (job.photo.width, job.photo.height)) for r in job.boxes)
     return bool(job.needs & IMAGE_STAGES)
 
 
@@ -438,15 +451,15 @@ def _centre_square(x0: float, y0: float, x1: float, y1: float) -> tuple[float, f
     return (cx - side, cy - side, cx + side, cy + side)
 
 
-def _same_view(box, size: tuple[int | None, int | None]) -> bool:
+def _same_view(region: Region, size: tuple[int | None, int | None]) -> bool:
     """Whether CLIP would see the box's crop much as it sees the whole photo: CLIP's
     preprocessing keeps the centred square of what it is given, so the two inputs are
     the centred squares of the crop and of the photo; REGION_SAME_VIEW is their IoU."""
     w, h = size
     if not w or not h:
         return False
-    crop, photo = _centre_square(*_crop_box(box, (w, h))), _centre_square(0, 0, w, h)
-    return box_iou(crop, photo) >= REGION_SAME_VIEW
+    crop, photo = _centre_square(*_crop_box(region.box, (w, h))), _centre_square(0, 0, w, h)
+    return box_iou(crop, photo) >= REGION_SAME_VIEW[kind_for(region.label)]
 
 
 def _area(box) -> float:
@@ -454,12 +467,20 @@ def _area(box) -> float:
 
 
 def region_targets(regions: list[Region]) -> list[Region]:
-    """The boxes worth a CLIP run (see REGION_MIN_AREA): named ones first, whatever
-    their size (look-alike suggestions start from them), then the largest, at most
-    MAX_REGIONS."""
+    """The boxes worth a CLIP run (see REGION_SAME_VIEW): named ones first, whatever
+    their size (look-alike suggestions start from them), then pets, then people, the
+    largest first and of at least REGION_MIN_AREA; MAX_PERSON_REGIONS unnamed people and
+    MAX_REGIONS boxes at most."""
     worth = [r for r in regions if r.named or _area(r.box) >= REGION_MIN_AREA]
-    worth.sort(key=lambda r: (not r.named, -_area(r.box)))
-    return worth[:MAX_REGIONS]
+    worth.sort(key=lambda r: (not r.named, kind_for(r.label) == "person", -_area(r.box)))
+    picked, people = [], 0
+    for region in worth:
+        if not region.named and kind_for(region.label) == "person":
+            if people == MAX_PERSON_REGIONS:
+                continue
+            people += 1
+        picked.append(region)
+    return picked[:MAX_REGIONS]
 
 
 def _embed_regions(store: Store, models: ModelSet, jobs: list[Job]) -> None:
@@ -470,7 +491,7 @@ def _embed_regions(store: Store, models: ModelSet, jobs: list[Job]) -> None:
         photo_vector = job.embedding
         size = (job.photo.width, job.photo.height) if job.image is None else job.image.size
         for region in job.boxes:
-            if _same_view(region.box, size):
+            if _same_view(region, size):
                 if photo_vector is None:
                     photo_vector = store.embedding_of(job.photo.id, models.clip.model_id)
                 if photo_vector is not None:  # the photo's own vector stands for the box's
