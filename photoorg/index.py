@@ -149,6 +149,7 @@ class Region:
     new_index: int | None = None  # index into Job.detections for fresh ones
     vector: np.ndarray | None = None
     named: bool = False  # the user named its subject
+    clip_input: object = None  # its crop, preprocessed for CLIP in the decode thread (pass 2)
 
 
 @dataclass
@@ -229,7 +230,8 @@ def decode(
     job: Job, side: int, thumbs_dir: Path, prepare: Callable[[Image.Image], object] | None = None
 ) -> Job:
     """Pixels, header and thumbnail of one photo, when any of its stages needs them;
-    `prepare` (CLIP's preprocessing) also runs here, off the inference thread."""
+    `prepare` (CLIP's preprocessing, of the photo or of pass 2's crops) also runs here,
+    off the inference thread, whose CLIP sessions would wait for it."""
     if not _needs_pixels(job):
         return job
     path = job.photo.path
@@ -254,6 +256,13 @@ def decode(
             job.clip_input = prepare(job.image)
         except Exception:  # the model step retries from the image and reports it there
             job.clip_input = None
+    if prepare is not None and job.boxes_planned:  # pass 2: the crops CLIP will see
+        for region in job.boxes:
+            crop = None if _same_view(region, job.image.size) else _crop(job.image, region.box)
+            try:
+                region.clip_input = None if crop is None else prepare(crop)
+            except Exception:  # the model step retries from the crop and reports it there
+                region.clip_input = None
     return job
 
 
@@ -497,13 +506,21 @@ def _embed_regions(store: Store, models: ModelSet, jobs: list[Job]) -> None:
                 if photo_vector is not None:  # the photo's own vector stands for the box's
                     region.vector = photo_vector
                     continue
-            if job.image is None:
-                continue
-            crop = _crop(job.image, region.box)
-            if crop is not None:
+            if region.clip_input is not None:
+                owners.append((job, region))
+                crops.append(region.clip_input)
+            elif job.image is not None and (crop := _crop(job.image, region.box)) is not None:
                 owners.append((job, region))
                 crops.append(crop)
-    for (job, region), out in zip(owners, run_each(models.clip.embed_images, crops, "CLIP model (on a box)")):
+
+    def embed(items: list) -> np.ndarray:  # crops prepared in the decode thread, or here
+        prepare = models.clip.preprocess
+        return models.clip.embed_preprocessed(
+            [prepare(c) if isinstance(c, Image.Image) else c for c in items]
+        )
+
+    for (job, region), out in zip(owners, run_each(embed, crops, "CLIP model (on a box)")):
+        region.clip_input = None
         if isinstance(out, Failed):
             job.error = out.reason
         else:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from photoorg import index as index_module
 from photoorg import models
+from photoorg.imaging import load_image
 from photoorg.index import (
     MAX_PERSON_REGIONS,
     MAX_REGIONS,
@@ -536,8 +537,6 @@ class _PhotoAsQuery:
     that photo's pixels, so a search must find exactly that photo first."""
 
     def __init__(self, clip, path: Path):
-        from photoorg.imaging import load_image
-
         self.model_id = clip.model_id
         self.vector = clip.embed_images([load_image(path)])[0]
 
@@ -690,12 +689,15 @@ def test_a_box_clip_would_see_as_the_photo_takes_the_photos_vector(tmp_path, tin
     model_set, cache = tiny_models
     lib = _library(tmp_path, "views", 4, cache)
     decoded = _count_decodes(monkeypatch)
-    crops = []
-    real_embed = model_set.clip.embed_images
-    monkeypatch.setattr(model_set.clip, "embed_images", lambda ims: crops.extend(ims) or real_embed(ims))
+    runs = []  # every CLIP run, on photos and crops alike
+    real_images = model_set.clip.embed_images
+    for name in ("embed_images", "embed_preprocessed"):
+        real = getattr(model_set.clip, name)
+        monkeypatch.setattr(model_set.clip, name, lambda items, real=real: runs.extend(items) or real(items))
     chosen = ModelSet(model_set.clip, model_set.tagger, _FixedBoxes())
     report = _index(lib, chosen, batch_size=2)
     assert (report.indexed, report.failed) == (4, 0)
+    assert len(runs) == 4 + 4  # each photo, and one crop per photo: the person's
     clip_id = model_set.clip.model_id
     ids, _, photos = lib.store.embeddings(clip_id)
     assert len(ids) == 4
@@ -710,7 +712,10 @@ def test_a_box_clip_would_see_as_the_photo_takes_the_photos_vector(tmp_path, tin
         assert sorted(vectors) == ["dog", "person"]
         assert np.array_equal(vectors["dog"], photo_vector)  # no CLIP run for it
         assert not np.allclose(vectors["person"], photo_vector, atol=1e-3)
-    assert len(crops) == 4  # one crop per photo went through CLIP: the person's
+        # the crop prepared in the decode thread is the one CLIP would be given here
+        person = next(d for d in lib.store.detections_of(pid) if d.label == "person")
+        crop = index_module._crop(load_image(lib.store.photo(pid).path), person.box)
+        np.testing.assert_allclose(vectors["person"], real_images([crop])[0], atol=1e-6)
     assert len(decoded) == 8  # pass 1 and pass 2 (for the person's crop)
     lib.close()
 
