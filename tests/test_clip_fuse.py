@@ -62,10 +62,10 @@ def _ops(model) -> dict[str, int]:
 def test_each_gelu_of_the_export_becomes_one_operator_and_the_file_stays(fp32):
     import onnx
 
-    from photoorg.models.clip_fuse import fused_image_graph
+    from photoorg.models.clip_fuse import fused_graph
 
     before = fp32.read_bytes()
-    exported, fused = onnx.load(str(fp32)), fused_image_graph(fp32)
+    exported, fused = onnx.load(str(fp32)), fused_graph(fp32)
     assert _ops(exported)["Erf"] == LAYERS and _ops(exported)["Gelu"] == 0
     assert _ops(fused)["Gelu"] == LAYERS
     assert {"Erf", "Div"} & set(_ops(fused)) == {"Div"}  # the only Div left: the final normalise
@@ -77,10 +77,10 @@ def test_each_gelu_of_the_export_becomes_one_operator_and_the_file_stays(fp32):
 def test_the_fused_graph_computes_what_the_export_computes(fp32):
     import onnx
 
-    from photoorg.models.clip_fuse import fused_image_graph
+    from photoorg.models.clip_fuse import fused_graph
 
     pixels = _pixels()
-    want, got = _run(onnx.load(str(fp32)), pixels), _run(fused_image_graph(fp32), pixels)
+    want, got = _run(onnx.load(str(fp32)), pixels), _run(fused_graph(fp32), pixels)
     np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
     assert got.shape == (3, TINY_CLIP["embed_dim"])
 
@@ -134,3 +134,24 @@ def test_a_near_miss_is_left_as_exported(fp32, near_miss):
     assert _ops(model)["Erf"] == 1 and _ops(model)["Gelu"] == LAYERS - 1
     pixels = _pixels()
     np.testing.assert_allclose(_run(model, pixels), _run(unfused, pixels), atol=ATOL, rtol=0)
+
+
+def test_the_int8_recipe_fuses_after_quantizing_and_keeps_the_unfused_outputs(fp32, tmp_path, monkeypatch):
+    import onnx
+
+    from photoorg.models import clip_fuse, clip_onnx
+
+    for name in ("fused", "plain"):
+        (tmp_path / name).mkdir()
+    clip_onnx._quantize(fp32, tmp_path / "fused" / "image-int8.onnx")
+    monkeypatch.setattr(clip_fuse, "fused_graph", lambda path: onnx.load(str(path)))  # the recipe before
+    clip_onnx._quantize(fp32, tmp_path / "plain" / "image-int8.onnx")
+    fused, plain = (onnx.load(str(tmp_path / d / "image-int8.onnx")) for d in ("fused", "plain"))
+    assert _ops(fused)["Gelu"] == LAYERS and _ops(plain)["Gelu"] == 0 and _ops(plain)["Erf"] == LAYERS
+    assert _ops(fused)["MatMulInteger"] == _ops(plain)["MatMulInteger"] > 0
+    # Activations are quantized per run: a last-bit difference in a GELU can move one
+    # value to the next quantization step, hence a cosine rather than 1e-5.
+    pixels = _pixels()
+    got, want = _run(fused, pixels), _run(plain, pixels)
+    assert (got * want).sum(1).min() >= 0.9999
+    assert sorted(p.name for p in (tmp_path / "fused").iterdir()) == ["image-int8.onnx"]  # no temporary left

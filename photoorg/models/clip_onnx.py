@@ -331,7 +331,7 @@ INT8_MIN_TOP5 = 0.95
 #   0.917; uint8 weights (the recipe until session 5) 0.99983 / 0.967 (0.9625).
 # - Only MatMul and Gemm: onnxruntime's ConvInteger (the patch embedding) took 3.5x the
 #   fp32 Conv's time, 11% of the model.
-# - Quantized from the export with each GELU as one com.microsoft Gelu (clip_fuse.py):
+# - Then each GELU as one com.microsoft Gelu (clip_fuse.py), on the quantized graph:
 #   onnxruntime's profile, one thread, batch 8, per image: Gelu 3.8 ms against 7.8 for
 #   the Div, Erf, Add and Mul passes it replaces; the whole model, A/B alternated
 #   (bench/onnx_ab.py, loaded machine), thread CPU 0.95-0.98x. Probes: mean cosine
@@ -368,32 +368,42 @@ def export_image(clip: ClipModel) -> tuple[Path, Path]:
     if read_note(int8).get("scheme") != INT8_SCHEME:  # made by an older recipe: again
         int8.unlink(missing_ok=True)
     if not int8.is_file():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        from .clip_fuse import fused_image_graph
-
-        tmp = int8.with_name(f".{int8.stem}.{os.getpid()}.tmp.onnx")
-        fused = fused_image_graph(fp32)
-        try:
-            with _root_logger_silenced():
-                quantize_dynamic(
-                    fused,
-                    tmp,
-                    op_types_to_quantize=["MatMul", "Gemm"],
-                    nodes_to_exclude=[_projection(fused.graph)],
-                    weight_type=QuantType.QInt8,
-                    reduce_range=True,
-                    per_channel=True,
-                )
-            os.replace(tmp, int8)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _quantize(fp32, int8)
     return fp32, int8
 
 
-def _projection(graph) -> str:
+def _quantize(fp32: Path, int8: Path) -> None:
+    """int8 made from fp32 by INT8_SCHEME's recipe: quantize_dynamic, then each GELU as
+    one operator (clip_fuse.py), through a temporary file beside int8."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from .clip_fuse import fused_graph
+
+    tmp = int8.with_name(f".{int8.stem}.{os.getpid()}.tmp.onnx")
+    try:
+        with _root_logger_silenced():
+            quantize_dynamic(
+                fp32,
+                tmp,
+                op_types_to_quantize=["MatMul", "Gemm"],
+                nodes_to_exclude=[_projection(fp32)],
+                weight_type=QuantType.QInt8,
+                reduce_range=True,
+                per_channel=True,
+            )
+        onnx.save(fused_graph(tmp), str(tmp))
+        os.replace(tmp, int8)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _projection(model: Path) -> str:
     """The name of the graph's last MatMul or Gemm: the projection to the embedding
     (ONNX keeps nodes in topological order)."""
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
     return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm")][-1]
 
 
