@@ -2,18 +2,26 @@
 B, ...) so load on a shared machine falls on both alike.
 
     python bench/onnx_ab.py A.onnx B.onnx [--rounds 12] [--batch 8] [--threads 1] [--size 256]
+    python bench/onnx_ab.py --gelu FP32.onnx [--rounds 16]
+
+--gelu: A and B are the CLIP image tower's int8 export made from FP32 (an
+image-fp32.onnx from the user cache, ~/.cache/photoorg/onnx/<weights>/) by
+clip_onnx's recipe without and with clip_fuse.py's GELU rewrite, in a temporary
+folder.
 
 Prints how far B's outputs are from A's (max abs difference, min cosine per row),
 then per image: the median and lowest thread CPU ms of one run (this thread's CPU
 time, hardly disturbed by other processes on one intra-op thread) and the median wall
-ms, and B against A. For the CLIP image tower's int8 recipe (models/clip_fuse.py):
-A the int8 export without the rewrite, B with it.
+ms, and B against A.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -27,17 +35,38 @@ def _session(path: str, threads: int):
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
 
+def _int8_pair(fp32: Path, folder: Path) -> tuple[str, str]:
+    """(without, with) the GELU rewrite: the int8 export made from fp32 both ways."""
+    import onnx
+
+    from photoorg.models import clip_fuse, clip_onnx
+
+    plain, fused = folder / "plain" / "image-int8.onnx", folder / "fused" / "image-int8.onnx"
+    for path in (plain, fused):
+        path.parent.mkdir()
+    clip_onnx._quantize(fp32, fused)
+    with mock.patch.object(clip_fuse, "fused_graph", lambda path: onnx.load(str(path))):
+        clip_onnx._quantize(fp32, plain)
+    return str(plain), str(fused)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("a")
-    ap.add_argument("b")
+    ap.add_argument("a", nargs="?")
+    ap.add_argument("b", nargs="?")
+    ap.add_argument(
+        "--gelu", type=Path, metavar="FP32", help="A/B the int8 recipe without/with the GELU rewrite"
+    )
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--size", type=int, default=256, help="the input's side in pixels")
     args = ap.parse_args()
-
-    sessions = [_session(args.a, args.threads), _session(args.b, args.threads)]
+    if args.gelu is None and args.b is None:
+        ap.error("give two ONNX files, or --gelu FP32")
+    with tempfile.TemporaryDirectory() as folder:
+        a, b = _int8_pair(args.gelu, Path(folder)) if args.gelu else (args.a, args.b)
+        sessions = [_session(a, args.threads), _session(b, args.threads)]
     name = sessions[0].get_inputs()[0].name
     x = np.random.default_rng(0).standard_normal((args.batch, 3, args.size, args.size)).astype(np.float32)
     ya, yb = (s.run(None, {name: x})[0] for s in sessions)  # also the warm-up run
