@@ -72,15 +72,15 @@ def fuse_gelu(graph) -> int:
                 return x, [div, erf, add, half]
         return None
 
-    rewritten: dict[int, list] = {}
-    dropped: set[int] = set()
+    rewritten: dict[str, list] = {}
+    dropped: set[str] = set()
     for mul in (n for n in graph.node if n.op_type == "Mul"):
         if found := matched(mul):
             x, replaced = found
-            rewritten[id(mul)] = [
+            rewritten[mul.output[0]] = [
                 helper.make_node("Gelu", [x], list(mul.output), name=f"{mul.name}.gelu", domain=MS_DOMAIN)
             ]
-            dropped |= {id(n) for n in replaced}
+            dropped |= {n.output[0] for n in replaced}
     _replace_nodes(graph, rewritten, dropped)
     return len(rewritten)
 
@@ -102,10 +102,15 @@ def _near(value: float | None, want: float) -> bool:
     return value is not None and abs(value - want) <= 1e-6 * abs(want)
 
 
-def _replace_nodes(graph, rewritten: dict[int, list], dropped: set[int]) -> None:
-    """Each node whose id is in `rewritten` replaced in place by its new nodes (so the
-    order stays topological), the `dropped` ones removed."""
-    nodes = [new for node in graph.node if id(node) not in dropped for new in rewritten.get(id(node), [node])]
+def _replace_nodes(graph, rewritten: dict[str, list], dropped: set[str]) -> None:
+    """Nodes named by their first output: each one in `rewritten` replaced in place by
+    its new nodes (so the order stays topological), each one in `dropped` removed."""
+    nodes = [
+        new
+        for node in graph.node
+        if node.output[0] not in dropped
+        for new in rewritten.get(node.output[0], [node])
+    ]
     del graph.node[:]
     graph.node.extend(nodes)
 
