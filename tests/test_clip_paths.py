@@ -323,6 +323,36 @@ def test_int8_export_keeps_7_bit_int8_weights_and_the_projection_in_fp32(tiny_cl
     assert last.op_type == "MatMul" and weights[last.input[1]].dtype == np.float32
 
 
+def test_int8_export_runs_each_gelu_as_one_operator_and_an_older_recipe_is_remade(tiny_clip, monkeypatch):
+    import onnx
+
+    from photoorg.models import clip_onnx
+
+    def ops(path):
+        return Counter(n.op_type for n in onnx.load(str(path)).graph.node)
+
+    fp32, int8 = clip_onnx.export_image(tiny_clip)
+    layers = TINY_CLIP["vision_cfg"]["layers"]
+    assert ops(int8)["Gelu"] == layers and ops(int8)["Erf"] == 0
+    assert ops(fp32)["Erf"] == layers and ops(fp32)["Gelu"] == 0  # the reference stays as exported
+    clip_onnx.choose_image_path(tiny_clip, "auto", _tags(tiny_clip))
+    # An export checked under an older recipe is quantized and checked again, once.
+    note = clip_onnx.read_note(int8)
+    clip_onnx._write_note(int8, {**note, "scheme": "an older recipe"})
+    int8.write_bytes(b"not this")
+    checks, check_int8 = [], clip_onnx.check_int8
+
+    def counted(*args, **kwargs):
+        checks.append(1)
+        return check_int8(*args, **kwargs)
+
+    monkeypatch.setattr(clip_onnx, "check_int8", counted)
+    clip_onnx.choose_image_path(tiny_clip, "auto", _tags(tiny_clip))
+    clip_onnx.choose_image_path(tiny_clip, "auto", _tags(tiny_clip))
+    assert checks == [1] and ops(int8)["Gelu"] == layers
+    assert clip_onnx.read_note(int8)["scheme"] == clip_onnx.INT8_SCHEME
+
+
 def test_int8_falls_back_to_fp32_when_its_check_fails(tiny_clip):
     from photoorg.models import clip_onnx
 

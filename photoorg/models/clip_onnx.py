@@ -14,7 +14,8 @@ uses torch. Its weights sit page-aligned in text.onnx.data, which onnxruntime ma
 opening it took 0.11 s instead of 2.6 s for one 243 MB file (loaded machine).
 
 Image tower (image-fp32.onnx, image-int8.onnx: onnxruntime's quantize_dynamic of the
-MatMul and Gemm weights to int8, activations quantized per batch; see INT8_SCHEME):
+MatMul and Gemm weights to int8, activations quantized per batch, each GELU one
+operator (clip_fuse.py); see INT8_SCHEME):
 the indexer's CPU path. int8 runs by default only when it passes its check against
 torch fp32 (check_int8) on a fixed probe set (24 deterministic pictures plus the
 library's first photos): mean cosine >= 0.995 and top-5 tag agreement >= 0.95 over
@@ -330,7 +331,19 @@ INT8_MIN_TOP5 = 0.95
 #   0.917; uint8 weights (the recipe until session 5) 0.99983 / 0.967 (0.9625).
 # - Only MatMul and Gemm: onnxruntime's ConvInteger (the patch embedding) took 3.5x the
 #   fp32 Conv's time, 11% of the model.
-INT8_SCHEME = "dynamic, MatMul and Gemm but the projection, int8 weights in 7 bits, per channel"
+# - Then each GELU as one com.microsoft Gelu (clip_fuse.py), on the quantized graph:
+#   onnxruntime's profile, one thread, batch 8, per image: Gelu 3.8 ms against 7.8 for
+#   the Div, Erf, Add and Mul passes it replaces. The whole model, A/B alternated
+#   (bench/onnx_ab.py, five runs of 12-16 rounds, loaded machine): thread CPU median
+#   93.4 against 97.4 ms per image, 0.95-0.98x (median 0.961). Outputs against the
+#   unfused int8 model: min cosine 0.99998. Probes: mean cosine 0.99988, top-5 0.975
+#   (unfused 0.99988 / 0.967); with 40 COCO photos 0.99988 / 0.972 (0.99988 / 0.975).
+#   Tried on top and not kept, each about 2 ms per image in the profile and within
+#   this machine's noise in A/B: the attention blocks as com.microsoft
+#   MultiHeadAttention (0.98-1.01x; the CPU kernel has no packed-QKV form) and the
+#   patch embedding's Conv as a quantized MatMul over patches (0.93-0.98x, outputs
+#   further off: min cosine 0.99991); both together 0.96-0.99x.
+INT8_SCHEME = "dynamic, MatMul and Gemm but the projection, int8 weights in 7 bits, per channel; GELU fused"
 FP32_MIN_COSINE = 0.9999  # the fp32 export must be torch's model (checked with int8's probes)
 _PROBES = 24
 
@@ -361,24 +374,34 @@ def export_image(clip: ClipModel) -> tuple[Path, Path]:
     if read_note(int8).get("scheme") != INT8_SCHEME:  # made by an older recipe: again
         int8.unlink(missing_ok=True)
     if not int8.is_file():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        tmp = int8.with_name(f".{int8.stem}.{os.getpid()}.tmp.onnx")
-        try:
-            with _root_logger_silenced():
-                quantize_dynamic(
-                    fp32,
-                    tmp,
-                    op_types_to_quantize=["MatMul", "Gemm"],
-                    nodes_to_exclude=[_projection(fp32)],
-                    weight_type=QuantType.QInt8,
-                    reduce_range=True,
-                    per_channel=True,
-                )
-            os.replace(tmp, int8)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _quantize(fp32, int8)
     return fp32, int8
+
+
+def _quantize(fp32: Path, int8: Path) -> None:
+    """int8 made from fp32 by INT8_SCHEME's recipe: quantize_dynamic, then each GELU as
+    one operator (clip_fuse.py), through a temporary file beside int8."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from .clip_fuse import fused_graph
+
+    tmp = int8.with_name(f".{int8.stem}.{os.getpid()}.tmp.onnx")
+    try:
+        with _root_logger_silenced():
+            quantize_dynamic(
+                fp32,
+                tmp,
+                op_types_to_quantize=["MatMul", "Gemm"],
+                nodes_to_exclude=[_projection(fp32)],
+                weight_type=QuantType.QInt8,
+                reduce_range=True,
+                per_channel=True,
+            )
+        onnx.save(fused_graph(tmp), str(tmp))
+        os.replace(tmp, int8)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _projection(model: Path) -> str:
