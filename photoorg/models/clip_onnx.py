@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .onnxrt import normalized_planes
 from .usercache import file_digest, user_cache
 
 if TYPE_CHECKING:
@@ -642,17 +643,7 @@ def pil_preprocess(image, recipe: dict) -> np.ndarray:
     (crop_h, crop_w), (w, h) = recipe["crop"], image.size
     top, left = int(round((h - crop_h) / 2.0)), int(round((w - crop_w) / 2.0))
     image = image.crop((left, top, left + crop_w, top + crop_h))
-    # (x / 255 - mean) / std as one multiply and one subtract per channel, into the
-    # planar array the model takes: 0.2 ms against 1.2 for the three whole-array steps
-    # (256 px), the same values to within 1e-6.
-    std = np.asarray(recipe["std"], np.float32)
-    scale, shift = 1 / (np.float32(255) * std), np.asarray(recipe["mean"], np.float32) / std
-    planes = np.asarray(image).transpose(2, 0, 1)
-    pixels = np.empty(planes.shape, np.float32)
-    for channel, plane in enumerate(planes):
-        np.multiply(plane, scale[channel], out=pixels[channel], dtype=np.float32)
-        pixels[channel] -= shift[channel]
-    return pixels
+    return normalized_planes(image, recipe["mean"], recipe["std"])
 
 
 def write_facts(clip: ClipModel) -> None:
