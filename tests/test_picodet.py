@@ -256,6 +256,15 @@ def test_hard_swish_is_rewritten_as_hard_sigmoid_times_x_with_the_same_outputs()
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5, atol=1e-5)
 
 
+def test_a_hard_swish_whose_step_is_a_graph_output_stays_as_exported():
+    from onnx import TensorProto, helper
+
+    model = _hard_swish_graph()
+    model.graph.output.append(helper.make_tensor_value_info("c0", TensorProto.FLOAT, [1, 4, 8, 8]))
+    assert picodet._fuse_hard_swish(model.graph) == 0  # Clip's result must stay readable
+    assert [n.op_type for n in model.graph.node].count("Clip") == 2
+
+
 @needs_shared
 def test_every_hard_swish_of_picodet_s_is_rewritten():
     import onnx

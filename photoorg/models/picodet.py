@@ -163,7 +163,8 @@ def _fuse_hard_swish(graph) -> int:
 
     scalars = {i.name: float(numpy_helper.to_array(i)) for i in graph.initializer if math.prod(i.dims) == 1}
     made = {node.output[0]: node for node in graph.node}
-    readers = Counter(name for node in graph.node for name in node.input)
+    # A graph output is read too: its value must stay.
+    readers = Counter([name for node in graph.node for name in node.input] + [o.name for o in graph.output])
 
     def only_for(name: str, op: str):  # the node making `name`, when it is `op` and read once
         node = made.get(name)
