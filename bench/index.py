@@ -45,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -364,6 +365,10 @@ def stages(name: str, photos: list[Path], args, workdir: Path) -> None:
     )
 
 
+def _shows(label: str, pets: frozenset[str]) -> str:
+    return "pets" if label in pets else "people" if label == "person" else "wild animals"
+
+
 def region_figures(photos: list[Path]) -> None:
     """Which boxes get a region embedding (index.region_targets, index._same_view), with
     the real detector on these photos: how many boxes, how many are worth a region, how
@@ -372,13 +377,13 @@ def region_figures(photos: list[Path]) -> None:
     from PIL import Image
 
     from photoorg import index
+    from photoorg.face_stage import PET_LABELS
     from photoorg.models.detect import load_detector
     from photoorg.models.registry import spec_for
-    from photoorg.naming import kind_for
 
     detector = load_detector(spec_for("picodet-s"), DETECTOR, "cpu")
     boxes = targets = same = decoded_again = 0
-    crops = {"person": 0, "pet": 0}
+    crops = Counter()  # CLIP runs on crops, by what the box shows
     for path in photos:
         with Image.open(path) as im:
             image = im.convert("RGB")
@@ -388,17 +393,16 @@ def region_figures(photos: list[Path]) -> None:
         cropped = [r for r in picked if not index._same_view(r, image.size)]
         same += len(picked) - len(cropped)
         decoded_again += bool(cropped)
-        for r in cropped:
-            crops[kind_for(r.label)] += 1
+        crops.update(_shows(r.label, PET_LABELS) for r in cropped)
     n = len(photos)
     print(
         f"regions  {boxes / n:.2f} boxes per photo (PicoDet-S); worth a region (>= "
-        f"{index.REGION_MIN_AREA:.0%} of the photo or named; pets, then {index.MAX_PERSON_REGIONS} "
-        f"person; at most {index.MAX_REGIONS}): {targets} ({targets / n:.2f} per photo); CLIP would "
-        f"see {same} of them as the whole photo (centre-square IoU >= {index.REGION_SAME_VIEW}): the "
-        f"photo's vector, no CLIP run; CLIP runs on crops: {targets - same} ({(targets - same) / n:.2f} "
-        f"per photo: {crops['pet']} pets, {crops['person']} people); photos decoded again in pass 2: "
-        f"{decoded_again} of {n}"
+        f"{index.REGION_MIN_AREA:.0%} of the photo or named; pets, then {index.MAX_SEARCH_REGIONS} for "
+        f"search alone; at most {index.MAX_REGIONS}): {targets} ({targets / n:.2f} per photo); CLIP "
+        f"would see {same} of them as the whole photo (centre-square IoU >= {index.REGION_SAME_VIEW}): "
+        f"the photo's vector, no CLIP run; CLIP runs on crops: {targets - same} ({(targets - same) / n:.2f}"
+        f" per photo: {', '.join(f'{v} {k}' for k, v in crops.most_common())}); photos decoded again in "
+        f"pass 2: {decoded_again} of {n}"
     )
 
 

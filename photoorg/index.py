@@ -10,8 +10,8 @@ model gets an error row and the batch goes on.
 
 Two passes, so a big folder is searchable in the time of the first: pass 1 runs the
 photo-level stages (embedding, tags, boxes) on every pending photo; pass 2 sends the
-photos back to pending for the per-box stages (a CLIP embedding of a large pet or person
-box, at most 2 per photo; a box CLIP would see much as it sees the whole photo takes
+photos back to pending for the per-box stages (a CLIP embedding of a large pet, person
+or other animal box, at most 2 per photo; a box CLIP would see much as it sees the whole photo takes
 the photo's own vector, see REGION_SAME_VIEW) and decodes again only the photos that
 have a box to crop. The tagger's vocabulary is embedded on a background thread
 (modelset.py); until it is ready photos are embedded without tags, and the pass in
@@ -57,7 +57,6 @@ from .db import Photo, PhotoMeta, Store
 from .imaging import DecodeError, load_image, read_meta
 from .models.detect import box_iou, detection_tags
 from .modelset import ModelSet
-from .naming import kind_for
 from .progress import Cancelled, Control, Progress, Work
 from .thumbs import THUMB_SIDE, save_thumbnail
 
@@ -99,24 +98,27 @@ PASSES = (("pass 1 of 2: photos", PHOTO_STAGES), ("pass 2 of 2: boxes", PHOTO_ST
 # with no other box. For a crop square inside the photo's, the IoU is the share of the
 # photo's view the subject's square takes: at 0.5 the crop would bring it at most 1.41x
 # closer, at 0.25 at most 2x (the view already shows it at least 128 px wide of 256).
-# What a region vector is for decides how much closer is worth a CLIP run:
-# - a pet's vector is also who it is (pets are grouped by it, face_stage.pet_likenesses):
-#   its own crop unless nearly the same view (0.5); pets come before people;
-# - a person's vector serves search, and naming suggestions only where no face models
-#   are installed (people are told apart by their faces): one unnamed person per
-#   photo, the largest, and only when the crop brings them over 2x closer (0.25), or
-#   CLIP's centre square cuts much of them off (that lowers the IoU too). A second
-#   person adds little a search can use; the photo's embedding already covers a group.
-# PicoDet-S on the 294 COCO photos (bench/index.py --regions): 1.97 boxes per photo, the
+# What a region vector is for decides how much closer is worth a CLIP run (_use):
+# - identity: a pet's vector is who it is (pets are grouped by it,
+#   face_stage.pet_likenesses), and a named box's seeds look-alike suggestions: these
+#   come first and get their own crop unless nearly the same view (0.5);
+# - search: a person's vector (people are told apart by their faces; their vectors
+#   seed naming suggestions only where no face models are installed) and a wild
+#   animal's (not grouped): one such box per photo, the largest, and only when the crop
+#   brings it over 2x closer (0.25), or CLIP's centre square cuts much of it off (that
+#   lowers the IoU too). A second one adds little a search can use; the photo's
+#   embedding already covers a group or a herd.
+# PicoDet-S on the 294 COCO photos (bench/index.py --regions): 1.97 boxes per photo; the
 # rule of session 5 (largest first, 0.5 for every box) gave 203 crops (0.69 per photo,
-# 145 of them people); this one 130 (0.44: 62 pets, 68 people), 104 photos decoded again
-# instead of 130. Their value for search cannot be measured here (no CLIP weights).
+# 145 of them people) and 130 photos decoded again in pass 2; this one 113 (0.38: 41
+# pets, 67 people, 5 wild animals), 96 photos decoded again. Their value for search
+# cannot be measured here (no CLIP weights).
 MAX_REGIONS = 2
-MAX_PERSON_REGIONS = 1  # of people nobody named
+MAX_SEARCH_REGIONS = 1
 REGION_MIN_AREA = 0.02
 REGION_MIN_PX = 16  # whatever the area, a crop this small at the decoded size is noise
 REGION_MARGIN = 0.1
-REGION_SAME_VIEW = {"pet": 0.5, "person": 0.25}  # by naming.kind_for(label)
+REGION_SAME_VIEW = {"identity": 0.5, "search": 0.25}  # by _use
 
 
 @dataclass
@@ -468,26 +470,32 @@ def _same_view(region: Region, size: tuple[int | None, int | None]) -> bool:
     if not w or not h:
         return False
     crop, photo = _centre_square(*_crop_box(region.box, (w, h))), _centre_square(0, 0, w, h)
-    return box_iou(crop, photo) >= REGION_SAME_VIEW[kind_for(region.label)]
+    return box_iou(crop, photo) >= REGION_SAME_VIEW[_use(region)]
 
 
 def _area(box) -> float:
     return (box[2] - box[0]) * (box[3] - box[1])
 
 
+def _use(region: Region) -> str:
+    """What the box's vector is for (see REGION_SAME_VIEW): "identity" for a named box
+    or a pet, "search" for a person or a wild animal nobody named."""
+    return "identity" if region.named or region.label in face_stage.PET_LABELS else "search"
+
+
 def region_targets(regions: list[Region]) -> list[Region]:
     """The boxes worth a CLIP run (see REGION_SAME_VIEW): named ones first, whatever
-    their size (look-alike suggestions start from them), then pets, then people, the
-    largest first and of at least REGION_MIN_AREA; MAX_PERSON_REGIONS unnamed people and
-    MAX_REGIONS boxes at most."""
+    their size, then pets, then the rest, the largest first and of at least
+    REGION_MIN_AREA; MAX_SEARCH_REGIONS boxes for search alone and MAX_REGIONS boxes
+    at most."""
     worth = [r for r in regions if r.named or _area(r.box) >= REGION_MIN_AREA]
-    worth.sort(key=lambda r: (not r.named, kind_for(r.label) == "person", -_area(r.box)))
-    picked, people = [], 0
+    worth.sort(key=lambda r: (not r.named, _use(r) == "search", -_area(r.box)))
+    picked, for_search = [], 0
     for region in worth:
-        if not region.named and kind_for(region.label) == "person":
-            if people == MAX_PERSON_REGIONS:
+        if _use(region) == "search":
+            if for_search == MAX_SEARCH_REGIONS:
                 continue
-            people += 1
+            for_search += 1
         picked.append(region)
     return picked[:MAX_REGIONS]
 

@@ -14,10 +14,11 @@ from PIL import Image
 
 from photoorg import index as index_module
 from photoorg import models
+from photoorg.face_stage import PET_LABELS
 from photoorg.imaging import load_image
 from photoorg.index import (
-    MAX_PERSON_REGIONS,
     MAX_REGIONS,
+    MAX_SEARCH_REGIONS,
     REGION_MIN_AREA,
     Control,
     Region,
@@ -143,13 +144,13 @@ def test_index_stores_embeddings_tags_boxes_and_model_ids(tmp_path, tiny_models,
             "WHERE photo_id = ? AND detection_id IS NOT NULL",
             [photo_id],
         )
-        # pets, then the largest person, of at least REGION_MIN_AREA of the photo, at most MAX_REGIONS
+        # pets, then the largest other box, of at least REGION_MIN_AREA of the photo, at most MAX_REGIONS
         photo = lib.store.photo(photo_id)
         big = sorted(
             (d for d in boxes if _area(d.box) >= index_module.REGION_MIN_AREA), key=lambda d: -_area(d.box)
         )
-        people = [d for d in big if d.label == "person"]
-        big = ([d for d in big if d.label != "person"] + people[:MAX_PERSON_REGIONS])[:MAX_REGIONS]
+        for_search = [d for d in big if d.label not in PET_LABELS]
+        big = ([d for d in big if d.label in PET_LABELS] + for_search[:MAX_SEARCH_REGIONS])[:MAX_REGIONS]
         frame = Image.new("RGB", (photo.width, photo.height))  # crops under 16 px are noise
         big = [d for d in big if index_module._crop(frame, d.box) is not None]
         assert sorted(r[0] for r in region_rows) == sorted(d.id for d in big)
@@ -615,7 +616,7 @@ def test_vocabulary_ready_mid_pass_tags_the_photos_embedded_before_it(tmp_path, 
     lib.close()
 
 
-def test_region_targets_are_named_boxes_then_pets_then_the_largest_person():
+def test_region_targets_are_named_boxes_then_pets_then_one_box_for_search():
     def region(side, named=False, label="person"):
         return Region((0.0, 0.0, side, side), label, 0.9, detection_id=1, named=named)
 
@@ -628,11 +629,14 @@ def test_region_targets_are_named_boxes_then_pets_then_the_largest_person():
         region(0.2),
     )
     dog, big_cat, tiny_dog = region(0.25, label="dog"), region(0.6, label="cat"), region(0.1, label="dog")
-    assert _area(tiny.box) < REGION_MIN_AREA and (MAX_REGIONS, MAX_PERSON_REGIONS) == (2, 1)
+    zebra = region(0.7, label="zebra")  # not a pet: its vector serves search, as a person's
+    assert _area(tiny.box) < REGION_MIN_AREA and (MAX_REGIONS, MAX_SEARCH_REGIONS) == (2, 1)
     assert region_targets([tiny, fifth, big, named_tiny, biggest, bigger]) == [named_tiny, biggest]
     assert region_targets([tiny, fifth, big, bigger]) == [bigger]  # one person nobody named
     assert region_targets([fifth, big, dog, bigger]) == [dog, bigger]  # pets first, however small
     assert region_targets([dog, bigger, big_cat, tiny_dog]) == [big_cat, dog]
+    assert region_targets([bigger, zebra, big]) == [zebra]  # the largest box for search
+    assert region_targets([zebra, dog]) == [dog, zebra]
     named_small = region(0.2, named=True)  # named people: no cap of their own, largest first
     assert region_targets([named_tiny, named_small, biggest]) == [named_small, named_tiny]
     assert region_targets([tiny, tiny_dog]) == []
@@ -640,15 +644,15 @@ def test_region_targets_are_named_boxes_then_pets_then_the_largest_person():
 
 def test_same_view_is_the_iou_of_the_centre_squares_clip_sees():
     """A 4:3 photo: CLIP sees its centre 300x300; a box's crop (with its margin) counts as
-    the same view when its own centre square overlaps that one by IoU >= 0.5 for a pet,
-    0.25 for a person (whose vector serves search only: a crop at most 2x closer is not
-    worth a CLIP run)."""
+    the same view when its own centre square overlaps that one by IoU >= 0.5 for a pet or
+    a named box (their vector is who they are), 0.25 for a box whose vector serves
+    search only (a crop at most 2x closer is not worth a CLIP run)."""
     from photoorg.index import REGION_SAME_VIEW, _same_view
 
-    def same(box, label="dog", size=(400, 300)):
-        return _same_view(Region(box, label, 0.9), size)
+    def same(box, label="dog", size=(400, 300), named=False):
+        return _same_view(Region(box, label, 0.9, named=named), size)
 
-    assert REGION_SAME_VIEW == {"pet": 0.5, "person": 0.25}
+    assert REGION_SAME_VIEW == {"identity": 0.5, "search": 0.25}
     assert same((0.0, 0.0, 1.0, 1.0))  # the whole photo: IoU 1
     assert same((0.1, 0.1, 0.9, 0.9))  # crop (8, 6, 392, 294): IoU 0.9216
     assert same((0.15, 0.0, 0.85, 1.0))  # as wide as the photo's square: IoU 1
@@ -657,6 +661,8 @@ def test_same_view_is_the_iou_of_the_centre_squares_clip_sees():
     assert same((0.0, 0.0, 0.5, 1.0), "person")
     assert not same((0.25, 0.25, 0.75, 0.75))  # a closer look: IoU 0.36
     assert same((0.25, 0.25, 0.75, 0.75), "person")  # at most 1.67x closer
+    assert same((0.25, 0.25, 0.75, 0.75), "zebra")
+    assert not same((0.25, 0.25, 0.75, 0.75), "person", named=True)  # Ana's box seeds suggestions
     assert not same((0.3, 0.3, 0.7, 0.7), "person")  # IoU 0.23: over 2x closer
     assert not same((0.0, 0.0, 0.35, 1.0), "person")  # mostly outside CLIP's view: IoU 0.164
     assert not same((0.0, 0.0, 1.0, 1.0), size=(None, None))  # size unknown: crop it
