@@ -97,7 +97,8 @@ PASSES = (("pass 1 of 2: photos", PHOTO_STAGES), ("pass 2 of 2: boxes", PHOTO_ST
 # box takes the photo's vector: no CLIP run, and no second decode in pass 2 for a photo
 # with no other box. For a crop square inside the photo's, the IoU is the share of the
 # photo's view the subject's square takes: at 0.5 the crop would bring it at most 1.41x
-# closer, at 0.25 at most 2x (the view already shows it at least 128 px wide of 256).
+# closer, at 1/9 at most 3x (the view already shows it at least 85 px wide of 256, about
+# three of ViT-B-32's 32 px patches, and CLIP knows a person or a zebra at that size).
 # What a region vector is for decides how much closer is worth a CLIP run (_use):
 # - identity: a pet's vector is who it is (pets are grouped by it,
 #   face_stage.pet_likenesses), and a named box's seeds look-alike suggestions: these
@@ -105,20 +106,22 @@ PASSES = (("pass 1 of 2: photos", PHOTO_STAGES), ("pass 2 of 2: boxes", PHOTO_ST
 # - search: a person's vector (people are told apart by their faces; their vectors
 #   seed naming suggestions only where no face models are installed) and a wild
 #   animal's (not grouped): one such box per photo, the largest, and only when the crop
-#   brings it over 2x closer (0.25), or CLIP's centre square cuts much of it off (that
-#   lowers the IoU too). A second one adds little a search can use; the photo's
-#   embedding already covers a group or a herd.
+#   brings it over 3x closer (1/9), or CLIP's centre square cuts much of it off (that
+#   lowers the IoU too): what a search can find only in a crop is what the photo's view
+#   shows too small to tell. A second one adds little; the photo's embedding already
+#   covers a group or a herd.
 # PicoDet-S on the 294 COCO photos (bench/index.py --regions): 1.97 boxes per photo; the
 # rule of session 5 (largest first, 0.5 for every box) gave 203 crops (0.69 per photo,
-# 145 of them people) and 130 photos decoded again in pass 2; this one 113 (0.38: 41
-# pets, 67 people, 5 wild animals), 96 photos decoded again. Their value for search
-# cannot be measured here (no CLIP weights).
+# 145 of them people) and 130 photos decoded again in pass 2; this one 75 (0.26: 41
+# pets, 33 people, 1 wild animal), 62 photos decoded again (with 0.25 for search, 2x
+# closer: 113 crops, 67 of them people). Their value for search cannot be measured here
+# (no CLIP weights); their cost can: each is a CLIP run, as costly as the photo's own.
 MAX_REGIONS = 2
 MAX_SEARCH_REGIONS = 1
 REGION_MIN_AREA = 0.02
 REGION_MIN_PX = 16  # whatever the area, a crop this small at the decoded size is noise
 REGION_MARGIN = 0.1
-REGION_SAME_VIEW = {"identity": 0.5, "search": 0.25}  # by _use
+REGION_SAME_VIEW = {"identity": 0.5, "search": 1 / 9}  # by _use
 
 
 @dataclass
