@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .graph_rewrite import Matcher, drop_unused_initializers, replace_nodes
+from .graph_rewrite import Matcher, drop_unused_initializers, rewrite
 
 MS_DOMAIN = "com.microsoft"
 
@@ -48,27 +48,20 @@ def fuse_gelu(graph) -> int:
 
     g = Matcher(graph)
 
-    def matched(mul) -> tuple[str, list] | None:  # (x, the nodes the Gelu replaces)
+    def gelu(mul) -> tuple[list, list] | None:  # (the Gelu, the nodes it replaces besides mul)
         for x, gate in (mul.input, mul.input[::-1]) if len(mul.input) == 2 else ():
             half = g.only_for(gate, "Mul")
             add = g.only_for(g.operand(half, 0.5), "Add")
             erf = g.only_for(g.operand(add, 1.0), "Erf")
             div = erf and g.only_for(erf.input[0], "Div")
             if div and div.input[0] == x and _near(g.scalars.get(div.input[1]), math.sqrt(2)):
-                return x, [div, erf, add, half]
+                made = helper.make_node(
+                    "Gelu", [x], list(mul.output), name=f"{mul.name}.gelu", domain=MS_DOMAIN
+                )
+                return [made], [div, erf, add, half]
         return None
 
-    rewritten: dict[str, list] = {}
-    dropped: set[str] = set()
-    for mul in (n for n in graph.node if n.op_type == "Mul"):
-        if found := matched(mul):
-            x, replaced = found
-            rewritten[mul.output[0]] = [
-                helper.make_node("Gelu", [x], list(mul.output), name=f"{mul.name}.gelu", domain=MS_DOMAIN)
-            ]
-            dropped |= {n.output[0] for n in replaced}
-    replace_nodes(graph, rewritten, dropped)
-    return len(rewritten)
+    return rewrite(graph, "Mul", gelu)
 
 
 def _near(value: float | None, want: float) -> bool:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 
 class Matcher:
@@ -46,9 +48,17 @@ class Matcher:
         return a if self.scalars.get(b) == value else b if self.scalars.get(a) == value else None
 
 
-def replace_nodes(graph, rewritten: dict[str, list], dropped: set[str]) -> None:
-    """Nodes named by their first output: each one in `rewritten` replaced in place by
-    its new nodes (so the order stays topological), each one in `dropped` removed."""
+def rewrite(graph, op: str, match: Callable[[Any], tuple[list, list] | None]) -> int:
+    """Each `op` node for which match(node) gives (new nodes, the other nodes they
+    replace) is replaced in place by the new nodes, so the order stays topological; the
+    other nodes are removed. Nodes are named by their first output. Returns how many
+    were rewritten."""
+    rewritten: dict[str, list] = {}
+    dropped: set[str] = set()
+    for node in (n for n in graph.node if n.op_type == op):
+        if found := match(node):
+            rewritten[node.output[0]], replaced = found
+            dropped |= {n.output[0] for n in replaced}
     nodes = [
         new
         for node in graph.node
@@ -57,6 +67,7 @@ def replace_nodes(graph, rewritten: dict[str, list], dropped: set[str]) -> None:
     ]
     del graph.node[:]
     graph.node.extend(nodes)
+    return len(rewritten)
 
 
 def drop_unused_initializers(graph) -> None:

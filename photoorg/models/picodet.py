@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from .boxes import DETECTOR_THREADS, KEEP_IDS, Detection, lowest_cut, per_class_nms
-from .graph_rewrite import Matcher, drop_unused_initializers, replace_nodes
+from .graph_rewrite import Matcher, drop_unused_initializers, rewrite
 from .onnxrt import normalized_planes, ort_session
 
 INPUT = 416
@@ -158,29 +158,24 @@ def _fuse_hard_swish(graph) -> int:
 
     g = Matcher(graph)
 
-    def matched(div) -> tuple[str, list] | None:  # (x, the nodes it replaces)
+    def hard_swish(
+        div,
+    ) -> tuple[list, list] | None:  # (x * HardSigmoid(x), the nodes it replaces besides div)
         mul = g.scalars.get(div.input[1]) == 6.0 and g.only_for(div.input[0], "Mul")
         for x, gate in (mul.input, mul.input[::-1]) if mul else ():
             clip = g.only_for(gate, "Clip")
             if clip and [g.scalars.get(b) for b in clip.input[1:]] == [0.0, 6.0]:
                 add = g.only_for(clip.input[0], "Add")
                 if g.operand(add, 3.0) == x:
-                    return x, [add, clip, mul]
+                    sigmoid = f"{div.output[0]}.hardsigmoid"
+                    made = [
+                        helper.make_node("HardSigmoid", [x], [sigmoid], alpha=1 / 6, beta=0.5),
+                        helper.make_node("Mul", [x, sigmoid], [div.output[0]]),
+                    ]
+                    return made, [add, clip, mul]
         return None
 
-    rewritten: dict[str, list] = {}
-    dropped: set[str] = set()
-    for div in (n for n in graph.node if n.op_type == "Div"):
-        if found := matched(div):
-            x, replaced = found
-            gate = f"{div.output[0]}.hardsigmoid"
-            rewritten[div.output[0]] = [
-                helper.make_node("HardSigmoid", [x], [gate], alpha=1 / 6, beta=0.5),
-                helper.make_node("Mul", [x, gate], [div.output[0]]),
-            ]
-            dropped |= {n.output[0] for n in replaced}
-    replace_nodes(graph, rewritten, dropped)
-    return len(rewritten)
+    return rewrite(graph, "Div", hard_swish)
 
 
 def load_picodet(
