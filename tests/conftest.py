@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -28,6 +29,16 @@ TINY_CLIP = {
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
+
+
+def register_tiny_clip(folder: Path, name: str) -> str:
+    """TINY_CLIP known to open_clip as `name` (its config written into `folder`)."""
+    import open_clip
+
+    (folder / f"{name}.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(folder)
+    return name
+
 
 # The registry entry (ModelSpec fields) tests give TINY_CLIP.
 TINY_SPEC = (

@@ -8,22 +8,16 @@ from PIL import Image
 
 from photoorg import models
 from photoorg.models.device import DeviceUnavailable, pick_device
-from tests.conftest import TINY_CLIP as TINY
-from tests.conftest import TINY_SPEC
+from tests.conftest import TINY_SPEC, register_tiny_clip
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    import json
-
-    import open_clip
     import torch
 
     from photoorg.models import registry
 
-    config_dir = tmp_path_factory.mktemp("configs")
-    (config_dir / "photoorg-tiny-vit.json").write_text(json.dumps(TINY))
-    open_clip.add_model_config(config_dir)
+    register_tiny_clip(tmp_path_factory.mktemp("configs"), "photoorg-tiny-vit")
     spec = registry.ModelSpec(*TINY_SPEC)
     torch.manual_seed(0)
     with pytest.MonkeyPatch.context() as mp:

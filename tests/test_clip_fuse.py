@@ -5,13 +5,12 @@ that a near miss stays as exported."""
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_CLIP
+from tests.conftest import TINY_CLIP, register_tiny_clip
 
 LAYERS = TINY_CLIP["vision_cfg"]["layers"]  # one GELU per transformer block
 # Normalised embeddings: the fused Gelu and the exported Erf chain round differently in
@@ -28,10 +27,8 @@ def fp32(tmp_path_factory):
     from photoorg.models import clip_onnx
 
     folder = tmp_path_factory.mktemp("export")
-    (folder / "photoorg-tiny-fuse.json").write_text(json.dumps(TINY_CLIP))
-    open_clip.add_model_config(folder)
     torch.manual_seed(5)
-    model = open_clip.create_model("photoorg-tiny-fuse", pretrained=None).eval()
+    model = open_clip.create_model(register_tiny_clip(folder, "photoorg-tiny-fuse")).eval()
     path = folder / "image-fp32.onnx"
     size = TINY_CLIP["vision_cfg"]["image_size"]
     module = clip_onnx._image_module(SimpleNamespace(torch_model=model))

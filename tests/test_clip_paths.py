@@ -14,7 +14,7 @@ import pytest
 
 from photoorg.models import registry
 from photoorg.models.vocabulary import builtin
-from tests.conftest import TINY_CLIP, TINY_SPEC
+from tests.conftest import TINY_CLIP, TINY_SPEC, register_tiny_clip
 
 PROMPTS = [
     "a photo of a dog.",
@@ -67,11 +67,10 @@ def tiny_file(tmp_path_factory):
     import torch
     from safetensors.torch import save_file
 
-    config_dir = tmp_path_factory.mktemp("configs")
-    (config_dir / "photoorg-tiny-vit.json").write_text(json.dumps(TINY_CLIP))
-    open_clip.add_model_config(config_dir)
     torch.manual_seed(3)
-    model = open_clip.create_model("photoorg-tiny-vit", pretrained=None)
+    model = open_clip.create_model(
+        register_tiny_clip(tmp_path_factory.mktemp("configs"), "photoorg-tiny-vit")
+    )
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     spec = registry.ModelSpec(*TINY_SPEC)

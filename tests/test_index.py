@@ -30,22 +30,19 @@ from photoorg.models.detect import detection_tags
 from photoorg.modelset import ModelSet, text_cache_dir
 from photoorg.progress import drive
 from photoorg.settings import SettingsError, load_settings
-from tests.conftest import TINY_CLIP as TINY
+from tests.conftest import register_tiny_clip
 
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """CLIP + tagger + detector, loaded once for the module; the tagger's text cache
     lives in `cache` so each test's library can reuse it instead of re-encoding."""
-    import open_clip
     import torch
 
     from photoorg.models import registry
     from photoorg.models.tagging import Tagger
 
-    config_dir = tmp_path_factory.mktemp("configs")
-    (config_dir / "photoorg-index-tiny.json").write_text(json.dumps(TINY))
-    open_clip.add_model_config(config_dir)
+    register_tiny_clip(tmp_path_factory.mktemp("configs"), "photoorg-index-tiny")
     spec = registry.ModelSpec(
         "clip-index-tiny",
         "clip",
