@@ -11,7 +11,7 @@ APP_ID="io.github.photoorg.PhotoOrg"
 step() { echo "== packaging: $*"; }
 # pip warns once per package about this machine's local index layout; that is noise here.
 pip_install() {
-    "$1" -m pip install -q "${@:2}" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+    "$1" -m pip install -q --no-cache-dir "${@:2}" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 }
 
 step "validators"
@@ -34,6 +34,14 @@ echo "$WHEEL"
 python3 -c "import sys, zipfile; assert 'photoorg/py.typed' in zipfile.ZipFile(sys.argv[1]).namelist(), 'no py.typed'" "$WHEEL"
 
 step "fresh venv without dev extras"
+# torch's x86_64 build with its CUDA libraries takes about 5.6 GB; say so plainly rather
+# than failing half-way through an install with "No space left on device".
+NEED_KB=$((7 * 1024 * 1024))
+FREE_KB="$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')"
+if ((FREE_KB < NEED_KB)); then
+    echo "packaging: the fresh venv needs about 7 GB free in $WORK; only $((FREE_KB / 1024)) MB are free" >&2
+    exit 1
+fi
 python3 -m venv "$WORK/venv"
 VPY="$WORK/venv/bin/python"
 # The torch builds that lie on this machine's disk (same pins as the Makefile).
