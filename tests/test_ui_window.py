@@ -238,6 +238,10 @@ def test_missing_models_banner_and_about_licences(window, qtbot, photo_dir, tmp_
     text = w.banner.text.text()
     assert "People & pet boxes" in html.unescape(text)
     assert "picodet-s" in text and "Download (" in w.banner.download_button.text()
+    # The two face models are one feature: named once, as one list.
+    faces = "Faces grouped into people wait for the models <b>dlib-face-resnet-v1</b>"
+    assert text.count("Faces grouped into people") == 1 and faces in text
+    assert "and <b>dlib-face-landmarks-5</b>" in text
     bogus = tmp_path / "not-weights.onnx"
     bogus.write_bytes(b"nonsense")
     need = next(n for n in w.banner.missing if n.name == "picodet-s")

@@ -63,6 +63,11 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
+def _and(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _model_of(p: Progress) -> str:
     return p.stage.removeprefix("download ")  # Library.download_models names its stages so
 
@@ -122,8 +127,13 @@ class ModelBanner(QFrame):
         self.setVisible(bool(self.missing))
         if not self.missing:
             return
+        # One clause per feature, so two models behind the same feature read as one list.
+        by_feature: dict[str, list[str]] = {}
+        for n in self.missing:
+            by_feature.setdefault(n.feature, []).append(f"<b>{n.name}</b> ({human_size(n.size)})")
         lines = [
-            f"{n.feature} wait for the model <b>{n.name}</b> ({human_size(n.size)})" for n in self.missing
+            f"{feature} wait for {'the model' if len(models) == 1 else 'the models'} {_and(models)}"
+            for feature, models in by_feature.items()
         ]
         text = "; ".join(lines) + "."
         self.text.setText(f"{self._note} {text}" if self._note else text)
