@@ -63,11 +63,6 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _and(items: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _model_of(p: Progress) -> str:
     return p.stage.removeprefix("download ")  # Library.download_models names its stages so
 
@@ -127,12 +122,13 @@ class ModelBanner(QFrame):
         self.setVisible(bool(self.missing))
         if not self.missing:
             return
-        # One clause per feature, so two models behind the same feature read as one list.
+        # One clause per feature, so the two face models read as one list (no feature
+        # has more than two).
         by_feature: dict[str, list[str]] = {}
         for n in self.missing:
             by_feature.setdefault(n.feature, []).append(f"<b>{n.name}</b> ({human_size(n.size)})")
         lines = [
-            f"{feature} wait for {'the model' if len(models) == 1 else 'the models'} {_and(models)}"
+            f"{feature} wait for {'the model' if len(models) == 1 else 'the models'} {' and '.join(models)}"
             for feature, models in by_feature.items()
         ]
         text = "; ".join(lines) + "."
